@@ -1,0 +1,54 @@
+# raftcron — top-level wrapper around CMake.
+#   make          build (build/bin/raftcrond, build/bin/raftcronctl)
+#   make test     install deps, build with ASan+UBSan, run every test through ctest, fuzz briefly
+#   make run      install deps, build, start a local 3-node cluster with example jobs
+#   make fuzz     build the libFuzzer targets with clang and run each (FUZZ_SECONDS, default 60)
+#   make bench    build optimised and run the benchmarks
+#   make format   clang-format every C source
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 60
+CTEST_ARGS ?=
+
+.PHONY: all build deps test unit fuzz fuzz-build bench run format clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps
+
+build:
+	@command -v cmake >/dev/null || bash scripts/install-deps
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build -j $(JOBS)
+
+test: deps fuzz-build
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRC_SANITIZE=ON \
+	  -DRC_FUZZ_BIN=$(CURDIR)/build-fuzz/bin -DRC_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+unit:
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRC_SANITIZE=ON >/dev/null
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ctest --output-on-failure -L unit
+
+fuzz-build:
+	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DRC_FUZZ=ON >/dev/null
+	cmake --build build-fuzz -j $(JOBS)
+
+fuzz: fuzz-build
+	bash scripts/run-fuzzers build-fuzz/bin $(FUZZ_SECONDS)
+
+bench:
+	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DRC_TESTS=OFF >/dev/null
+	cmake --build build-bench -j $(JOBS)
+	bash scripts/run-benches build-bench/bin
+
+run: deps build
+	bash scripts/run-cluster
+
+format:
+	find src include tests bench examples -name '*.[ch]' | xargs clang-format -i
+
+clean:
+	rm -rf build build-asan build-fuzz build-bench

@@ -1,0 +1,94 @@
+/*
+ * Cron expressions: parsing, matching and searching over civil (wall-clock) time.
+ *
+ * Accepted syntax (cron(5), with Quartz and robfig/cron extensions):
+ *   - 5 fields "min hour dom month dow", or 6 fields with a leading seconds field;
+ *   - numbers, names (jan-dec, sun-sat, case-insensitive), '*', '?' (= '*', dom/dow only),
+ *     ranges a-b, steps * / n and a-b / n and a / n (= a-max / n), lists a,b,c;
+ *   - day of week 0-7 (0 and 7 are Sunday); day of week nL (last such weekday of the month)
+ *     and n#k (k-th such weekday, k 1-5);
+ *   - day of month L (last day), L-n (n days before the last), nW (weekday nearest to day n,
+ *     not crossing the month), LW (last weekday of the month);
+ *   - macros @yearly @annually @monthly @weekly @daily @midnight @hourly, and
+ *     @every DURATION (e.g. "@every 1h30m", "@every 500ms"; units ms s m h d);
+ *   - an optional "CRON_TZ=Zone " or "TZ=Zone " prefix naming an IANA zone.
+ * When both day of month and day of week are restricted (neither is '*' or '?'), a day
+ * matches if either matches (cron(5)). An expression that can never match (e.g. "* * 31 2 *")
+ * is rejected at parse time.
+ *
+ * Errors name the field, the token and the reason, e.g.
+ *   "field 3 (day of month): 32 is out of range 1-31".
+ */
+#ifndef RC_CORE_CRON_H
+#define RC_CORE_CRON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "civil.h"
+
+#define RC_CRON_TZ_MAX 64
+
+struct rc_cron {
+    uint64_t seconds;  /* bit s set: second s matches (0-59) */
+    uint64_t minutes;  /* bit m set: minute m matches (0-59) */
+    uint32_t hours;    /* bit h set: hour h matches (0-23) */
+    uint32_t dom;      /* bit d set: day of month d matches (1-31) */
+    uint16_t months;   /* bit m set: month m matches (1-12) */
+    uint8_t dow;       /* bit w set: weekday w matches (0-6, 0 = Sunday) */
+    bool dom_any;      /* day-of-month field was '*' or '?' */
+    bool dow_any;      /* day-of-week field was '*' or '?' */
+    bool has_seconds;  /* the expression had 6 fields */
+    /* Day-of-month specials (each also makes dom restricted). */
+    uint32_t dom_last_offsets; /* bit n set: "L-n" (n = 0 for plain "L"), n 0-30 */
+    uint32_t dom_nearest_wd;   /* bit d set: "dW" */
+    bool dom_last_wd;          /* "LW" */
+    /* Day-of-week specials (each also makes dow restricted). */
+    uint8_t dow_last;       /* bit w set: "wL" */
+    uint8_t dow_nth[6];     /* dow_nth[k] bit w set: "w#k", k 1-5 */
+    int64_t every_us;       /* > 0: the expression was "@every DURATION"; other fields unused */
+    char tz[RC_CRON_TZ_MAX]; /* zone from a CRON_TZ= prefix, or "" */
+};
+
+/*
+ * Parse expr into *out. Returns 0, or RC_EPARSE with a message in err (size errlen) naming the
+ * field, the token and the reason.
+ */
+int cronParse(const char *expr, struct rc_cron *out, char *err, size_t errlen);
+
+/* Whether the calendar day matches the day-of-month / day-of-week / month fields. */
+bool cronMatchesDay(const struct rc_cron *c, int year, int month, int day);
+
+/* Whether the civil time matches every field. */
+bool cronMatches(const struct rc_cron *c, const struct rc_civil *t);
+
+/*
+ * The earliest matching civil time strictly after *after, searching no further than the year
+ * limit_year (inclusive). Returns 0, or RC_ENEVER when there is none up to then.
+ * Not for "@every" expressions (RC_EINVAL).
+ */
+int cronNextCivil(const struct rc_cron *c, const struct rc_civil *after, int limit_year,
+                  struct rc_civil *out);
+
+/* The latest matching civil time strictly before *before, not earlier than limit_year. */
+int cronPrevCivil(const struct rc_cron *c, const struct rc_civil *before, int limit_year,
+                  struct rc_civil *out);
+
+/* True when the hour field matches all 24 hours (the expression "follows elapsed time" across
+ * DST changes: see docs/scheduling.md). */
+bool cronHourIsWildcard(const struct rc_cron *c);
+
+/*
+ * A plain-English reading of the expression, e.g. "at 02:30 on Monday through Friday".
+ * Writes at most len bytes (always NUL-terminated) and returns the length it wanted.
+ */
+size_t cronExplain(const struct rc_cron *c, char *buf, size_t len);
+
+/*
+ * Parse a duration: a sequence of <number><unit> with units us, ms, s, m, h, d (e.g. "1h30m",
+ * "500ms", "90s"). A bare number is seconds. Returns 0 or RC_EPARSE with a message.
+ */
+int cronParseDuration(const char *text, int64_t *out_us, char *err, size_t errlen);
+
+#endif /* RC_CORE_CRON_H */

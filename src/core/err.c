@@ -1,0 +1,45 @@
+#include "err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+const char *rc_strerror(int code)
+{
+    switch (code) {
+    case RC_OK:
+        return "success";
+#define RC__ERRNO_MSG(name, msg)                                                                   \
+    case RC_E##name:                                                                               \
+        return msg;
+        RC_ERRNO_MAP(RC__ERRNO_MSG)
+#undef RC__ERRNO_MSG
+    default:
+        return "unknown error";
+    }
+}
+
+const char *rc_errname(int code)
+{
+    switch (code) {
+    case RC_OK:
+        return "RC_OK";
+#define RC__ERRNO_NAME(name, msg)                                                                  \
+    case RC_E##name:                                                                               \
+        return "RC_E" #name;
+        RC_ERRNO_MAP(RC__ERRNO_NAME)
+#undef RC__ERRNO_NAME
+    default:
+        return "RC_EUNKNOWN";
+    }
+}
+
+int errSet(char *buf, size_t len, int code, const char *fmt, ...)
+{
+    if (buf != NULL && len > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, len, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}

@@ -1,0 +1,19 @@
+/*
+ * Error helpers for the core: error codes come from include/raftcron/client.h
+ * (RC_ERRNO_MAP); objects that can fail carry a short message buffer with context.
+ */
+#ifndef RC_CORE_ERR_H
+#define RC_CORE_ERR_H
+
+#include <stddef.h>
+
+#include "raftcron/client.h"
+
+/* Size of the error-message buffers carried by fallible objects and calls. */
+#define RC_ERRMSG_SIZE 256
+
+/* printf into buf (of size len) and return code; buf may be NULL. */
+int errSet(char *buf, size_t len, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#endif /* RC_CORE_ERR_H */
