@@ -58,6 +58,38 @@ RC_API const char *rc_strerror(int code);
 /* Symbolic name of an RC_E* code, e.g. "RC_EPARSE". Never NULL, never to be freed. */
 RC_API const char *rc_errname(int code);
 
+/*
+ * RPC status codes: gRPC's numbering, so that proxies and people read them the same way.
+ * Every RPC reply carries one plus a message (DESIGN.md §6).
+ */
+#define RC_STATUS_MAP(X)                                                                           \
+    X(OK, 0)                                                                                       \
+    X(CANCELLED, 1)                                                                                \
+    X(UNKNOWN, 2)                                                                                  \
+    X(INVALID_ARGUMENT, 3)                                                                         \
+    X(DEADLINE_EXCEEDED, 4)                                                                        \
+    X(NOT_FOUND, 5)                                                                                \
+    X(ALREADY_EXISTS, 6)                                                                           \
+    X(PERMISSION_DENIED, 7)                                                                        \
+    X(RESOURCE_EXHAUSTED, 8)                                                                       \
+    X(FAILED_PRECONDITION, 9)                                                                      \
+    X(ABORTED, 10)                                                                                 \
+    X(OUT_OF_RANGE, 11)                                                                            \
+    X(UNIMPLEMENTED, 12)                                                                           \
+    X(INTERNAL, 13)                                                                                \
+    X(UNAVAILABLE, 14)                                                                             \
+    X(DATA_LOSS, 15)                                                                               \
+    X(UNAUTHENTICATED, 16)
+
+enum rc_status {
+#define RC__STATUS_ENUM(name, value) RC_STATUS_##name = value,
+    RC_STATUS_MAP(RC__STATUS_ENUM)
+#undef RC__STATUS_ENUM
+};
+
+/* "OK", "INVALID_ARGUMENT", …; "UNKNOWN_STATUS" for other values. Never NULL. */
+RC_API const char *rc_status_name(int status);
+
 #ifdef __cplusplus
 }
 #endif

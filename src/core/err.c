@@ -43,3 +43,16 @@ int errSet(char *buf, size_t len, int code, const char *fmt, ...)
     }
     return code;
 }
+
+const char *rc_status_name(int status)
+{
+    switch (status) {
+#define RC__STATUS_NAME(name, value)                                                               \
+    case value:                                                                                    \
+        return #name;
+        RC_STATUS_MAP(RC__STATUS_NAME)
+#undef RC__STATUS_NAME
+    default:
+        return "UNKNOWN_STATUS";
+    }
+}
