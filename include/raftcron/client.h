@@ -90,6 +90,87 @@ enum rc_status {
 /* "OK", "INVALID_ARGUMENT", …; "UNKNOWN_STATUS" for other values. Never NULL. */
 RC_API const char *rc_status_name(int status);
 
+/* ---- Client ------------------------------------------------------------------------------------
+ *
+ * A blocking client for raftcrond's RPC API (DESIGN.md §6, docs/rpc.md). It connects to any of
+ * the given endpoints, finds the leader (following the leader hint a follower returns with
+ * UNAVAILABLE), retries idempotent calls with exponential backoff within the call's deadline,
+ * and reports failures as an RC_E* code plus the RPC status and message (rc_client_status,
+ * rc_client_errmsg). A client is not thread-safe: use one per thread.
+ *
+ * Messages are raftcron's protobuf-c types (installed as <raftcron/raftcron.pb-c.h> and
+ * <raftcron/api.pb-c.h>). Requests are borrowed; every response is allocated by the library and
+ * owned by the caller, who frees it with rc_message_free().
+ */
+struct rc_client;
+struct ProtobufCMessage;
+struct Raftcron__JobSpec;
+struct Raftcron__Job;
+struct Raftcron__JobListResponse;
+struct Raftcron__ClusterStatus;
+struct Raftcron__DigestResponse;
+
+struct rc_client_options {
+    const char *endpoints;  /* "host:port,host:port" (borrowed; copied by rc_client_open) */
+    int64_t timeout_us;     /* deadline of each call; 0 = 10 s */
+    const char *auth_token; /* sent with every request; may be NULL */
+};
+
+/* Open a client (no connection is made until the first call). Returns 0, RC_EINVAL for an
+ * empty or malformed endpoint list, or RC_ENOMEM. Close with rc_client_close. */
+RC_API int rc_client_open(const struct rc_client_options *opts, struct rc_client **out);
+RC_API void rc_client_close(struct rc_client *c);
+
+/* The RPC status (enum rc_status) and message of the last call; RC_STATUS_UNAVAILABLE with a
+ * transport message when no endpoint answered. The message is owned by the client and valid
+ * until its next call. */
+RC_API int rc_client_status(const struct rc_client *c);
+RC_API const char *rc_client_errmsg(const struct rc_client *c);
+
+/* Free a response returned by any call below (NULL is fine). */
+RC_API void rc_message_free(void *message);
+
+/*
+ * Generic call: method ("Job.Put", …), request payload bytes, response payload bytes
+ * (*resp malloc'd, owned by the caller, free()). Returns 0 when the status is OK; otherwise an
+ * RC_E* code with rc_client_status/rc_client_errmsg set (NOTFOUND for NOT_FOUND, EXISTS for
+ * ALREADY_EXISTS, STALE for ABORTED/FAILED_PRECONDITION, INVAL for INVALID_ARGUMENT, TIMEOUT for
+ * DEADLINE_EXCEEDED, NOTLEADER/IO for UNAVAILABLE, INTERNAL otherwise).
+ * idempotent: the call may be retried on another endpoint after a transport failure.
+ */
+RC_API int rc_client_call(struct rc_client *c, const char *method, const void *req,
+                          size_t req_len, void **resp, size_t *resp_len, int idempotent);
+
+/* Job.Put: create or update (expected_version != 0: compare-and-set; create_only: fail with
+ * RC_EEXISTS if present). *out (may be NULL) receives the stored job. */
+RC_API int rc_job_put(struct rc_client *c, const struct Raftcron__JobSpec *spec,
+                      uint64_t expected_version, int create_only, struct Raftcron__Job **out);
+/* Job.Get (stale: read the answering node's state without a barrier). */
+RC_API int rc_job_get(struct rc_client *c, const char *ns, const char *name, int stale,
+                      struct Raftcron__Job **out);
+/* Job.List ("" or NULL ns: all namespaces). */
+RC_API int rc_job_list(struct rc_client *c, const char *ns, int stale,
+                       struct Raftcron__JobListResponse **out);
+RC_API int rc_job_delete(struct rc_client *c, const char *ns, const char *name,
+                         uint64_t expected_version);
+RC_API int rc_job_pause(struct rc_client *c, const char *ns, const char *name,
+                        struct Raftcron__Job **out);
+RC_API int rc_job_resume(struct rc_client *c, const char *ns, const char *name,
+                         struct Raftcron__Job **out);
+
+/* Cluster.Status and Cluster.Digest. */
+RC_API int rc_cluster_status(struct rc_client *c, int stale, struct Raftcron__ClusterStatus **out);
+RC_API int rc_cluster_digest(struct rc_client *c, int stale, struct Raftcron__DigestResponse **out);
+
+/* Member.Add (standby: non-voting), Member.Remove, Member.Promote, Member.Demote,
+ * Member.Transfer (id 0: let the leader choose). */
+RC_API int rc_member_add(struct rc_client *c, uint64_t id, const char *raft_addr,
+                         const char *rpc_addr, int standby);
+RC_API int rc_member_remove(struct rc_client *c, uint64_t id);
+RC_API int rc_member_promote(struct rc_client *c, uint64_t id);
+RC_API int rc_member_demote(struct rc_client *c, uint64_t id);
+RC_API int rc_member_transfer(struct rc_client *c, uint64_t id);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,19 +2,27 @@
  * Cron expressions: parsing, matching and searching over civil (wall-clock) time.
  *
  * Accepted syntax (cron(5), with Quartz and robfig/cron extensions):
- *   - 5 fields "min hour dom month dow", or 6 fields with a leading seconds field;
- *   - numbers, names (jan-dec, sun-sat, case-insensitive), '*', '?' (= '*', dom/dow only),
- *     ranges a-b, steps * / n and a-b / n and a / n (= a-max / n), lists a,b,c;
+ *   - 5 fields "min hour dom month dow", or 6 fields with a leading seconds field; fields are
+ *     separated by any run of blanks (space, tab, CR, LF), and leading/trailing blanks ignored;
+ *   - numbers, names (jan-dec, sun-sat: three letters, case-insensitive), '*', '?' (= '*',
+ *     dom/dow only, and only as the whole field), ranges a-b, steps * / n and a-b / n and
+ *     a / n (= a through the field's maximum, Saturday for day of week), lists a,b,c;
+ *   - a range must not be reversed ("5-3" is an error: no Quartz-style wraparound), except that
+ *     the name "sun" may end a day-of-week range ("fri-sun"); a step is 1 up to the number of
+ *     values the field has (60, 24, 31, 12, 7);
  *   - day of week 0-7 (0 and 7 are Sunday); day of week nL (last such weekday of the month)
- *     and n#k (k-th such weekday, k 1-5);
- *   - day of month L (last day), L-n (n days before the last), nW (weekday nearest to day n,
- *     not crossing the month), LW (last weekday of the month);
- *   - macros @yearly @annually @monthly @weekly @daily @midnight @hourly, and
- *     @every DURATION (e.g. "@every 1h30m", "@every 500ms"; units ms s m h d);
- *   - an optional "CRON_TZ=Zone " or "TZ=Zone " prefix naming an IANA zone.
- * When both day of month and day of week are restricted (neither is '*' or '?'), a day
- * matches if either matches (cron(5)). An expression that can never match (e.g. "* * 31 2 *")
- * is rejected at parse time.
+ *     and n#k (k-th such weekday, k 1-5; no match in a month without a k-th);
+ *   - day of month L (last day), L-n (n days before the last, n 0-30), nW (the weekday Mon-Fri
+ *     nearest to day n, not crossing the month; no match in a month without day n: Quartz),
+ *     LW (last weekday of the month);
+ *   - macros @yearly @annually @monthly @weekly @daily @midnight @hourly (case-insensitive),
+ *     and @every DURATION (e.g. "@every 1h30m", "@every 500ms"; see cronParseDuration);
+ *   - an optional "CRON_TZ=Zone " or "TZ=Zone " prefix naming an IANA zone, stored verbatim in
+ *     tz (shorter than RC_CRON_TZ_MAX); the zone is validated by the caller (tzGet).
+ * When both day of month and day of week are restricted (neither is '*', '?' or '* / 1'), a day
+ * matches if either matches (cron(5)); otherwise only the restricted one counts. An expression
+ * that can never match because day of week is unrestricted and no selected month has a selected
+ * day (e.g. "* * 31 2 *", "0 0 31 4,6,9,11 *"; Feb 29 counts as possible) is rejected.
  *
  * Errors name the field, the token and the reason, e.g.
  *   "field 3 (day of month): 32 is out of range 1-31".
@@ -52,26 +60,30 @@ struct rc_cron {
 };
 
 /*
- * Parse expr into *out. Returns 0, or RC_EPARSE with a message in err (size errlen) naming the
- * field, the token and the reason.
+ * Parse expr into *out. Returns 0, or RC_EPARSE with a message in err (size errlen; err may be
+ * NULL) naming the field, the token and the reason; *out is then unchanged. Any byte string is
+ * safe to pass; quoted tokens are bounded and non-printable bytes shown as '?'.
  */
 int cronParse(const char *expr, struct rc_cron *out, char *err, size_t errlen);
 
-/* Whether the calendar day matches the day-of-month / day-of-week / month fields. */
+/* Whether the calendar day matches the day-of-month / day-of-week / month fields (false for a
+ * date that does not exist and for "@every"). */
 bool cronMatchesDay(const struct rc_cron *c, int year, int month, int day);
 
-/* Whether the civil time matches every field. */
+/* Whether the civil time matches every field (false when *t is not a valid civil time). */
 bool cronMatches(const struct rc_cron *c, const struct rc_civil *t);
 
 /*
  * The earliest matching civil time strictly after *after, searching no further than the year
- * limit_year (inclusive). Returns 0, or RC_ENEVER when there is none up to then.
- * Not for "@every" expressions (RC_EINVAL).
+ * limit_year (inclusive). Returns 0, or RC_ENEVER when there is none up to then (*out
+ * unchanged). RC_EINVAL for "@every" expressions and when *after is not civilValid.
+ * Jumps field by field (no scanning): tens of nanoseconds for typical expressions.
  */
 int cronNextCivil(const struct rc_cron *c, const struct rc_civil *after, int limit_year,
                   struct rc_civil *out);
 
-/* The latest matching civil time strictly before *before, not earlier than limit_year. */
+/* The latest matching civil time strictly before *before, not earlier than the year
+ * limit_year. Returns as cronNextCivil. */
 int cronPrevCivil(const struct rc_cron *c, const struct rc_civil *before, int limit_year,
                   struct rc_civil *out);
 
@@ -81,13 +93,18 @@ bool cronHourIsWildcard(const struct rc_cron *c);
 
 /*
  * A plain-English reading of the expression, e.g. "at 02:30 on Monday through Friday".
- * Writes at most len bytes (always NUL-terminated) and returns the length it wanted.
+ * Writes at most len bytes (always NUL-terminated when len > 0; buf may be NULL when len is 0)
+ * and returns the length it wanted without the NUL, like snprintf: a result >= len means the
+ * text was truncated.
  */
 size_t cronExplain(const struct rc_cron *c, char *buf, size_t len);
 
 /*
  * Parse a duration: a sequence of <number><unit> with units us, ms, s, m, h, d (e.g. "1h30m",
- * "500ms", "90s"). A bare number is seconds. Returns 0 or RC_EPARSE with a message.
+ * "500ms", "90s", "2d"; lower case, no blanks or sign). A number may have a decimal fraction
+ * ("1.5h") as long as the result is a whole number of microseconds. A bare number is seconds.
+ * The total must be positive and fit an int64_t. Returns 0, or RC_EPARSE with a message
+ * (*out_us unchanged).
  */
 int cronParseDuration(const char *text, int64_t *out_us, char *err, size_t errlen);
 

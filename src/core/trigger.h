@@ -13,6 +13,9 @@
  *     gap (dst_gap SHIFT, default) or is skipped (SKIP); a time inside a repeat runs at its first
  *     occurrence only (dst_repeat ONCE, default) or at both (BOTH).
  * Several gap times shifted to the same instant fire once there.
+ *
+ * Cron instants are whole seconds within years 1..9999 (UTC); "after" and "before" may carry
+ * fractions and are compared exactly. The zone's transitions are known for 1900-2200 (tz.h).
  */
 #ifndef RC_CORE_TRIGGER_H
 #define RC_CORE_TRIGGER_H
@@ -83,14 +86,18 @@ int triggerPrev(const struct rc_trigger *t, int64_t before_us, int64_t *out_us);
 
 /*
  * The number of scheduled instants in (from_us, to_us], and the last of them in *last_us
- * (unchanged when the count is 0). Interval triggers answer arithmetically; others enumerate.
+ * (unchanged when the count is 0). Interval triggers answer arithmetically; cron triggers count
+ * per civil day (an every-second job over ten years costs about 3,650 day steps, not 3e8).
  */
 uint64_t triggerCount(const struct rc_trigger *t, int64_t from_us, int64_t to_us, int64_t *last_us);
 
 /*
  * Deterministic start delay for the instant: a hash of (key, instant) mapped into
  * [0, jitter_us], capped so that instant + delay stays strictly before the next instant.
- * key identifies the job (e.g. "namespace/name"). Returns 0 when jitter_us is 0.
+ * key identifies the job (e.g. "namespace/name"; NULL reads as ""). Returns 0 when jitter_us
+ * is 0 or negative. The hash is FNV-1a 64 of the key, xored with splitmix64(instant) and
+ * mixed again by splitmix64, mapped onto [0, jitter_us] by a 64x64->128 multiply: the same
+ * inputs give the same delay on every node and in every version that keeps this definition.
  */
 int64_t triggerJitter(const struct rc_trigger *t, const char *key, int64_t instant_us);
 

@@ -1,0 +1,202 @@
+/*
+ * libraftcron's typed calls: each packs its api.proto request, goes through rc_client_call and
+ * unpacks the reply. Which calls are idempotent (may be sent again after a broken connection)
+ * is decided here, per method:
+ *   - reads (Job.Get, Job.List, Cluster.Status, Cluster.Digest): always;
+ *   - Job.Put with expected_version or create_only: a repeat of an applied put is refused
+ *     (RC_ESTALE / RC_EEXISTS), never applied twice; a plain upsert is not;
+ *   - Job.Delete, Job.Pause, Job.Resume: their effect does not grow with repeats (a repeated
+ *     delete reports RC_ENOTFOUND);
+ *   - Member.*: not (a repeated transfer or remove acts on a changed cluster).
+ */
+#include <protobuf-c/protobuf-c.h>
+#include <stdlib.h>
+
+#include "api.pb-c.h"
+#include "client_internal.h"
+#include "raftcron/client.h"
+
+/* rc_client_call with messages. out may be NULL when the reply is not wanted. */
+static int invoke(struct rc_client *c, const char *method, const ProtobufCMessage *req,
+                  int idempotent, const ProtobufCMessageDescriptor *reply, ProtobufCMessage **out)
+{
+    if (out != NULL) {
+        *out = NULL;
+    }
+    size_t len = protobuf_c_message_get_packed_size(req);
+    uint8_t *buf = malloc(len > 0 ? len : 1);
+    if (buf == NULL) {
+        return clientFail(c, RC_ENOMEM, RC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    protobuf_c_message_pack(req, buf);
+    void *rbuf;
+    size_t rlen;
+    int rv = rc_client_call(c, method, buf, len, &rbuf, &rlen, idempotent);
+    free(buf);
+    if (rv != 0 || out == NULL) {
+        free(rv == 0 ? rbuf : NULL);
+        return rv;
+    }
+    *out = protobuf_c_message_unpack(reply, NULL, rlen, rbuf);
+    free(rbuf);
+    if (*out == NULL) {
+        return clientFail(c, RC_EPARSE, RC_STATUS_INTERNAL, "%s: malformed %s reply (%zu bytes)",
+                          method, reply->short_name, rlen);
+    }
+    return 0;
+}
+
+/* Take the job out of a JobResponse / JobPutResponse-like reply and free the rest. */
+static int takeJob(struct rc_client *c, const char *method, Raftcron__Job **slot,
+                   ProtobufCMessage *reply, Raftcron__Job **out)
+{
+    Raftcron__Job *job = *slot;
+    *slot = NULL;
+    protobuf_c_message_free_unpacked(reply, NULL);
+    if (job == NULL) {
+        return clientFail(c, RC_EPARSE, RC_STATUS_INTERNAL, "%s: reply without a job", method);
+    }
+    if (out != NULL) {
+        *out = job;
+    } else {
+        raftcron__job__free_unpacked(job, NULL);
+    }
+    return 0;
+}
+
+int rc_job_put(struct rc_client *c, const struct Raftcron__JobSpec *spec, uint64_t expected_version,
+               int create_only, struct Raftcron__Job **out)
+{
+    if (out != NULL) {
+        *out = NULL;
+    }
+    if (spec == NULL) {
+        return clientFail(c, RC_EINVAL, RC_STATUS_INVALID_ARGUMENT, "Job.Put: no spec");
+    }
+    Raftcron__JobPutRequest req = RAFTCRON__JOB_PUT_REQUEST__INIT;
+    req.spec = (Raftcron__JobSpec *)spec;
+    req.expected_version = expected_version;
+    req.create_only = create_only != 0;
+    ProtobufCMessage *m;
+    int rv = invoke(c, "Job.Put", &req.base, expected_version != 0 || create_only,
+                    &raftcron__job_put_response__descriptor, &m);
+    return rv != 0 ? rv : takeJob(c, "Job.Put", &((Raftcron__JobPutResponse *)m)->job, m, out);
+}
+
+/* Job.Get, Job.Delete, Job.Pause, Job.Resume: a JobRequest answered by a JobResponse. */
+static int jobCall(struct rc_client *c, const char *method, const char *ns, const char *name,
+                   uint64_t expected_version, int stale, Raftcron__Job **out)
+{
+    if (out != NULL) {
+        *out = NULL;
+    }
+    if (name == NULL) {
+        return clientFail(c, RC_EINVAL, RC_STATUS_INVALID_ARGUMENT, "%s: no job name", method);
+    }
+    Raftcron__JobRequest req = RAFTCRON__JOB_REQUEST__INIT;
+    req.namespace_ = (char *)(ns != NULL ? ns : "");
+    req.name = (char *)name;
+    req.expected_version = expected_version;
+    req.stale = stale != 0;
+    ProtobufCMessage *m;
+    int rv = invoke(c, method, &req.base, 1, &raftcron__job_response__descriptor,
+                    out != NULL ? &m : NULL);
+    if (rv != 0 || out == NULL) {
+        return rv;
+    }
+    return takeJob(c, method, &((Raftcron__JobResponse *)m)->job, m, out);
+}
+
+int rc_job_get(struct rc_client *c, const char *ns, const char *name, int stale,
+               struct Raftcron__Job **out)
+{
+    return jobCall(c, "Job.Get", ns, name, 0, stale, out);
+}
+
+int rc_job_list(struct rc_client *c, const char *ns, int stale,
+                struct Raftcron__JobListResponse **out)
+{
+    Raftcron__JobListRequest req = RAFTCRON__JOB_LIST_REQUEST__INIT;
+    req.namespace_ = (char *)(ns != NULL ? ns : "");
+    req.stale = stale != 0;
+    ProtobufCMessage *m;
+    int rv = invoke(c, "Job.List", &req.base, 1, &raftcron__job_list_response__descriptor, &m);
+    *out = rv == 0 ? (Raftcron__JobListResponse *)m : NULL;
+    return rv;
+}
+
+int rc_job_delete(struct rc_client *c, const char *ns, const char *name, uint64_t expected_version)
+{
+    return jobCall(c, "Job.Delete", ns, name, expected_version, 0, NULL);
+}
+
+int rc_job_pause(struct rc_client *c, const char *ns, const char *name, struct Raftcron__Job **out)
+{
+    return jobCall(c, "Job.Pause", ns, name, 0, 0, out);
+}
+
+int rc_job_resume(struct rc_client *c, const char *ns, const char *name, struct Raftcron__Job **out)
+{
+    return jobCall(c, "Job.Resume", ns, name, 0, 0, out);
+}
+
+int rc_cluster_status(struct rc_client *c, int stale, struct Raftcron__ClusterStatus **out)
+{
+    Raftcron__ClusterStatusRequest req = RAFTCRON__CLUSTER_STATUS_REQUEST__INIT;
+    req.stale = stale != 0;
+    ProtobufCMessage *m;
+    int rv = invoke(c, "Cluster.Status", &req.base, 1, &raftcron__cluster_status__descriptor, &m);
+    *out = rv == 0 ? (Raftcron__ClusterStatus *)m : NULL;
+    return rv;
+}
+
+int rc_cluster_digest(struct rc_client *c, int stale, struct Raftcron__DigestResponse **out)
+{
+    Raftcron__DigestRequest req = RAFTCRON__DIGEST_REQUEST__INIT;
+    req.stale = stale != 0;
+    ProtobufCMessage *m;
+    int rv = invoke(c, "Cluster.Digest", &req.base, 1, &raftcron__digest_response__descriptor, &m);
+    *out = rv == 0 ? (Raftcron__DigestResponse *)m : NULL;
+    return rv;
+}
+
+static int memberCall(struct rc_client *c, const char *method, uint64_t id, const char *raft_addr,
+                      const char *rpc_addr, int standby)
+{
+    Raftcron__MemberRequest req = RAFTCRON__MEMBER_REQUEST__INIT;
+    req.id = id;
+    req.raft_addr = (char *)(raft_addr != NULL ? raft_addr : "");
+    req.rpc_addr = (char *)(rpc_addr != NULL ? rpc_addr : "");
+    req.standby = standby != 0;
+    return invoke(c, method, &req.base, 0, NULL, NULL);
+}
+
+int rc_member_add(struct rc_client *c, uint64_t id, const char *raft_addr, const char *rpc_addr,
+                  int standby)
+{
+    if (id == 0 || raft_addr == NULL || rpc_addr == NULL) {
+        return clientFail(c, RC_EINVAL, RC_STATUS_INVALID_ARGUMENT,
+                          "Member.Add: needs an id > 0, a raft address and an rpc address");
+    }
+    return memberCall(c, "Member.Add", id, raft_addr, rpc_addr, standby);
+}
+
+int rc_member_remove(struct rc_client *c, uint64_t id)
+{
+    return memberCall(c, "Member.Remove", id, NULL, NULL, 0);
+}
+
+int rc_member_promote(struct rc_client *c, uint64_t id)
+{
+    return memberCall(c, "Member.Promote", id, NULL, NULL, 0);
+}
+
+int rc_member_demote(struct rc_client *c, uint64_t id)
+{
+    return memberCall(c, "Member.Demote", id, NULL, NULL, 0);
+}
+
+int rc_member_transfer(struct rc_client *c, uint64_t id)
+{
+    return memberCall(c, "Member.Transfer", id, NULL, NULL, 0);
+}

@@ -1,0 +1,65 @@
+/*
+ * One blocking RPC connection of libraftcron (internal): TCP connect with a deadline, frames out,
+ * frames in until the RESPONSE of a stream (DESIGN.md §6, src/core/frame.h). Plain sockets and
+ * poll, no event loop; every wait is bounded by an absolute monotonic deadline.
+ *
+ * Lifecycle: CLOSED (fd -1) ──clientConnOpen──▶ OPEN ──GOAWAY received──▶ DRAINING (the reply
+ * in flight is still read; no new request is sent) ──clientConnClose / any I/O or protocol
+ * error──▶ CLOSED. Every socket has TCP_NODELAY (DESIGN.md §8).
+ *
+ * Messages written to err name the address ("127.0.0.1:7101: connect: Connection refused").
+ */
+#ifndef RC_CLIENT_CLIENT_CONN_H
+#define RC_CLIENT_CLIENT_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/frame.h"
+
+/* Longest "host:port" accepted, NUL included. */
+#define CLIENT_ADDR_MAX 300
+
+struct client_conn {
+    int fd;                     /* -1 when closed */
+    char addr[CLIENT_ADDR_MAX]; /* where fd is connected */
+    bool goaway;                /* the server asked for no new requests */
+    struct rc_frame_decoder dec;
+};
+
+/* Monotonic clock in microseconds: what deadlines are measured against. */
+int64_t clientConnNow(void);
+
+/* Split "host:port" or "[v6]:port" into host (hostlen bytes) and port (portlen bytes). The port
+ * must be a number from 1 to 65535. Returns 0 or RC_EINVAL. */
+int clientConnSplitAddr(const char *addr, char *host, size_t hostlen, char *port, size_t portlen);
+
+void clientConnInit(struct client_conn *cc);
+
+/* Connect to addr before deadline. Returns 0, RC_ETIMEOUT or RC_EIO with a message in err
+ * (nothing was sent in either case). */
+int clientConnOpen(struct client_conn *cc, const char *addr, int64_t deadline, char *err,
+                   size_t errlen);
+
+/* Whether the connection can take a new request: open, no GOAWAY, and the peer has not closed
+ * it (pending PINGs are answered on the way). */
+bool clientConnUsable(struct client_conn *cc);
+
+/* Send a whole encoded frame before deadline. Returns 0, RC_ETIMEOUT or RC_EIO (the connection
+ * is then closed: part of the frame may have left). */
+int clientConnSend(struct client_conn *cc, const uint8_t *buf, size_t len, int64_t deadline,
+                   char *err, size_t errlen);
+
+/*
+ * Read frames until the RESPONSE of stream arrives or deadline passes; PINGs are answered with
+ * PONGs, other frames skipped. *out is owned by the caller (raftcron__response__free_unpacked).
+ * Returns 0, RC_ETIMEOUT, or RC_EIO / RC_EPARSE (closed, reset or protocol error: the
+ * connection is then closed).
+ */
+int clientConnAwait(struct client_conn *cc, uint32_t stream, int64_t deadline,
+                    Raftcron__Response **out, char *err, size_t errlen);
+
+void clientConnClose(struct client_conn *cc);
+
+#endif /* RC_CLIENT_CLIENT_CONN_H */

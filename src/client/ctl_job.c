@@ -1,0 +1,1021 @@
+/*
+ * raftcronctl job add|update|get|list|delete|pause|resume|apply.
+ *
+ * add and update take one flag per key of src/core/jobyaml.h (the same keys job apply reads
+ * from YAML), so the flag table, the YAML keys and the JSON that job get prints share one
+ * vocabulary; a definition is checked locally (cron parses, zone exists, …) before anything is
+ * sent, and a bad one is a usage error (exit 2) with the parser's message.
+ *
+ * Every write this file sends may be repeated safely after a lost connection: add is
+ * create-only, update and apply's updates compare-and-set on the version they read, delete
+ * and pause/resume converge (client_api.c's idempotency rules).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.pb-c.h"
+#include "core/err.h"
+#include "core/jobyaml.h"
+#include "core/timefmt.h"
+#include "ctl.h"
+#include "print.h"
+#include "raftcron/client.h"
+
+#define MAX_FLAGS     48
+#define FLAG_KEY_BASE 1000 /* getopt value of key i: FLAG_KEY_BASE + i */
+#define FILE_MAX      (64u << 20)
+
+enum { OPT_NO_COALESCE = 900, OPT_IF_VERSION, OPT_NAMESPACE, OPT_STALE, OPT_PRUNE, OPT_DRY_RUN };
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: raftcronctl job add NAME TRIGGER EXECUTOR [OPTIONS]\n"
+               "       raftcronctl job update NAME TRIGGER EXECUTOR [OPTIONS] [--if-version N]\n"
+               "       raftcronctl job get NAME [--namespace NS] [--stale]\n"
+               "       raftcronctl job list [--namespace NS] [--stale]\n"
+               "       raftcronctl job delete NAME [--namespace NS] [--if-version N]\n"
+               "       raftcronctl job pause NAME [--namespace NS]\n"
+               "       raftcronctl job resume NAME [--namespace NS]\n"
+               "       raftcronctl job apply -f FILE.yaml [--prune] [--dry-run]\n"
+               "\n"
+               "add creates a job (an existing name is an error); update replaces the whole\n"
+               "definition of an existing one (compare-and-set on the version it reads, or on\n"
+               "--if-version N). NAME may be written NS/NAME.\n"
+               "\n"
+               "TRIGGER: --cron EXPR [--tz ZONE] | --every DURATION | --at RFC3339\n"
+               "EXECUTOR: --shell CMD | --http URL [--method M] [--header K:V]... [--body B]\n"
+               "          [--expect CODE]... | --sql QUERY --dsn DSN\n"
+               "\n"
+               "Definition options (also the keys of 'job apply' files, with _ for -):\n");
+    for (size_t i = 1; jobyamlKey(i) != NULL; i++) {
+        const struct rc_jobkey *k = jobyamlKey(i);
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s%s%s", k->name, k->metavar ? " " : "",
+                 k->metavar ? k->metavar : "");
+        for (char *p = flag; *p != '\0' && *p != ' '; p++) {
+            *p = *p == '_' ? '-' : *p;
+        }
+        if (strlen(flag) > 34) {
+            fprintf(f, "  %s\n  %-34s %s\n", flag, "", k->help);
+        } else {
+            fprintf(f, "  %-34s %s\n", flag, k->help);
+        }
+    }
+    fprintf(f, "  %-34s %s\n", "--no-coalesce", "run every missed instant within the grace");
+    fprintf(f,
+            "\n"
+            "apply: create the jobs of FILE.yaml that do not exist, update those that differ,\n"
+            "leave the rest; --prune also deletes the jobs of the file's namespaces that it\n"
+            "does not list; --dry-run only prints what would change. One line per job:\n"
+            "created|updated|unchanged|deleted NS/NAME. See docs/cli.md for the format.\n"
+            "\n"
+            "Durations: 90s, 1h30m, 500ms, 2d. Instants: RFC 3339 (2030-01-01T09:00:00Z).\n"
+            "-o json (global): get prints the job with the keys above, list {\"jobs\": [...]}.\n");
+}
+
+/* ---- Output -----------------------------------------------------------------------------------
+ */
+
+/* A job is shown as key/value pairs: aligned lines, or one JSON object. */
+struct out {
+    bool json;
+    struct print_json j;
+};
+
+/* A text value on one line: line breaks and other control characters are escaped C-style. */
+static void printLine(const char *key, const char *v, size_t len)
+{
+    printf("%-16s ", key);
+    if (len == 0) {
+        fputc('-', stdout);
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)v[i];
+        if (ch == '\n') {
+            fputs("\\n", stdout);
+        } else if (ch < 0x20 || ch == 0x7f) {
+            printf("\\x%02x", ch);
+        } else {
+            fputc(ch, stdout);
+        }
+    }
+    fputc('\n', stdout);
+}
+
+static void kvStr(struct out *o, const char *key, const char *v)
+{
+    if (o->json) {
+        printJsonStr(&o->j, key, v);
+    } else {
+        printLine(key, v, strlen(v));
+    }
+}
+
+static void kvUint(struct out *o, const char *key, uint64_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%" PRIu64, v);
+    if (o->json) {
+        printJsonUint(&o->j, key, v);
+    } else {
+        kvStr(o, key, buf);
+    }
+}
+
+static void kvBool(struct out *o, const char *key, bool v)
+{
+    if (o->json) {
+        printJsonBool(&o->j, key, v);
+    } else {
+        kvStr(o, key, v ? "true" : "false");
+    }
+}
+
+static void kvTime(struct out *o, const char *key, int64_t us)
+{
+    char buf[RC_TIMEFMT_MAX];
+    if (o->json) {
+        printJsonTime(&o->j, key, us);
+        return;
+    }
+    if (us != 0) {
+        timefmtFormat(us, 0, buf);
+    }
+    kvStr(o, key, us != 0 ? buf : "-");
+}
+
+static void kvDuration(struct out *o, const char *key, int64_t us)
+{
+    char buf[PRINT_DURATION_MAX];
+    printDuration(us, buf);
+    kvStr(o, key, buf);
+}
+
+static void kvEnum(struct out *o, const char *key, unsigned value)
+{
+    const char *name = jobyamlEnumName(key, value);
+    char buf[24];
+    if (name == NULL) {
+        snprintf(buf, sizeof buf, "%u", value);
+    }
+    kvStr(o, key, name != NULL ? name : buf);
+}
+
+/* Every map<string, string> entry is {base, key, value}; the JSON form is an object, the text
+ * form one line per entry as the flag takes it. */
+static void kvMap(struct out *o, const char *key, Raftcron__JobSpec__EnvEntry **e, size_t n,
+                  char sep)
+{
+    if (n == 0) {
+        return;
+    }
+    if (o->json) {
+        printJsonOpen(&o->j, key, '{');
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (o->json) {
+            printJsonStr(&o->j, e[i]->key, e[i]->value);
+        } else {
+            printf("%-16s %s%c%s%s\n", key, e[i]->key, sep, sep == ':' ? " " : "", e[i]->value);
+        }
+    }
+    if (o->json) {
+        printJsonClose(&o->j);
+    }
+}
+
+static void emitTrigger(struct out *o, const Raftcron__Trigger *t)
+{
+    if (t == NULL) {
+        return;
+    }
+    switch (t->kind_case) {
+    case RAFTCRON__TRIGGER__KIND_CRON:
+        kvStr(o, "cron", t->cron);
+        kvStr(o, "tz", t->tz[0] != '\0' ? t->tz : "UTC");
+        kvEnum(o, "dst_gap", t->dst_gap);
+        kvEnum(o, "dst_repeat", t->dst_repeat);
+        break;
+    case RAFTCRON__TRIGGER__KIND_INTERVAL_US:
+        kvDuration(o, "every", t->interval_us);
+        break;
+    case RAFTCRON__TRIGGER__KIND_AT_US:
+        kvTime(o, "at", t->at_us);
+        break;
+    default:
+        break;
+    }
+    if (t->start_us != 0) {
+        kvTime(o, "start", t->start_us);
+    }
+    if (t->end_us != 0) {
+        kvTime(o, "end", t->end_us);
+    }
+    if (t->jitter_us != 0) {
+        kvDuration(o, "jitter", t->jitter_us);
+    }
+}
+
+static void emitHttp(struct out *o, const Raftcron__HttpExec *h)
+{
+    kvStr(o, "http", h->url);
+    kvStr(o, "method", h->method);
+    kvMap(o, "header", (Raftcron__JobSpec__EnvEntry **)h->headers, h->n_headers, ':');
+    if (h->body.len > 0) {
+        if (o->json) {
+            printJsonBytes(&o->j, "body", h->body.data, h->body.len);
+        } else {
+            printLine("body", (const char *)h->body.data, h->body.len);
+        }
+    }
+    if (h->n_expect_codes == 0) {
+        return;
+    }
+    if (o->json) {
+        printJsonOpen(&o->j, "expect", '[');
+    }
+    for (size_t i = 0; i < h->n_expect_codes; i++) {
+        if (o->json) {
+            printJsonUint(&o->j, NULL, h->expect_codes[i]);
+        } else {
+            kvUint(o, "expect", h->expect_codes[i]);
+        }
+    }
+    if (o->json) {
+        printJsonClose(&o->j);
+    }
+}
+
+static void emitExecutor(struct out *o, const Raftcron__Executor *e)
+{
+    if (e == NULL) {
+        return;
+    }
+    if (e->kind_case == RAFTCRON__EXECUTOR__KIND_SHELL) {
+        kvStr(o, "shell", e->shell->command);
+        if (e->shell->workdir[0] != '\0') {
+            kvStr(o, "workdir", e->shell->workdir);
+        }
+    } else if (e->kind_case == RAFTCRON__EXECUTOR__KIND_HTTP) {
+        emitHttp(o, e->http);
+    } else if (e->kind_case == RAFTCRON__EXECUTOR__KIND_SQL) {
+        kvStr(o, "sql", e->sql->query);
+        kvStr(o, "dsn", e->sql->dsn);
+        kvBool(o, "dedupe", e->sql->dedupe);
+    }
+}
+
+static void emitPolicy(struct out *o, const Raftcron__Policy *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    if (p->misfire_grace_us < 0) {
+        kvStr(o, "misfire_grace", "none");
+    } else {
+        kvDuration(o, "misfire_grace", p->misfire_grace_us);
+    }
+    kvBool(o, "coalesce", p->coalesce);
+    kvEnum(o, "overlap", p->overlap);
+    kvUint(o, "max_instances", p->max_instances);
+}
+
+static void emitRetry(struct out *o, const Raftcron__RetryPolicy *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    kvUint(o, "retries", r->max_attempts > 0 ? r->max_attempts - 1 : 0);
+    kvEnum(o, "backoff", r->backoff);
+    kvDuration(o, "retry_delay", r->delay_us);
+    if (r->multiplier != 0) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "%g", r->multiplier);
+        if (o->json) {
+            printJsonReal(&o->j, "retry_multiplier", r->multiplier);
+        } else {
+            kvStr(o, "retry_multiplier", buf);
+        }
+    }
+    if (r->max_delay_us != 0) {
+        kvDuration(o, "retry_max_delay", r->max_delay_us);
+    }
+    if (r->jitter_us != 0) {
+        kvDuration(o, "retry_jitter", r->jitter_us);
+    }
+}
+
+static void emitSpec(struct out *o, const Raftcron__JobSpec *s)
+{
+    if (s->description[0] != '\0') {
+        kvStr(o, "description", s->description);
+    }
+    emitTrigger(o, s->trigger);
+    emitExecutor(o, s->executor);
+    emitPolicy(o, s->policy);
+    emitRetry(o, s->retry);
+    if (s->timeout_us != 0) {
+        kvDuration(o, "timeout_run", s->timeout_us);
+    }
+    kvMap(o, "target", (Raftcron__JobSpec__EnvEntry **)s->target, s->n_target, '=');
+    kvMap(o, "env", s->env, s->n_env, '=');
+    kvBool(o, "at_most_once", s->at_most_once);
+}
+
+/* The job's fields: the keys of a definition, then the state the cluster keeps. key: the JSON
+ * key of the object (NULL in an array or alone). */
+static void emitJob(struct out *o, const char *key, const Raftcron__Job *job)
+{
+    const Raftcron__JobSpec *s = job->spec;
+    if (o->json) {
+        printJsonOpen(&o->j, key, '{');
+    }
+    kvStr(o, "name", s != NULL ? s->name : "");
+    kvStr(o, "namespace", s != NULL ? s->namespace_ : "");
+    kvUint(o, "id", job->id);
+    kvUint(o, "version", job->version);
+    kvBool(o, "paused", job->paused);
+    if (job->paused) {
+        kvTime(o, "paused_at", job->paused_us);
+    }
+    kvTime(o, "created", job->created_us);
+    kvTime(o, "updated", job->updated_us);
+    if (s != NULL) {
+        emitSpec(o, s);
+    }
+    kvTime(o, "cursor", job->cursor_us);
+    kvUint(o, "runs_total", job->runs_total);
+    kvUint(o, "runs_failed", job->runs_failed);
+    kvStr(o, "last_outcome", job->last_outcome);
+    kvTime(o, "last_finished", job->last_finished_us);
+    if (o->json) {
+        printJsonClose(&o->j);
+    }
+}
+
+static void printJob(const struct ctl_global *g, const Raftcron__Job *job)
+{
+    struct out o = {.json = g->output == CTL_OUTPUT_JSON};
+    printJsonInit(&o.j, stdout);
+    emitJob(&o, NULL, job);
+}
+
+/* "cron 0 3 * * * Europe/Berlin", "every 5m", "at 2030-01-01T00:00:00Z" */
+static void scheduleOf(const Raftcron__Trigger *t, char *buf, size_t len)
+{
+    char tmp[RC_TIMEFMT_MAX > PRINT_DURATION_MAX ? RC_TIMEFMT_MAX : PRINT_DURATION_MAX];
+    if (t == NULL) {
+        snprintf(buf, len, "-");
+    } else if (t->kind_case == RAFTCRON__TRIGGER__KIND_CRON) {
+        snprintf(buf, len, "cron %s %s", t->cron, t->tz[0] != '\0' ? t->tz : "UTC");
+    } else if (t->kind_case == RAFTCRON__TRIGGER__KIND_INTERVAL_US) {
+        printDuration(t->interval_us, tmp);
+        snprintf(buf, len, "every %s", tmp);
+    } else {
+        timefmtFormat(t->at_us, 0, tmp);
+        snprintf(buf, len, "at %s", tmp);
+    }
+}
+
+static const char *executorOf(const Raftcron__JobSpec *s)
+{
+    switch (s->executor != NULL ? s->executor->kind_case : RAFTCRON__EXECUTOR__KIND__NOT_SET) {
+    case RAFTCRON__EXECUTOR__KIND_SHELL:
+        return "shell";
+    case RAFTCRON__EXECUTOR__KIND_HTTP:
+        return "http";
+    case RAFTCRON__EXECUTOR__KIND_SQL:
+        return "sql";
+    default:
+        return "-";
+    }
+}
+
+static void printList(const struct ctl_global *g, const Raftcron__JobListResponse *l)
+{
+    if (g->output == CTL_OUTPUT_JSON) {
+        struct out o = {.json = true};
+        printJsonInit(&o.j, stdout);
+        printJsonOpen(&o.j, NULL, '{');
+        printJsonOpen(&o.j, "jobs", '[');
+        for (size_t i = 0; i < l->n_jobs; i++) {
+            emitJob(&o, NULL, l->jobs[i]);
+        }
+        printJsonClose(&o.j);
+        printJsonClose(&o.j);
+        return;
+    }
+    struct print_table t;
+    printTableInit(&t, 8);
+    printTableRow(&t, "NAMESPACE", "NAME", "VERSION", "STATE", "EXECUTOR", "RUNS", "FAILED",
+                  "SCHEDULE");
+    for (size_t i = 0; i < l->n_jobs; i++) {
+        const Raftcron__Job *job = l->jobs[i];
+        const Raftcron__JobSpec *s = job->spec;
+        char version[24], runs[24], failed[24], sched[512];
+        snprintf(version, sizeof version, "%" PRIu64, job->version);
+        snprintf(runs, sizeof runs, "%" PRIu64, job->runs_total);
+        snprintf(failed, sizeof failed, "%" PRIu64, job->runs_failed);
+        scheduleOf(s != NULL ? s->trigger : NULL, sched, sizeof sched);
+        printTableRow(&t, s != NULL ? s->namespace_ : "-", s != NULL ? s->name : "-", version,
+                      job->paused ? "paused" : "active", s != NULL ? executorOf(s) : "-", runs,
+                      failed, sched);
+    }
+    printTableFlush(&t, stdout);
+}
+
+/* ---- Arguments --------------------------------------------------------------------------------
+ */
+
+struct job_args {
+    const char *cmd;
+    const char *name; /* positional NAME */
+    const char *ns;   /* --namespace, or the NS of NS/NAME */
+    char ns_buf[80];
+    uint64_t if_version; /* --if-version */
+    int stale;
+    const char *file; /* apply -f */
+    int prune;
+    int dry_run;
+    struct rc_jobdraft *draft; /* add/update */
+};
+
+static int parseVersion(const char *text, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0 || v == 0) {
+        return ctlUsageError("--if-version: \"%s\" is not a version (a whole number > 0)", text);
+    }
+    *out = v;
+    return 0;
+}
+
+/* NS/NAME names the namespace too. */
+static int splitName(struct job_args *a, const char *arg)
+{
+    const char *slash = strchr(arg, '/');
+    a->name = arg;
+    if (slash == NULL) {
+        return 0;
+    }
+    size_t len = (size_t)(slash - arg);
+    if (a->ns != NULL || len == 0 || len >= sizeof a->ns_buf) {
+        return ctlUsageError("job %s: \"%s\": give the namespace once, as NS/NAME or --namespace",
+                             a->cmd, arg);
+    }
+    memcpy(a->ns_buf, arg, len);
+    a->ns_buf[len] = '\0';
+    a->ns = a->ns_buf;
+    a->name = slash + 1;
+    return 0;
+}
+
+/* The long options of a command: for add/update one per definition key (dashes for
+ * underscores), plus the command's own. names holds the converted key names. */
+static void buildOptions(const char *cmd, struct option *opts, char (*names)[32])
+{
+    bool define = strcmp(cmd, "add") == 0 || strcmp(cmd, "update") == 0;
+    size_t n = 0;
+    for (size_t i = 1; define && jobyamlKey(i) != NULL && n < MAX_FLAGS; i++) {
+        const struct rc_jobkey *k = jobyamlKey(i);
+        snprintf(names[n], sizeof names[n], "%s", k->name);
+        for (char *p = names[n]; *p != '\0'; p++) {
+            *p = *p == '_' ? '-' : *p;
+        }
+        opts[n] = (struct option){names[n], k->metavar ? required_argument : no_argument, NULL,
+                                  FLAG_KEY_BASE + (int)i};
+        n++;
+    }
+    static const struct {
+        const char *cmds; /* the commands taking the option, ",cmd," style */
+        struct option opt;
+    } own[] = {
+        {",add,update,", {"no-coalesce", no_argument, NULL, OPT_NO_COALESCE}},
+        {",update,delete,", {"if-version", required_argument, NULL, OPT_IF_VERSION}},
+        {",get,list,delete,pause,resume,", {"namespace", required_argument, NULL, OPT_NAMESPACE}},
+        {",get,list,", {"stale", no_argument, NULL, OPT_STALE}},
+        {",apply,", {"file", required_argument, NULL, 'f'}},
+        {",apply,", {"prune", no_argument, NULL, OPT_PRUNE}},
+        {",apply,", {"dry-run", no_argument, NULL, OPT_DRY_RUN}},
+    };
+    char key[24];
+    snprintf(key, sizeof key, ",%s,", cmd);
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+        if (strstr(own[i].cmds, key) != NULL) {
+            opts[n++] = own[i].opt;
+        }
+    }
+    opts[n++] = (struct option){"help", no_argument, NULL, 'h'};
+    opts[n] = (struct option){NULL, 0, NULL, 0};
+}
+
+static int setKey(struct job_args *a, const char *key, const char *value)
+{
+    char err[RC_ERRMSG_SIZE];
+    if (jobyamlSet(a->draft, key, value, 0, err, sizeof err) != 0) {
+        return ctlUsageError("job %s: %s", a->cmd, err);
+    }
+    return 0;
+}
+
+static int onOption(struct job_args *a, int c, const char *arg)
+{
+    switch (c) {
+    case OPT_NO_COALESCE:
+        return setKey(a, "coalesce", "false");
+    case OPT_IF_VERSION:
+        return parseVersion(arg, &a->if_version);
+    case OPT_NAMESPACE:
+        a->ns = arg;
+        return 0;
+    case OPT_STALE:
+        a->stale = 1;
+        return 0;
+    case 'f':
+        a->file = arg;
+        return 0;
+    case OPT_PRUNE:
+        a->prune = 1;
+        return 0;
+    case OPT_DRY_RUN:
+        a->dry_run = 1;
+        return 0;
+    default:
+        return setKey(a, jobyamlKey((size_t)(c - FLAG_KEY_BASE))->name, arg);
+    }
+}
+
+/* Returns 0, CTL_USAGE, or -1 after printing help. */
+static int parseArgs(int argc, char **argv, struct job_args *a)
+{
+    struct option opts[MAX_FLAGS + 16];
+    char names[MAX_FLAGS][32];
+    buildOptions(a->cmd, opts, names);
+    int c;
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, strcmp(a->cmd, "apply") == 0 ? "f:h" : "h", opts, NULL)) !=
+           -1) {
+        if (c == 'h') {
+            usage(stdout);
+            return -1;
+        }
+        int rv = c == '?' || c == ':' ? ctlUsageError("job %s: unknown or incomplete option \"%s\"",
+                                                      a->cmd, argv[optind - 1])
+                                      : onOption(a, c, optarg);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    bool named = strcmp(a->cmd, "list") != 0 && strcmp(a->cmd, "apply") != 0;
+    if (argc - optind != (named ? 1 : 0)) {
+        return ctlUsageError("job %s: expected %s, got %d argument%s", a->cmd,
+                             named ? "one NAME" : "no argument", argc - optind,
+                             argc - optind == 1 ? "" : "s");
+    }
+    if (strcmp(a->cmd, "apply") == 0 && a->file == NULL) {
+        return ctlUsageError("job apply: -f FILE.yaml is required");
+    }
+    return named ? splitName(a, argv[optind]) : 0;
+}
+
+/* Build the definition of add/update from the flags. */
+static int buildDef(struct job_args *a, struct rc_jobdef *def)
+{
+    char err[RC_ERRMSG_SIZE];
+    int rv = a->ns != NULL ? setKey(a, "namespace", a->ns) : 0;
+    if (rv == 0) {
+        rv = setKey(a, "name", a->name);
+    }
+    if (rv == 0 && jobyamlBuild(a->draft, NULL, def, err, sizeof err) != 0) {
+        rv = ctlUsageError("job %s: %s", a->cmd, err);
+    }
+    return rv;
+}
+
+/* ---- Calls ------------------------------------------------------------------------------------
+ */
+
+/* Job.Put with what rc_job_put does not carry: the paused flag, and the reply's changed/created. */
+static int putJob(struct rc_client *c, const struct rc_jobdef *def, uint64_t expected_version,
+                  bool create_only, Raftcron__JobPutResponse **out)
+{
+    Raftcron__JobPutRequest req = RAFTCRON__JOB_PUT_REQUEST__INIT;
+    req.spec = def->spec;
+    req.expected_version = expected_version;
+    req.create_only = create_only;
+    req.paused = def->paused;
+    size_t len = raftcron__job_put_request__get_packed_size(&req);
+    uint8_t *buf = malloc(len > 0 ? len : 1);
+    if (buf == NULL) {
+        return RC_ENOMEM;
+    }
+    raftcron__job_put_request__pack(&req, buf);
+    void *rbuf;
+    size_t rlen;
+    int rv =
+        rc_client_call(c, "Job.Put", buf, len, &rbuf, &rlen, expected_version != 0 || create_only);
+    free(buf);
+    if (rv != 0) {
+        return rv;
+    }
+    *out = raftcron__job_put_response__unpack(NULL, rlen, rbuf);
+    free(rbuf);
+    return *out != NULL && (*out)->job != NULL ? 0 : RC_EPARSE;
+}
+
+static const char *keyOf(const Raftcron__JobSpec *s, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%s", s->namespace_[0] != '\0' ? s->namespace_ : "default", s->name);
+    return buf;
+}
+
+static void printPut(const struct ctl_global *g, const char *result,
+                     const Raftcron__JobPutResponse *r)
+{
+    char key[256];
+    if (g->output != CTL_OUTPUT_JSON) {
+        printf("%s %s version %" PRIu64 "\n", result, keyOf(r->job->spec, key, sizeof key),
+               r->job->version);
+        return;
+    }
+    struct out o = {.json = true};
+    printJsonInit(&o.j, stdout);
+    printJsonOpen(&o.j, NULL, '{');
+    printJsonStr(&o.j, "result", result);
+    emitJob(&o, "job", r->job);
+    printJsonClose(&o.j);
+}
+
+static int addJob(const struct ctl_global *g, struct rc_client *c, const struct rc_jobdef *def)
+{
+    Raftcron__JobPutResponse *r;
+    int rv = putJob(c, def, 0, true, &r);
+    if (rv != 0) {
+        return ctlCallFailed(c, rv, "job add");
+    }
+    printPut(g, "created", r);
+    rc_message_free(r);
+    return CTL_OK;
+}
+
+/* Pause or resume job when paused says otherwise; *changed tells whether it did. */
+static int settlePaused(struct rc_client *c, const Raftcron__JobSpec *s, bool paused, bool current,
+                        bool *changed)
+{
+    *changed = paused != current;
+    if (!*changed) {
+        return 0;
+    }
+    return paused ? rc_job_pause(c, s->namespace_, s->name, NULL)
+                  : rc_job_resume(c, s->namespace_, s->name, NULL);
+}
+
+static int updateJob(const struct ctl_global *g, struct rc_client *c, const struct job_args *a,
+                     const struct rc_jobdef *def)
+{
+    uint64_t expected = a->if_version;
+    bool was_paused = false;
+    if (expected == 0 || def->paused_set) {
+        Raftcron__Job *cur;
+        int rv = rc_job_get(c, def->spec->namespace_, def->spec->name, 0, &cur);
+        if (rv != 0) {
+            return ctlCallFailed(c, rv, "job update");
+        }
+        expected = expected != 0 ? expected : cur->version;
+        was_paused = cur->paused;
+        rc_message_free(cur);
+    }
+    Raftcron__JobPutResponse *r;
+    int rv = putJob(c, def, expected, false, &r);
+    if (rv != 0) {
+        return ctlCallFailed(c, rv, "job update");
+    }
+    bool paused_changed = false;
+    rv = def->paused_set ? settlePaused(c, def->spec, def->paused, was_paused, &paused_changed) : 0;
+    if (rv == 0) {
+        printPut(g, r->changed || paused_changed ? "updated" : "unchanged", r);
+    }
+    rc_message_free(r);
+    return rv != 0 ? ctlCallFailed(c, rv, "job update: pause") : CTL_OK;
+}
+
+static int define(const struct ctl_global *g, struct rc_client *c, struct job_args *a)
+{
+    struct rc_jobdef def;
+    int rv = buildDef(a, &def);
+    if (rv != 0) {
+        return rv;
+    }
+    if (strcmp(a->cmd, "update") == 0) {
+        rv = updateJob(g, c, a, &def);
+    } else {
+        rv = addJob(g, c, &def);
+    }
+    jobyamlDefClear(&def);
+    return rv;
+}
+
+static int showJob(const struct ctl_global *g, struct rc_client *c, const struct job_args *a)
+{
+    Raftcron__Job *job = NULL;
+    int rv;
+    char what[160];
+    snprintf(what, sizeof what, "job %s %s", a->cmd, a->name);
+    if (strcmp(a->cmd, "get") == 0) {
+        rv = rc_job_get(c, a->ns, a->name, a->stale, &job);
+    } else if (strcmp(a->cmd, "pause") == 0) {
+        rv = rc_job_pause(c, a->ns, a->name, &job);
+    } else {
+        rv = rc_job_resume(c, a->ns, a->name, &job);
+    }
+    if (rv != 0) {
+        return ctlCallFailed(c, rv, what);
+    }
+    if (strcmp(a->cmd, "get") == 0 || g->output == CTL_OUTPUT_JSON) {
+        printJob(g, job);
+    } else {
+        char key[256];
+        printf("%s %s version %" PRIu64 "\n", job->paused ? "paused" : "resumed",
+               keyOf(job->spec, key, sizeof key), job->version);
+    }
+    rc_message_free(job);
+    return CTL_OK;
+}
+
+static int listJobs(const struct ctl_global *g, struct rc_client *c, const struct job_args *a)
+{
+    Raftcron__JobListResponse *l;
+    int rv = rc_job_list(c, a->ns, a->stale, &l);
+    if (rv != 0) {
+        return ctlCallFailed(c, rv, "job list");
+    }
+    printList(g, l);
+    rc_message_free(l);
+    return CTL_OK;
+}
+
+static int deleteJob(const struct ctl_global *g, struct rc_client *c, const struct job_args *a)
+{
+    char what[160];
+    snprintf(what, sizeof what, "job delete %s", a->name);
+    int rv = rc_job_delete(c, a->ns, a->name, a->if_version);
+    if (rv != 0) {
+        return ctlCallFailed(c, rv, what);
+    }
+    const char *ns = a->ns != NULL && a->ns[0] != '\0' ? a->ns : "default";
+    if (g->output == CTL_OUTPUT_JSON) {
+        struct print_json j;
+        printJsonInit(&j, stdout);
+        printJsonOpen(&j, NULL, '{');
+        printJsonStr(&j, "result", "deleted");
+        printJsonStr(&j, "namespace", ns);
+        printJsonStr(&j, "name", a->name);
+        printJsonClose(&j);
+    } else {
+        printf("deleted %s/%s\n", ns, a->name);
+    }
+    return CTL_OK;
+}
+
+/* ---- apply ------------------------------------------------------------------------------------
+ */
+
+struct apply {
+    const struct ctl_global *g;
+    struct rc_client *c;
+    const struct job_args *a;
+    struct rc_jobfile file;
+    Raftcron__JobListResponse *stored;
+    struct print_json j; /* -o json: {"dry_run", "jobs": [{"namespace", "name", "result"}]} */
+};
+
+static void report(struct apply *ap, const char *result, const Raftcron__JobSpec *s)
+{
+    if (ap->g->output == CTL_OUTPUT_JSON) {
+        printJsonOpen(&ap->j, NULL, '{');
+        printJsonStr(&ap->j, "namespace", s->namespace_);
+        printJsonStr(&ap->j, "name", s->name);
+        printJsonStr(&ap->j, "result", result);
+        printJsonClose(&ap->j);
+        return;
+    }
+    char key[256];
+    printf("%s %s%s\n", result, keyOf(s, key, sizeof key), ap->a->dry_run ? " (dry run)" : "");
+}
+
+static Raftcron__Job *findStored(const struct apply *ap, const Raftcron__JobSpec *s)
+{
+    for (size_t i = 0; i < ap->stored->n_jobs; i++) {
+        const Raftcron__JobSpec *o = ap->stored->jobs[i]->spec;
+        if (o != NULL && strcmp(o->namespace_, s->namespace_) == 0 &&
+            strcmp(o->name, s->name) == 0) {
+            return ap->stored->jobs[i];
+        }
+    }
+    return NULL;
+}
+
+/* --prune deletes a stored job of one of the file's namespaces that the file does not list;
+ * jobs of other namespaces are not the file's business. */
+static bool pruned(const struct apply *ap, const Raftcron__JobSpec *s)
+{
+    bool ns_listed = false;
+    for (size_t i = 0; i < ap->file.n_namespaces; i++) {
+        ns_listed |= strcmp(ap->file.namespaces[i], s->namespace_) == 0;
+    }
+    for (size_t i = 0; i < ap->file.n_jobs && ns_listed; i++) {
+        const Raftcron__JobSpec *f = ap->file.jobs[i].spec;
+        if (strcmp(f->namespace_, s->namespace_) == 0 && strcmp(f->name, s->name) == 0) {
+            return false;
+        }
+    }
+    return ns_listed;
+}
+
+/* Bring one stored job (or none) to the file's definition. */
+static int applyOne(struct apply *ap, const struct rc_jobdef *def)
+{
+    Raftcron__Job *cur = findStored(ap, def->spec);
+    Raftcron__JobPutResponse *r = NULL;
+    int rv = 0;
+    if (cur == NULL) {
+        rv = ap->a->dry_run ? 0 : putJob(ap->c, def, 0, true, &r);
+        if (rv == 0) {
+            report(ap, "created", def->spec);
+        }
+        rc_message_free(r);
+        return rv;
+    }
+    bool same = jobyamlSpecEqual(def->spec, cur->spec);
+    bool pause = def->paused_set && def->paused != cur->paused;
+    bool put_changed = !same;
+    if (!same && !ap->a->dry_run) {
+        rv = putJob(ap->c, def, cur->version, false, &r);
+        put_changed = rv == 0 && r->changed;
+    }
+    bool paused_changed = pause;
+    if (rv == 0 && pause && !ap->a->dry_run) {
+        rv = settlePaused(ap->c, def->spec, def->paused, cur->paused, &paused_changed);
+    }
+    if (rv == 0) {
+        report(ap, put_changed || paused_changed ? "updated" : "unchanged", def->spec);
+    }
+    rc_message_free(r);
+    return rv;
+}
+
+static int prune(struct apply *ap)
+{
+    for (size_t i = 0; i < ap->stored->n_jobs; i++) {
+        const Raftcron__Job *job = ap->stored->jobs[i];
+        if (job->spec == NULL || !pruned(ap, job->spec)) {
+            continue;
+        }
+        int rv = ap->a->dry_run
+                     ? 0
+                     : rc_job_delete(ap->c, job->spec->namespace_, job->spec->name, job->version);
+        if (rv != 0) {
+            return rv;
+        }
+        report(ap, "deleted", job->spec);
+    }
+    return 0;
+}
+
+static int readFile(const char *path, char **out, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    if (f == NULL) {
+        return ctlUsageError("job apply: %s: %s", path, strerror(errno));
+    }
+    char *buf = malloc(FILE_MAX + 1);
+    size_t n = buf != NULL ? fread(buf, 1, FILE_MAX + 1, f) : 0;
+    bool bad = buf == NULL || ferror(f) || n > FILE_MAX;
+    if (f != stdin) {
+        fclose(f);
+    }
+    if (bad) {
+        free(buf);
+        return ctlUsageError("job apply: %s: %s", path,
+                             n > FILE_MAX ? "larger than 64 MiB" : "cannot be read");
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+static int applyAll(struct apply *ap)
+{
+    if (ap->g->output == CTL_OUTPUT_JSON) {
+        printJsonInit(&ap->j, stdout);
+        printJsonOpen(&ap->j, NULL, '{');
+        printJsonBool(&ap->j, "dry_run", ap->a->dry_run);
+        printJsonOpen(&ap->j, "jobs", '[');
+    }
+    int rv = 0;
+    for (size_t i = 0; i < ap->file.n_jobs && rv == 0; i++) {
+        rv = applyOne(ap, &ap->file.jobs[i]);
+    }
+    if (rv == 0 && ap->a->prune) {
+        rv = prune(ap);
+    }
+    if (ap->g->output == CTL_OUTPUT_JSON) {
+        printJsonClose(&ap->j);
+        printJsonClose(&ap->j);
+    }
+    return rv != 0 ? ctlCallFailed(ap->c, rv, "job apply") : CTL_OK;
+}
+
+static int applyFile(const struct ctl_global *g, struct rc_client *c, const struct job_args *a)
+{
+    char *text;
+    size_t len;
+    int rv = readFile(a->file, &text, &len);
+    if (rv != 0) {
+        return rv;
+    }
+    struct apply ap = {.g = g, .c = c, .a = a};
+    char err[RC_ERRMSG_SIZE];
+    rv = jobyamlLoad(a->file, text, len, &ap.file, err, sizeof err);
+    free(text);
+    if (rv != 0) {
+        return rv == RC_ENOMEM ? ctlFail("job apply: %s", err) : ctlUsageError("%s", err);
+    }
+    rv = rc_job_list(c, "", 0, &ap.stored);
+    if (rv != 0) {
+        rv = ctlCallFailed(c, rv, "job apply: listing the stored jobs");
+    } else {
+        rv = applyAll(&ap);
+        rc_message_free(ap.stored);
+    }
+    jobyamlFileClear(&ap.file);
+    return rv;
+}
+
+/* ---- Dispatch ---------------------------------------------------------------------------------
+ */
+
+static int run(const struct ctl_global *g, struct rc_client *c, struct job_args *a)
+{
+    const char *cmd = a->cmd;
+    if (strcmp(cmd, "add") == 0 || strcmp(cmd, "update") == 0) {
+        return define(g, c, a);
+    }
+    if (strcmp(cmd, "get") == 0 || strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0) {
+        return showJob(g, c, a);
+    }
+    if (strcmp(cmd, "list") == 0) {
+        return listJobs(g, c, a);
+    }
+    if (strcmp(cmd, "delete") == 0) {
+        return deleteJob(g, c, a);
+    }
+    return applyFile(g, c, a);
+}
+
+static bool knownCommand(const char *cmd)
+{
+    static const char *const cmds[] = {"add",    "update", "get",    "list",
+                                       "delete", "pause",  "resume", "apply"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        if (strcmp(cmds[i], cmd) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int ctlJob(const struct ctl_global *g, int argc, char **argv)
+{
+    if (argc < 2 || ctlIsHelp(argv[1])) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? CTL_USAGE : CTL_OK;
+    }
+    struct job_args a = {.cmd = argv[1]};
+    if (!knownCommand(a.cmd)) {
+        return ctlUsageError("job: unknown command \"%s\" (add, update, get, list, delete, "
+                             "pause, resume or apply)",
+                             a.cmd);
+    }
+    if (jobyamlDraftCreate(NULL, &a.draft) != 0) {
+        return ctlFail("out of memory");
+    }
+    int rv = parseArgs(argc - 1, argv + 1, &a);
+    struct rc_client *c = NULL;
+    if (rv == 0) {
+        rv = ctlClientOpen(g, &c);
+    }
+    if (rv == 0) {
+        rv = run(g, c, &a);
+    }
+    rc_client_close(c);
+    jobyamlDraftDestroy(a.draft);
+    return rv < 0 ? CTL_OK : rv;
+}

@@ -1,0 +1,69 @@
+/*
+ * Output helpers for raftcronctl: JSON (RFC 8259; strings escaped per §7, compact, one document
+ * per command) and plain tables whose cells never hold blanks, so that `awk '{print $2}'` works.
+ */
+#ifndef RC_CLIENT_PRINT_H
+#define RC_CLIENT_PRINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Write s as a JSON string literal, quotes included. Bytes that are not UTF-8 are written as
+ * U+FFFD, so that the output stays valid JSON whatever a job's fields hold. */
+void printJsonString(FILE *f, const char *s);
+
+/* ---- A JSON writer: commas and nesting are its business, values are the caller's. -------------
+ * Every value call takes the key it has inside an object, or NULL inside an array. */
+#define PRINT_JSON_DEPTH 16
+
+struct print_json {
+    FILE *f;
+    int depth;
+    char close[PRINT_JSON_DEPTH]; /* '}' or ']' per open level */
+    bool more[PRINT_JSON_DEPTH];  /* the level already holds a value: next needs a comma */
+};
+
+void printJsonInit(struct print_json *j, FILE *f);
+/* Open an object ('{') or array ('[') as the value of key. */
+void printJsonOpen(struct print_json *j, const char *key, char bracket);
+/* Close the innermost level; closing the outermost ends the document with a newline. */
+void printJsonClose(struct print_json *j);
+void printJsonStr(struct print_json *j, const char *key, const char *s);
+/* A byte string as a JSON string (NUL bytes escaped, invalid UTF-8 replaced as above). */
+void printJsonBytes(struct print_json *j, const char *key, const uint8_t *data, size_t len);
+void printJsonInt(struct print_json *j, const char *key, int64_t v);
+void printJsonUint(struct print_json *j, const char *key, uint64_t v);
+void printJsonReal(struct print_json *j, const char *key, double v);
+void printJsonBool(struct print_json *j, const char *key, bool v);
+void printJsonNull(struct print_json *j, const char *key);
+/* An instant as an RFC 3339 string in UTC, or null for 0 ("never"). */
+void printJsonTime(struct print_json *j, const char *key, int64_t us);
+/* A duration as a string cronParseDuration reads back ("1h30m"). */
+void printJsonDuration(struct print_json *j, const char *key, int64_t us);
+
+/* ---- Text ------------------------------------------------------------------------------------ */
+
+/* Longest text printDuration writes, NUL included. */
+#define PRINT_DURATION_MAX 48
+
+/* us as "1d2h3m4s5ms6us" (units with a zero count left out; 0 is "0s"; negative "-…"). */
+void printDuration(int64_t us, char *buf);
+
+/* ---- Tables: rows of cells, columns padded to their widest cell, two blanks apart. ----------- */
+struct print_table {
+    size_t cols;
+    size_t rows;
+    char **cells; /* owned: rows * cols strings */
+    bool failed;  /* out of memory: printTableFlush reports it */
+};
+
+void printTableInit(struct print_table *t, size_t cols);
+/* Append a row of t->cols cells (each argument is one cell's text; NULL or "" prints "-"; blanks
+ * inside a cell are printed as '_' except in the last column, which is the rest of the line). */
+void printTableRow(struct print_table *t, ...);
+/* Print every row and free the table. Returns 0, or -1 when a row could not be stored. */
+int printTableFlush(struct print_table *t, FILE *f);
+
+#endif /* RC_CLIENT_PRINT_H */

@@ -1,0 +1,62 @@
+/*
+ * Commands of the replicated log (DESIGN.md §3): building and encoding raftcron.Command entries
+ * for the proposer, and decoding protobuf messages for the FSM.
+ *
+ * Rule: every time value in a command is the leader's wall clock, written here by the caller
+ * (now_us); apply never reads a clock. Encoders produce deterministic bytes for equal inputs.
+ *
+ * Ownership: every encoder returns *buf malloc'd and owned by the caller (free()); inputs are
+ * borrowed. Decoded messages are owned by the caller and freed with commandFree (or, for
+ * messages from commandUnpack, protobuf_c_message_free_unpacked(msg, NULL)): they are
+ * allocated with malloc, so sub-messages may be detached and freed on their own with the
+ * default allocator.
+ */
+#ifndef RC_CORE_COMMAND_H
+#define RC_CORE_COMMAND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raftcron.pb-c.h"
+
+/*
+ * JobPut: create or update spec. expected_version != 0 asks for compare-and-set; create_only
+ * fails with RC_EEXISTS when the job exists; paused creates the job paused (ignored on update).
+ * Returns 0, RC_EINVAL (spec NULL) or RC_ENOMEM.
+ */
+int commandEncodeJobPut(const Raftcron__JobSpec *spec, uint64_t expected_version, bool create_only,
+                        bool paused, int64_t now_us, void **buf, size_t *len);
+
+/* JobDelete / JobPause / JobResume of namespace ns ("" or NULL: "default") and name.
+ * Returns 0, RC_EINVAL (name NULL) or RC_ENOMEM. */
+int commandEncodeJobDelete(const char *ns, const char *name, uint64_t expected_version,
+                           int64_t now_us, void **buf, size_t *len);
+int commandEncodeJobPause(const char *ns, const char *name, uint64_t expected_version,
+                          int64_t now_us, void **buf, size_t *len);
+int commandEncodeJobResume(const char *ns, const char *name, uint64_t expected_version,
+                           int64_t now_us, void **buf, size_t *len);
+
+/* MemberSet: record (remove = false) or forget (remove = true) the RPC address of member id.
+ * rpc_addr may be NULL when removing. Returns 0 or RC_ENOMEM. */
+int commandEncodeMemberSet(uint64_t id, const char *rpc_addr, bool remove, void **buf, size_t *len);
+
+/*
+ * Decode any message of descriptor desc. Returns 0, RC_EPARSE (bytes that are not such a
+ * message) or RC_ENOMEM — told apart, because a replica that mistook an allocation failure
+ * for a malformed entry would silently diverge from the others.
+ */
+int commandUnpack(const ProtobufCMessageDescriptor *desc, const void *buf, size_t len,
+                  ProtobufCMessage **out);
+
+/* Decode a Command (as commandUnpack). Free with commandFree. */
+int commandDecode(const void *buf, size_t len, Raftcron__Command **out);
+void commandFree(Raftcron__Command *cmd);
+
+/* "job_put", "job_delete", "job_pause", "job_resume", "member_set" or "unknown", for logs. */
+const char *commandName(const Raftcron__Command *cmd);
+
+/* Pack a message into a malloc'd buffer (*buf owned by the caller). Returns 0 or RC_ENOMEM. */
+int commandPack(const ProtobufCMessage *msg, void **buf, size_t *len);
+
+#endif /* RC_CORE_COMMAND_H */

@@ -1,0 +1,183 @@
+/*
+ * raftcrond's settings: defaults, the YAML file, RAFTCRON_* environment variables and flags,
+ * merged with the precedence flag > env > file > default (docs/configuration.md).
+ *
+ * Every setting has the three spellings --flag-name, RAFTCRON_FLAG_NAME and flag_name (YAML);
+ * --config / RAFTCRON_CONFIG has no YAML key, --help and --version are flags only. A later source
+ * replaces a setting as a whole (a list such as --join or --tags is not merged across sources).
+ *
+ * Pure: the environment comes in as envp, the file through a reader callback (the node's
+ * config.c reads from disk; tests pass strings). Error messages name the source and the place:
+ *   config.yaml:7: election_timeout: "fast" is not a duration
+ *   RAFTCRON_ID: "abc" is not a positive integer
+ *   --raft-addr: "127.0.0.1" needs a port
+ * Environment variables that are empty, or that start with RAFTCRON_ but name no setting, are
+ * ignored (RAFTCRON_ENDPOINTS belongs to raftcronctl, and jobs see RAFTCRON_RUN_ID and friends).
+ */
+#ifndef RC_CORE_CONFPARSE_H
+#define RC_CORE_CONFPARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "logfmt.h"
+
+/* Keep in step with project(VERSION) in CMakeLists.txt. */
+#define RC_VERSION_STRING "0.1.0"
+
+/* confparseArgs found --help or --version: print confparseHelp / confparseVersion, exit 0. */
+#define CONFPARSE_HELP    1
+#define CONFPARSE_VERSION 2
+
+#define RC_CONF_ADDR_MAX      262 /* "[" host (253) "]:" port (5), NUL */
+#define RC_CONF_JOIN_MAX      16  /* addresses in --join */
+#define RC_CONF_JOIN_SIZE     (RC_CONF_JOIN_MAX * RC_CONF_ADDR_MAX)
+#define RC_CONF_PATH_MAX      1024
+#define RC_CONF_TOKEN_MAX     256
+#define RC_CONF_TAGS_MAX      16
+#define RC_CONF_TAG_KEY_MAX   64
+#define RC_CONF_TAG_VALUE_MAX 128
+#define RC_CONF_FILE_MAX      (1024 * 1024) /* bytes of YAML the reader may return */
+
+/* Settings, in --help order. */
+enum conf_key {
+    CONF_ID = 0,
+    CONF_RAFT_ADDR,
+    CONF_RPC_ADDR,
+    CONF_HTTP_ADDR,
+    CONF_DATA,
+    CONF_BOOTSTRAP,
+    CONF_JOIN,
+    CONF_STANDBY,
+    CONF_WORKER,
+    CONF_DEV,
+    CONF_CONFIG,
+    CONF_AUTH_TOKEN,
+    CONF_ELECTION_TIMEOUT,
+    CONF_HEARTBEAT_TIMEOUT,
+    CONF_SNAPSHOT_THRESHOLD,
+    CONF_SNAPSHOT_TRAILING,
+    CONF_LOOKAHEAD,
+    CONF_NO_EXECUTE,
+    CONF_MAX_PARALLEL,
+    CONF_TAGS,
+    CONF_WORKER_TIMEOUT,
+    CONF_HISTORY_RUNS,
+    CONF_HISTORY_AGE,
+    CONF_LOG_LEVEL,
+    CONF_LOG_FORMAT,
+    CONF_N_KEYS
+};
+
+/* CONF_SOURCE_DEV: a default replaced by --dev's development profile. */
+enum conf_source {
+    CONF_SOURCE_DEFAULT = 0,
+    CONF_SOURCE_DEV,
+    CONF_SOURCE_FILE,
+    CONF_SOURCE_ENV,
+    CONF_SOURCE_FLAG
+};
+
+/* Where a setting's value came from; line is 1-based, for CONF_SOURCE_FILE only. */
+struct conf_origin {
+    enum conf_source source;
+    unsigned line;
+};
+
+struct rc_conf_tag {
+    char key[RC_CONF_TAG_KEY_MAX];
+    char value[RC_CONF_TAG_VALUE_MAX];
+};
+
+/* All strings are NUL-terminated in place; "" means unset. Durations are microseconds. */
+struct rc_config {
+    uint64_t id;                      /* > 0 once checked */
+    char raft_addr[RC_CONF_ADDR_MAX]; /* HOST:PORT, [IPv6]:PORT */
+    char rpc_addr[RC_CONF_ADDR_MAX];
+    char http_addr[RC_CONF_ADDR_MAX]; /* "" = no REST/metrics listener */
+    char data_dir[RC_CONF_PATH_MAX];
+    bool bootstrap;
+    char join[RC_CONF_JOIN_SIZE]; /* "h:p,h:p" (validated, spaces removed) or "" */
+    unsigned n_join;
+    bool standby;
+    bool worker;
+    bool dev;
+    bool dev_data_dir;                  /* --dev without --data: node makes a temp dir */
+    char config_file[RC_CONF_PATH_MAX]; /* the YAML file read, or "" */
+    char auth_token[RC_CONF_TOKEN_MAX]; /* "" = no authentication */
+    int64_t election_timeout_us;
+    int64_t heartbeat_timeout_us;
+    uint64_t snapshot_threshold;
+    uint64_t snapshot_trailing;
+    int64_t lookahead_us;
+    bool no_execute;
+    uint32_t max_parallel;
+    struct rc_conf_tag tags[RC_CONF_TAGS_MAX];
+    unsigned n_tags;
+    int64_t worker_timeout_us;
+    uint32_t history_runs;
+    int64_t history_age_us;
+    enum rc_log_level log_level;
+    enum rc_log_format log_format;
+    struct conf_origin origin[CONF_N_KEYS];
+};
+
+/* How confparseArgs obtains the YAML text of --config / RAFTCRON_CONFIG. */
+struct confparse_reader {
+    void *data;
+    /* Set *text to a malloc'ed, NUL-terminated copy of the file (length *len, at most
+     * RC_CONF_FILE_MAX); the caller frees it. Returns 0 or an RC_E* code with a message. */
+    int (*read)(void *data, const char *path, char **text, size_t *len, char *err, size_t errlen);
+};
+
+/* Every setting to its default (origin CONF_SOURCE_DEFAULT). Cannot fail. */
+void confparseDefaults(struct rc_config *cfg);
+
+/*
+ * Apply a YAML document (a mapping of setting keys) over cfg; name is the file name used in
+ * messages and becomes cfg->config_file. Returns 0 or RC_EPARSE (syntax, unknown key, duplicate
+ * key, wrong type, bad value) with "name:line: key: reason" in err. cfg may be partly updated
+ * on error.
+ */
+int confparseYaml(struct rc_config *cfg, const char *name, const char *text, size_t len, char *err,
+                  size_t errlen);
+
+/* Apply every RAFTCRON_* variable of envp (NULL-terminated "NAME=value" strings) that names a
+ * setting. Returns 0 or RC_EPARSE with "RAFTCRON_X: reason". */
+int confparseEnv(struct rc_config *cfg, char **envp, char *err, size_t errlen);
+
+/*
+ * Checks that need every source merged: --dev fills unset addresses/id/bootstrap, required
+ * settings, conflicting settings (bootstrap with join, worker with bootstrap/standby/dev,
+ * standby with bootstrap), heartbeat shorter than election timeout, distinct addresses.
+ * Returns 0 or RC_EINVAL with a message naming where the offending values came from.
+ */
+int confparseCheck(struct rc_config *cfg, char *err, size_t errlen);
+
+/*
+ * The whole pipeline for raftcrond's argv (argv[0] is the program name) and envp: defaults,
+ * then the file named by --config or RAFTCRON_CONFIG (through reader; NULL reader makes a
+ * config file an error), then the environment, then the flags, then confparseCheck.
+ * Returns 0, CONFPARSE_HELP or CONFPARSE_VERSION (nothing else is parsed or checked), or an
+ * RC_E* code with a message in err: RC_EPARSE for a malformed value or unknown flag,
+ * RC_EINVAL from the checks (or for a file without a reader), RC_ETOOBIG for a file over
+ * RC_CONF_FILE_MAX, or what the reader returned. cfg is meaningful only when 0 is returned.
+ */
+int confparseArgs(struct rc_config *cfg, int argc, char **argv, char **envp,
+                  const struct confparse_reader *reader, char *err, size_t errlen);
+
+/* The full --help text (every option, grouped, with its variable and default) into buf, which
+ * is always NUL-terminated when len > 0. Returns the length it wanted, like snprintf. */
+size_t confparseHelp(char *buf, size_t len);
+
+/* "raftcrond <version>". Static storage. */
+const char *confparseVersion(void);
+
+/* The spellings of a setting: "raft-addr", "RAFTCRON_RAFT_ADDR", "raft_addr" (static storage;
+ * yaml is NULL for settings that have no YAML key). NULL for key out of range. */
+const char *confparseFlagName(enum conf_key key);
+const char *confparseEnvName(enum conf_key key);
+const char *confparseYamlKey(enum conf_key key);
+
+#endif /* RC_CORE_CONFPARSE_H */

@@ -1,0 +1,91 @@
+/*
+ * The replicated state machine (DESIGN.md §3): job table, run ledger, workers, members and
+ * counters, changed only by applying committed log entries (encoded raftcron.Command).
+ *
+ * Determinism rules: fsmApply reads nothing but the entry and the FSM — no clock, randomness,
+ * tzdata, environment or I/O. It never fails for a business reason: an invalid or stale command
+ * is applied as a no-op and the result code tells the proposer why. Equal logs give equal
+ * states, equal snapshots and equal digests on every replica.
+ */
+#ifndef RC_CORE_FSM_H
+#define RC_CORE_FSM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raftcron.pb-c.h"
+
+struct rc_fsm;
+
+/* What applying one entry did, for the proposer's callback. */
+struct rc_fsm_result {
+    int code;          /* 0, or RC_EEXISTS, RC_ESTALE, RC_ENOTFOUND, RC_EINVAL, RC_EPARSE */
+    uint64_t job_id;   /* job commands: the job concerned */
+    uint64_t version;  /* job commands: its version after the entry */
+    bool created;      /* JobPut created the job */
+    bool changed;      /* the entry changed the state */
+    char message[160]; /* why, when code != 0 */
+};
+
+/* Create an empty FSM. Returns 0 or RC_ENOMEM. Free with fsmDestroy. */
+int fsmCreate(struct rc_fsm **out);
+void fsmDestroy(struct rc_fsm *f);
+
+/*
+ * Apply one committed entry. buf is an encoded raftcron.Command (borrowed). index is the
+ * entry's Raft index (recorded as the applied index). Fills *res (may be NULL).
+ * Returns 0, or RC_ENOMEM only when memory ran out (the caller must then stop the node: the
+ * replica can no longer follow the log). Undecodable entries are no-ops with res->code
+ * RC_EPARSE.
+ */
+int fsmApply(struct rc_fsm *f, uint64_t index, const void *buf, size_t len,
+             struct rc_fsm_result *res);
+
+/* Index of the last applied entry (0 for none). */
+uint64_t fsmAppliedIndex(const struct rc_fsm *f);
+
+/*
+ * Encode the whole state as a raftcron.Snapshot (deterministic bytes: lists in key order),
+ * sealed by a checksum trailer: a last field number 15, wire type fixed64, holding the 64-bit
+ * FNV-1a of the bytes before it (= fsmDigest). Protobuf readers see it as an unknown field;
+ * fsmRestore requires it, because a truncated Snapshot is often itself a valid, smaller
+ * Snapshot. *buf is malloc'd and owned by the caller. Returns 0 or RC_ENOMEM.
+ */
+int fsmSnapshot(const struct rc_fsm *f, void **buf, size_t *len);
+
+/* Append the checksum trailer to an encoded raftcron.Snapshot (body, borrowed): for tools and
+ * tests that build snapshots by hand. *buf is malloc'd, owned by the caller. 0 or RC_ENOMEM. */
+int fsmSnapshotSeal(const void *body, size_t len, void **buf, size_t *out_len);
+
+/*
+ * Replace the whole state by a sealed snapshot, and set the applied index to index.
+ * On error the FSM is unchanged: RC_ECORRUPT (trailer missing or wrong, or a decoded snapshot
+ * that breaks a rule: format 1, unique keys and ids, valid names, ids <= job_seq, ...),
+ * RC_EPARSE (sealed bytes that are no raftcron.Snapshot) or RC_ENOMEM, with a message in err.
+ */
+int fsmRestore(struct rc_fsm *f, uint64_t index, const void *buf, size_t len, char *err,
+               size_t errlen);
+
+/* A 64-bit digest of the whole state (FNV-1a of the snapshot bytes before the trailer): equal
+ * states, equal digests. */
+uint64_t fsmDigest(const struct rc_fsm *f);
+
+/* Look up a job by namespace ("" means "default") and name. Borrowed; valid until the next
+ * apply/restore. NULL when absent. */
+const Raftcron__Job *fsmJobGet(const struct rc_fsm *f, const char *ns, const char *name);
+
+/* Number of jobs, and the i-th in key order (namespace, name); i < fsmJobCount. Borrowed as
+ * above. Iterating in order costs O(n log n) once after each change, then O(1) per call. */
+size_t fsmJobCount(const struct rc_fsm *f);
+const Raftcron__Job *fsmJobAt(const struct rc_fsm *f, size_t i);
+
+/* RPC address of a member recorded by MemberSet, or NULL. */
+const char *fsmMemberRpcAddr(const struct rc_fsm *f, uint64_t id);
+
+/* Validate a job spec as a JobPut would (name, trigger parses, zone exists, executor present,
+ * policy ranges). Used by the RPC layer before proposing, so that users get the error at once.
+ * Returns 0 or RC_EINVAL with a message. Not called by apply (it reads tzdata). */
+int fsmValidateSpec(const Raftcron__JobSpec *spec, char *err, size_t errlen);
+
+#endif /* RC_CORE_FSM_H */

@@ -1,0 +1,333 @@
+#include "node.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api.pb-c.h"
+#include "core/command.h"
+#include "core/err.h"
+#include "log.h"
+#include "raftcron/client.h"
+#include "rpc.h"
+
+#define NODE_ID_FILE "raftcron-node"
+#define NODE_JOIN_RETRY_MS 1000
+#define NODE_TRANSFER_GRACE_MS 3000
+
+static void setState(struct node *n, enum node_state to)
+{
+    /* STARTING→RUNNING→STOPPING→STOPPED, or STARTING→STOPPING when start fails. */
+    assert((n->state == NODE_STARTING && (to == NODE_RUNNING || to == NODE_STOPPING)) ||
+           (n->state == NODE_RUNNING && to == NODE_STOPPING) ||
+           (n->state == NODE_STOPPING && to == NODE_STOPPED));
+    n->state = to;
+}
+
+const char *nodeLeaderRpcAddr(struct node *n)
+{
+    uint64_t leader = clusterLeader(&n->cluster, NULL);
+    if (leader == 0) {
+        return NULL;
+    }
+    if (leader == n->opts.id) {
+        return n->opts.rpc_addr;
+    }
+    return fsmMemberRpcAddr(n->cluster.core, leader);
+}
+
+/*
+ * The data dir remembers which node it belongs to: starting node 2 on node 1's directory
+ * would otherwise impersonate node 1 in the Raft configuration.
+ */
+static int checkDataDir(const struct node_options *o, char *err, size_t errlen)
+{
+    if (mkdir(o->data_dir, 0700) != 0 && errno != EEXIST) {
+        return errSet(err, errlen, RC_EIO, "data dir %s: %s", o->data_dir, strerror(errno));
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", o->data_dir, NODE_ID_FILE);
+    FILE *f = fopen(path, "r");
+    if (f != NULL) {
+        unsigned long long id = 0;
+        int ok = fscanf(f, "id=%llu", &id);
+        fclose(f);
+        if (ok != 1) {
+            return errSet(err, errlen, RC_ECORRUPT, "data dir %s: %s is unreadable", o->data_dir,
+                          NODE_ID_FILE);
+        }
+        if (id != o->id) {
+            return errSet(err, errlen, RC_EINVAL, "data dir %s belongs to node %llu, not node %llu",
+                          o->data_dir, id, (unsigned long long)o->id);
+        }
+        return 0;
+    }
+    f = fopen(path, "w");
+    if (f == NULL || fprintf(f, "id=%llu\n", (unsigned long long)o->id) < 0 || fflush(f) != 0 ||
+        fsync(fileno(f)) != 0) {
+        if (f != NULL) {
+            fclose(f);
+        }
+        return errSet(err, errlen, RC_EIO, "data dir %s: cannot write %s", o->data_dir,
+                      NODE_ID_FILE);
+    }
+    fclose(f);
+    return 0;
+}
+
+static void selfRecorded(void *data, int status, const struct rc_fsm_result *res)
+{
+    (void)data;
+    (void)res;
+    if (status != 0) {
+        logWarn("could not record this node's rpc address", "error", "%s", rc_strerror(status));
+    }
+}
+
+/* Followers hint clients at the leader's RPC address, which must therefore be in the FSM. */
+static void recordSelf(struct node *n)
+{
+    const char *have = fsmMemberRpcAddr(n->cluster.core, n->opts.id);
+    if (have != NULL && strcmp(have, n->opts.rpc_addr) == 0) {
+        return;
+    }
+    void *buf;
+    size_t len;
+    if (commandEncodeMemberSet(n->opts.id, n->opts.rpc_addr, false, &buf, &len) != 0) {
+        return;
+    }
+    int rv = clusterPropose(&n->cluster, buf, len, selfRecorded, n);
+    free(buf);
+    if (rv != 0) {
+        logWarn("could not propose this node's rpc address", "error", "%s", n->cluster.errmsg);
+    }
+}
+
+static void onChange(struct cluster *c, void *data)
+{
+    struct node *n = data;
+    logSetRaftState(clusterTerm(c), clusterStateName(c));
+    const char *addr = NULL;
+    uint64_t leader = clusterLeader(c, &addr);
+    logInfo("raft state changed", "leader", "%llu", (unsigned long long)leader);
+    if (clusterIsLeader(c) && n->state == NODE_RUNNING) {
+        recordSelf(n);
+    }
+}
+
+/* ---- joining: ask an existing member (over RPC, from the thread pool) to add us ---------- */
+
+static void joinWork(uv_work_t *w)
+{
+    struct node *n = w->data;
+    struct rc_client_options o = {.endpoints = n->opts.join,
+                                  .timeout_us = 10 * 1000000,
+                                  .auth_token = n->opts.auth_token};
+    struct rc_client *cl;
+    n->join_status = rc_client_open(&o, &cl);
+    if (n->join_status != 0) {
+        snprintf(n->join_msg, sizeof n->join_msg, "bad --join list");
+        return;
+    }
+    Raftcron__MemberRequest req = RAFTCRON__MEMBER_REQUEST__INIT;
+    req.id = n->opts.id;
+    req.raft_addr = (char *)n->opts.raft_addr;
+    req.rpc_addr = (char *)n->opts.rpc_addr;
+    req.standby = n->opts.standby;
+    uint8_t buf[512];
+    size_t len = raftcron__member_request__get_packed_size(&req);
+    void *resp = NULL;
+    size_t resp_len = 0;
+    if (len > sizeof buf) {
+        n->join_status = RC_EINVAL;
+        snprintf(n->join_msg, sizeof n->join_msg, "addresses too long");
+        rc_client_close(cl);
+        return;
+    }
+    raftcron__member_request__pack(&req, buf);
+    n->join_status = rc_client_call(cl, "Member.Join", buf, len, &resp, &resp_len, 1);
+    free(resp);
+    snprintf(n->join_msg, sizeof n->join_msg, "%s", rc_client_errmsg(cl));
+    rc_client_close(cl);
+}
+
+static void joinTimer(uv_timer_t *t);
+
+static void joinDone(uv_work_t *w, int status)
+{
+    struct node *n = w->data;
+    n->join_pending = false;
+    if (n->state != NODE_RUNNING) {
+        return;
+    }
+    if (status == 0 && n->join_status == 0) {
+        n->joined = true;
+        logInfo("joined the cluster", "via", "%s", n->opts.join);
+        return;
+    }
+    logWarn("join attempt failed; retrying", "error", "%s", n->join_msg);
+    uv_timer_start(&n->join_timer, joinTimer, NODE_JOIN_RETRY_MS, 0);
+}
+
+static void joinTimer(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    if (n->state != NODE_RUNNING || n->join_pending) {
+        return;
+    }
+    if (clusterRole(&n->cluster) == (n->opts.standby ? RAFT_STANDBY : RAFT_VOTER)) {
+        n->joined = true;
+        return;
+    }
+    n->join_pending = true;
+    n->join_work.data = n;
+    uv_queue_work(n->loop, &n->join_work, joinWork, joinDone);
+}
+
+/* ---- shutdown ------------------------------------------------------------------------------ */
+
+static void finishStop(struct node *n)
+{
+    if (--n->pending_close > 0) {
+        return;
+    }
+    setState(n, NODE_STOPPED);
+    logInfo("stopped");
+}
+
+static void handleClosed(uv_handle_t *h)
+{
+    finishStop(h->data);
+}
+
+static void clusterClosed(struct cluster *c)
+{
+    finishStop(c->change_data);
+}
+
+static void listenerClosed(struct listener *l)
+{
+    finishStop(l->data);
+}
+
+static void closeCluster(struct node *n)
+{
+    if (n->cluster_open) {
+        n->cluster_open = false;
+        n->pending_close++;
+        clusterClose(&n->cluster, clusterClosed);
+    }
+}
+
+static void transferred(void *data, int status, const char *msg)
+{
+    struct node *n = data;
+    (void)status;
+    (void)msg;
+    const char *addr;
+    logInfo("leadership handed over", "leader", "%llu",
+            (unsigned long long)clusterLeader(&n->cluster, &addr));
+    closeCluster(n);
+    finishStop(n); /* the hold taken when the transfer started */
+}
+
+void nodeStop(struct node *n)
+{
+    if (n->state == NODE_STOPPING || n->state == NODE_STOPPED) {
+        return;
+    }
+    setState(n, NODE_STOPPING);
+    logInfo("stopping");
+    n->pending_close = 1; /* released at the end of this function */
+    if (n->rpc_open) {
+        n->rpc_open = false;
+        n->pending_close++;
+        listenerClose(&n->rpc, listenerClosed);
+    }
+    uv_timer_stop(&n->join_timer);
+    n->pending_close += 3;
+    uv_close((uv_handle_t *)&n->join_timer, handleClosed);
+    uv_close((uv_handle_t *)&n->sigterm, handleClosed);
+    uv_close((uv_handle_t *)&n->sigint, handleClosed);
+    if (n->cluster_open && clusterIsLeader(&n->cluster) &&
+        clusterTransfer(&n->cluster, 0, transferred, n) == 0) {
+        n->pending_close++; /* held until the transfer is done and the cluster closing */
+        logInfo("handing over leadership");
+    } else {
+        closeCluster(n);
+    }
+    finishStop(n);
+}
+
+static void onSignal(uv_signal_t *s, int signum)
+{
+    struct node *n = s->data;
+    if (n->state == NODE_STOPPING) {
+        logWarn("second signal: exiting at once", "signal", "%d", signum);
+        _exit(130);
+    }
+    logInfo("signal received: graceful stop", "signal", "%d", signum);
+    nodeStop(n);
+}
+
+int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, char *err,
+              size_t errlen)
+{
+    memset(n, 0, sizeof *n);
+    n->loop = loop;
+    n->opts = *opts;
+    uv_signal_init(loop, &n->sigterm);
+    uv_signal_init(loop, &n->sigint);
+    uv_timer_init(loop, &n->join_timer);
+    n->sigterm.data = n->sigint.data = n->join_timer.data = n;
+    uv_signal_start(&n->sigterm, onSignal, SIGTERM);
+    uv_signal_start(&n->sigint, onSignal, SIGINT);
+    int rv = checkDataDir(opts, err, errlen);
+    if (rv != 0) {
+        goto err_stop;
+    }
+    struct cluster_options co = {
+        .id = opts->id,
+        .raft_addr = opts->raft_addr,
+        .data_dir = opts->data_dir,
+        .bootstrap = opts->bootstrap,
+        .election_timeout_ms = opts->election_timeout_ms,
+        .heartbeat_timeout_ms = opts->heartbeat_timeout_ms,
+        .snapshot_threshold = opts->snapshot_threshold,
+        .snapshot_trailing = opts->snapshot_trailing,
+    };
+    rv = clusterStart(&n->cluster, loop, &co, onChange, n, err, errlen);
+    n->cluster_open = n->cluster.raft_open;
+    if (rv != 0) {
+        goto err_stop;
+    }
+    if (!clusterHasConfiguration(&n->cluster) && opts->join == NULL) {
+        rv = errSet(err, errlen, RC_EINVAL,
+                    "data dir %s holds no cluster: start the first node with --bootstrap and "
+                    "the others with --join",
+                    opts->data_dir);
+        goto err_stop;
+    }
+    rv = listenerStart(&n->rpc, loop, opts->rpc_addr, opts->max_frame, rpcOnFrame, n, err, errlen);
+    if (rv != 0) {
+        goto err_stop;
+    }
+    n->rpc_open = true;
+    setState(n, NODE_RUNNING);
+    logInfo("started", "raft_addr", "%s", opts->raft_addr);
+    if (opts->join != NULL) {
+        uv_timer_start(&n->join_timer, joinTimer, 0, 0);
+    }
+    return 0;
+
+err_stop:
+    assert(rv != 0);
+    nodeStop(n);
+    return rv;
+}

@@ -1,0 +1,67 @@
+/*
+ * A raftcrond node: the Raft member (raft/cluster.c), the RPC server (listener.c, conn.c,
+ * rpc_*.c) and the signal handling that makes shutdown graceful. One libuv loop.
+ *
+ * Lifecycle: nodeStart → RUNNING → (SIGTERM/SIGINT) → STOPPING: stop accepting RPCs, hand over
+ * leadership if leader, close Raft → STOPPED (loop exits, exit status 0). A second signal while
+ * STOPPING exits at once with status 130.
+ */
+#ifndef RC_NODE_NODE_H
+#define RC_NODE_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "listener.h"
+#include "raft/cluster.h"
+
+struct node_options {
+    uint64_t id;
+    const char *raft_addr;
+    const char *rpc_addr;
+    const char *data_dir;
+    bool bootstrap;
+    const char *join;       /* "h:p,h:p" RPC endpoints to ask to join, or NULL */
+    bool standby;           /* join as a non-voting standby */
+    const char *auth_token; /* required on every RPC when non-NULL */
+    unsigned election_timeout_ms;
+    unsigned heartbeat_timeout_ms;
+    unsigned snapshot_threshold;
+    unsigned snapshot_trailing;
+    size_t max_frame;
+};
+
+enum node_state { NODE_STARTING = 0, NODE_RUNNING, NODE_STOPPING, NODE_STOPPED };
+
+struct node {
+    uv_loop_t *loop;               /* borrowed */
+    struct node_options opts;      /* strings borrowed from the caller */
+    enum node_state state;
+    struct cluster cluster;
+    struct listener rpc;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t join_timer;         /* retries the join request until it succeeds */
+    uv_work_t join_work;
+    bool join_pending;
+    bool joined;
+    int join_status;
+    char join_msg[256];
+    int exit_code;
+    bool rpc_open, cluster_open;
+    unsigned pending_close;
+};
+
+/* Start everything. On error returns an RC_E* code with a message; run the loop to let
+ * nodeStop's cleanup finish (it is called internally). */
+int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, char *err,
+              size_t errlen);
+
+/* Begin a graceful stop (what SIGTERM does). */
+void nodeStop(struct node *n);
+
+/* The RPC address of the current leader as recorded in the FSM, or NULL. */
+const char *nodeLeaderRpcAddr(struct node *n);
+
+#endif /* RC_NODE_NODE_H */

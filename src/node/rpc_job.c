@@ -1,0 +1,178 @@
+/* Job.* handlers: writes go through the leader's log, reads are linearizable unless stale. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.pb-c.h"
+#include "core/command.h"
+#include "core/err.h"
+#include "core/fsm.h"
+#include "node.h"
+#include "rpc.h"
+
+static struct rc_fsm *fsmOf(struct rpc_call *call)
+{
+    return call->node->cluster.core;
+}
+
+static void replyJob(struct rpc_call *call, const char *ns, const char *name)
+{
+    const Raftcron__Job *job = fsmJobGet(fsmOf(call), ns, name);
+    if (job == NULL) {
+        rpcReplyf(call, RC_STATUS_NOT_FOUND, "job %s/%s not found", ns[0] ? ns : "default", name);
+        return;
+    }
+    Raftcron__JobResponse resp = RAFTCRON__JOB_RESPONSE__INIT;
+    resp.job = (Raftcron__Job *)job;
+    rpcReply(call, RC_STATUS_OK, NULL, &resp.base);
+}
+
+static void putApplied(struct rpc_call *call, const struct rc_fsm_result *res)
+{
+    if (res->code != 0) {
+        rpcReply(call, rpcStatusOf(res->code), res->message, NULL);
+        return;
+    }
+    Raftcron__JobPutRequest *req = (Raftcron__JobPutRequest *)call->msg;
+    Raftcron__JobPutResponse resp = RAFTCRON__JOB_PUT_RESPONSE__INIT;
+    resp.job = (Raftcron__Job *)fsmJobGet(fsmOf(call), req->spec->namespace_, req->spec->name);
+    resp.created = res->created;
+    resp.changed = res->changed;
+    rpcReply(call, RC_STATUS_OK, NULL, &resp.base);
+}
+
+void rpcJobPut(struct rpc_call *call)
+{
+    Raftcron__JobPutRequest *req =
+        (Raftcron__JobPutRequest *)rpcUnpack(call, &raftcron__job_put_request__descriptor);
+    if (req == NULL) {
+        return;
+    }
+    if (req->spec == NULL) {
+        rpcReply(call, RC_STATUS_INVALID_ARGUMENT, "Job.Put: spec is required", NULL);
+        return;
+    }
+    char err[RC_ERRMSG_SIZE];
+    if (fsmValidateSpec(req->spec, err, sizeof err) != 0) {
+        rpcReply(call, RC_STATUS_INVALID_ARGUMENT, err, NULL);
+        return;
+    }
+    if (!clusterIsLeader(&call->node->cluster)) {
+        rpcReplyNotLeader(call);
+        return;
+    }
+    void *buf;
+    size_t len;
+    int rv = commandEncodeJobPut(req->spec, req->expected_version, req->create_only, req->paused,
+                                 rpcNow(), &buf, &len);
+    if (rv != 0) {
+        rpcReplyf(call, rpcStatusOf(rv), "Job.Put: %s", rc_strerror(rv));
+        return;
+    }
+    rpcWrite(call, buf, len, putApplied);
+}
+
+static void getRead(struct rpc_call *call)
+{
+    Raftcron__JobRequest *req = (Raftcron__JobRequest *)call->msg;
+    replyJob(call, req->namespace_, req->name);
+}
+
+void rpcJobGet(struct rpc_call *call)
+{
+    Raftcron__JobRequest *req =
+        (Raftcron__JobRequest *)rpcUnpack(call, &raftcron__job_request__descriptor);
+    if (req != NULL) {
+        rpcRead(call, req->stale, getRead);
+    }
+}
+
+static void listRead(struct rpc_call *call)
+{
+    Raftcron__JobListRequest *req = (Raftcron__JobListRequest *)call->msg;
+    struct rc_fsm *f = fsmOf(call);
+    size_t total = fsmJobCount(f);
+    Raftcron__Job **jobs = calloc(total > 0 ? total : 1, sizeof *jobs);
+    if (jobs == NULL) {
+        rpcReply(call, RC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
+        return;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < total; i++) {
+        const Raftcron__Job *job = fsmJobAt(f, i);
+        if (req->namespace_[0] == '\0' || strcmp(job->spec->namespace_, req->namespace_) == 0) {
+            jobs[n++] = (Raftcron__Job *)job;
+        }
+    }
+    Raftcron__JobListResponse resp = RAFTCRON__JOB_LIST_RESPONSE__INIT;
+    resp.jobs = jobs;
+    resp.n_jobs = n;
+    rpcReply(call, RC_STATUS_OK, NULL, &resp.base);
+    free(jobs);
+}
+
+void rpcJobList(struct rpc_call *call)
+{
+    Raftcron__JobListRequest *req =
+        (Raftcron__JobListRequest *)rpcUnpack(call, &raftcron__job_list_request__descriptor);
+    if (req != NULL) {
+        rpcRead(call, req->stale, listRead);
+    }
+}
+
+typedef int (*encode_ref_fn)(const char *ns, const char *name, uint64_t expected_version,
+                             int64_t now_us, void **buf, size_t *len);
+
+static void refApplied(struct rpc_call *call, const struct rc_fsm_result *res)
+{
+    if (res->code != 0) {
+        rpcReply(call, rpcStatusOf(res->code), res->message, NULL);
+        return;
+    }
+    Raftcron__JobRequest *req = (Raftcron__JobRequest *)call->msg;
+    if (strcmp(call->req->method, "Job.Delete") == 0) {
+        Raftcron__Empty empty = RAFTCRON__EMPTY__INIT;
+        rpcReply(call, RC_STATUS_OK, NULL, &empty.base);
+        return;
+    }
+    replyJob(call, req->namespace_, req->name);
+}
+
+static void jobRefWrite(struct rpc_call *call, encode_ref_fn encode)
+{
+    Raftcron__JobRequest *req =
+        (Raftcron__JobRequest *)rpcUnpack(call, &raftcron__job_request__descriptor);
+    if (req == NULL) {
+        return;
+    }
+    if (req->name[0] == '\0') {
+        rpcReplyf(call, RC_STATUS_INVALID_ARGUMENT, "%s: name is required", call->req->method);
+        return;
+    }
+    if (!clusterIsLeader(&call->node->cluster)) {
+        rpcReplyNotLeader(call);
+        return;
+    }
+    void *buf;
+    size_t len;
+    int rv = encode(req->namespace_, req->name, req->expected_version, rpcNow(), &buf, &len);
+    if (rv != 0) {
+        rpcReplyf(call, rpcStatusOf(rv), "%s: %s", call->req->method, rc_strerror(rv));
+        return;
+    }
+    rpcWrite(call, buf, len, refApplied);
+}
+
+void rpcJobDelete(struct rpc_call *call)
+{
+    jobRefWrite(call, commandEncodeJobDelete);
+}
+
+void rpcJobPause(struct rpc_call *call)
+{
+    jobRefWrite(call, commandEncodeJobPause);
+}
+
+void rpcJobResume(struct rpc_call *call)
+{
+    jobRefWrite(call, commandEncodeJobResume);
+}

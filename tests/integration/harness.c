@@ -1,0 +1,284 @@
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api.pb-c.h"
+
+int64_t harnessNowMs(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pause10ms(void)
+{
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+void harnessInit(struct harness *h)
+{
+    memset(h, 0, sizeof *h);
+    snprintf(h->dir, sizeof h->dir, "/tmp/raftcron-it-XXXXXX");
+    if (mkdtemp(h->dir) == NULL) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    const char *bin = getenv("RC_BIN");
+    snprintf(h->bin, sizeof h->bin, "%s", bin != NULL ? bin : "build/bin");
+    /* 20 ports per test process, spread by pid over 20000-59999. */
+    h->base_port = 20000 + (int)(getpid() % 2000) * 20;
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* A sanitizer report or a failed assertion in any node's log fails the test: nodes still
+ * running are stopped with SIGTERM first, so that LeakSanitizer runs at their exit. */
+static bool logsClean(struct harness *h)
+{
+    bool clean = true;
+    for (int id = 1; id <= HARNESS_MAX_NODES; id++) {
+        char log[300];
+        snprintf(log, sizeof log, "%s/node%d.log", h->dir, id);
+        if (harnessFileContains(log, "Sanitizer") || harnessFileContains(log, "runtime error:") ||
+            harnessFileContains(log, "Assertion")) {
+            fprintf(stderr, "harness: %s reports a crash or a sanitizer finding\n", log);
+            clean = false;
+        }
+    }
+    return clean;
+}
+
+bool harnessClose(struct harness *h)
+{
+    for (int id = 1; id <= HARNESS_MAX_NODES; id++) {
+        if (h->pids[id] > 0) {
+            kill(h->pids[id], SIGTERM);
+        }
+    }
+    for (int id = 1; id <= HARNESS_MAX_NODES; id++) {
+        if (h->pids[id] > 0 && harnessWait(h, id, 20000) == -1) {
+            kill(h->pids[id], SIGKILL);
+            waitpid(h->pids[id], NULL, 0);
+            h->pids[id] = 0;
+        }
+    }
+    bool clean = logsClean(h);
+    if (!clean) {
+        setenv("RC_KEEP", "1", 1);
+    }
+    if (getenv("RC_KEEP") == NULL) {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", h->dir);
+        if (system(cmd) != 0) {
+            fprintf(stderr, "harness: could not remove %s\n", h->dir);
+        }
+    } else {
+        fprintf(stderr, "harness: kept %s\n", h->dir);
+    }
+    return clean;
+}
+
+void harnessRpcAddr(const struct harness *h, int id, char *buf, size_t len)
+{
+    snprintf(buf, len, "127.0.0.1:%d", h->base_port + id);
+}
+
+void harnessRaftAddr(const struct harness *h, int id, char *buf, size_t len)
+{
+    snprintf(buf, len, "127.0.0.1:%d", h->base_port + 10 + id);
+}
+
+void harnessDataDir(const struct harness *h, int id, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/node%d", h->dir, id);
+}
+
+void harnessEndpoints(const struct harness *h, int n, char *buf, size_t len)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (int id = 1; id <= n && off < len; id++) {
+        off += (size_t)snprintf(buf + off, len - off, "%s127.0.0.1:%d", id > 1 ? "," : "",
+                                h->base_port + id);
+    }
+}
+
+void harnessStart(struct harness *h, int id, const char *const *extra)
+{
+    char idbuf[16], raft[64], rpc[64], data[300], exe[600], log[300];
+    snprintf(idbuf, sizeof idbuf, "%d", id);
+    harnessRaftAddr(h, id, raft, sizeof raft);
+    harnessRpcAddr(h, id, rpc, sizeof rpc);
+    harnessDataDir(h, id, data, sizeof data);
+    snprintf(exe, sizeof exe, "%s/raftcrond", h->bin);
+    snprintf(log, sizeof log, "%s/node%d.log", h->dir, id);
+    const char *argv[32] = {exe,    "--id", idbuf,  "--raft-addr", raft,
+                            "--rpc-addr", rpc, "--data", data,
+                            "--election-timeout", "500ms", "--heartbeat-timeout", "50ms"};
+    int argc = 13;
+    for (int i = 0; extra != NULL && extra[i] != NULL && argc < 31; i++) {
+        argv[argc++] = extra[i];
+    }
+    argv[argc] = NULL;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execv(exe, (char *const *)argv);
+        _exit(127);
+    }
+    h->pids[id] = pid;
+}
+
+void harnessSignal(struct harness *h, int id, int sig)
+{
+    if (h->pids[id] > 0) {
+        kill(h->pids[id], sig);
+        if (sig == SIGKILL) {
+            waitpid(h->pids[id], NULL, 0);
+            h->pids[id] = 0;
+        }
+    }
+}
+
+int harnessWait(struct harness *h, int id, int timeout_ms)
+{
+    int64_t deadline = harnessNowMs() + timeout_ms;
+    while (h->pids[id] > 0) {
+        int status;
+        pid_t r = waitpid(h->pids[id], &status, WNOHANG);
+        if (r == h->pids[id]) {
+            h->pids[id] = 0;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        if (harnessNowMs() > deadline) {
+            return -1;
+        }
+        pause10ms();
+    }
+    return -1;
+}
+
+struct rc_client *harnessClient(const struct harness *h, int n, int64_t timeout_us)
+{
+    char eps[512];
+    harnessEndpoints(h, n, eps, sizeof eps);
+    struct rc_client_options o = {.endpoints = eps, .timeout_us = timeout_us};
+    struct rc_client *c = NULL;
+    if (rc_client_open(&o, &c) != 0) {
+        return NULL;
+    }
+    return c;
+}
+
+struct rc_client *harnessClientOf(const struct harness *h, int id, int64_t timeout_us)
+{
+    char ep[64];
+    harnessRpcAddr(h, id, ep, sizeof ep);
+    struct rc_client_options o = {.endpoints = ep, .timeout_us = timeout_us};
+    struct rc_client *c = NULL;
+    if (rc_client_open(&o, &c) != 0) {
+        return NULL;
+    }
+    return c;
+}
+
+uint64_t harnessWaitLeader(const struct harness *h, int n, int voters, int timeout_ms)
+{
+    int64_t deadline = harnessNowMs() + timeout_ms;
+    struct rc_client *c = harnessClient(h, n, 1000000);
+    uint64_t leader = 0;
+    while (leader == 0 && harnessNowMs() < deadline) {
+        Raftcron__ClusterStatus *st = NULL;
+        if (rc_cluster_status(c, 0, &st) == 0) {
+            int ok = 0;
+            for (size_t i = 0; i < st->n_members; i++) {
+                if (strcmp(st->members[i]->role, "voter") == 0 && st->members[i]->reachable) {
+                    ok++;
+                }
+            }
+            if (st->leader_id != 0 && ok >= voters) {
+                leader = st->leader_id;
+            }
+            rc_message_free(st);
+        }
+        if (leader == 0) {
+            pause10ms();
+        }
+    }
+    rc_client_close(c);
+    return leader;
+}
+
+bool harnessWaitDigest(const struct harness *h, int id, uint64_t want, int timeout_ms)
+{
+    int64_t deadline = harnessNowMs() + timeout_ms;
+    struct rc_client *c = harnessClientOf(h, id, 1000000);
+    bool ok = false;
+    while (!ok && harnessNowMs() < deadline) {
+        Raftcron__DigestResponse *d = NULL;
+        if (rc_cluster_digest(c, 1, &d) == 0) {
+            ok = d->digest == want;
+            rc_message_free(d);
+        }
+        if (!ok) {
+            pause10ms();
+        }
+    }
+    rc_client_close(c);
+    return ok;
+}
+
+int harnessRun(char *out, size_t len, const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    char full[4200];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    if (p == NULL) {
+        return -1;
+    }
+    size_t n = 0;
+    if (out != NULL && len > 0) {
+        n = fread(out, 1, len - 1, p);
+        out[n] = '\0';
+    }
+    char sink[4096];
+    while (fread(sink, 1, sizeof sink, p) > 0) {
+    }
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+bool harnessFileContains(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return false;
+    }
+    char line[8192];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f) != NULL) {
+        found = strstr(line, text) != NULL;
+    }
+    fclose(f);
+    return found;
+}

@@ -1,0 +1,69 @@
+/*
+ * Integration-test harness: real raftcrond processes on 127.0.0.1, each with its own data dir
+ * and log file under a temporary directory, started, signalled and restarted by the test.
+ * Ports come from a per-process base so that tests can run in parallel.
+ * Every wait is a poll with a deadline; nothing sleeps for synchronisation.
+ */
+#ifndef RC_TESTS_HARNESS_H
+#define RC_TESTS_HARNESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "raftcron/client.h"
+
+#define HARNESS_MAX_NODES 8
+
+struct harness {
+    char dir[256];           /* temporary root: nodeN/ data dirs and nodeN.log */
+    char bin[512];           /* directory of raftcrond / raftcronctl */
+    int base_port;
+    pid_t pids[HARNESS_MAX_NODES + 1]; /* by node id; 0 = not running */
+};
+
+/* Create the temp dir and pick ports. */
+void harnessInit(struct harness *h);
+/* Stop every node (SIGTERM, then SIGKILL after 20 s), check every node log for crashes and
+ * sanitizer reports, and remove the temp dir unless RC_KEEP is set or a log is not clean.
+ * Returns whether the logs were clean. */
+bool harnessClose(struct harness *h);
+
+/* "127.0.0.1:PORT" of node id's RPC / Raft listener (static buffer per call site: copy it). */
+void harnessRpcAddr(const struct harness *h, int id, char *buf, size_t len);
+void harnessRaftAddr(const struct harness *h, int id, char *buf, size_t len);
+/* Comma-separated RPC endpoints of nodes 1..n. */
+void harnessEndpoints(const struct harness *h, int n, char *buf, size_t len);
+/* The node's data dir. */
+void harnessDataDir(const struct harness *h, int id, char *buf, size_t len);
+
+/* Start node id with its standard flags plus extra (NULL-terminated argv fragment). */
+void harnessStart(struct harness *h, int id, const char *const *extra);
+/* Send sig to node id (and forget the pid for SIGKILL). */
+void harnessSignal(struct harness *h, int id, int sig);
+/* Wait for node id to exit within timeout_ms; returns its exit status (or -1 on timeout,
+ * 128+signal when killed). */
+int harnessWait(struct harness *h, int id, int timeout_ms);
+
+/* A client on nodes 1..n. */
+struct rc_client *harnessClient(const struct harness *h, int n, int64_t timeout_us);
+/* A client on node id only. */
+struct rc_client *harnessClientOf(const struct harness *h, int id, int64_t timeout_us);
+
+/* Poll Cluster.Status until some node reports a leader with at least voters voters that are
+ * reachable; returns the leader id or 0 on timeout. */
+uint64_t harnessWaitLeader(const struct harness *h, int n, int voters, int timeout_ms);
+/* Poll until node id's stale digest equals want (and its job count equals jobs);
+ * returns true on success. */
+bool harnessWaitDigest(const struct harness *h, int id, uint64_t want, int timeout_ms);
+
+/* Run a shell command, capturing up to len bytes of stdout+stderr; returns the exit status. */
+int harnessRun(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Whether the file contains the text. */
+bool harnessFileContains(const char *path, const char *text);
+
+/* Milliseconds of the monotonic clock. */
+int64_t harnessNowMs(void);
+
+#endif /* RC_TESTS_HARNESS_H */

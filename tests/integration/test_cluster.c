@@ -1,0 +1,361 @@
+/*
+ * The replicated cluster with real raftcrond processes on 127.0.0.1 (issue: replicated cluster):
+ * acknowledged writes survive a SIGKILLed leader, a restarted node catches up, a lagging node
+ * is brought up to date by a snapshot, a fourth node joins and is removed, writes sent to a
+ * follower are redirected, SIGTERM stops a node cleanly, and a damaged data dir is refused.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "api.pb-c.h"
+#include "harness.h"
+#include "raftcron.pb-c.h"
+
+#define SEC 1000000
+
+static struct harness H;
+
+static int setup(void **state)
+{
+    (void)state;
+    harnessInit(&H);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return harnessClose(&H) ? 0 : -1;
+}
+
+static const char *const BOOTSTRAP[] = {"--bootstrap", NULL};
+
+static void joinArgs(char *buf, size_t len, const char **argv)
+{
+    harnessRpcAddr(&H, 1, buf, len);
+    argv[0] = "--join";
+    argv[1] = buf;
+    argv[2] = NULL;
+}
+
+/* Node 1 bootstraps, nodes 2..n join through it; returns when n voters are reachable. */
+static uint64_t startCluster(int n, const char *const *extra)
+{
+    const char *args[16] = {"--bootstrap"};
+    int k = 1;
+    for (int i = 0; extra != NULL && extra[i] != NULL; i++) {
+        args[k++] = extra[i];
+    }
+    args[k] = NULL;
+    harnessStart(&H, 1, args);
+    assert_int_not_equal(harnessWaitLeader(&H, 1, 1, 20000), 0);
+    char join[64];
+    for (int id = 2; id <= n; id++) {
+        const char *jargs[16];
+        joinArgs(join, sizeof join, jargs);
+        k = 2;
+        for (int i = 0; extra != NULL && extra[i] != NULL; i++) {
+            jargs[k++] = extra[i];
+        }
+        jargs[k] = NULL;
+        harnessStart(&H, id, jargs);
+    }
+    uint64_t leader = harnessWaitLeader(&H, n, n, 30000);
+    assert_int_not_equal(leader, 0);
+    return leader;
+}
+
+static Raftcron__JobSpec *newSpec(const char *name, const char *cron)
+{
+    Raftcron__JobSpec *spec = calloc(1, sizeof *spec);
+    Raftcron__Trigger *trig = calloc(1, sizeof *trig);
+    Raftcron__Executor *ex = calloc(1, sizeof *ex);
+    Raftcron__ShellExec *sh = calloc(1, sizeof *sh);
+    raftcron__job_spec__init(spec);
+    raftcron__trigger__init(trig);
+    raftcron__executor__init(ex);
+    raftcron__shell_exec__init(sh);
+    trig->kind_case = RAFTCRON__TRIGGER__KIND_CRON;
+    trig->cron = strdup(cron);
+    sh->command = strdup("true");
+    ex->kind_case = RAFTCRON__EXECUTOR__KIND_SHELL;
+    ex->shell = sh;
+    spec->name = strdup(name);
+    spec->trigger = trig;
+    spec->executor = ex;
+    return spec;
+}
+
+static void freeSpec(Raftcron__JobSpec *spec)
+{
+    free(spec->trigger->cron);
+    free(spec->trigger);
+    free(spec->executor->shell->command);
+    free(spec->executor->shell);
+    free(spec->executor);
+    free(spec->name);
+    free(spec);
+}
+
+static void putJobs(struct rc_client *c, int from, int to)
+{
+    for (int i = from; i < to; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "job-%05d", i);
+        Raftcron__JobSpec *spec = newSpec(name, "*/5 * * * *");
+        Raftcron__Job *job = NULL;
+        int rv = rc_job_put(c, spec, 0, 1, &job);
+        if (rv != 0) {
+            fail_msg("put %s: %s (%s)", name, rc_errname(rv), rc_client_errmsg(c));
+        }
+        assert_int_equal(job->version, 1);
+        rc_message_free(job);
+        freeSpec(spec);
+    }
+}
+
+static uint64_t leaderDigest(int n, uint64_t *jobs)
+{
+    struct rc_client *c = harnessClient(&H, n, 10 * SEC);
+    Raftcron__DigestResponse *d = NULL;
+    int rv = rc_cluster_digest(c, 0, &d);
+    if (rv != 0) {
+        fail_msg("digest: %s", rc_client_errmsg(c));
+    }
+    uint64_t digest = d->digest;
+    if (jobs != NULL) {
+        *jobs = d->jobs;
+    }
+    rc_message_free(d);
+    rc_client_close(c);
+    return digest;
+}
+
+static void test_writes_survive_leader_kill(void **state)
+{
+    (void)state;
+    uint64_t leader = startCluster(3, NULL);
+    struct rc_client *c = harnessClient(&H, 3, 10 * SEC);
+    putJobs(c, 0, 1000);
+    rc_client_close(c);
+
+    harnessSignal(&H, (int)leader, SIGKILL);
+    uint64_t next = harnessWaitLeader(&H, 3, 2, 20000);
+    assert_int_not_equal(next, 0);
+    assert_int_not_equal(next, leader);
+
+    /* Every acknowledged write is readable from the survivors (linearizable list). */
+    c = harnessClient(&H, 3, 10 * SEC);
+    Raftcron__JobListResponse *list = NULL;
+    assert_int_equal(rc_job_list(c, NULL, 0, &list), 0);
+    assert_int_equal(list->n_jobs, 1000);
+    for (size_t i = 0; i < list->n_jobs; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "job-%05zu", i);
+        assert_string_equal(list->jobs[i]->spec->name, name);
+    }
+    rc_message_free(list);
+
+    /* A write sent to a follower is redirected to the leader, not lost. */
+    int follower = 0;
+    for (int id = 1; id <= 3 && follower == 0; id++) {
+        if ((uint64_t)id != leader && (uint64_t)id != next) {
+            follower = id;
+        }
+    }
+    struct rc_client *fc = harnessClientOf(&H, follower, 10 * SEC);
+    putJobs(fc, 1000, 1001);
+    Raftcron__Job *job = NULL;
+    assert_int_equal(rc_job_get(fc, "default", "job-01000", 0, &job), 0);
+    rc_message_free(job);
+    rc_client_close(fc);
+    rc_client_close(c);
+
+    /* The killed node restarts from its data dir alone and catches up. */
+    harnessStart(&H, (int)leader, NULL);
+    uint64_t jobs = 0;
+    uint64_t want = leaderDigest(3, &jobs);
+    assert_int_equal(jobs, 1001);
+    assert_true(harnessWaitDigest(&H, (int)leader, want, 30000));
+    for (int id = 1; id <= 3; id++) {
+        assert_true(harnessWaitDigest(&H, id, want, 10000));
+    }
+}
+
+static void test_lagging_node_gets_snapshot(void **state)
+{
+    (void)state;
+    const char *const small[] = {"--snapshot-threshold", "512", "--snapshot-trailing", "64", NULL};
+    startCluster(3, small);
+    uint64_t leader = harnessWaitLeader(&H, 3, 3, 10000);
+    int lagging = leader == 3 ? 2 : 3;
+    harnessSignal(&H, lagging, SIGTERM);
+    assert_int_equal(harnessWait(&H, lagging, 20000), 0);
+    struct rc_client *c = harnessClient(&H, 3, 10 * SEC);
+    putJobs(c, 0, 10000);
+    rc_client_close(c);
+    const char *args[] = {"--snapshot-threshold", "512", "--snapshot-trailing", "64", NULL};
+    harnessStart(&H, lagging, args);
+    uint64_t jobs = 0;
+    uint64_t want = leaderDigest(3, &jobs);
+    assert_int_equal(jobs, 10000);
+    assert_true(harnessWaitDigest(&H, lagging, want, 60000));
+    /* Its log could not have been replayed entry by entry: the leader kept only 64 trailing
+     * entries, so the state arrived as a snapshot, which is now on its disk. */
+    char dir[300];
+    harnessDataDir(&H, lagging, dir, sizeof dir);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    bool snapshot = false;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        snapshot = snapshot || strncmp(e->d_name, "snapshot-", 9) == 0;
+    }
+    closedir(d);
+    assert_true(snapshot);
+}
+
+static void test_member_join_and_remove(void **state)
+{
+    (void)state;
+    startCluster(3, NULL);
+    struct rc_client *c = harnessClient(&H, 3, 10 * SEC);
+    putJobs(c, 0, 20);
+    char join[64];
+    const char *jargs[4];
+    joinArgs(join, sizeof join, jargs);
+    harnessStart(&H, 4, jargs);
+    assert_int_not_equal(harnessWaitLeader(&H, 3, 4, 30000), 0);
+    uint64_t want = leaderDigest(3, NULL);
+    assert_true(harnessWaitDigest(&H, 4, want, 20000));
+
+    assert_int_equal(rc_member_remove(c, 4), 0);
+    Raftcron__ClusterStatus *st = NULL;
+    assert_int_equal(rc_cluster_status(c, 0, &st), 0);
+    assert_int_equal(st->n_members, 3);
+    for (size_t i = 0; i < st->n_members; i++) {
+        assert_int_not_equal(st->members[i]->id, 4);
+        assert_string_equal(st->members[i]->role, "voter");
+        assert_true(st->members[i]->reachable);
+    }
+    rc_message_free(st);
+    /* Removing an unknown member is NOT_FOUND, not a crash. */
+    assert_int_equal(rc_member_remove(c, 9), RC_ENOTFOUND);
+    assert_int_equal(rc_client_status(c), RC_STATUS_NOT_FOUND);
+    rc_client_close(c);
+}
+
+static void test_sigterm_hands_over_leadership(void **state)
+{
+    (void)state;
+    uint64_t leader = startCluster(3, NULL);
+    harnessSignal(&H, (int)leader, SIGTERM);
+    assert_int_equal(harnessWait(&H, (int)leader, 15000), 0);
+    uint64_t next = harnessWaitLeader(&H, 3, 2, 10000);
+    assert_int_not_equal(next, 0);
+    assert_int_not_equal(next, leader);
+    char log[300];
+    snprintf(log, sizeof log, "%s/node%d.log", H.dir, (int)leader);
+    assert_true(harnessFileContains(log, "handing over leadership"));
+    assert_true(harnessFileContains(log, "msg=stopped"));
+}
+
+/* Flip bytes in the middle of the largest closed segment (or the open one). */
+static void damage(const char *dir, bool truncate_it)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    char victim[600] = "";
+    off_t best = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        bool segment = (e->d_name[0] >= '0' && e->d_name[0] <= '9') ||
+                       strncmp(e->d_name, "open-", 5) == 0;
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (segment && stat(path, &st) == 0 && st.st_size > best) {
+            best = st.st_size;
+            snprintf(victim, sizeof victim, "%s", path);
+        }
+    }
+    closedir(d);
+    assert_true(best > 64);
+    if (truncate_it) {
+        assert_int_equal(truncate(victim, best / 2), 0);
+        return;
+    }
+    int fd = open(victim, O_RDWR);
+    assert_true(fd >= 0);
+    char junk[32];
+    memset(junk, 0x5a, sizeof junk);
+    assert_int_equal(pwrite(fd, junk, sizeof junk, best / 2), (ssize_t)sizeof junk);
+    close(fd);
+}
+
+static void damagedDataDirRefused(bool truncate_it)
+{
+    harnessStart(&H, 1, BOOTSTRAP);
+    assert_int_not_equal(harnessWaitLeader(&H, 1, 1, 20000), 0);
+    struct rc_client *c = harnessClient(&H, 1, 10 * SEC);
+    putJobs(c, 0, 300);
+    rc_client_close(c);
+    harnessSignal(&H, 1, SIGTERM);
+    assert_int_equal(harnessWait(&H, 1, 15000), 0);
+    char dir[300];
+    harnessDataDir(&H, 1, dir, sizeof dir);
+    damage(dir, truncate_it);
+    harnessStart(&H, 1, NULL);
+    int status = harnessWait(&H, 1, 15000);
+    assert_int_not_equal(status, 0);
+    assert_int_not_equal(status, -1);
+    char log[300];
+    snprintf(log, sizeof log, "%s/node1.log", H.dir);
+    assert_true(harnessFileContains(log, "cannot start from data dir"));
+}
+
+static void test_corrupt_data_dir_refused(void **state)
+{
+    (void)state;
+    damagedDataDirRefused(false);
+}
+
+static void test_truncated_data_dir_refused(void **state)
+{
+    (void)state;
+    damagedDataDirRefused(true);
+}
+
+static void test_empty_data_dir_needs_bootstrap_or_join(void **state)
+{
+    (void)state;
+    harnessStart(&H, 1, NULL);
+    assert_int_equal(harnessWait(&H, 1, 15000), 1);
+    char log[300];
+    snprintf(log, sizeof log, "%s/node1.log", H.dir);
+    assert_true(harnessFileContains(log, "holds no cluster"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_writes_survive_leader_kill, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lagging_node_gets_snapshot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_member_join_and_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigterm_hands_over_leadership, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_data_dir_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_data_dir_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_data_dir_needs_bootstrap_or_join, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
