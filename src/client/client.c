@@ -90,7 +90,7 @@ int clientFail(struct rc_client *c, int code, int status, const char *fmt, ...)
     return code;
 }
 
-/* ---- Opening -------------------------------------------------------------------------------- */
+/* ---- Opening --------------------------------------------------------------------------------- */
 
 static void freeEndpoints(struct rc_client *c)
 {
@@ -204,7 +204,7 @@ void rc_message_free(void *message)
     }
 }
 
-/* ---- One attempt ---------------------------------------------------------------------------- */
+/* ---- One attempt ----------------------------------------------------------------------------- */
 
 static int64_t wallNowUs(void)
 {
@@ -302,7 +302,7 @@ static enum step attempt(struct rc_client *c, struct call *k, Raftcron__Response
     return s;
 }
 
-/* ---- The call loop -------------------------------------------------------------------------- */
+/* ---- The call loop --------------------------------------------------------------------------- */
 
 static size_t indexOf(const struct rc_client *c, const char *addr)
 {

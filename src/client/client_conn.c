@@ -1,5 +1,6 @@
 #include "client_conn.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -68,21 +69,36 @@ int clientConnSplitAddr(const char *addr, char *host, size_t hostlen, char *port
     return 0;
 }
 
+/* The allowed moves of the lifecycle in client_conn.h. */
+static const bool moves[3][3] = {
+    [CLIENT_CONN_CLOSED] = {[CLIENT_CONN_OPEN] = true},
+    [CLIENT_CONN_OPEN] = {[CLIENT_CONN_DRAINING] = true, [CLIENT_CONN_CLOSED] = true},
+    [CLIENT_CONN_DRAINING] = {[CLIENT_CONN_CLOSED] = true},
+};
+
+static void setState(struct client_conn *cc, enum client_conn_state to)
+{
+    assert(moves[cc->state][to]);
+    cc->state = to;
+}
+
 void clientConnInit(struct client_conn *cc)
 {
     memset(cc, 0, sizeof *cc);
+    cc->state = CLIENT_CONN_CLOSED;
     cc->fd = -1;
 }
 
 void clientConnClose(struct client_conn *cc)
 {
-    if (cc->fd >= 0) {
-        close(cc->fd);
-        frameDecoderClose(&cc->dec);
+    if (cc->state == CLIENT_CONN_CLOSED) {
+        return;
     }
+    close(cc->fd);
+    frameDecoderClose(&cc->dec);
     cc->fd = -1;
-    cc->goaway = false;
     cc->addr[0] = '\0';
+    setState(cc, CLIENT_CONN_CLOSED);
 }
 
 /* Non-blocking connect, then wait for writability: the only portable way to bound connect(). */
@@ -149,6 +165,7 @@ int clientConnOpen(struct client_conn *cc, const char *addr, int64_t deadline, c
     }
     snprintf(cc->addr, sizeof cc->addr, "%s", addr);
     frameDecoderInit(&cc->dec, RC_FRAME_MAX_DEFAULT);
+    setState(cc, CLIENT_CONN_OPEN);
     return 0;
 }
 
@@ -224,7 +241,9 @@ static void onFrame(const struct rc_frame *f, void *arg)
         answerPing(r, f);
         break;
     case RC_FRAME_GOAWAY:
-        r->cc->goaway = true;
+        if (r->cc->state == CLIENT_CONN_OPEN) {
+            setState(r->cc, CLIENT_CONN_DRAINING);
+        }
         break;
     default:
         break; /* PUSH belongs to worker sessions; PONG and the rest mean nothing to a caller */
@@ -265,7 +284,8 @@ static int readSome(struct reader *r, bool wait)
 
 bool clientConnUsable(struct client_conn *cc)
 {
-    if (cc->fd < 0) {
+    if (cc->state != CLIENT_CONN_OPEN) {
+        clientConnClose(cc);
         return false;
     }
     char err[RC_ERRMSG_SIZE];
@@ -274,7 +294,7 @@ bool clientConnUsable(struct client_conn *cc)
     int rv;
     while ((rv = readSome(&r, false)) == 0) {
     }
-    if (rv != RC_ETIMEOUT || cc->goaway) {
+    if (rv != RC_ETIMEOUT || cc->state != CLIENT_CONN_OPEN) {
         clientConnClose(cc);
         return false;
     }

@@ -3,9 +3,11 @@
  * frames in until the RESPONSE of a stream (DESIGN.md §6, src/core/frame.h). Plain sockets and
  * poll, no event loop; every wait is bounded by an absolute monotonic deadline.
  *
- * Lifecycle: CLOSED (fd -1) ──clientConnOpen──▶ OPEN ──GOAWAY received──▶ DRAINING (the reply
- * in flight is still read; no new request is sent) ──clientConnClose / any I/O or protocol
- * error──▶ CLOSED. Every socket has TCP_NODELAY (DESIGN.md §8).
+ * Lifecycle (STYLE.md §9; every move asserted against one table in client_conn.c):
+ *   CLOSED (fd -1) ──clientConnOpen──▶ OPEN ──GOAWAY received──▶ DRAINING (the reply in flight
+ *   is still read; no new request is sent) ──clientConnClose, or any I/O or protocol
+ *   error──▶ CLOSED; OPEN ──same──▶ CLOSED.
+ * Every socket has TCP_NODELAY (DESIGN.md §8).
  *
  * Messages written to err name the address ("127.0.0.1:7101: connect: Connection refused").
  */
@@ -21,11 +23,13 @@
 /* Longest "host:port" accepted, NUL included. */
 #define CLIENT_ADDR_MAX 300
 
+enum client_conn_state { CLIENT_CONN_CLOSED = 0, CLIENT_CONN_OPEN, CLIENT_CONN_DRAINING };
+
 struct client_conn {
-    int fd;                     /* -1 when closed */
-    char addr[CLIENT_ADDR_MAX]; /* where fd is connected */
-    bool goaway;                /* the server asked for no new requests */
-    struct rc_frame_decoder dec;
+    enum client_conn_state state; /* read-only */
+    int fd;                       /* -1 when CLOSED */
+    char addr[CLIENT_ADDR_MAX];   /* where fd is connected; "" when CLOSED */
+    struct rc_frame_decoder dec;  /* private */
 };
 
 /* Monotonic clock in microseconds: what deadlines are measured against. */

@@ -77,8 +77,7 @@ static void usage(FILE *f)
             "-o json (global): get prints the job with the keys above, list {\"jobs\": [...]}.\n");
 }
 
-/* ---- Output -----------------------------------------------------------------------------------
- */
+/* ---- Output ---------------------------------------------------------------------------------- */
 
 /* A job is shown as key/value pairs: aligned lines, or one JSON object. */
 struct out {
@@ -428,8 +427,7 @@ static void printList(const struct ctl_global *g, const Raftcron__JobListRespons
     printTableFlush(&t, stdout);
 }
 
-/* ---- Arguments --------------------------------------------------------------------------------
- */
+/* ---- Arguments ------------------------------------------------------------------------------- */
 
 struct job_args {
     const char *cmd;
@@ -599,8 +597,7 @@ static int buildDef(struct job_args *a, struct rc_jobdef *def)
     return rv;
 }
 
-/* ---- Calls ------------------------------------------------------------------------------------
- */
+/* ---- Calls ----------------------------------------------------------------------------------- */
 
 /* Job.Put with what rc_job_put does not carry: the paused flag, and the reply's changed/created. */
 static int putJob(struct rc_client *c, const struct rc_jobdef *def, uint64_t expected_version,
@@ -784,8 +781,7 @@ static int deleteJob(const struct ctl_global *g, struct rc_client *c, const stru
     return CTL_OK;
 }
 
-/* ---- apply ------------------------------------------------------------------------------------
- */
+/* ---- apply ----------------------------------------------------------------------------------- */
 
 struct apply {
     const struct ctl_global *g;
@@ -959,8 +955,7 @@ static int applyFile(const struct ctl_global *g, struct rc_client *c, const stru
     return rv;
 }
 
-/* ---- Dispatch ---------------------------------------------------------------------------------
- */
+/* ---- Dispatch -------------------------------------------------------------------------------- */
 
 static int run(const struct ctl_global *g, struct rc_client *c, struct job_args *a)
 {

@@ -68,8 +68,7 @@ void printJsonString(FILE *f, const char *s)
     writeJsonString(f, (const unsigned char *)s, strlen(s));
 }
 
-/* ---- JSON writer ------------------------------------------------------------------------------
- */
+/* ---- JSON writer ----------------------------------------------------------------------------- */
 
 void printJsonInit(struct print_json *j, FILE *f)
 {
@@ -174,8 +173,7 @@ void printJsonDuration(struct print_json *j, const char *key, int64_t us)
     printJsonStr(j, key, buf);
 }
 
-/* ---- Text -------------------------------------------------------------------------------------
- */
+/* ---- Text ------------------------------------------------------------------------------------ */
 
 void printDuration(int64_t us, char *buf)
 {
@@ -203,8 +201,7 @@ void printDuration(int64_t us, char *buf)
     }
 }
 
-/* ---- Tables -----------------------------------------------------------------------------------
- */
+/* ---- Tables ---------------------------------------------------------------------------------- */
 
 void printTableInit(struct print_table *t, size_t cols)
 {

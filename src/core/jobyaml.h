@@ -71,9 +71,6 @@ void jobyamlDraftDestroy(struct rc_jobdraft *d);
 int jobyamlSet(struct rc_jobdraft *d, const char *key, const char *value, int line, char *err,
                size_t errlen);
 
-/* Whether key has been set on the draft. */
-bool jobyamlIsSet(const struct rc_jobdraft *d, const char *key);
-
 /* A built definition: the spec and what JobPut carries beside it. */
 struct rc_jobdef {
     Raftcron__JobSpec *spec; /* owned: raftcron__job_spec__free_unpacked(spec, NULL) */

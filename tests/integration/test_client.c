@@ -35,13 +35,14 @@
 #define MAX_CONNS 16
 #define MAX_SEEN  64
 
-/* ---- The fake server ------------------------------------------------------------------------ */
+/* ---- The fake server ------------------------------------------------------------------------- */
 
 enum action {
     ACT_REPLY,  /* send the response */
     ACT_DROP,   /* close the connection without answering */
     ACT_SILENT, /* never answer */
     ACT_PING,   /* PING, PUSH and a stray RESPONSE first; the real one once the PONG is back */
+    ACT_GOAWAY, /* GOAWAY, then the response */
 };
 
 struct reply {
@@ -78,6 +79,7 @@ struct fake {
     struct seen seen[MAX_SEEN]; /* guarded by mu */
     int n_seen;
     int pongs;
+    int accepts;
     uint32_t pending_stream; /* ACT_PING: the response waits for the PONG */
     struct reply pending;
 };
@@ -150,9 +152,10 @@ static void onRequest(struct frame_ctx *x, const struct rc_frame *fr)
     if (f->n_seen < MAX_SEEN) {
         f->seen[f->n_seen++] = s;
     }
+    fake_handler handler = f->handler;
     pthread_mutex_unlock(&f->mu);
     struct reply r = {.action = ACT_REPLY};
-    f->handler(f, &s, &r);
+    handler(f, &s, &r);
     switch (r.action) {
     case ACT_REPLY:
         sendReply(x->c->fd, fr->stream, &r);
@@ -164,6 +167,13 @@ static void onRequest(struct frame_ctx *x, const struct rc_frame *fr)
     case ACT_SILENT:
         free(r.payload);
         break;
+    case ACT_GOAWAY: {
+        Raftcron__GoAway g = RAFTCRON__GO_AWAY__INIT;
+        g.reason = "shutting down";
+        sendFrame(x->c->fd, RC_FRAME_GOAWAY, 0, &g.base, NULL, 0);
+        sendReply(x->c->fd, fr->stream, &r);
+        break;
+    }
     case ACT_PING:
         f->pending = r;
         f->pending_stream = fr->stream;
@@ -227,6 +237,9 @@ static void *serve(void *arg)
         }
         if (p[1].revents & POLLIN) {
             int fd = accept(f->lfd, NULL, NULL);
+            pthread_mutex_lock(&f->mu);
+            f->accepts += fd >= 0;
+            pthread_mutex_unlock(&f->mu);
             for (int i = 0; i < MAX_CONNS && fd >= 0; i++) {
                 if (conns[i].fd < 0) {
                     conns[i].fd = fd;
@@ -318,8 +331,7 @@ static void packInto(struct reply *r, const ProtobufCMessage *m)
     protobuf_c_message_pack(m, r->payload);
 }
 
-/* ---- Handlers ---------------------------------------------------------------------------------
- */
+/* ---- Handlers -------------------------------------------------------------------------------- */
 
 /* A three-member cluster status with node 2 as the leader. */
 static void replyStatus(struct fake *f, const struct seen *req, struct reply *r)
@@ -418,6 +430,27 @@ static void replyStatusAfterPing(struct fake *f, const struct seen *req, struct 
     r->action = ACT_PING;
 }
 
+static void replyStatusGoAway(struct fake *f, const struct seen *req, struct reply *r)
+{
+    replyStatus(f, req, r);
+    r->action = ACT_GOAWAY;
+}
+
+static void fakeSetHandler(struct fake *f, fake_handler h)
+{
+    pthread_mutex_lock(&f->mu);
+    f->handler = h;
+    pthread_mutex_unlock(&f->mu);
+}
+
+static int accepts(struct fake *f)
+{
+    pthread_mutex_lock(&f->mu);
+    int n = f->accepts;
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}
+
 static struct rc_client *client(const char *endpoints, int64_t timeout_us, const char *token)
 {
     struct rc_client_options o = {
@@ -427,8 +460,7 @@ static struct rc_client *client(const char *endpoints, int64_t timeout_us, const
     return c;
 }
 
-/* ---- Library tests ----------------------------------------------------------------------------
- */
+/* ---- Library tests --------------------------------------------------------------------------- */
 
 static void test_open_errors(void **state)
 {
@@ -701,6 +733,33 @@ static void test_ping_push_ignored(void **state)
     fakeStop(&f);
 }
 
+/* Calls share one connection, until the server says GOAWAY: the reply in flight is still
+ * read, the next call opens a new connection. */
+static void test_connection_reuse_and_goaway(void **state)
+{
+    (void)state;
+    struct fake f;
+    fakeStart(&f, replyStatus, NULL);
+    struct rc_client *c = client(f.addr, 2000 * MS, NULL);
+    Raftcron__ClusterStatus *st = NULL;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(rc_cluster_status(c, 0, &st), 0);
+        rc_message_free(st);
+    }
+    assert_int_equal(accepts(&f), 1);
+    fakeSetHandler(&f, replyStatusGoAway);
+    assert_int_equal(rc_cluster_status(c, 0, &st), 0);
+    assert_int_equal(st->term, 7);
+    rc_message_free(st);
+    assert_int_equal(accepts(&f), 1);
+    fakeSetHandler(&f, replyStatus);
+    assert_int_equal(rc_cluster_status(c, 0, &st), 0);
+    rc_message_free(st);
+    assert_int_equal(accepts(&f), 2);
+    rc_client_close(c);
+    fakeStop(&f);
+}
+
 static void test_malformed_reply(void **state)
 {
     (void)state;
@@ -724,8 +783,7 @@ static void test_malformed_reply(void **state)
     fakeStop(&f);
 }
 
-/* ---- A job store, for the typed calls and raftcronctl -----------------------------------------
- */
+/* ---- A job store, for the typed calls and raftcronctl ---------------------------------------- */
 
 struct store {
     Raftcron__Job *jobs[8]; /* owned */
@@ -856,8 +914,7 @@ static void test_typed_job_calls(void **state)
     storeClear(&s);
 }
 
-/* ---- raftcronctl ------------------------------------------------------------------------------
- */
+/* ---- raftcronctl ----------------------------------------------------------------------------- */
 
 static char tmpdir[64];
 
@@ -1128,6 +1185,7 @@ int main(void)
         cmocka_unit_test(test_deadline),
         cmocka_unit_test(test_closed_port_and_backoff),
         cmocka_unit_test(test_ping_push_ignored),
+        cmocka_unit_test(test_connection_reuse_and_goaway),
         cmocka_unit_test(test_malformed_reply),
         cmocka_unit_test(test_typed_job_calls),
         cmocka_unit_test(test_ctl_cluster_json),

@@ -11,8 +11,7 @@
 
 #define SEC INT64_C(1000000)
 
-/* ---- helpers ----------------------------------------------------------------------------------
- */
+/* ---- helpers --------------------------------------------------------------------------------- */
 
 /* Build a job from flags: kv is a NULL-terminated list of key, value (value NULL = switch). */
 static int buildFlags(struct rc_jobdef *def, char *err, const char *const *kv)
@@ -92,8 +91,7 @@ static const char *mapGet(Raftcron__JobSpec__EnvEntry **e, size_t n, const char 
     return NULL;
 }
 
-/* ---- flags: every field -----------------------------------------------------------------------
- */
+/* ---- flags: every field ---------------------------------------------------------------------- */
 
 static void test_cron_shell_defaults(void **state)
 {
@@ -316,8 +314,7 @@ static void test_enum_names(void **state)
     assert_null(jobyamlEnumName("nonsense", 0));
 }
 
-/* ---- flags: every error -----------------------------------------------------------------------
- */
+/* ---- flags: every error ---------------------------------------------------------------------- */
 
 static void test_value_errors(void **state)
 {
@@ -442,27 +439,32 @@ static void test_validation_errors(void **state)
     assert_string_equal(err, "executor.shell.command: empty (and no argv)");
 }
 
-static void test_is_set(void **state)
+/* A value that was refused leaves the key unset: it can be given again, and the build
+ * neither sees the refused value nor complains that the key was given twice. */
+static void test_refused_value_leaves_key_unset(void **state)
 {
     (void)state;
     struct rc_jobdraft *d;
     char err[RC_ERRMSG_SIZE];
     assert_int_equal(jobyamlDraftCreate(NULL, &d), 0);
-    assert_false(jobyamlIsSet(d, "paused"));
-    assert_int_equal(jobyamlSet(d, "paused", NULL, 0, err, sizeof err), 0);
-    assert_true(jobyamlIsSet(d, "paused"));
-    assert_false(jobyamlIsSet(d, "nonsense"));
-    /* A failed set of a known key leaves no value behind that a build could use. */
+    assert_int_equal(jobyamlSet(d, "name", "j", 0, err, sizeof err), 0);
+    assert_int_equal(jobyamlSet(d, "shell", "x", 0, err, sizeof err), 0);
     assert_int_equal(jobyamlSet(d, "every", "x", 0, err, sizeof err), RC_EINVAL);
-    assert_false(jobyamlIsSet(d, "every"));
+    struct rc_jobdef def;
+    assert_int_equal(jobyamlBuild(d, NULL, &def, err, sizeof err), RC_EINVAL);
+    assert_string_equal(err, "a trigger is required: --cron, --every or --at");
     assert_int_equal(jobyamlSet(d, "every", "1m", 0, err, sizeof err), 0);
-    assert_true(jobyamlIsSet(d, "every"));
+    assert_int_equal(jobyamlSet(d, "retries", "x", 0, err, sizeof err), RC_EINVAL);
+    assert_int_equal(jobyamlBuild(d, "ns", &def, err, sizeof err), 0);
+    assert_int_equal(def.spec->trigger->interval_us, 60 * SEC);
+    assert_null(def.spec->retry);
+    assert_string_equal(def.spec->namespace_, "ns");
+    jobyamlDefClear(&def);
     jobyamlDraftDestroy(d);
     jobyamlDraftDestroy(NULL);
 }
 
-/* ---- YAML -------------------------------------------------------------------------------------
- */
+/* ---- YAML ------------------------------------------------------------------------------------ */
 
 static const char full_yaml[] = "# every key once\n"
                                 "namespace: ops\n"
@@ -727,7 +729,7 @@ int main(void)
         cmocka_unit_test(test_list_errors),
         cmocka_unit_test(test_shape_errors),
         cmocka_unit_test(test_validation_errors),
-        cmocka_unit_test(test_is_set),
+        cmocka_unit_test(test_refused_value_leaves_key_unset),
         cmocka_unit_test(test_yaml_full),
         cmocka_unit_test(test_yaml_lists_and_defaults),
         cmocka_unit_test(test_yaml_errors),
