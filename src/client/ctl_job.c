@@ -931,8 +931,8 @@ static int applyAll(struct apply *ap)
 
 static int applyFile(const struct ctl_global *g, struct rc_client *c, const struct job_args *a)
 {
-    char *text;
-    size_t len;
+    char *text = NULL;
+    size_t len = 0;
     int rv = readFile(a->file, &text, &len);
     if (rv != 0) {
         return rv;

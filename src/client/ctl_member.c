@@ -110,7 +110,7 @@ static int parseFlags(int argc, char **argv, struct member_args *a)
 /* Returns 0, CTL_USAGE, or -1 after printing help. */
 static int parseArgs(int argc, char **argv, struct member_args *a)
 {
-    int min, max;
+    int min = 0, max = 0;
     int rv = arity(a->cmd, &min, &max);
     if (rv == 0) {
         rv = parseFlags(argc, argv, a);

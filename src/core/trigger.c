@@ -65,7 +65,7 @@ int triggerInitCron(struct rc_trigger *t, const char *expr, const char *tz_id, i
     if (rv != 0) {
         return rv;
     }
-    const char *zone;
+    const char *zone = "";
     rv = pickZone(&t->cron, tz_id, &zone, err, errlen);
     if (rv != 0) {
         return rv;

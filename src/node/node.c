@@ -225,16 +225,43 @@ static void closeCluster(struct node *n)
     }
 }
 
+static void closeStopTimer(struct node *n)
+{
+    n->pending_close++;
+    uv_close((uv_handle_t *)&n->stop_timer, handleClosed);
+}
+
+/* The transfer ends in its callback or, when no voter can take over (the others are
+ * stopping too), at the grace timer: whichever comes first closes Raft and releases the hold
+ * taken when the transfer started; the other finds nothing left to do. */
+static void transferEnded(struct node *n, bool handed_over)
+{
+    if (!n->transfer_pending) {
+        return;
+    }
+    n->transfer_pending = false;
+    closeStopTimer(n);
+    if (handed_over) {
+        const char *addr;
+        logInfo("leadership handed over", "leader", "%llu",
+                (unsigned long long)clusterLeader(&n->cluster, &addr));
+    } else {
+        logWarn("leadership transfer did not finish in time; stopping anyway");
+    }
+    closeCluster(n);
+    finishStop(n);
+}
+
 static void transferred(void *data, int status, const char *msg)
 {
-    struct node *n = data;
     (void)status;
     (void)msg;
-    const char *addr;
-    logInfo("leadership handed over", "leader", "%llu",
-            (unsigned long long)clusterLeader(&n->cluster, &addr));
-    closeCluster(n);
-    finishStop(n); /* the hold taken when the transfer started */
+    transferEnded(data, true);
+}
+
+static void transferTimeout(uv_timer_t *t)
+{
+    transferEnded(t->data, false);
 }
 
 void nodeStop(struct node *n)
@@ -258,8 +285,11 @@ void nodeStop(struct node *n)
     if (n->cluster_open && clusterIsLeader(&n->cluster) &&
         clusterTransfer(&n->cluster, 0, transferred, n) == 0) {
         n->pending_close++; /* held until the transfer is done and the cluster closing */
+        n->transfer_pending = true;
+        uv_timer_start(&n->stop_timer, transferTimeout, NODE_TRANSFER_GRACE_MS, 0);
         logInfo("handing over leadership");
     } else {
+        closeStopTimer(n);
         closeCluster(n);
     }
     finishStop(n);
@@ -285,7 +315,8 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
     uv_signal_init(loop, &n->sigterm);
     uv_signal_init(loop, &n->sigint);
     uv_timer_init(loop, &n->join_timer);
-    n->sigterm.data = n->sigint.data = n->join_timer.data = n;
+    uv_timer_init(loop, &n->stop_timer);
+    n->sigterm.data = n->sigint.data = n->join_timer.data = n->stop_timer.data = n;
     uv_signal_start(&n->sigterm, onSignal, SIGTERM);
     uv_signal_start(&n->sigint, onSignal, SIGINT);
     int rv = checkDataDir(opts, err, errlen);

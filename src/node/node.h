@@ -43,6 +43,8 @@ struct node {
     struct listener rpc;
     uv_signal_t sigterm, sigint;
     uv_timer_t join_timer;         /* retries the join request until it succeeds */
+    uv_timer_t stop_timer;         /* bounds the leadership transfer at shutdown */
+    bool transfer_pending;
     uv_work_t join_work;
     bool join_pending;
     bool joined;

@@ -39,6 +39,14 @@ void harnessInit(struct harness *h)
     /* 20 ports per test process, spread by pid over 20000-59999. */
     h->base_port = 20000 + (int)(getpid() % 2000) * 20;
     signal(SIGPIPE, SIG_IGN);
+    /* Run outside ctest, the nodes still get the suite's LeakSanitizer suppressions. */
+    const char *src = getenv("RC_SRC");
+    if (getenv("LSAN_OPTIONS") == NULL) {
+        char opt[600];
+        snprintf(opt, sizeof opt, "suppressions=%s/tests/lsan.supp:print_suppressions=0",
+                 src != NULL ? src : ".");
+        setenv("LSAN_OPTIONS", opt, 1);
+    }
 }
 
 /* A sanitizer report or a failed assertion in any node's log fails the test: nodes still

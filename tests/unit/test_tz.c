@@ -19,7 +19,7 @@ static const struct rc_tz *zone(const char *id)
     char err[RC_ERRMSG_SIZE];
     int rv = tzGet(id, &tz, err, sizeof err);
     if (rv != 0) {
-        fail_msg("tzGet(%s): %s", id, err);
+        fail_msg("tzGet(%s): %s", id != NULL ? id : "(null)", err);
     }
     return tz;
 }
