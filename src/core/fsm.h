@@ -26,6 +26,14 @@ struct rc_fsm_result {
     bool created;      /* JobPut created the job */
     bool changed;      /* the entry changed the state */
     char message[160]; /* why, when code != 0 */
+    /* Run ledger commands (docs/ledger.md): */
+    uint64_t run_id;         /* the run concerned; FireBatch: the first run created */
+    uint64_t fence;          /* RunAssign: the new fence */
+    uint32_t items_applied;  /* FireBatch: items recorded */
+    uint32_t items_rejected; /* FireBatch: items refused (code and message: the first) */
+    uint32_t runs_created;   /* FireBatch: FIRED runs, ids run_id .. run_id + runs_created - 1 */
+    uint32_t runs_moved;     /* other runs moved: LOST by WorkerDown, CANCELLED by a REPLACE
+                                fire, dropped unfinished by JobDelete */
 };
 
 /* Create an empty FSM. Returns 0 or RC_ENOMEM. Free with fsmDestroy. */

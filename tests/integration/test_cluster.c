@@ -255,6 +255,66 @@ static void test_member_join_and_remove(void **state)
     rc_client_close(c);
 }
 
+static const char *roleOf(struct rc_client *c, uint64_t id)
+{
+    static char role[16];
+    Raftcron__ClusterStatus *st = NULL;
+    role[0] = '\0';
+    if (rc_cluster_status(c, 0, &st) == 0) {
+        for (size_t i = 0; i < st->n_members; i++) {
+            if (st->members[i]->id == id) {
+                snprintf(role, sizeof role, "%s", st->members[i]->role);
+            }
+        }
+        rc_message_free(st);
+    }
+    return role;
+}
+
+static void test_member_roles_and_transfer(void **state)
+{
+    (void)state;
+    startCluster(3, NULL);
+    struct rc_client *c = harnessClient(&H, 3, 10 * SEC);
+    putJobs(c, 0, 5);
+    /* A standby replicates but does not vote. */
+    char join[64];
+    const char *jargs[4];
+    joinArgs(join, sizeof join, jargs);
+    jargs[2] = "--standby";
+    jargs[3] = NULL;
+    harnessStart(&H, 4, jargs);
+    int64_t deadline = harnessNowMs() + 20000;
+    while (strcmp(roleOf(c, 4), "standby") != 0 && harnessNowMs() < deadline) {
+        usleep(20000);
+    }
+    assert_string_equal(roleOf(c, 4), "standby");
+    uint64_t want = leaderDigest(3, NULL);
+    assert_true(harnessWaitDigest(&H, 4, want, 20000));
+    /* A stale read on the standby serves its own replica. */
+    struct rc_client *sc = harnessClientOf(&H, 4, 5 * SEC);
+    Raftcron__Job *job = NULL;
+    assert_int_equal(rc_job_get(sc, "", "job-00003", 1, &job), 0);
+    assert_int_equal(job->version, 1);
+    rc_message_free(job);
+    rc_client_close(sc);
+
+    assert_int_equal(rc_member_promote(c, 4), 0);
+    assert_string_equal(roleOf(c, 4), "voter");
+    assert_int_equal(rc_member_demote(c, 4), 0);
+    assert_string_equal(roleOf(c, 4), "standby");
+    /* A transfer to a standby is refused; to a voter it moves the leadership there. */
+    Raftcron__ClusterStatus *st = NULL;
+    assert_int_equal(rc_cluster_status(c, 0, &st), 0);
+    uint64_t leader = st->leader_id;
+    rc_message_free(st);
+    assert_int_not_equal(rc_member_transfer(c, 4), 0);
+    uint64_t target = leader == 1 ? 2 : 1;
+    assert_int_equal(rc_member_transfer(c, target), 0);
+    assert_int_equal(harnessWaitLeader(&H, 3, 3, 10000), target);
+    rc_client_close(c);
+}
+
 static void test_sigterm_hands_over_leadership(void **state)
 {
     (void)state;
@@ -351,6 +411,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writes_survive_leader_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lagging_node_gets_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_member_join_and_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_member_roles_and_transfer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_hands_over_leadership, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_data_dir_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_data_dir_refused, setup, teardown),
