@@ -220,8 +220,11 @@ static void signalGroup(struct run *r, int sig)
     }
 }
 
+/* The loop's cached time can lag by however long the current callback has run; a timeout
+ * counted from it would fire early. */
 static void startTimer(struct run *r, uv_timer_cb cb, int64_t us)
 {
+    uv_update_time(r->sh->loop);
     uv_timer_start(&r->timer, cb, toMs(us), 0);
 }
 

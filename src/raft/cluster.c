@@ -158,8 +158,15 @@ int clusterStart(struct cluster *c, uv_loop_t *loop, const struct cluster_option
     rv = raft_start(&c->raft);
     if (rv != 0) {
         /* A damaged or truncated data dir ends up here: refuse to serve wrong state. */
-        return errSet(err, errlen, fromRaft(rv), "cannot start from data dir %s: %s",
-                      opts->data_dir, raft_errmsg(&c->raft));
+        const char *why = raft_errmsg(&c->raft);
+        if (why[0] == '\0') {
+            why = c->io.errmsg;
+        }
+        if (why[0] == '\0') {
+            why = c->transport.errmsg; /* e.g. it could not listen on the Raft address */
+        }
+        return errSet(err, errlen, fromRaft(rv), "cannot start from data dir %s: %s%s%s",
+                      opts->data_dir, raft_strerror(rv), why[0] != '\0' ? ": " : "", why);
     }
     c->started = true;
     uv_timer_init(loop, &c->watch);

@@ -197,6 +197,7 @@ static bool processDead(long pid)
     fclose(f);
     buf[n] = '\0';
     const char *paren = strrchr(buf, ')');
+    fprintf(stderr, "pid %ld: %s", pid, buf);
     return paren != NULL && (paren[2] == 'Z' || paren[2] == 'X');
 }
 
@@ -445,7 +446,7 @@ static void timeoutKillsGroup(void **state)
     struct fixture *fx = *state;
     struct job j;
     struct outcome o = {0};
-    char cmd[256];
+    char cmd[512];
     char pidfile[128];
     snprintf(pidfile, sizeof pidfile, "%s/pids", fx->dir);
     snprintf(cmd, sizeof cmd,
@@ -473,7 +474,7 @@ static void sigkillAfterGrace(void **state)
     struct fixture *fx = *state;
     struct job j;
     struct outcome o = {0};
-    char cmd[256];
+    char cmd[512];
     char pidfile[128];
     snprintf(pidfile, sizeof pidfile, "%s/pids", fx->dir);
     snprintf(cmd, sizeof cmd, "trap '' TERM; sleep 1000 & echo $! > %s; wait; wait", pidfile);
@@ -497,7 +498,7 @@ static void timeoutAfterLeaderExit(void **state)
     struct fixture *fx = *state;
     struct job j;
     struct outcome o = {0};
-    char cmd[256];
+    char cmd[512];
     char pidfile[128];
     snprintf(pidfile, sizeof pidfile, "%s/pids", fx->dir);
     snprintf(cmd, sizeof cmd, "sleep 1000 & echo $! > %s; echo leader done", pidfile);
