@@ -1,5 +1,7 @@
 #include "frame.h"
 
+#include "pbuf.h"
+
 #include <assert.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -510,30 +512,6 @@ int framePack(uint8_t type, uint32_t stream, const ProtobufCMessage *msg, uint8_
     return 0;
 }
 
-/* protobuf-c reports an allocation failure and malformed input the same way (NULL). This
- * allocator remembers the former so that the two can be told apart. It uses malloc/free so that
- * the caller frees the result with the default allocator. */
-struct tracking_allocator {
-    ProtobufCAllocator base;
-    bool failed;
-};
-
-static void *trackingAlloc(void *data, size_t size)
-{
-    struct tracking_allocator *a = data;
-    void *p = malloc(size > 0 ? size : 1);
-    if (p == NULL) {
-        a->failed = true;
-    }
-    return p;
-}
-
-static void trackingFree(void *data, void *p)
-{
-    (void)data;
-    free(p);
-}
-
 static int unpack(const struct envelope *e, const uint8_t *payload, size_t len,
                   ProtobufCMessage **out, char *err, size_t errlen)
 {
@@ -547,20 +525,13 @@ static int unpack(const struct envelope *e, const uint8_t *payload, size_t len,
     if (rv != 0) {
         return rv;
     }
-    struct tracking_allocator a = {
-        .base = {.alloc = trackingAlloc, .free = trackingFree, .allocator_data = NULL},
-        .failed = false,
-    };
-    a.base.allocator_data = &a;
-    ProtobufCMessage *msg = protobuf_c_message_unpack(e->desc, &a.base, len, data);
-    if (msg == NULL || a.failed) {
-        if (msg != NULL) {
-            protobuf_c_message_free_unpacked(msg, NULL);
-        }
-        if (a.failed) {
-            return errSet(err, errlen, RC_ENOMEM, "%s: out of memory unpacking %zu bytes", e->name,
-                          len);
-        }
+    ProtobufCMessage *msg;
+    rv = pbufUnpack(e->desc, data, len, &msg);
+    if (rv == RC_ENOMEM) {
+        return errSet(err, errlen, RC_ENOMEM, "%s: out of memory unpacking %zu bytes", e->name,
+                      len);
+    }
+    if (rv != 0) {
         return errSet(err, errlen, RC_EPARSE, "%s: malformed protobuf (%zu bytes)", e->name, len);
     }
     rv = checkRules(e, msg, RC_EPARSE, err, errlen);
