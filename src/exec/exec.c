@@ -9,8 +9,8 @@
 
 #include "core/timefmt.h"
 
-int execStart(struct exec_backend *b, const struct exec_request *req, exec_done_cb done,
-              void *data, struct exec_handle **out)
+int execStart(struct exec_backend *b, const struct exec_request *req, exec_done_cb done, void *data,
+              struct exec_handle **out)
 {
     return b->start(b, req, done, data, out);
 }
@@ -208,8 +208,8 @@ static int putRunVars(struct env_builder *e, const struct exec_request *req)
     return 0;
 }
 
-int execEnvBuild(const char *const *base, const struct exec_request *req, char ***out,
-                 char *errmsg, size_t errlen)
+int execEnvBuild(const char *const *base, const struct exec_request *req, char ***out, char *errmsg,
+                 size_t errlen)
 {
     struct env_builder e = {0};
     int rv = 0;

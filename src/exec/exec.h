@@ -64,11 +64,11 @@ struct exec_request {
 
 /* How a run ended. Borrowed by the done callback (tail included). */
 struct exec_result {
-    int exit_code;       /* exit status; -1 when killed by a signal or never started */
-    int term_signal;     /* the signal that killed the process, 0 if none */
-    bool timed_out;      /* the timeout expired and the run was killed for it */
-    bool cancelled;      /* cancel() or close() asked the run to stop */
-    bool start_failed;   /* the command could not be started; error says why */
+    int exit_code;              /* exit status; -1 when killed by a signal or never started */
+    int term_signal;            /* the signal that killed the process, 0 if none */
+    bool timed_out;             /* the timeout expired and the run was killed for it */
+    bool cancelled;             /* cancel() or close() asked the run to stop */
+    bool start_failed;          /* the command could not be started; error says why */
     char error[RC_ERRMSG_SIZE]; /* "" or a message, e.g. "spawn /no/such: no such file or ..." */
     const uint8_t *tail; /* the last tail_len bytes of stdout and stderr, interleaved as read */
     size_t tail_len;
@@ -166,8 +166,8 @@ uint64_t fakeStarted(const struct exec_backend *b);
 /* ---- Shared helpers (exec.c) ------------------------------------------------------------ */
 
 /* Start/cancel/close through the table. */
-int execStart(struct exec_backend *b, const struct exec_request *req, exec_done_cb done,
-              void *data, struct exec_handle **out);
+int execStart(struct exec_backend *b, const struct exec_request *req, exec_done_cb done, void *data,
+              struct exec_handle **out);
 void execCancel(struct exec_handle *h);
 void execClose(struct exec_backend *b, exec_close_cb close_cb);
 
@@ -180,8 +180,8 @@ int execRequestNormalize(const struct exec_request *req, struct exec_request *ou
 struct exec_tail {
     uint8_t *buf; /* owned, cap bytes, allocated once */
     size_t cap;
-    size_t start; /* index of the oldest byte */
-    size_t len;   /* bytes held, ≤ cap */
+    size_t start;   /* index of the oldest byte */
+    size_t len;     /* bytes held, ≤ cap */
     uint64_t total; /* bytes ever appended */
 };
 
@@ -197,8 +197,8 @@ void execTailClose(struct exec_tail *t);
  * variables of req. Returns 0, RC_EINVAL (a job env entry without '=' or with an empty name, a
  * job env entry naming RAFTCRON_* is allowed but loses) with errmsg, or RC_ENOMEM. Free with
  * execEnvFree. */
-int execEnvBuild(const char *const *base, const struct exec_request *req, char ***out,
-                 char *errmsg, size_t errlen);
+int execEnvBuild(const char *const *base, const struct exec_request *req, char ***out, char *errmsg,
+                 size_t errlen);
 void execEnvFree(char **env);
 
 /* Fill res for a run that ends; tail is linearized and borrowed from t. */

@@ -12,7 +12,7 @@
 
 struct rule {
     struct rule *next;
-    char *job;   /* owned; NULL: any job */
+    char *job; /* owned; NULL: any job */
     bool once;
     struct fake_script script; /* output owned */
 };
@@ -137,7 +137,8 @@ static void fillResult(const struct frun *r, struct ending e, struct exec_result
     case FAKE_START_FAIL:
         res->start_failed = true;
         res->started_us = 0;
-        snprintf(res->error, sizeof res->error, "spawn %s: scripted start failure", r->h.backend->name);
+        snprintf(res->error, sizeof res->error, "spawn %s: scripted start failure",
+                 r->h.backend->name);
         break;
     case FAKE_SIGNAL:
         res->term_signal = r->script.signal;

@@ -45,10 +45,10 @@ struct shell {
     bool trace;
     bool closing;
     exec_close_cb close_cb;
-    uv_timer_t closer;  /* never started: its close callback ends the backend's close */
-    struct run *runs;   /* in flight: done not yet called */
+    uv_timer_t closer; /* never started: its close callback ends the backend's close */
+    struct run *runs;  /* in flight: done not yet called */
     size_t in_flight;
-    size_t live;        /* run objects not yet freed */
+    size_t live; /* run objects not yet freed */
 };
 
 struct run {
@@ -246,10 +246,11 @@ static void stopRun(struct run *r)
         break;
     case RUN_REAPED:
         /* The leader is gone; what is left of its group holds the output open. No grace for
-         * orphans: they are killed, and the pipes closed on the next turn of the loop. */
+         * orphans: they are killed at once, and the run ends at the EOF their death brings, or
+         * after the grace if something outside the group still holds the pipes. */
         r->stopping = true;
         signalGroup(r, SIGKILL);
-        startTimer(r, onTimer, 0);
+        startTimer(r, onTimer, r->kill_grace_us);
         break;
     default:
         break;
@@ -436,11 +437,10 @@ static void spawn(struct shell *sh, struct run *r, const Raftcron__ShellExec *s,
     if (rv != 0) {
         r->res.start_failed = true;
         if (opts.cwd != NULL) {
-            snprintf(r->res.error, sizeof r->res.error, "spawn %s (in %s): %s", argv[0],
-                     opts.cwd, uv_strerror(rv));
-        } else {
-            snprintf(r->res.error, sizeof r->res.error, "spawn %s: %s", argv[0],
+            snprintf(r->res.error, sizeof r->res.error, "spawn %s (in %s): %s", argv[0], opts.cwd,
                      uv_strerror(rv));
+        } else {
+            snprintf(r->res.error, sizeof r->res.error, "spawn %s: %s", argv[0], uv_strerror(rv));
         }
         trace(sh, "run %" PRIu64 ": %s", r->h.run_id, r->res.error);
         startTimer(r, onTimer, 0);

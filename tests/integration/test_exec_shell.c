@@ -33,7 +33,7 @@ struct fixture {
     uv_timer_t deadline;
     bool expired;
     struct exec_backend b;
-    bool closed; /* close callback fired */
+    bool closed;            /* close callback fired */
     unsigned done_at_close; /* outcomes delivered when the close callback fired */
     unsigned delivered;
     char dir[64]; /* scratch directory */
@@ -183,7 +183,34 @@ static void runCommand(struct fixture *fx, struct job *j, struct outcome *o)
     assert_int_equal(o->calls, 1);
 }
 
-/* Whether pid is gone or a zombie (dead, not yet reaped by its new parent). */
+#define PF_EXITING 0x00000004 /* include/linux/sched.h: the process is in do_exit() */
+
+/* Timers run on libuv's coarse millisecond clock: allow them to fire this much early. */
+#define TIMER_SLACK_US 10000
+
+/* Run the loop until path exists (checked every few milliseconds), within WAIT_MS. */
+static void pollTick(uv_timer_t *t)
+{
+    (void)t;
+}
+
+static bool fileExists(void *arg)
+{
+    return access(arg, F_OK) == 0;
+}
+
+static bool waitForFile(struct fixture *fx, const char *path)
+{
+    uv_timer_t tick;
+    uv_timer_init(&fx->loop, &tick);
+    uv_timer_start(&tick, pollTick, 5, 5);
+    bool ok = runUntil(fx, fileExists, (void *)path, WAIT_MS);
+    uv_close((uv_handle_t *)&tick, NULL);
+    uv_run(&fx->loop, UV_RUN_NOWAIT);
+    return ok;
+}
+
+/* Whether pid is gone, exiting or a zombie (dead, not yet reaped by its new parent). */
 static bool processDead(long pid)
 {
     char path[64];
@@ -197,8 +224,17 @@ static bool processDead(long pid)
     fclose(f);
     buf[n] = '\0';
     const char *paren = strrchr(buf, ')');
-    fprintf(stderr, "pid %ld: %s", pid, buf);
-    return paren != NULL && (paren[2] == 'Z' || paren[2] == 'X');
+    if (paren == NULL) {
+        return false;
+    }
+    char st = 0;
+    unsigned long flags = 0;
+    if (sscanf(paren + 1, " %c %*d %*d %*d %*d %*d %lu", &st, &flags) != 2) {
+        return false;
+    }
+    /* A SIGKILLed process has closed its files (our pipes) before it becomes a zombie; in
+     * between it is already committed to exit (PF_EXITING). */
+    return st == 'Z' || st == 'X' || (flags & PF_EXITING) != 0;
 }
 
 /* Read the pids a job wrote one per line to path; asserts there are want of them. */
@@ -276,8 +312,8 @@ static void environmentExact(void **state)
     assert_int_equal(setenv("RC_TEST_INHERITED", "parent", 1), 0);
     assert_int_equal(setenv("RC_TEST_KEPT", "kept", 1), 0);
     assert_int_equal(setenv("RAFTCRON_FENCE", "from-node", 1), 0);
-    const char *env[] = {"RC_TEST_JOB=hello world", "RC_TEST_INHERITED=job",
-                         "RAFTCRON_RUN_ID=999", "RAFTCRON_JOB=evil/job", NULL};
+    const char *env[] = {"RC_TEST_JOB=hello world", "RC_TEST_INHERITED=job", "RAFTCRON_RUN_ID=999",
+                         "RAFTCRON_JOB=evil/job", NULL};
     jobInit(&j, "printf '%s|%s|%s|%s|%s|%s|%s|%s' \"$RAFTCRON_JOB\" \"$RAFTCRON_RUN_ID\" "
                 "\"$RAFTCRON_SCHEDULED_AT\" \"$RAFTCRON_ATTEMPT\" \"$RAFTCRON_FENCE\" "
                 "\"$RC_TEST_JOB\" \"$RC_TEST_INHERITED\" \"$RC_TEST_KEPT\"");
@@ -349,6 +385,21 @@ static void argvForm(void **state)
     runCommand(fx, &j, &o);
     assert_int_equal(o.res.exit_code, 0);
     assert_string_equal((char *)o.tail, "a  b $HOME c\n"); /* no shell: no splitting, no $ */
+    outcomeFree(&o);
+}
+
+static void argvPathLookup(void **state)
+{
+    struct fixture *fx = *state;
+    struct job j;
+    struct outcome o = {0};
+    char *argv[] = {"printf", "%s-%s", "x", "y"};
+    jobInit(&j, NULL);
+    j.shell.n_argv = 4;
+    j.shell.argv = argv;
+    runCommand(fx, &j, &o);
+    assert_false(o.res.start_failed);
+    assert_string_equal((char *)o.tail, "x-y");
     outcomeFree(&o);
 }
 
@@ -450,16 +501,16 @@ static void timeoutKillsGroup(void **state)
     char pidfile[128];
     snprintf(pidfile, sizeof pidfile, "%s/pids", fx->dir);
     snprintf(cmd, sizeof cmd,
-             "sleep 1000 & echo $! > %s; sleep 1000 & echo $! >> %s; echo $$ >> %s; wait",
-             pidfile, pidfile, pidfile);
+             "sleep 1000 & echo $! > %s; sleep 1000 & echo $! >> %s; echo $$ >> %s; wait", pidfile,
+             pidfile, pidfile);
     jobInit(&j, cmd);
-    j.req.timeout_us = 300000;
+    j.req.timeout_us = 1000000;
     runCommand(fx, &j, &o);
     assert_true(o.res.timed_out);
     assert_false(o.res.cancelled);
     assert_int_equal(o.res.term_signal, SIGTERM);
     assert_int_equal(o.res.exit_code, -1);
-    assert_true(o.res.finished_us - o.res.started_us >= 300000);
+    assert_true(o.res.finished_us - o.res.started_us >= 1000000 - TIMER_SLACK_US);
     assert_true(o.res.finished_us - o.res.started_us < 5000000); /* no grace needed */
     long pids[3];
     readPids(pidfile, pids, 3);
@@ -479,12 +530,12 @@ static void sigkillAfterGrace(void **state)
     snprintf(pidfile, sizeof pidfile, "%s/pids", fx->dir);
     snprintf(cmd, sizeof cmd, "trap '' TERM; sleep 1000 & echo $! > %s; wait; wait", pidfile);
     jobInit(&j, cmd);
-    j.req.timeout_us = 200000;
+    j.req.timeout_us = 800000; /* time for the shell to set its trap, even on a busy machine */
     j.req.kill_grace_us = 300000;
     runCommand(fx, &j, &o);
     assert_true(o.res.timed_out);
     assert_int_equal(o.res.term_signal, SIGKILL);
-    assert_true(o.res.finished_us - o.res.started_us >= 500000);
+    assert_true(o.res.finished_us - o.res.started_us >= 1100000 - TIMER_SLACK_US);
     long pid;
     readPids(pidfile, &pid, 1);
     assert_true(processDead(pid));
@@ -503,13 +554,13 @@ static void timeoutAfterLeaderExit(void **state)
     snprintf(pidfile, sizeof pidfile, "%s/pids", fx->dir);
     snprintf(cmd, sizeof cmd, "sleep 1000 & echo $! > %s; echo leader done", pidfile);
     jobInit(&j, cmd);
-    j.req.timeout_us = 300000;
+    j.req.timeout_us = 1000000;
     runCommand(fx, &j, &o);
     assert_true(o.res.timed_out);
     assert_int_equal(o.res.exit_code, 0); /* the leader's own status */
     assert_int_equal(o.res.term_signal, 0);
     assert_string_equal((char *)o.tail, "leader done\n");
-    assert_true(o.res.finished_us - o.res.started_us >= 300000);
+    assert_true(o.res.finished_us - o.res.started_us >= 1000000 - TIMER_SLACK_US);
     long pid;
     readPids(pidfile, &pid, 1);
     assert_true(processDead(pid));
@@ -609,7 +660,7 @@ static void cancelRunning(void **state)
     assert_int_equal(h->run_id, 7);
     assert_int_equal(shellInFlight(&fx->b), 1);
     execCancel(h);
-    execCancel(h); /* twice: harmless */
+    execCancel(h);                /* twice: harmless */
     assert_int_equal(o.calls, 0); /* not from inside cancel */
     assert_true(runUntil(fx, isDone, &o, WAIT_MS));
     assert_true(o.res.cancelled);
@@ -636,9 +687,13 @@ static void closeWithRunsInFlight(void **state)
     struct job j[5];
     struct outcome o[6] = {{0}};
     char *argv[] = {"/no/such"};
+    char ready[128];
+    char cmd[256];
+    snprintf(ready, sizeof ready, "%s/ready", fx->dir);
+    snprintf(cmd, sizeof cmd, "trap '' TERM; sleep 1000 & echo > %s; wait; wait", ready);
     jobInit(&j[0], "sleep 1000");
     jobInit(&j[1], "sleep 1000 & sleep 1000 & wait");
-    jobInit(&j[2], "trap '' TERM; sleep 1000 & wait; wait");
+    jobInit(&j[2], cmd);
     j[2].req.kill_grace_us = 200000;
     jobInit(&j[3], NULL);
     j[3].shell.n_argv = 1;
@@ -646,8 +701,14 @@ static void closeWithRunsInFlight(void **state)
     jobInit(&j[4], "sleep 1000 & exit 0"); /* leader gone, output held */
     for (int i = 0; i < 5; i++) {
         j[i].req.run_id = (uint64_t)i + 1;
-        startOk(fx, &j[i], &o[i], NULL);
     }
+    for (int i = 0; i < 5; i++) {
+        if (i != 3) {
+            startOk(fx, &j[i], &o[i], NULL);
+        }
+    }
+    assert_true(waitForFile(fx, ready)); /* SIGTERM is ignored from here on */
+    startOk(fx, &j[3], &o[3], NULL);     /* its spawn failure is still to be reported */
     assert_int_equal(shellInFlight(&fx->b), 5);
     execClose(&fx->b, onClosed);
     struct exec_handle *h = NULL;
@@ -661,6 +722,7 @@ static void closeWithRunsInFlight(void **state)
         assert_true(o[i].res.cancelled);
         outcomeFree(&o[i]);
     }
+    assert_int_equal(o[0].res.term_signal, SIGTERM);
     assert_int_equal(o[2].res.term_signal, SIGKILL);
     assert_true(o[3].res.start_failed);
 }
@@ -706,14 +768,30 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(exitZero),         T(exitThree),           T(killedBySignal),
-        T(environmentExact), T(environmentWholeSecond), T(environmentBadEntry),
-        T(argvForm),         T(workdir),             T(badRequests),
-        T(missingArgv),      T(missingWorkdir),      T(missingShellCommand),
-        T(timeoutKillsGroup), T(sigkillAfterGrace),  T(timeoutAfterLeaderExit),
-        T(outputAfterExit),  T(hundredMegabytes),    T(stdoutAndStderr),
-        T(smallTailKeepsEnd), T(cancelRunning),      T(closeWithRunsInFlight),
-        T(closeIdle),        T(manyConcurrent),
+        T(exitZero),
+        T(exitThree),
+        T(killedBySignal),
+        T(environmentExact),
+        T(environmentWholeSecond),
+        T(environmentBadEntry),
+        T(argvForm),
+        T(argvPathLookup),
+        T(workdir),
+        T(badRequests),
+        T(missingArgv),
+        T(missingWorkdir),
+        T(missingShellCommand),
+        T(timeoutKillsGroup),
+        T(sigkillAfterGrace),
+        T(timeoutAfterLeaderExit),
+        T(outputAfterExit),
+        T(hundredMegabytes),
+        T(stdoutAndStderr),
+        T(smallTailKeepsEnd),
+        T(cancelRunning),
+        T(closeWithRunsInFlight),
+        T(closeIdle),
+        T(manyConcurrent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
