@@ -3,54 +3,12 @@
 #include <stdlib.h>
 
 #include "err.h"
-
-/* protobuf-c reports an allocation failure and malformed input the same way (NULL). This
- * allocator remembers the former so that the two can be told apart. It uses malloc/free so that
- * decoded messages, and parts detached from them, can be freed with the default allocator. */
-struct tracking_allocator {
-    ProtobufCAllocator base;
-    bool failed;
-};
-
-static void *trackingAlloc(void *data, size_t size)
-{
-    struct tracking_allocator *a = data;
-    void *p = malloc(size > 0 ? size : 1);
-    if (p == NULL) {
-        a->failed = true;
-    }
-    return p;
-}
-
-static void trackingFree(void *data, void *p)
-{
-    (void)data;
-    free(p);
-}
+#include "pbuf.h"
 
 int commandUnpack(const ProtobufCMessageDescriptor *desc, const void *buf, size_t len,
                   ProtobufCMessage **out)
 {
-    struct tracking_allocator a = {
-        .base = {.alloc = trackingAlloc, .free = trackingFree, .allocator_data = NULL},
-        .failed = false,
-    };
-    a.base.allocator_data = &a;
-    /* protobuf-c never reads buf when len is 0, but it must not be NULL for it. */
-    static const uint8_t empty[1];
-    const uint8_t *data = len > 0 ? buf : empty;
-    ProtobufCMessage *msg = protobuf_c_message_unpack(desc, &a.base, len, data);
-    if (msg == NULL) {
-        *out = NULL;
-        return a.failed ? RC_ENOMEM : RC_EPARSE;
-    }
-    if (a.failed) {
-        protobuf_c_message_free_unpacked(msg, NULL);
-        *out = NULL;
-        return RC_ENOMEM;
-    }
-    *out = msg;
-    return 0;
+    return pbufUnpack(desc, buf, len, out);
 }
 
 int commandDecode(const void *buf, size_t len, Raftcron__Command **out)
@@ -68,22 +26,12 @@ void commandFree(Raftcron__Command *cmd)
     }
 }
 
+/* The oneof's field names, from the descriptor: they cannot drift from the proto. */
 const char *commandName(const Raftcron__Command *cmd)
 {
-    switch (cmd->cmd_case) {
-    case RAFTCRON__COMMAND__CMD_JOB_PUT:
-        return "job_put";
-    case RAFTCRON__COMMAND__CMD_JOB_DELETE:
-        return "job_delete";
-    case RAFTCRON__COMMAND__CMD_JOB_PAUSE:
-        return "job_pause";
-    case RAFTCRON__COMMAND__CMD_JOB_RESUME:
-        return "job_resume";
-    case RAFTCRON__COMMAND__CMD_MEMBER_SET:
-        return "member_set";
-    default:
-        return "unknown";
-    }
+    const ProtobufCFieldDescriptor *fd =
+        protobuf_c_message_descriptor_get_field(&raftcron__command__descriptor, cmd->cmd_case);
+    return fd != NULL ? fd->name : "unknown";
 }
 
 int commandPack(const ProtobufCMessage *msg, void **buf, size_t *len)
@@ -175,4 +123,113 @@ int commandEncodeMemberSet(uint64_t id, const char *rpc_addr, bool remove, void 
     cmd.cmd_case = RAFTCRON__COMMAND__CMD_MEMBER_SET;
     cmd.member_set = &set;
     return commandPack(&cmd.base, buf, len);
+}
+
+static int packCommand(Raftcron__Command *cmd, Raftcron__Command__CmdCase kind, void *body,
+                       void **buf, size_t *len)
+{
+    cmd->cmd_case = kind;
+    /* The oneof's members share one pointer (a union in protobuf-c). */
+    cmd->fire_batch = body;
+    return commandPack(&cmd->base, buf, len);
+}
+
+int commandEncodeFireBatch(int64_t now_us, Raftcron__FireItem *const *items, size_t n, void **buf,
+                           size_t *len)
+{
+    if (items == NULL && n > 0) {
+        return RC_EINVAL;
+    }
+    Raftcron__FireBatch b = RAFTCRON__FIRE_BATCH__INIT;
+    b.now_us = now_us;
+    b.items = (Raftcron__FireItem **)items;
+    b.n_items = n;
+    Raftcron__Command cmd = RAFTCRON__COMMAND__INIT;
+    return packCommand(&cmd, RAFTCRON__COMMAND__CMD_FIRE_BATCH, &b, buf, len);
+}
+
+int commandEncodeRunAssign(uint64_t run_id, uint64_t fence, uint64_t worker_id, int64_t now_us,
+                           void **buf, size_t *len)
+{
+    Raftcron__RunAssign a = RAFTCRON__RUN_ASSIGN__INIT;
+    a.run_id = run_id;
+    a.fence = fence;
+    a.worker_id = worker_id;
+    a.now_us = now_us;
+    Raftcron__Command cmd = RAFTCRON__COMMAND__INIT;
+    return packCommand(&cmd, RAFTCRON__COMMAND__CMD_RUN_ASSIGN, &a, buf, len);
+}
+
+int commandEncodeRunStarted(uint64_t run_id, uint64_t fence, int64_t now_us, void **buf,
+                            size_t *len)
+{
+    Raftcron__RunStarted s = RAFTCRON__RUN_STARTED__INIT;
+    s.run_id = run_id;
+    s.fence = fence;
+    s.now_us = now_us;
+    Raftcron__Command cmd = RAFTCRON__COMMAND__INIT;
+    return packCommand(&cmd, RAFTCRON__COMMAND__CMD_RUN_STARTED, &s, buf, len);
+}
+
+int commandEncodeRunFinished(uint64_t run_id, uint64_t fence, uint32_t state,
+                             const Raftcron__Outcome *outcome, int64_t now_us, void **buf,
+                             size_t *len)
+{
+    Raftcron__RunFinished fin = RAFTCRON__RUN_FINISHED__INIT;
+    fin.run_id = run_id;
+    fin.fence = fence;
+    fin.state = state;
+    fin.outcome = (Raftcron__Outcome *)outcome;
+    fin.now_us = now_us;
+    Raftcron__Command cmd = RAFTCRON__COMMAND__INIT;
+    return packCommand(&cmd, RAFTCRON__COMMAND__CMD_RUN_FINISHED, &fin, buf, len);
+}
+
+int commandEncodeRunRetry(uint64_t run_id, uint64_t fence, int64_t not_before_us, int64_t now_us,
+                          void **buf, size_t *len)
+{
+    Raftcron__RunRetry r = RAFTCRON__RUN_RETRY__INIT;
+    r.run_id = run_id;
+    r.fence = fence;
+    r.not_before_us = not_before_us;
+    r.now_us = now_us;
+    Raftcron__Command cmd = RAFTCRON__COMMAND__INIT;
+    return packCommand(&cmd, RAFTCRON__COMMAND__CMD_RUN_RETRY, &r, buf, len);
+}
+
+int commandEncodeRunEnd(Raftcron__Command__CmdCase kind, uint64_t run_id, uint64_t fence,
+                        const char *reason, int64_t now_us, void **buf, size_t *len)
+{
+    if (kind != RAFTCRON__COMMAND__CMD_RUN_DEAD && kind != RAFTCRON__COMMAND__CMD_RUN_LOST &&
+        kind != RAFTCRON__COMMAND__CMD_RUN_CANCEL) {
+        return RC_EINVAL;
+    }
+    Raftcron__RunEnd e = RAFTCRON__RUN_END__INIT;
+    e.run_id = run_id;
+    e.fence = fence;
+    e.reason = (char *)(reason != NULL ? reason : "");
+    e.now_us = now_us;
+    Raftcron__Command cmd = RAFTCRON__COMMAND__INIT;
+    return packCommand(&cmd, kind, &e, buf, len);
+}
+
+int commandEncodeWorkerUp(const Raftcron__Worker *worker, int64_t now_us, void **buf, size_t *len)
+{
+    if (worker == NULL) {
+        return RC_EINVAL;
+    }
+    Raftcron__WorkerUp up = RAFTCRON__WORKER_UP__INIT;
+    up.worker = (Raftcron__Worker *)worker;
+    up.now_us = now_us;
+    Raftcron__Command cmd = RAFTCRON__COMMAND__INIT;
+    return packCommand(&cmd, RAFTCRON__COMMAND__CMD_WORKER_UP, &up, buf, len);
+}
+
+int commandEncodeWorkerDown(uint64_t worker_id, int64_t now_us, void **buf, size_t *len)
+{
+    Raftcron__WorkerDown d = RAFTCRON__WORKER_DOWN__INIT;
+    d.worker_id = worker_id;
+    d.now_us = now_us;
+    Raftcron__Command cmd = RAFTCRON__COMMAND__INIT;
+    return packCommand(&cmd, RAFTCRON__COMMAND__CMD_WORKER_DOWN, &d, buf, len);
 }

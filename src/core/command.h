@@ -41,6 +41,30 @@ int commandEncodeJobResume(const char *ns, const char *name, uint64_t expected_v
  * rpc_addr may be NULL when removing. Returns 0 or RC_ENOMEM. */
 int commandEncodeMemberSet(uint64_t id, const char *rpc_addr, bool remove, void **buf, size_t *len);
 
+/* ---- Run ledger (docs/ledger.md). Each returns 0 or RC_ENOMEM (RC_EINVAL for a NULL input).
+ * ---- */
+
+/* FireBatch of n items (borrowed) decided at the leader's now_us. */
+int commandEncodeFireBatch(int64_t now_us, Raftcron__FireItem *const *items, size_t n, void **buf,
+                           size_t *len);
+/* RunAssign: fence is the run's current fence (0 before its first assignment). */
+int commandEncodeRunAssign(uint64_t run_id, uint64_t fence, uint64_t worker_id, int64_t now_us,
+                           void **buf, size_t *len);
+int commandEncodeRunStarted(uint64_t run_id, uint64_t fence, int64_t now_us, void **buf,
+                            size_t *len);
+/* state: RC_RUN_SUCCEEDED, RC_RUN_FAILED or RC_RUN_TIMED_OUT (runs.h); outcome may be NULL. */
+int commandEncodeRunFinished(uint64_t run_id, uint64_t fence, uint32_t state,
+                             const Raftcron__Outcome *outcome, int64_t now_us, void **buf,
+                             size_t *len);
+int commandEncodeRunRetry(uint64_t run_id, uint64_t fence, int64_t not_before_us, int64_t now_us,
+                          void **buf, size_t *len);
+/* RunDead, RunLost or RunCancel (kind), with a reason (NULL: ""). RunCancel's fence 0 cancels
+ * whatever attempt is current. */
+int commandEncodeRunEnd(Raftcron__Command__CmdCase kind, uint64_t run_id, uint64_t fence,
+                        const char *reason, int64_t now_us, void **buf, size_t *len);
+int commandEncodeWorkerUp(const Raftcron__Worker *worker, int64_t now_us, void **buf, size_t *len);
+int commandEncodeWorkerDown(uint64_t worker_id, int64_t now_us, void **buf, size_t *len);
+
 /*
  * Decode any message of descriptor desc. Returns 0, RC_EPARSE (bytes that are not such a
  * message) or RC_ENOMEM — told apart, because a replica that mistook an allocation failure
@@ -53,7 +77,8 @@ int commandUnpack(const ProtobufCMessageDescriptor *desc, const void *buf, size_
 int commandDecode(const void *buf, size_t len, Raftcron__Command **out);
 void commandFree(Raftcron__Command *cmd);
 
-/* "job_put", "job_delete", "job_pause", "job_resume", "member_set" or "unknown", for logs. */
+/* "job_put", "job_delete", ..., "fire_batch", "run_assign", ..., "worker_down" (the oneof's
+ * field name) or "unknown", for logs. */
 const char *commandName(const Raftcron__Command *cmd);
 
 /* Pack a message into a malloc'd buffer (*buf owned by the caller). Returns 0 or RC_ENOMEM. */

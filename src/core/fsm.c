@@ -10,6 +10,7 @@
 #include "command.h"
 #include "err.h"
 #include "jobs.h"
+#include "ledger.h"
 #include "trigger.h"
 #include "tz.h"
 
@@ -23,9 +24,8 @@ struct rc_fsm {
     Raftcron__Member **members; /* owned, sorted by id (a Snapshot's member list as is) */
     size_t n_members;
     size_t cap_members;
+    struct rc_ledger ledger; /* runs, decisions, workers and their counters */
     uint64_t job_seq;
-    uint64_t run_seq;
-    uint64_t fence_seq;
     uint64_t applied;
 };
 
@@ -37,6 +37,12 @@ int fsmCreate(struct rc_fsm **out)
     }
     int rv = jobsCreate(&f->jobs);
     if (rv != 0) {
+        free(f);
+        return rv;
+    }
+    rv = ledgerInit(&f->ledger);
+    if (rv != 0) {
+        jobsDestroy(f->jobs);
         free(f);
         return rv;
     }
@@ -59,6 +65,7 @@ void fsmDestroy(struct rc_fsm *f)
     }
     jobsDestroy(f->jobs);
     freeMembers(f->members, f->n_members);
+    ledgerClose(&f->ledger);
     free(f);
 }
 
@@ -295,6 +302,7 @@ static void applyJobDelete(struct rc_fsm *f, const Raftcron__JobRef *ref, struct
     res->job_id = job->id;
     res->version = 0;
     res->changed = true;
+    ledgerJobDeleted(&f->ledger, job->id, res);
     jobsDelete(f->jobs, job);
 }
 
@@ -449,6 +457,8 @@ static int applyMemberSet(struct rc_fsm *f, const Raftcron__MemberSet *set,
 
 /* ---- Apply -------------------------------------------------------------------------------- */
 
+static int dispatchLedger(struct rc_fsm *f, Raftcron__Command *cmd, struct rc_fsm_result *res);
+
 static int dispatch(struct rc_fsm *f, Raftcron__Command *cmd, struct rc_fsm_result *res)
 {
     switch (cmd->cmd_case) {
@@ -469,6 +479,42 @@ static int dispatch(struct rc_fsm *f, Raftcron__Command *cmd, struct rc_fsm_resu
         return 0;
     case RAFTCRON__COMMAND__CMD_MEMBER_SET:
         return applyMemberSet(f, cmd->member_set, res);
+    default:
+        return dispatchLedger(f, cmd, res);
+    }
+}
+
+/* protobuf-c leaves a oneof's message NULL only for hand-made commands; decoded ones always
+ * carry it, but apply must not trust that. The oneof's members share one pointer (a union). */
+static int dispatchLedger(struct rc_fsm *f, Raftcron__Command *cmd, struct rc_fsm_result *res)
+{
+    struct rc_ledger *l = &f->ledger;
+    if (cmd->cmd_case >= RAFTCRON__COMMAND__CMD_FIRE_BATCH &&
+        cmd->cmd_case <= RAFTCRON__COMMAND__CMD_WORKER_DOWN && cmd->fire_batch == NULL) {
+        refuse(res, RC_EPARSE, "command: %s body missing", commandName(cmd));
+        return 0;
+    }
+    switch (cmd->cmd_case) {
+    case RAFTCRON__COMMAND__CMD_FIRE_BATCH:
+        return ledgerApplyFire(l, f->jobs, cmd->fire_batch, res);
+    case RAFTCRON__COMMAND__CMD_RUN_ASSIGN:
+        return ledgerApplyAssign(l, cmd->run_assign, res);
+    case RAFTCRON__COMMAND__CMD_RUN_STARTED:
+        return ledgerApplyStarted(l, cmd->run_started, res);
+    case RAFTCRON__COMMAND__CMD_RUN_FINISHED:
+        return ledgerApplyFinished(l, f->jobs, cmd->run_finished, res);
+    case RAFTCRON__COMMAND__CMD_RUN_RETRY:
+        return ledgerApplyRetry(l, f->jobs, cmd->run_retry, res);
+    case RAFTCRON__COMMAND__CMD_RUN_DEAD:
+        return ledgerApplyEnd(l, f->jobs, cmd->run_dead, RC_RUN_DEAD, res);
+    case RAFTCRON__COMMAND__CMD_RUN_LOST:
+        return ledgerApplyEnd(l, f->jobs, cmd->run_lost, RC_RUN_LOST, res);
+    case RAFTCRON__COMMAND__CMD_RUN_CANCEL:
+        return ledgerApplyEnd(l, f->jobs, cmd->run_cancel, RC_RUN_CANCELLED, res);
+    case RAFTCRON__COMMAND__CMD_WORKER_UP:
+        return ledgerApplyWorkerUp(l, cmd->worker_up, res);
+    case RAFTCRON__COMMAND__CMD_WORKER_DOWN:
+        return ledgerApplyWorkerDown(l, cmd->worker_down, res);
     default:
         /* Also what an entry written by a newer version looks like: a no-op, never a halt. */
         refuse(res, RC_EPARSE, "command: no known kind");
@@ -508,17 +554,82 @@ int fsmApply(struct rc_fsm *f, uint64_t index, const void *buf, size_t len,
 /* ---- Snapshot ----------------------------------------------------------------------------- */
 
 /* A Snapshot message borrowing the FSM's own arrays: encoding it allocates nothing but the
- * output. */
+ * output. Runs and decisions are not in it: they live per job (runs.h) and are streamed after
+ * it by emitState. */
 static void snapshotView(const struct rc_fsm *f, Raftcron__Snapshot *s)
 {
+    const struct rc_ledger *l = &f->ledger;
     raftcron__snapshot__init(s);
     s->format = SNAPSHOT_FORMAT;
     s->jobs = jobsSorted(f->jobs, &s->n_jobs);
+    s->workers = workersAll(l->workers, &s->n_workers);
     s->members = f->members;
     s->n_members = f->n_members;
     s->job_seq = f->job_seq;
-    s->run_seq = f->run_seq;
-    s->fence_seq = f->fence_seq;
+    s->run_seq = l->run_seq;
+    s->fence_seq = l->fence_seq;
+    s->decision_seq = l->decision_seq;
+    s->runs_dropped = l->runs_dropped;
+    s->decisions_dropped = l->decisions_dropped;
+}
+
+#define SNAPSHOT_RUNS_TAG      0x1a /* field 3, wire type 2 (length-delimited) */
+#define SNAPSHOT_DECISIONS_TAG 0x4a /* field 9, wire type 2 */
+
+static void emitRecord(ProtobufCBuffer *out, uint8_t tag, const ProtobufCMessage *m)
+{
+    uint8_t head[1 + 10];
+    size_t n = 0;
+    head[n++] = tag;
+    for (uint64_t v = protobuf_c_message_get_packed_size(m); ; v >>= 7) {
+        head[n++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+        if (v < 0x80) {
+            break;
+        }
+    }
+    out->append(out, n, head);
+    protobuf_c_message_pack_to_buffer(m, out);
+}
+
+/* The snapshot's bytes: the view, then every run and every decision as repeated fields 3 and 9,
+ * each in (job id, id) order. Fields out of number order are valid protobuf, and this is the
+ * one encoder, so equal states still give equal bytes. */
+static void emitState(const struct rc_fsm *f, ProtobufCBuffer *out)
+{
+    Raftcron__Snapshot s;
+    snapshotView(f, &s);
+    protobuf_c_message_pack_to_buffer(&s.base, out);
+    const struct rc_runs *runs = f->ledger.runs;
+    for (size_t j = 0; j < runsJobCount(runs); j++) {
+        size_t n;
+        Raftcron__Run *const *r = runsOfJob(runs, runsJobIdAt(runs, j), &n);
+        for (size_t i = 0; i < n; i++) {
+            emitRecord(out, SNAPSHOT_RUNS_TAG, &r[i]->base);
+        }
+    }
+    for (size_t j = 0; j < runsJobCount(runs); j++) {
+        size_t n;
+        Raftcron__Decision *const *d = runsDecisionsOfJob(runs, runsJobIdAt(runs, j), &n);
+        for (size_t i = 0; i < n; i++) {
+            emitRecord(out, SNAPSHOT_DECISIONS_TAG, &d[i]->base);
+        }
+    }
+}
+
+/* Sizing pass and writing pass over emitState: the output is allocated once, exactly. */
+struct writer {
+    ProtobufCBuffer base;
+    uint8_t *data; /* NULL: only count */
+    size_t len;
+};
+
+static void writerAppend(ProtobufCBuffer *b, size_t len, const uint8_t *data)
+{
+    struct writer *w = (struct writer *)b;
+    if (w->data != NULL) {
+        memcpy(w->data + w->len, data, len);
+    }
+    w->len += len;
 }
 
 #define FNV_OFFSET  UINT64_C(14695981039346656037)
@@ -553,14 +664,17 @@ static uint64_t getFixed64(const uint8_t *p)
 
 int fsmSnapshot(const struct rc_fsm *f, void **buf, size_t *len)
 {
-    Raftcron__Snapshot s;
-    snapshotView(f, &s);
-    size_t n = protobuf_c_message_get_packed_size(&s.base);
+    struct writer w = {.base = {.append = writerAppend}};
+    emitState(f, &w.base);
+    size_t n = w.len;
     uint8_t *b = malloc(n + TRAILER_LEN);
     if (b == NULL) {
         return RC_ENOMEM;
     }
-    protobuf_c_message_pack(&s.base, b);
+    w.data = b;
+    w.len = 0;
+    emitState(f, &w.base);
+    assert(w.len == n);
     putTrailer(b + n, fnv(FNV_OFFSET, b, n));
     *buf = b;
     *len = n + TRAILER_LEN;
@@ -596,10 +710,8 @@ static void hashAppend(ProtobufCBuffer *b, size_t len, const uint8_t *data)
 /* Streamed over the encoding: no copy of the state is made. */
 uint64_t fsmDigest(const struct rc_fsm *f)
 {
-    Raftcron__Snapshot s;
-    snapshotView(f, &s);
     struct hasher hs = {.base = {.append = hashAppend}, .h = FNV_OFFSET};
-    protobuf_c_message_pack_to_buffer(&s.base, &hs.base);
+    emitState(f, &hs.base);
     return hs.h;
 }
 
@@ -609,6 +721,7 @@ struct state {
     struct rc_jobs *jobs;
     Raftcron__Member **members;
     size_t n_members;
+    struct rc_ledger ledger;
 };
 
 static int compareIds(const void *a, const void *b)
@@ -711,13 +824,6 @@ static int checkHeader(const Raftcron__Snapshot *s, char *err, size_t errlen)
         return errSet(err, errlen, RC_ECORRUPT, "snapshot: format %u, expected %d", s->format,
                       SNAPSHOT_FORMAT);
     }
-    /* The run ledger and workers are not kept by this version: dropping them silently would
-     * lose state, so such a snapshot is refused. */
-    if (s->n_runs > 0 || s->n_workers > 0) {
-        return errSet(err, errlen, RC_ECORRUPT,
-                      "snapshot: holds %zu runs and %zu workers, which this version cannot keep",
-                      s->n_runs, s->n_workers);
-    }
     return 0;
 }
 
@@ -748,11 +854,24 @@ static int buildState(Raftcron__Snapshot *s, struct state *st, char *err, size_t
         memcpy(st->members, s->members, s->n_members * sizeof *st->members);
     }
     st->n_members = s->n_members;
+    if (ledgerInit(&st->ledger) != 0) {
+        rv = errSet(err, errlen, RC_ENOMEM, "snapshot: out of memory");
+        goto err_after_members;
+    }
+    rv = ledgerRestore(&st->ledger, s, st->jobs, err, errlen);
+    if (rv != 0) {
+        goto err_after_ledger;
+    }
     /* The new state owns the jobs and members now; the snapshot keeps only its arrays. */
     s->n_jobs = 0;
     s->n_members = 0;
     return 0;
 
+err_after_ledger:
+    ledgerClose(&st->ledger);
+err_after_members:
+    free(st->members);
+    st->members = NULL;
 err_after_jobs:
     assert(rv != 0);
     jobsDetachAll(st->jobs);
@@ -791,13 +910,13 @@ int fsmRestore(struct rc_fsm *f, uint64_t index, const void *buf, size_t len, ch
     if (rv == 0) {
         jobsDestroy(f->jobs);
         freeMembers(f->members, f->n_members);
+        ledgerClose(&f->ledger);
         f->jobs = st.jobs;
         f->members = st.members;
         f->n_members = st.n_members;
         f->cap_members = st.n_members;
+        f->ledger = st.ledger;
         f->job_seq = s->job_seq;
-        f->run_seq = s->run_seq;
-        f->fence_seq = s->fence_seq;
         f->applied = index;
     }
     raftcron__snapshot__free_unpacked(s, NULL);
@@ -827,6 +946,72 @@ const char *fsmMemberRpcAddr(const struct rc_fsm *f, uint64_t id)
 {
     size_t i = memberSlot(f, id);
     return memberAt(f, i, id) ? f->members[i]->rpc_addr : NULL;
+}
+
+const Raftcron__Run *fsmRunGet(const struct rc_fsm *f, uint64_t id)
+{
+    return runsFind(f->ledger.runs, id);
+}
+
+Raftcron__Run *const *fsmJobRuns(const struct rc_fsm *f, uint64_t job_id, size_t *n)
+{
+    return runsOfJob(f->ledger.runs, job_id, n);
+}
+
+Raftcron__Decision *const *fsmJobDecisions(const struct rc_fsm *f, uint64_t job_id, size_t *n)
+{
+    return runsDecisionsOfJob(f->ledger.runs, job_id, n);
+}
+
+void fsmJobActive(const struct rc_fsm *f, uint64_t job_id, int *active, int *queued)
+{
+    ledgerJobActive(&f->ledger, job_id, active, queued);
+}
+
+size_t fsmRunsSelect(const struct rc_fsm *f, uint32_t state_mask, uint64_t worker_id,
+                     const Raftcron__Run **out, size_t max)
+{
+    const struct rc_runs *t = f->ledger.runs;
+    size_t found = 0;
+    for (size_t j = 0; j < runsJobCount(t); j++) {
+        size_t n;
+        Raftcron__Run *const *runs = runsOfJob(t, runsJobIdAt(t, j), &n);
+        for (size_t i = 0; i < n; i++) {
+            const Raftcron__Run *r = runs[i];
+            if ((state_mask & (UINT32_C(1) << r->state)) == 0 ||
+                (worker_id != 0 && r->worker_id != worker_id)) {
+                continue;
+            }
+            if (found < max) {
+                out[found] = r;
+            }
+            found++;
+        }
+    }
+    return found;
+}
+
+void fsmLedgerStats(const struct rc_fsm *f, struct rc_fsm_ledger_stats *out)
+{
+    const struct rc_ledger *l = &f->ledger;
+    out->runs = runsCount(l->runs);
+    out->decisions = runsDecisionCount(l->runs);
+    workersAll(l->workers, &out->workers);
+    out->run_seq = l->run_seq;
+    out->fence_seq = l->fence_seq;
+    out->decision_seq = l->decision_seq;
+    out->runs_dropped = l->runs_dropped;
+    out->decisions_dropped = l->decisions_dropped;
+}
+
+const Raftcron__Worker *fsmWorkerGet(const struct rc_fsm *f, uint64_t id)
+{
+    return workersFind(f->ledger.workers, id);
+}
+
+Raftcron__Worker *const *fsmWorkers(const struct rc_fsm *f, size_t *n)
+{
+    return workersAll(f->ledger.workers, n);
 }
 
 /* ---- Validation (RPC layer, before proposing) --------------------------------------------- */
@@ -895,6 +1080,14 @@ static int checkPolicy(const Raftcron__Policy *p, char *err, size_t errlen)
     if (p->max_instances > POLICY_MAX_INSTANCES) {
         return errSet(err, errlen, RC_EINVAL, "policy.max_instances: %u, must be 0 (default) to %d",
                       p->max_instances, POLICY_MAX_INSTANCES);
+    }
+    if (p->history_max > RC_LEDGER_HISTORY_MAX) {
+        return errSet(err, errlen, RC_EINVAL, "policy.history_max: %u, must be 0 (default) to %d",
+                      p->history_max, RC_LEDGER_HISTORY_MAX);
+    }
+    if (p->history_age_us < 0) {
+        return errSet(err, errlen, RC_EINVAL, "policy.history_age_us: %lld is negative",
+                      (long long)p->history_age_us);
     }
     return 0;
 }

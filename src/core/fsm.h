@@ -44,7 +44,7 @@ void fsmDestroy(struct rc_fsm *f);
  * Apply one committed entry. buf is an encoded raftcron.Command (borrowed). index is the
  * entry's Raft index (recorded as the applied index). Fills *res (may be NULL).
  * Returns 0, or RC_ENOMEM only when memory ran out (the caller must then stop the node: the
- * replica can no longer follow the log). Undecodable entries are no-ops with res->code
+ * replica can no longer follow the log; a FireBatch may then have recorded its earlier items). Undecodable entries are no-ops with res->code
  * RC_EPARSE.
  */
 int fsmApply(struct rc_fsm *f, uint64_t index, const void *buf, size_t len,
@@ -87,6 +87,48 @@ const Raftcron__Job *fsmJobGet(const struct rc_fsm *f, const char *ns, const cha
  * above. Iterating in order costs O(n log n) once after each change, then O(1) per call. */
 size_t fsmJobCount(const struct rc_fsm *f);
 const Raftcron__Job *fsmJobAt(const struct rc_fsm *f, size_t i);
+
+/* ---- Run ledger queries (docs/ledger.md). Pointers are borrowed, valid until the next
+ * apply or restore. ---- */
+
+/* The run with that id, or NULL. */
+const Raftcron__Run *fsmRunGet(const struct rc_fsm *f, uint64_t id);
+
+/* Runs of job job_id, oldest first (*n set; iterate from n - 1 down for newest first), and its
+ * decision records likewise. NULL with *n = 0 when there are none. */
+Raftcron__Run *const *fsmJobRuns(const struct rc_fsm *f, uint64_t job_id, size_t *n);
+Raftcron__Decision *const *fsmJobDecisions(const struct rc_fsm *f, uint64_t job_id, size_t *n);
+
+/* The policy's inputs for job job_id: runs not finished (all but SUCCEEDED, DEAD, CANCELLED)
+ * and, of those, queued ones (QUEUE_ONE). */
+void fsmJobActive(const struct rc_fsm *f, uint64_t job_id, int *active, int *queued);
+
+/*
+ * Runs whose state is in state_mask (bit 1 << RC_RUN_*, runs.h) and, when worker_id != 0,
+ * that are assigned to that worker, in (job id, run id) order: up to max written to out.
+ * Returns how many match (may exceed max). E.g. PENDING|RETRY_WAIT for dispatch,
+ * ASSIGNED|RUNNING of one worker for its session. O(all runs).
+ */
+size_t fsmRunsSelect(const struct rc_fsm *f, uint32_t state_mask, uint64_t worker_id,
+                     const Raftcron__Run **out, size_t max);
+
+/* Counts of everything held, and of what retention and job deletes dropped since the
+ * beginning of the log (for an exporter and metrics). */
+struct rc_fsm_ledger_stats {
+    size_t runs;
+    size_t decisions;
+    size_t workers;
+    uint64_t run_seq;
+    uint64_t fence_seq;
+    uint64_t decision_seq;
+    uint64_t runs_dropped;
+    uint64_t decisions_dropped;
+};
+void fsmLedgerStats(const struct rc_fsm *f, struct rc_fsm_ledger_stats *out);
+
+/* A worker by id, or NULL; and all workers in id order (*n set). */
+const Raftcron__Worker *fsmWorkerGet(const struct rc_fsm *f, uint64_t id);
+Raftcron__Worker *const *fsmWorkers(const struct rc_fsm *f, size_t *n);
 
 /* RPC address of a member recorded by MemberSet, or NULL. */
 const char *fsmMemberRpcAddr(const struct rc_fsm *f, uint64_t id);

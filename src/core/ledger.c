@@ -118,8 +118,8 @@ static void move(Raftcron__Run *run, enum rc_run_state to, int64_t now_us)
 
 /* The run a command names, if moving it to `to` is allowed now and the fence matches; else
  * NULL with res filled. fence 0 with any_fence accepts any attempt (RunCancel). */
-static Raftcron__Run *checkRun(struct rc_ledger *l, uint64_t run_id, uint64_t fence,
-                               bool any_fence, enum rc_run_state to, struct rc_fsm_result *res)
+static Raftcron__Run *checkRun(struct rc_ledger *l, uint64_t run_id, uint64_t fence, bool any_fence,
+                               enum rc_run_state to, struct rc_fsm_result *res)
 {
     res->run_id = run_id;
     Raftcron__Run *run = runsFind(l->runs, run_id);
@@ -218,7 +218,8 @@ static int checkItemShape(const Raftcron__FireItem *it, char *why, size_t n)
     if (it->reason > RC_REASON_MANUAL) {
         return errSet(why, n, RC_EINVAL, "reason %u unknown", it->reason);
     }
-    if (it->count == 0 || it->last_us < it->first_us || (it->count > 1) != (it->last_us > it->first_us)) {
+    if (it->count == 0 || it->last_us < it->first_us ||
+        (it->count > 1) != (it->last_us > it->first_us)) {
         return errSet(why, n, RC_EINVAL, "range [%lld, %lld] with count %llu is inconsistent",
                       (long long)it->first_us, (long long)it->last_us,
                       (unsigned long long)it->count);
@@ -241,15 +242,15 @@ static Raftcron__Job *itemJob(struct rc_jobs *jobs, const Raftcron__FireItem *it
     if (job == NULL) {
         *code = errSet(why, n, RC_ESTALE, "job %s/%s not found", ns, it->name);
     } else if (job->version != it->job_version) {
-        *code = errSet(why, n, RC_ESTALE, "job %s/%s is at version %llu, decided at %llu", ns,
-                       it->name, (unsigned long long)job->version,
-                       (unsigned long long)it->job_version);
+        *code =
+            errSet(why, n, RC_ESTALE, "job %s/%s is at version %llu, decided at %llu", ns, it->name,
+                   (unsigned long long)job->version, (unsigned long long)it->job_version);
     } else if (job->paused) {
         *code = errSet(why, n, RC_ESTALE, "job %s/%s is paused", ns, it->name);
     } else if (!it->manual && it->first_us <= job->cursor_us) {
         *code = errSet(why, n, RC_ESTALE,
-                       "job %s/%s: instant %lld is not after the cursor %lld (already decided)",
-                       ns, it->name, (long long)it->first_us, (long long)job->cursor_us);
+                       "job %s/%s: instant %lld is not after the cursor %lld (already decided)", ns,
+                       it->name, (long long)it->first_us, (long long)job->cursor_us);
     } else {
         return job;
     }
@@ -490,8 +491,10 @@ int ledgerApplyFinished(struct rc_ledger *l, struct rc_jobs *jobs, Raftcron__Run
     if (fin->state != RC_RUN_SUCCEEDED && fin->state != RC_RUN_FAILED &&
         fin->state != RC_RUN_TIMED_OUT) {
         res->run_id = fin->run_id;
-        refuse(res, RC_EINVAL, "run %llu: %s is not a finishing state (succeeded, failed, "
-               "timed_out)", (unsigned long long)fin->run_id, runsStateName(fin->state));
+        refuse(res, RC_EINVAL,
+               "run %llu: %s is not a finishing state (succeeded, failed, "
+               "timed_out)",
+               (unsigned long long)fin->run_id, runsStateName(fin->state));
         return 0;
     }
     Raftcron__Run *run = checkRun(l, fin->run_id, fin->fence, false, fin->state, res);
@@ -671,8 +674,10 @@ void ledgerJobActive(const struct rc_ledger *l, uint64_t job_id, int *active, in
  * that freeing the snapshot frees only that. */
 #define GIVE_UP(arr, n, taken)                                                                     \
     do {                                                                                           \
-        memmove((arr), (arr) + (taken), ((n) - (taken)) * sizeof *(arr));                          \
-        (n) -= (taken);                                                                            \
+        if ((taken) > 0) {                                                                         \
+            memmove((arr), (arr) + (taken), ((n) - (taken)) * sizeof *(arr));                      \
+            (n) -= (taken);                                                                        \
+        }                                                                                          \
     } while (0)
 
 static bool keyOrder(uint64_t job, uint64_t id, uint64_t prev_job, uint64_t prev_id)
@@ -705,8 +710,7 @@ static int checkRunRecord(const Raftcron__Snapshot *s, size_t i, const struct rc
                       runsStateName(r->state));
     }
     if (i > 0 && !keyOrder(r->job_id, r->id, s->runs[i - 1]->job_id, s->runs[i - 1]->id)) {
-        return errSet(err, errlen, RC_ECORRUPT, "snapshot: run %llu is out of (job, id) order",
-                      id);
+        return errSet(err, errlen, RC_ECORRUPT, "snapshot: run %llu is out of (job, id) order", id);
     }
     if (jobByKey(jobs, r->job, r->job_id) == NULL) {
         return errSet(err, errlen, RC_ECORRUPT, "snapshot: run %llu belongs to no job (id %llu)",
@@ -811,8 +815,8 @@ static int takeWorkers(struct rc_ledger *l, Raftcron__Snapshot *s, char *err, si
     return rv;
 }
 
-int ledgerRestore(struct rc_ledger *l, Raftcron__Snapshot *s, const struct rc_jobs *jobs,
-                  char *err, size_t errlen)
+int ledgerRestore(struct rc_ledger *l, Raftcron__Snapshot *s, const struct rc_jobs *jobs, char *err,
+                  size_t errlen)
 {
     int rv = takeWorkers(l, s, err, errlen);
     if (rv == 0) {

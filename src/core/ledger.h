@@ -20,11 +20,11 @@
 #include "runs.h"
 #include "workers.h"
 
-#define RC_LEDGER_HISTORY_DEFAULT 100                               /* per job */
-#define RC_LEDGER_HISTORY_MAX     10000                             /* policy.history_max */
+#define RC_LEDGER_HISTORY_DEFAULT 100                                /* per job */
+#define RC_LEDGER_HISTORY_MAX     10000                              /* policy.history_max */
 #define RC_LEDGER_AGE_DEFAULT     (INT64_C(7) * 24 * 3600 * 1000000) /* 7 days */
-#define RC_LEDGER_OUTPUT_MAX      4096                              /* outcome.output_tail */
-#define RC_LEDGER_TEXT_MAX        1024                              /* error, reasons */
+#define RC_LEDGER_OUTPUT_MAX      4096                               /* outcome.output_tail */
+#define RC_LEDGER_TEXT_MAX        1024                               /* error, reasons */
 
 /* The ledger part of the FSM. Fields are read by fsm.c (snapshot, queries); changed only here. */
 struct rc_ledger {
@@ -45,8 +45,7 @@ void ledgerClose(struct rc_ledger *l);
  * first refusal, items_applied / items_rejected the counts. Takes nothing from b. */
 int ledgerApplyFire(struct rc_ledger *l, struct rc_jobs *jobs, const Raftcron__FireBatch *b,
                     struct rc_fsm_result *res);
-int ledgerApplyAssign(struct rc_ledger *l, const Raftcron__RunAssign *a,
-                      struct rc_fsm_result *res);
+int ledgerApplyAssign(struct rc_ledger *l, const Raftcron__RunAssign *a, struct rc_fsm_result *res);
 int ledgerApplyStarted(struct rc_ledger *l, const Raftcron__RunStarted *s,
                        struct rc_fsm_result *res);
 /* Takes fin->outcome (sets it to NULL) when the report is recorded. */
@@ -72,8 +71,8 @@ void ledgerJobDeleted(struct rc_ledger *l, uint64_t job_id, struct rc_fsm_result
  * accepted messages out of s (its counts are lowered to what remains s's). On failure l holds
  * whatever was taken and is closed by the caller.
  */
-int ledgerRestore(struct rc_ledger *l, Raftcron__Snapshot *s, const struct rc_jobs *jobs,
-                  char *err, size_t errlen);
+int ledgerRestore(struct rc_ledger *l, Raftcron__Snapshot *s, const struct rc_jobs *jobs, char *err,
+                  size_t errlen);
 
 /* Active (not finished, see runsStateFinished) and queued runs of one job: the policy's
  * active_runs and queued_runs. */

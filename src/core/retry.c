@@ -45,8 +45,7 @@ static int64_t linear(int64_t delay, uint32_t attempt, int64_t cap)
     return delay * (int64_t)attempt;
 }
 
-int retryDelay(const Raftcron__RetryPolicy *p, uint32_t attempt, uint64_t run_id,
-               int64_t *delay_us)
+int retryDelay(const Raftcron__RetryPolicy *p, uint32_t attempt, uint64_t run_id, int64_t *delay_us)
 {
     if (attempt == 0) {
         return RC_EINVAL;

@@ -9,8 +9,8 @@
  *   linear       delay * n
  *   exponential  delay * multiplier^(n-1)   (multiplier 0 means 2; APScheduler / seeds form)
  * then min(., max_delay_us) (max_delay_us 0: RC_RETRY_DELAY_LIMIT), plus a jitter in
- * [0, min(jitter_us, RC_RETRY_DELAY_LIMIT)] taken from a hash of (run id, attempt): equal inputs, equal delay, on every
- * node and every call.
+ * [0, min(jitter_us, RC_RETRY_DELAY_LIMIT)] taken from a hash of (run id, attempt): equal inputs,
+ * equal delay, on every node and every call.
  */
 #ifndef RC_CORE_RETRY_H
 #define RC_CORE_RETRY_H

@@ -264,8 +264,7 @@ Raftcron__Run *const *runsOfJob(const struct rc_runs *t, uint64_t job_id, size_t
     return h != NULL && h->n_runs > 0 ? h->runs : NULL;
 }
 
-Raftcron__Decision *const *runsDecisionsOfJob(const struct rc_runs *t, uint64_t job_id,
-                                              size_t *n)
+Raftcron__Decision *const *runsDecisionsOfJob(const struct rc_runs *t, uint64_t job_id, size_t *n)
 {
     const struct history *h = historyOf(t, job_id);
     *n = h != NULL ? h->n_decs : 0;

@@ -78,8 +78,7 @@ void runsAddDecision(struct rc_runs *t, Raftcron__Decision *d);
  * Iterate backwards for newest first. */
 Raftcron__Run *const *runsOfJob(const struct rc_runs *t, uint64_t job_id, size_t *n);
 /* Decision records of one job, oldest first, as runsOfJob. */
-Raftcron__Decision *const *runsDecisionsOfJob(const struct rc_runs *t, uint64_t job_id,
-                                              size_t *n);
+Raftcron__Decision *const *runsDecisionsOfJob(const struct rc_runs *t, uint64_t job_id, size_t *n);
 
 /* Jobs with any run or decision, in job id order: i < runsJobCount. */
 size_t runsJobCount(const struct rc_runs *t);

@@ -2,7 +2,10 @@
  * Fuzz the FSM's two inputs from the outside world: log entries (fsmApply) and snapshots
  * (fsmRestore). Apply must never fail or crash on arbitrary bytes, and these invariants hold:
  *   - res.changed is true exactly when the state (its digest) changed;
- *   - a refused entry (res.code != 0) changes nothing;
+ *   - a refused entry (res.code != 0) changes nothing, except a FireBatch whose other items
+ *     were recorded (res.items_applied > 0);
+ *   - fences and run ids never decrease; the ledger's invariants hold (fsmRunGet finds every
+ *     run of every job, states are known);
  *   - snapshot -> restore reproduces the state (equal digest and bytes);
  *   - a refused restore leaves the FSM as it was; an accepted one is a fixed point of
  *     snapshot -> restore.
@@ -16,6 +19,7 @@
 #include "core/command.h"
 #include "core/err.h"
 #include "core/fsm.h"
+#include "core/runs.h"
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
@@ -56,7 +60,65 @@ static void putJob(struct rc_fsm *f, uint64_t index, const char *ns, const char 
     applyOk(f, index, buf, len);
 }
 
-/* A few jobs and members, so that inputs naming them reach the update paths. */
+static void applyEncoded(struct rc_fsm *f, uint64_t index, int rv, void *buf, size_t len)
+{
+    CHECK(rv == 0);
+    applyOk(f, index, buf, len);
+}
+
+/* Runs 1-4 of job default/a: PENDING, ASSIGNED (fence 1, worker 1), RUNNING (fence 2, worker
+ * 2) and FAILED (fence 3), so that run commands with small ids and fences reach every path. */
+static void prefillLedger(struct rc_fsm *f)
+{
+    void *buf;
+    size_t len;
+    Raftcron__Worker w = RAFTCRON__WORKER__INIT;
+    w.address = "w:7002";
+    for (uint64_t id = 1; id <= 2; id++) {
+        w.id = id;
+        applyEncoded(f, 5 + id, commandEncodeWorkerUp(&w, 2000, &buf, &len), buf, len);
+    }
+    Raftcron__FireItem items[4];
+    Raftcron__FireItem *ptrs[4];
+    for (int i = 0; i < 4; i++) {
+        Raftcron__FireItem it = RAFTCRON__FIRE_ITEM__INIT;
+        it.name = "a";
+        it.job_version = 1;
+        it.first_us = it.last_us = it.start_at_us = 5000 + i;
+        it.count = 1;
+        it.decision = 1;
+        items[i] = it;
+        ptrs[i] = &items[i];
+    }
+    applyEncoded(f, 8, commandEncodeFireBatch(5000, ptrs, 4, &buf, &len), buf, len);
+    applyEncoded(f, 9, commandEncodeRunAssign(2, 0, 1, 5001, &buf, &len), buf, len);
+    applyEncoded(f, 10, commandEncodeRunAssign(3, 0, 2, 5001, &buf, &len), buf, len);
+    applyEncoded(f, 11, commandEncodeRunStarted(3, 2, 5002, &buf, &len), buf, len);
+    applyEncoded(f, 12, commandEncodeRunAssign(4, 0, 2, 5001, &buf, &len), buf, len);
+    applyEncoded(f, 13, commandEncodeRunStarted(4, 3, 5002, &buf, &len), buf, len);
+    applyEncoded(f, 14, commandEncodeRunFinished(4, 3, RC_RUN_FAILED, NULL, 5003, &buf, &len),
+                 buf, len);
+}
+
+static void checkLedger(const struct rc_fsm *f)
+{
+    struct rc_fsm_ledger_stats st;
+    fsmLedgerStats(f, &st);
+    size_t total = 0;
+    for (size_t j = 0; j < fsmJobCount(f); j++) {
+        size_t n;
+        Raftcron__Run *const *runs = fsmJobRuns(f, fsmJobAt(f, j)->id, &n);
+        for (size_t i = 0; i < n; i++) {
+            CHECK(fsmRunGet(f, runs[i]->id) == runs[i]);
+            CHECK(runsStateValid(runs[i]->state));
+            CHECK(runs[i]->fence <= st.fence_seq && runs[i]->id <= st.run_seq);
+        }
+        total += n;
+    }
+    CHECK(total == st.runs);
+}
+
+/* A few jobs, members, workers and runs, so that inputs naming them reach the update paths. */
 static struct rc_fsm *prefilled(void)
 {
     struct rc_fsm *f;
@@ -70,6 +132,7 @@ static struct rc_fsm *prefilled(void)
     applyOk(f, 4, buf, len);
     CHECK(commandEncodeMemberSet(2, "h2:7001", false, &buf, &len) == 0);
     applyOk(f, 5, buf, len);
+    prefillLedger(f);
     return f;
 }
 
@@ -97,12 +160,19 @@ static void fuzzApply(const uint8_t *data, size_t size)
 {
     struct rc_fsm *f = prefilled();
     uint64_t before = fsmDigest(f);
+    struct rc_fsm_ledger_stats s0;
+    fsmLedgerStats(f, &s0);
     struct rc_fsm_result res;
-    CHECK(fsmApply(f, 6, data, size, &res) == 0);
-    CHECK(fsmAppliedIndex(f) == 6);
-    CHECK(res.code == 0 || !res.changed);
+    CHECK(fsmApply(f, 20, data, size, &res) == 0);
+    CHECK(fsmAppliedIndex(f) == 20);
+    CHECK(res.code == 0 || !res.changed || res.items_applied > 0);
     CHECK(res.changed == (fsmDigest(f) != before));
     CHECK(strlen(res.message) < sizeof res.message);
+    struct rc_fsm_ledger_stats s1;
+    fsmLedgerStats(f, &s1);
+    CHECK(s1.fence_seq >= s0.fence_seq && s1.run_seq >= s0.run_seq);
+    CHECK(res.fence == 0 || res.fence == s1.fence_seq);
+    checkLedger(f);
     checkRoundTrip(f);
     fsmDestroy(f);
 }
@@ -116,9 +186,10 @@ static void fuzzRestore(const uint8_t *data, size_t size)
     if (rv != 0) {
         CHECK(rv == RC_ECORRUPT || rv == RC_EPARSE);
         CHECK(fsmDigest(f) == before);
-        CHECK(fsmAppliedIndex(f) == 5);
+        CHECK(fsmAppliedIndex(f) == 14);
     } else {
         CHECK(fsmAppliedIndex(f) == 99);
+        checkLedger(f);
         checkRoundTrip(f);
     }
     fsmDestroy(f);

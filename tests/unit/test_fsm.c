@@ -572,6 +572,20 @@ static void test_command_roundtrip(void **state)
     assert_int_equal(commandEncodeJobPause(NULL, "z", 3, T0, &buf, &len), 0);
     assert_int_equal(commandDecode(buf, len, &cmd), 0);
     assert_string_equal(commandName(cmd), "job_pause");
+    {
+        void *wb;
+        size_t wl;
+        Raftcron__Command *wc;
+        assert_int_equal(commandEncodeWorkerDown(3, T0, &wb, &wl), 0);
+        assert_int_equal(commandDecode(wb, wl, &wc), 0);
+        assert_string_equal(commandName(wc), "worker_down");
+        assert_int_equal(wc->worker_down->worker_id, 3);
+        commandFree(wc);
+        free(wb);
+        assert_int_equal(commandEncodeRunEnd(RAFTCRON__COMMAND__CMD_JOB_PUT, 1, 1, "", T0, &wb,
+                                             &wl),
+                         RC_EINVAL);
+    }
     assert_string_equal(cmd->job_pause->namespace_, "");
     assert_string_equal(cmd->job_pause->name, "z");
     assert_int_equal(cmd->job_pause->expected_version, 3);
@@ -874,7 +888,7 @@ static void test_restore_rejects(void **state)
         {mMemberOrder, NULL, "not in increasing id order"},
         {mMemberAddr, uMemberAddr, "snapshot: member 3 has an rpc_addr of 0 characters"},
         {mNoTrigger, uNoTrigger, "trigger: kind not set"},
-        {mRuns, uRuns, "holds 1 runs and 0 workers"},
+        {mRuns, uRuns, "snapshot: run 0 has unknown state 0"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         void *bad;
@@ -1063,6 +1077,12 @@ static void test_validate_spec(void **state)
     pol.max_instances = 1001;
     assertInvalid(spec, "policy.max_instances: 1001");
     pol.max_instances = 0;
+    pol.history_max = 10001;
+    assertInvalid(spec, "policy.history_max: 10001");
+    pol.history_max = 10000;
+    pol.history_age_us = -1;
+    assertInvalid(spec, "policy.history_age_us: -1 is negative");
+    pol.history_age_us = 0;
     assert_int_equal(fsmValidateSpec(spec, err, sizeof err), 0);
 
     Raftcron__RetryPolicy retry = RAFTCRON__RETRY_POLICY__INIT;
