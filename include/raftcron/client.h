@@ -109,6 +109,10 @@ struct Raftcron__Job;
 struct Raftcron__JobListResponse;
 struct Raftcron__ClusterStatus;
 struct Raftcron__DigestResponse;
+struct Raftcron__Run;
+struct Raftcron__RunListResponse;
+struct Raftcron__DecisionListResponse;
+struct Raftcron__JobNextResponse;
 
 struct rc_client_options {
     const char *endpoints;  /* "host:port,host:port" (borrowed; copied by rc_client_open) */
@@ -157,6 +161,28 @@ RC_API int rc_job_pause(struct rc_client *c, const char *ns, const char *name,
                         struct Raftcron__Job **out);
 RC_API int rc_job_resume(struct rc_client *c, const char *ns, const char *name,
                          struct Raftcron__Job **out);
+
+/*
+ * Run history (docs/ledger.md), newest first; every call is a read (stale as for rc_job_get) and
+ * idempotent. limit 0 means 100, at most 1000 (RC_EINVAL above).
+ * rc_run_list: the runs of job (NULL or "": of every job of ns; ns NULL or "" then means every
+ * namespace, while with a job it means "default"), state a state name ("dead", "retry_wait", …)
+ * or NULL/"" for all. RC_ENOTFOUND for an unknown job, RC_EINVAL for an unknown state.
+ */
+RC_API int rc_run_list(struct rc_client *c, const char *ns, const char *job, const char *state,
+                       uint32_t limit, int stale, struct Raftcron__RunListResponse **out);
+/* Run.Get: one run by id (RC_ENOTFOUND when absent or dropped by retention). */
+RC_API int rc_run_get(struct rc_client *c, uint64_t id, int stale, struct Raftcron__Run **out);
+/* Decision.List: the decision records (fired, coalesced, missed, skipped) of one job. */
+RC_API int rc_decision_list(struct rc_client *c, const char *ns, const char *job, uint32_t limit,
+                            int stale, struct Raftcron__DecisionListResponse **out);
+/* Dlq.List: runs in state DEAD (ns NULL or "": every namespace). */
+RC_API int rc_dlq_list(struct rc_client *c, const char *ns, uint32_t limit, int stale,
+                       struct Raftcron__RunListResponse **out);
+/* Job.Next: the job's next n (0: 5, at most 1000) scheduled instants after the later of its
+ * cursor and the answering node's clock, with the zone's UTC offset at each. */
+RC_API int rc_job_next(struct rc_client *c, const char *ns, const char *name, uint32_t n,
+                       int stale, struct Raftcron__JobNextResponse **out);
 
 /* Cluster.Status and Cluster.Digest. */
 RC_API int rc_cluster_status(struct rc_client *c, int stale, struct Raftcron__ClusterStatus **out);

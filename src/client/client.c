@@ -57,7 +57,8 @@ struct call {
     const void *req;
     size_t req_len;
     bool idempotent;
-    int64_t deadline; /* monotonic */
+    bool maybe_applied; /* an earlier attempt was sent and its answer lost */
+    int64_t deadline;   /* monotonic */
     int64_t backoff_us;
     size_t misses; /* endpoints that failed since the last pause */
     unsigned hops; /* hints followed in a row */
@@ -252,7 +253,17 @@ static enum step lost(struct call *k, int rv)
         return STEP_TIMEOUT;
     }
     k->last_code = RC_EIO;
+    k->maybe_applied = true;
     return k->idempotent ? STEP_NEXT : STEP_LOST;
+}
+
+/* A conflict answer to a repeated call may be the effect of our own earlier attempt (a
+ * create-only put that did create, a compare-and-set that did set): say so, since the caller
+ * cannot tell it from a conflict with someone else. */
+static bool conflict(int status)
+{
+    return status == RC_STATUS_ALREADY_EXISTS || status == RC_STATUS_FAILED_PRECONDITION ||
+           status == RC_STATUS_NOT_FOUND || status == RC_STATUS_ABORTED;
 }
 
 /* An UNAVAILABLE answer: follow its hint, or treat it as this node failing. */
@@ -374,7 +385,11 @@ static int finish(struct rc_client *c, const struct call *k, Raftcron__Response 
                   size_t *out_len)
 {
     c->status = (int)resp->status;
-    snprintf(c->errmsg, sizeof c->errmsg, "%s", resp->message);
+    snprintf(c->errmsg, sizeof c->errmsg, "%s%s", resp->message,
+             k->maybe_applied && conflict(c->status)
+                 ? " (an earlier attempt of this call was sent and may have been applied: its "
+                   "outcome is unknown)"
+                 : "");
     int rv = mapStatus(c->status);
     if (c->status != RC_STATUS_UNAVAILABLE) {
         free(c->last_node);

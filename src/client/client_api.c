@@ -2,7 +2,8 @@
  * libraftcron's typed calls: each packs its api.proto request, goes through rc_client_call and
  * unpacks the reply. Which calls are idempotent (may be sent again after a broken connection)
  * is decided here, per method:
- *   - reads (Job.Get, Job.List, Cluster.Status, Cluster.Digest): always;
+ *   - reads (Job.Get, Job.List, Job.Next, Run.*, Decision.List, Dlq.List, Cluster.Status,
+ *     Cluster.Digest): always;
  *   - Job.Put with expected_version or create_only: a repeat of an applied put is refused
  *     (RC_ESTALE / RC_EEXISTS), never applied twice; a plain upsert is not;
  *   - Job.Delete, Job.Pause, Job.Resume: their effect does not grow with repeats (a repeated
@@ -138,6 +139,90 @@ int rc_job_pause(struct rc_client *c, const char *ns, const char *name, struct R
 int rc_job_resume(struct rc_client *c, const char *ns, const char *name, struct Raftcron__Job **out)
 {
     return jobCall(c, "Job.Resume", ns, name, 0, 0, out);
+}
+
+/* A read answered by a message the caller takes whole. */
+static int readCall(struct rc_client *c, const char *method, const ProtobufCMessage *req,
+                    const ProtobufCMessageDescriptor *reply, void **out)
+{
+    ProtobufCMessage *m;
+    int rv = invoke(c, method, req, 1, reply, &m);
+    *out = rv == 0 ? m : NULL;
+    return rv;
+}
+
+int rc_run_list(struct rc_client *c, const char *ns, const char *job, const char *state,
+                uint32_t limit, int stale, struct Raftcron__RunListResponse **out)
+{
+    Raftcron__RunListRequest req = RAFTCRON__RUN_LIST_REQUEST__INIT;
+    req.namespace_ = (char *)(ns != NULL ? ns : "");
+    req.job = (char *)(job != NULL ? job : "");
+    req.state = (char *)(state != NULL ? state : "");
+    req.limit = limit;
+    req.stale = stale != 0;
+    return readCall(c, "Run.List", &req.base, &raftcron__run_list_response__descriptor,
+                    (void **)out);
+}
+
+int rc_run_get(struct rc_client *c, uint64_t id, int stale, struct Raftcron__Run **out)
+{
+    *out = NULL;
+    Raftcron__RunGetRequest req = RAFTCRON__RUN_GET_REQUEST__INIT;
+    req.id = id;
+    req.stale = stale != 0;
+    Raftcron__RunResponse *m;
+    int rv = readCall(c, "Run.Get", &req.base, &raftcron__run_response__descriptor, (void **)&m);
+    if (rv != 0) {
+        return rv;
+    }
+    *out = m->run;
+    m->run = NULL;
+    raftcron__run_response__free_unpacked(m, NULL);
+    return *out != NULL ? 0
+                        : clientFail(c, RC_EPARSE, RC_STATUS_INTERNAL, "Run.Get: reply without a run");
+}
+
+int rc_decision_list(struct rc_client *c, const char *ns, const char *job, uint32_t limit,
+                     int stale, struct Raftcron__DecisionListResponse **out)
+{
+    if (job == NULL || job[0] == '\0') {
+        *out = NULL;
+        return clientFail(c, RC_EINVAL, RC_STATUS_INVALID_ARGUMENT, "Decision.List: no job name");
+    }
+    Raftcron__DecisionListRequest req = RAFTCRON__DECISION_LIST_REQUEST__INIT;
+    req.namespace_ = (char *)(ns != NULL ? ns : "");
+    req.job = (char *)job;
+    req.limit = limit;
+    req.stale = stale != 0;
+    return readCall(c, "Decision.List", &req.base, &raftcron__decision_list_response__descriptor,
+                    (void **)out);
+}
+
+int rc_dlq_list(struct rc_client *c, const char *ns, uint32_t limit, int stale,
+                struct Raftcron__RunListResponse **out)
+{
+    Raftcron__DlqListRequest req = RAFTCRON__DLQ_LIST_REQUEST__INIT;
+    req.namespace_ = (char *)(ns != NULL ? ns : "");
+    req.limit = limit;
+    req.stale = stale != 0;
+    return readCall(c, "Dlq.List", &req.base, &raftcron__run_list_response__descriptor,
+                    (void **)out);
+}
+
+int rc_job_next(struct rc_client *c, const char *ns, const char *name, uint32_t n, int stale,
+                struct Raftcron__JobNextResponse **out)
+{
+    if (name == NULL || name[0] == '\0') {
+        *out = NULL;
+        return clientFail(c, RC_EINVAL, RC_STATUS_INVALID_ARGUMENT, "Job.Next: no job name");
+    }
+    Raftcron__JobNextRequest req = RAFTCRON__JOB_NEXT_REQUEST__INIT;
+    req.namespace_ = (char *)(ns != NULL ? ns : "");
+    req.name = (char *)name;
+    req.n = n;
+    req.stale = stale != 0;
+    return readCall(c, "Job.Next", &req.base, &raftcron__job_next_response__descriptor,
+                    (void **)out);
 }
 
 int rc_cluster_status(struct rc_client *c, int stale, struct Raftcron__ClusterStatus **out)

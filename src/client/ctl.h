@@ -36,6 +36,9 @@ int ctlCron(const struct ctl_global *g, int argc, char **argv);
 int ctlCluster(const struct ctl_global *g, int argc, char **argv);
 int ctlMember(const struct ctl_global *g, int argc, char **argv);
 int ctlJob(const struct ctl_global *g, int argc, char **argv);
+/* ctl_run.c: the run and dlq groups. */
+int ctlRun(const struct ctl_global *g, int argc, char **argv);
+int ctlDlq(const struct ctl_global *g, int argc, char **argv);
 
 struct rc_client;
 struct Raftcron__ClusterStatus;

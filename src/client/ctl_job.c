@@ -1,5 +1,5 @@
 /*
- * raftcronctl job add|update|get|list|delete|pause|resume|apply.
+ * raftcronctl job add|update|get|list|delete|pause|resume|apply|next|decisions.
  *
  * add and update take one flag per key of src/core/jobyaml.h (the same keys job apply reads
  * from YAML), so the flag table, the YAML keys and the JSON that job get prints share one
@@ -20,6 +20,7 @@
 #include "api.pb-c.h"
 #include "core/err.h"
 #include "core/jobyaml.h"
+#include "core/policy.h"
 #include "core/timefmt.h"
 #include "ctl.h"
 #include "print.h"
@@ -29,7 +30,15 @@
 #define FLAG_KEY_BASE 1000 /* getopt value of key i: FLAG_KEY_BASE + i */
 #define FILE_MAX      (64u << 20)
 
-enum { OPT_NO_COALESCE = 900, OPT_IF_VERSION, OPT_NAMESPACE, OPT_STALE, OPT_PRUNE, OPT_DRY_RUN };
+enum {
+    OPT_NO_COALESCE = 900,
+    OPT_IF_VERSION,
+    OPT_NAMESPACE,
+    OPT_STALE,
+    OPT_PRUNE,
+    OPT_DRY_RUN,
+    OPT_LIMIT
+};
 
 static void usage(FILE *f)
 {
@@ -41,6 +50,13 @@ static void usage(FILE *f)
                "       raftcronctl job pause NAME [--namespace NS]\n"
                "       raftcronctl job resume NAME [--namespace NS]\n"
                "       raftcronctl job apply -f FILE.yaml [--prune] [--dry-run]\n"
+               "       raftcronctl job next NAME [-n N] [--namespace NS] [--stale]\n"
+               "       raftcronctl job decisions NAME [--limit N] [--namespace NS] [--stale]\n"
+               "\n"
+               "next previews the next N (default 5, at most 1000) instants the scheduler will\n"
+               "decide, after the job's cursor or now, in the job's zone. decisions lists the\n"
+               "job's decision records newest first (fired, coalesced, missed, skipped; --limit\n"
+               "default 100, at most 1000). get also shows the next instant.\n"
                "\n"
                "add creates a job (an existing name is an error); update replaces the whole\n"
                "definition of an existing one (compare-and-set on the version it reads, or on\n"
@@ -325,9 +341,26 @@ static void emitSpec(struct out *o, const Raftcron__JobSpec *s)
     kvBool(o, "at_most_once", s->at_most_once);
 }
 
+/* job get's "next": the first instant of a Job.Next reply in the job's zone, or none. */
+static void emitNext(struct out *o, const Raftcron__JobNextResponse *next)
+{
+    char buf[RC_TIMEFMT_MAX];
+    if (next->n_instants_us == 0) {
+        if (o->json) {
+            printJsonNull(&o->j, "next");
+        } else {
+            kvStr(o, "next", "-");
+        }
+        return;
+    }
+    timefmtFormat(next->instants_us[0], next->n_offsets_s > 0 ? next->offsets_s[0] : 0, buf);
+    kvStr(o, "next", buf);
+}
+
 /* The job's fields: the keys of a definition, then the state the cluster keeps. key: the JSON
  * key of the object (NULL in an array or alone). */
-static void emitJob(struct out *o, const char *key, const Raftcron__Job *job)
+static void emitJob(struct out *o, const char *key, const Raftcron__Job *job,
+                    const Raftcron__JobNextResponse *next)
 {
     const Raftcron__JobSpec *s = job->spec;
     if (o->json) {
@@ -351,16 +384,20 @@ static void emitJob(struct out *o, const char *key, const Raftcron__Job *job)
     kvUint(o, "runs_failed", job->runs_failed);
     kvStr(o, "last_outcome", job->last_outcome);
     kvTime(o, "last_finished", job->last_finished_us);
+    if (next != NULL) {
+        emitNext(o, next);
+    }
     if (o->json) {
         printJsonClose(&o->j);
     }
 }
 
-static void printJob(const struct ctl_global *g, const Raftcron__Job *job)
+static void printJob(const struct ctl_global *g, const Raftcron__Job *job,
+                     const Raftcron__JobNextResponse *next)
 {
     struct out o = {.json = g->output == CTL_OUTPUT_JSON};
     printJsonInit(&o.j, stdout);
-    emitJob(&o, NULL, job);
+    emitJob(&o, NULL, job, next);
 }
 
 /* "cron 0 3 * * * Europe/Berlin", "every 5m", "at 2030-01-01T00:00:00Z" */
@@ -402,7 +439,7 @@ static void printList(const struct ctl_global *g, const Raftcron__JobListRespons
         printJsonOpen(&o.j, NULL, '{');
         printJsonOpen(&o.j, "jobs", '[');
         for (size_t i = 0; i < l->n_jobs; i++) {
-            emitJob(&o, NULL, l->jobs[i]);
+            emitJob(&o, NULL, l->jobs[i], NULL);
         }
         printJsonClose(&o.j);
         printJsonClose(&o.j);
@@ -439,6 +476,8 @@ struct job_args {
     const char *file; /* apply -f */
     int prune;
     int dry_run;
+    uint32_t count; /* next -n */
+    uint32_t limit; /* decisions --limit */
     struct rc_jobdraft *draft; /* add/update */
 };
 
@@ -496,8 +535,11 @@ static void buildOptions(const char *cmd, struct option *opts, char (*names)[32]
     } own[] = {
         {",add,update,", {"no-coalesce", no_argument, NULL, OPT_NO_COALESCE}},
         {",update,delete,", {"if-version", required_argument, NULL, OPT_IF_VERSION}},
-        {",get,list,delete,pause,resume,", {"namespace", required_argument, NULL, OPT_NAMESPACE}},
-        {",get,list,", {"stale", no_argument, NULL, OPT_STALE}},
+        {",get,list,delete,pause,resume,next,decisions,",
+         {"namespace", required_argument, NULL, OPT_NAMESPACE}},
+        {",get,list,next,decisions,", {"stale", no_argument, NULL, OPT_STALE}},
+        {",next,", {"count", required_argument, NULL, 'n'}},
+        {",decisions,", {"limit", required_argument, NULL, OPT_LIMIT}},
         {",apply,", {"file", required_argument, NULL, 'f'}},
         {",apply,", {"prune", no_argument, NULL, OPT_PRUNE}},
         {",apply,", {"dry-run", no_argument, NULL, OPT_DRY_RUN}},
@@ -522,9 +564,26 @@ static int setKey(struct job_args *a, const char *key, const char *value)
     return 0;
 }
 
+/* -n and --limit: 1..1000, as Job.Next and Decision.List take them. */
+static int parseCount(const char *what, const char *text, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0 || v == 0 || v > 1000) {
+        return ctlUsageError("%s: \"%s\" is not a whole number in 1..1000", what, text);
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
 static int onOption(struct job_args *a, int c, const char *arg)
 {
     switch (c) {
+    case 'n':
+        return parseCount("-n", arg, &a->count);
+    case OPT_LIMIT:
+        return parseCount("--limit", arg, &a->limit);
     case OPT_NO_COALESCE:
         return setKey(a, "coalesce", "false");
     case OPT_IF_VERSION:
@@ -558,8 +617,10 @@ static int parseArgs(int argc, char **argv, struct job_args *a)
     int c;
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, strcmp(a->cmd, "apply") == 0 ? "f:h" : "h", opts, NULL)) !=
-           -1) {
+    const char *shorts = strcmp(a->cmd, "apply") == 0  ? "f:h"
+                         : strcmp(a->cmd, "next") == 0 ? "n:h"
+                                                       : "h";
+    while ((c = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
         if (c == 'h') {
             usage(stdout);
             return -1;
@@ -646,7 +707,7 @@ static void printPut(const struct ctl_global *g, const char *result,
     printJsonInit(&o.j, stdout);
     printJsonOpen(&o.j, NULL, '{');
     printJsonStr(&o.j, "result", result);
-    emitJob(&o, "job", r->job);
+    emitJob(&o, "job", r->job, NULL);
     printJsonClose(&o.j);
 }
 
@@ -735,14 +796,121 @@ static int showJob(const struct ctl_global *g, struct rc_client *c, const struct
     if (rv != 0) {
         return ctlCallFailed(c, rv, what);
     }
-    if (strcmp(a->cmd, "get") == 0 || g->output == CTL_OUTPUT_JSON) {
-        printJob(g, job);
+    if (strcmp(a->cmd, "get") == 0) {
+        /* The preview is a convenience: a node without Job.Next still shows the job. */
+        Raftcron__JobNextResponse *next = NULL;
+        rc_job_next(c, a->ns, a->name, 1, a->stale, &next);
+        printJob(g, job, next);
+        rc_message_free(next);
+    } else if (g->output == CTL_OUTPUT_JSON) {
+        printJob(g, job, NULL);
     } else {
         char key[256];
         printf("%s %s version %" PRIu64 "\n", job->paused ? "paused" : "resumed",
                keyOf(job->spec, key, sizeof key), job->version);
     }
     rc_message_free(job);
+    return CTL_OK;
+}
+
+static int showNext(const struct ctl_global *g, struct rc_client *c, const struct job_args *a)
+{
+    char what[160];
+    snprintf(what, sizeof what, "job next %s", a->name);
+    Raftcron__JobNextResponse *r;
+    int rv = rc_job_next(c, a->ns, a->name, a->count, a->stale, &r);
+    if (rv != 0) {
+        return ctlCallFailed(c, rv, what);
+    }
+    struct print_json j;
+    bool json = g->output == CTL_OUTPUT_JSON;
+    if (json) {
+        printJsonInit(&j, stdout);
+        printJsonOpen(&j, NULL, '{');
+        printJsonStr(&j, "tz", r->tz);
+        printJsonOpen(&j, "instants", '[');
+    }
+    for (size_t i = 0; i < r->n_instants_us; i++) {
+        char buf[RC_TIMEFMT_MAX];
+        timefmtFormat(r->instants_us[i], i < r->n_offsets_s ? r->offsets_s[i] : 0, buf);
+        if (json) {
+            printJsonStr(&j, NULL, buf);
+        } else {
+            puts(buf);
+        }
+    }
+    if (json) {
+        printJsonClose(&j);
+        printJsonClose(&j);
+    } else if (r->n_instants_us == 0) {
+        puts("(no further instant)");
+    }
+    rc_message_free(r);
+    return CTL_OK;
+}
+
+static void emitDecisionJson(struct print_json *j, const Raftcron__Decision *d)
+{
+    printJsonOpen(j, NULL, '{');
+    printJsonUint(j, "id", d->id);
+    printJsonStr(j, "job", d->job);
+    printJsonStr(j, "decision", policyDecisionName((enum rc_decision)d->decision));
+    printJsonStr(j, "reason", policyReasonText((enum rc_reason)d->reason));
+    printJsonTime(j, "first", d->first_us);
+    printJsonTime(j, "last", d->last_us);
+    printJsonUint(j, "count", d->count);
+    printJsonUint(j, "run_id", d->run_id);
+    printJsonTime(j, "decided_at", d->decided_us);
+    printJsonBool(j, "manual", d->manual);
+    printJsonClose(j);
+}
+
+static void printDecisions(const struct ctl_global *g, const Raftcron__DecisionListResponse *l)
+{
+    if (g->output == CTL_OUTPUT_JSON) {
+        struct print_json j;
+        printJsonInit(&j, stdout);
+        printJsonOpen(&j, NULL, '{');
+        printJsonOpen(&j, "decisions", '[');
+        for (size_t i = 0; i < l->n_decisions; i++) {
+            emitDecisionJson(&j, l->decisions[i]);
+        }
+        printJsonClose(&j);
+        printJsonClose(&j);
+        return;
+    }
+    struct print_table t;
+    printTableInit(&t, 8);
+    printTableRow(&t, "ID", "DECISION", "FIRST", "LAST", "COUNT", "RUN", "DECIDED", "REASON");
+    for (size_t i = 0; i < l->n_decisions; i++) {
+        const Raftcron__Decision *d = l->decisions[i];
+        char id[24], count[24], run[24];
+        char first[RC_TIMEFMT_MAX], last[RC_TIMEFMT_MAX], decided[RC_TIMEFMT_MAX];
+        snprintf(id, sizeof id, "%" PRIu64, d->id);
+        snprintf(count, sizeof count, "%" PRIu64, d->count);
+        snprintf(run, sizeof run, "%" PRIu64, d->run_id);
+        timefmtFormat(d->first_us, 0, first);
+        timefmtFormat(d->last_us, 0, last);
+        timefmtFormat(d->decided_us, 0, decided);
+        printTableRow(&t, id, policyDecisionName((enum rc_decision)d->decision), first, last,
+                      count, d->run_id != 0 ? run : "-", decided,
+                      d->manual ? "manual" : policyReasonText((enum rc_reason)d->reason));
+    }
+    printTableFlush(&t, stdout);
+}
+
+static int listDecisions(const struct ctl_global *g, struct rc_client *c,
+                         const struct job_args *a)
+{
+    char what[160];
+    snprintf(what, sizeof what, "job decisions %s", a->name);
+    Raftcron__DecisionListResponse *l;
+    int rv = rc_decision_list(c, a->ns, a->name, a->limit, a->stale, &l);
+    if (rv != 0) {
+        return ctlCallFailed(c, rv, what);
+    }
+    printDecisions(g, l);
+    rc_message_free(l);
     return CTL_OK;
 }
 
@@ -972,13 +1140,19 @@ static int run(const struct ctl_global *g, struct rc_client *c, struct job_args 
     if (strcmp(cmd, "delete") == 0) {
         return deleteJob(g, c, a);
     }
+    if (strcmp(cmd, "next") == 0) {
+        return showNext(g, c, a);
+    }
+    if (strcmp(cmd, "decisions") == 0) {
+        return listDecisions(g, c, a);
+    }
     return applyFile(g, c, a);
 }
 
 static bool knownCommand(const char *cmd)
 {
-    static const char *const cmds[] = {"add",    "update", "get",    "list",
-                                       "delete", "pause",  "resume", "apply"};
+    static const char *const cmds[] = {"add",   "update", "get",  "list",     "delete",
+                                       "pause", "resume", "apply", "next", "decisions"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(cmds[i], cmd) == 0) {
             return true;
@@ -996,7 +1170,7 @@ int ctlJob(const struct ctl_global *g, int argc, char **argv)
     struct job_args a = {.cmd = argv[1]};
     if (!knownCommand(a.cmd)) {
         return ctlUsageError("job: unknown command \"%s\" (add, update, get, list, delete, "
-                             "pause, resume or apply)",
+                             "pause, resume, apply, next or decisions)",
                              a.cmd);
     }
     if (jobyamlDraftCreate(NULL, &a.draft) != 0) {

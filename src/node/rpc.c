@@ -19,6 +19,11 @@ static const struct rpc_method methods[] = {
     {"Job.Delete", rpcJobDelete, true},
     {"Job.Pause", rpcJobPause, true},
     {"Job.Resume", rpcJobResume, true},
+    {"Job.Next", rpcJobNext, false},
+    {"Run.List", rpcRunList, false},
+    {"Run.Get", rpcRunGet, false},
+    {"Decision.List", rpcDecisionList, false},
+    {"Dlq.List", rpcDlqList, false},
     {"Cluster.Status", rpcClusterStatus, false},
     {"Cluster.Digest", rpcClusterDigest, false},
     {"Member.List", rpcClusterStatus, false},
@@ -288,9 +293,6 @@ static void onRequest(struct node *n, struct conn *c, uint32_t stream, const uin
         snprintf(msg, sizeof msg, "unknown method \"%.100s\"", req->method);
         status = RC_STATUS_UNIMPLEMENTED;
         reject = msg;
-    } else if (req->deadline_us != 0 && req->deadline_us < rpcNow()) {
-        status = RC_STATUS_DEADLINE_EXCEEDED;
-        reject = "deadline already passed on arrival";
     } else if (n->state != NODE_RUNNING) {
         status = RC_STATUS_UNAVAILABLE;
         reject = "node is shutting down";

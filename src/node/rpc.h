@@ -86,6 +86,11 @@ void rpcJobList(struct rpc_call *call);
 void rpcJobDelete(struct rpc_call *call);
 void rpcJobPause(struct rpc_call *call);
 void rpcJobResume(struct rpc_call *call);
+void rpcJobNext(struct rpc_call *call); /* rpc_run.c, with the run history reads below */
+void rpcRunList(struct rpc_call *call);
+void rpcRunGet(struct rpc_call *call);
+void rpcDecisionList(struct rpc_call *call);
+void rpcDlqList(struct rpc_call *call);
 void rpcClusterStatus(struct rpc_call *call);
 void rpcClusterDigest(struct rpc_call *call);
 void rpcMemberAdd(struct rpc_call *call);

@@ -1,0 +1,389 @@
+/*
+ * raftcronctl run list|get and dlq list: the run history of the ledger (docs/ledger.md).
+ * Both groups print runs the same way, so they share this file: a run is one JSON object (the
+ * same keys in list and get) or one table row; run get's text form is key/value lines whose
+ * values are escaped, because output tails and error texts come from user programs.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.pb-c.h"
+#include "core/runs.h"
+#include "core/timefmt.h"
+#include "ctl.h"
+#include "print.h"
+#include "raftcron/client.h"
+
+enum { OPT_JOB = 900, OPT_NAMESPACE, OPT_STATE, OPT_LIMIT, OPT_STALE };
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: raftcronctl run list [--job NAME] [--namespace NS] [--state S] [--limit N]\n"
+               "                            [--stale]\n"
+               "       raftcronctl run get ID [--stale]\n"
+               "       raftcronctl dlq list [--namespace NS] [--limit N] [--stale]\n"
+               "\n"
+               "run list shows runs newest first: of one job (--job, NAME may be NS/NAME), or of\n"
+               "every job of --namespace (default: every namespace). --state keeps one state:\n"
+               "pending, assigned, running, succeeded, failed, timed_out, lost, retry_wait, dead\n"
+               "or cancelled. --limit N (default 100, at most 1000). run get shows one run with\n"
+               "its output tail. dlq list shows the dead letters: runs in state dead.\n"
+               "\n"
+               "-o json (global): list prints {\"runs\": [...]}, get one run object, with keys id,\n"
+               "job, scheduled_at, state, attempt, worker, fence, fired_at, start_at, started_at,\n"
+               "finished_at, not_before, manual, exit_code, http_status, rows, error, output_tail,\n"
+               "wait_reason, end_reason (instants RFC 3339 UTC, null when unset).\n");
+}
+
+/* ---- Output ---------------------------------------------------------------------------------- */
+
+static void emitRunJson(struct print_json *j, const Raftcron__Run *r)
+{
+    const Raftcron__Outcome *o = r->outcome;
+    printJsonOpen(j, NULL, '{');
+    printJsonUint(j, "id", r->id);
+    printJsonStr(j, "job", r->job);
+    printJsonTime(j, "scheduled_at", r->scheduled_us);
+    printJsonStr(j, "state", runsStateName(r->state));
+    printJsonUint(j, "attempt", r->attempt);
+    printJsonUint(j, "worker", r->worker_id);
+    printJsonUint(j, "fence", r->fence);
+    printJsonTime(j, "fired_at", r->fired_us);
+    printJsonTime(j, "start_at", r->start_at_us);
+    printJsonTime(j, "started_at", r->started_us);
+    printJsonTime(j, "finished_at", r->finished_us);
+    printJsonTime(j, "not_before", r->not_before_us);
+    printJsonBool(j, "manual", r->manual);
+    if (o != NULL) {
+        printJsonInt(j, "exit_code", o->exit_code);
+        printJsonUint(j, "http_status", o->http_status);
+        printJsonInt(j, "rows", o->rows);
+        printJsonStr(j, "error", o->error);
+        printJsonBytes(j, "output_tail", o->output_tail.data, o->output_tail.len);
+    } else {
+        printJsonNull(j, "exit_code");
+        printJsonNull(j, "http_status");
+        printJsonNull(j, "rows");
+        printJsonStr(j, "error", "");
+        printJsonStr(j, "output_tail", "");
+    }
+    printJsonStr(j, "wait_reason", r->wait_reason);
+    printJsonStr(j, "end_reason", r->end_reason);
+    printJsonClose(j);
+}
+
+static void timeCell(int64_t us, char *buf)
+{
+    if (us == 0) {
+        strcpy(buf, "-");
+    } else {
+        timefmtFormat(us, 0, buf);
+    }
+}
+
+/* EXIT: the exit code, or the HTTP status for an HTTP run; "-" before an outcome. */
+static void exitCell(const Raftcron__Outcome *o, char *buf, size_t len)
+{
+    if (o == NULL) {
+        snprintf(buf, len, "-");
+    } else if (o->http_status != 0) {
+        snprintf(buf, len, "http:%u", o->http_status);
+    } else {
+        snprintf(buf, len, "%d", o->exit_code);
+    }
+}
+
+/* The table's last column: why the run waits, ended, or failed. */
+static const char *reasonOf(const Raftcron__Run *r)
+{
+    if (r->end_reason[0] != '\0') {
+        return r->end_reason;
+    }
+    if (r->outcome != NULL && r->outcome->error[0] != '\0') {
+        return r->outcome->error;
+    }
+    return r->wait_reason;
+}
+
+static void printRuns(const struct ctl_global *g, const Raftcron__RunListResponse *l)
+{
+    if (g->output == CTL_OUTPUT_JSON) {
+        struct print_json j;
+        printJsonInit(&j, stdout);
+        printJsonOpen(&j, NULL, '{');
+        printJsonOpen(&j, "runs", '[');
+        for (size_t i = 0; i < l->n_runs; i++) {
+            emitRunJson(&j, l->runs[i]);
+        }
+        printJsonClose(&j);
+        printJsonClose(&j);
+        return;
+    }
+    struct print_table t;
+    printTableInit(&t, 11);
+    printTableRow(&t, "ID", "JOB", "SCHEDULED", "STATE", "ATTEMPT", "WORKER", "FENCE", "STARTED",
+                  "FINISHED", "EXIT", "REASON");
+    for (size_t i = 0; i < l->n_runs; i++) {
+        const Raftcron__Run *r = l->runs[i];
+        char id[24], attempt[16], worker[24], fence[24], exit[24];
+        char sched[RC_TIMEFMT_MAX], started[RC_TIMEFMT_MAX], finished[RC_TIMEFMT_MAX];
+        snprintf(id, sizeof id, "%" PRIu64, r->id);
+        snprintf(attempt, sizeof attempt, "%u", r->attempt);
+        snprintf(worker, sizeof worker, "%" PRIu64, r->worker_id);
+        snprintf(fence, sizeof fence, "%" PRIu64, r->fence);
+        timeCell(r->scheduled_us, sched);
+        timeCell(r->started_us, started);
+        timeCell(r->finished_us, finished);
+        exitCell(r->outcome, exit, sizeof exit);
+        printTableRow(&t, id, r->job, sched, runsStateName(r->state), attempt,
+                      r->worker_id != 0 ? worker : "-", r->fence != 0 ? fence : "-", started,
+                      finished, exit, reasonOf(r));
+    }
+    printTableFlush(&t, stdout);
+}
+
+/* One key/value line; the value's line breaks and control bytes escaped C-style. */
+static void kvLine(const char *key, const char *v, size_t len)
+{
+    printf("%-14s ", key);
+    if (len == 0) {
+        fputc('-', stdout);
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)v[i];
+        if (ch == '\n') {
+            fputs("\\n", stdout);
+        } else if (ch < 0x20 || ch == 0x7f) {
+            printf("\\x%02x", ch);
+        } else {
+            fputc(ch, stdout);
+        }
+    }
+    fputc('\n', stdout);
+}
+
+static void kvText(const char *key, const char *v)
+{
+    kvLine(key, v, strlen(v));
+}
+
+static void kvNum(const char *key, uint64_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%" PRIu64, v);
+    kvText(key, v != 0 ? buf : "-");
+}
+
+static void kvWhen(const char *key, int64_t us)
+{
+    char buf[RC_TIMEFMT_MAX];
+    timeCell(us, buf);
+    kvText(key, buf);
+}
+
+static void printRun(const struct ctl_global *g, const Raftcron__Run *r)
+{
+    if (g->output == CTL_OUTPUT_JSON) {
+        struct print_json j;
+        printJsonInit(&j, stdout);
+        emitRunJson(&j, r);
+        return;
+    }
+    char exit[24];
+    kvNum("id", r->id);
+    kvText("job", r->job);
+    kvWhen("scheduled_at", r->scheduled_us);
+    kvText("state", runsStateName(r->state));
+    kvNum("attempt", r->attempt);
+    kvNum("worker", r->worker_id);
+    kvNum("fence", r->fence);
+    kvWhen("fired_at", r->fired_us);
+    kvWhen("start_at", r->start_at_us);
+    kvWhen("started_at", r->started_us);
+    kvWhen("finished_at", r->finished_us);
+    kvWhen("not_before", r->not_before_us);
+    kvText("manual", r->manual ? "true" : "false");
+    exitCell(r->outcome, exit, sizeof exit);
+    kvText("exit", exit);
+    kvText("error", r->outcome != NULL ? r->outcome->error : "");
+    kvLine("output_tail", r->outcome != NULL ? (const char *)r->outcome->output_tail.data : "",
+           r->outcome != NULL ? r->outcome->output_tail.len : 0);
+    kvText("wait_reason", r->wait_reason);
+    kvText("end_reason", r->end_reason);
+}
+
+/* ---- Arguments ------------------------------------------------------------------------------- */
+
+struct run_args {
+    const char *group; /* "run" or "dlq" */
+    const char *cmd;
+    const char *job;
+    const char *ns;
+    char ns_buf[80];
+    const char *state;
+    uint32_t limit;
+    int stale;
+    uint64_t id; /* run get */
+};
+
+static int parseNumber(const char *what, const char *text, uint64_t max, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0 || v == 0 || v > max) {
+        return ctlUsageError("%s: \"%s\" is not a whole number in 1..%" PRIu64, what, text, max);
+    }
+    *out = v;
+    return 0;
+}
+
+/* --job NS/NAME names the namespace too. */
+static int setJob(struct run_args *a, const char *arg)
+{
+    const char *slash = strchr(arg, '/');
+    a->job = slash != NULL ? slash + 1 : arg;
+    if (slash == NULL) {
+        return 0;
+    }
+    size_t len = (size_t)(slash - arg);
+    if (len == 0 || len >= sizeof a->ns_buf) {
+        return ctlUsageError("%s %s: --job \"%s\": bad namespace", a->group, a->cmd, arg);
+    }
+    memcpy(a->ns_buf, arg, len);
+    a->ns_buf[len] = '\0';
+    a->ns = a->ns_buf;
+    return 0;
+}
+
+static int onOption(struct run_args *a, int c, const char *arg)
+{
+    uint64_t v;
+    int rv;
+    switch (c) {
+    case OPT_JOB:
+        return setJob(a, arg);
+    case OPT_NAMESPACE:
+        a->ns = arg;
+        return 0;
+    case OPT_STATE:
+        a->state = arg;
+        return 0;
+    case OPT_LIMIT:
+        rv = parseNumber("--limit", arg, 1000, &v);
+        a->limit = (uint32_t)v;
+        return rv;
+    default:
+        a->stale = 1;
+        return 0;
+    }
+}
+
+static int parseArgs(int argc, char **argv, struct run_args *a)
+{
+    bool list = strcmp(a->cmd, "list") == 0;
+    bool runs = strcmp(a->group, "run") == 0;
+    struct option opts[8];
+    size_t n = 0;
+    if (list && runs) {
+        opts[n++] = (struct option){"job", required_argument, NULL, OPT_JOB};
+        opts[n++] = (struct option){"state", required_argument, NULL, OPT_STATE};
+    }
+    if (list) {
+        opts[n++] = (struct option){"namespace", required_argument, NULL, OPT_NAMESPACE};
+        opts[n++] = (struct option){"limit", required_argument, NULL, OPT_LIMIT};
+    }
+    opts[n++] = (struct option){"stale", no_argument, NULL, OPT_STALE};
+    opts[n++] = (struct option){"help", no_argument, NULL, 'h'};
+    opts[n] = (struct option){NULL, 0, NULL, 0};
+    int c;
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            usage(stdout);
+            return -1;
+        }
+        int rv = c == '?' || c == ':'
+                     ? ctlUsageError("%s %s: unknown or incomplete option \"%s\"", a->group,
+                                     a->cmd, argv[optind - 1])
+                     : onOption(a, c, optarg);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    if (argc - optind != (list ? 0 : 1)) {
+        return ctlUsageError("%s %s: expected %s, got %d argument%s", a->group, a->cmd,
+                             list ? "no argument" : "one run ID", argc - optind,
+                             argc - optind == 1 ? "" : "s");
+    }
+    return list ? 0 : parseNumber("run get", argv[optind], UINT64_MAX, &a->id);
+}
+
+/* ---- Dispatch -------------------------------------------------------------------------------- */
+
+static int call(const struct ctl_global *g, struct rc_client *c, const struct run_args *a)
+{
+    char what[64];
+    snprintf(what, sizeof what, "%s %s", a->group, a->cmd);
+    if (strcmp(a->cmd, "get") == 0) {
+        Raftcron__Run *r;
+        int rv = rc_run_get(c, a->id, a->stale, &r);
+        if (rv != 0) {
+            return ctlCallFailed(c, rv, what);
+        }
+        printRun(g, r);
+        rc_message_free(r);
+        return CTL_OK;
+    }
+    Raftcron__RunListResponse *l;
+    int rv = strcmp(a->group, "dlq") == 0
+                 ? rc_dlq_list(c, a->ns, a->limit, a->stale, &l)
+                 : rc_run_list(c, a->ns, a->job, a->state, a->limit, a->stale, &l);
+    if (rv != 0) {
+        return ctlCallFailed(c, rv, what);
+    }
+    printRuns(g, l);
+    rc_message_free(l);
+    return CTL_OK;
+}
+
+static int runGroup(const struct ctl_global *g, int argc, char **argv, const char *cmds)
+{
+    if (argc < 2 || ctlIsHelp(argv[1])) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? CTL_USAGE : CTL_OK;
+    }
+    struct run_args a = {.group = argv[0], .cmd = argv[1]};
+    char key[32];
+    snprintf(key, sizeof key, ",%.24s,", a.cmd);
+    if (strstr(cmds, key) == NULL) {
+        return ctlUsageError("%s: unknown command \"%s\" (%s)", a.group, a.cmd,
+                             strcmp(cmds, ",list,") == 0 ? "list" : "list or get");
+    }
+    int rv = parseArgs(argc - 1, argv + 1, &a);
+    if (rv != 0) {
+        return rv < 0 ? CTL_OK : rv;
+    }
+    struct rc_client *c = NULL;
+    rv = ctlClientOpen(g, &c);
+    if (rv == 0) {
+        rv = call(g, c, &a);
+    }
+    rc_client_close(c);
+    return rv;
+}
+
+int ctlRun(const struct ctl_global *g, int argc, char **argv)
+{
+    return runGroup(g, argc, argv, ",list,get,");
+}
+
+int ctlDlq(const struct ctl_global *g, int argc, char **argv)
+{
+    return runGroup(g, argc, argv, ",list,");
+}

@@ -1,0 +1,179 @@
+/*
+ * Listings merge the per-job run lists (each already in id order) into one newest-first page
+ * without allocating: a bounded insertion into out, and a job's scan stops as soon as its runs
+ * are older than everything a full page holds. The RPC handler owns out, so a failed listing
+ * can only be a refused argument, never an allocation failure.
+ */
+#include "runview.h"
+
+#include <string.h>
+
+#include "err.h"
+#include "jobs.h"
+#include "runs.h"
+
+int runviewStateMask(const char *name, uint32_t *mask, char *err, size_t errlen)
+{
+    if (name == NULL || name[0] == '\0') {
+        *mask = RC_RUNVIEW_ALL_STATES;
+        return 0;
+    }
+    for (uint32_t s = RC_RUN_PENDING; s < RC_RUN__COUNT; s++) {
+        if (strcmp(name, runsStateName(s)) == 0) {
+            *mask = 1u << s;
+            return 0;
+        }
+    }
+    return errSet(err, errlen, RC_EINVAL,
+                  "state \"%.64s\" is not pending, assigned, running, succeeded, failed, "
+                  "timed_out, lost, retry_wait, dead or cancelled",
+                  name);
+}
+
+int runviewLimit(uint32_t limit, size_t def, size_t max, size_t *out, char *err, size_t errlen)
+{
+    if (limit > max) {
+        return errSet(err, errlen, RC_EINVAL, "limit %u is above the maximum %zu", limit, max);
+    }
+    *out = limit == 0 ? def : limit;
+    return 0;
+}
+
+/* Insert run into out[0..*n) kept in descending id order, dropping the oldest beyond limit. */
+static void insertNewest(const Raftcron__Run **out, size_t *n, size_t limit,
+                         const Raftcron__Run *run)
+{
+    size_t i = *n < limit ? (*n)++ : limit - 1;
+    while (i > 0 && out[i - 1]->id < run->id) {
+        out[i] = out[i - 1];
+        i--;
+    }
+    out[i] = run;
+}
+
+static void addJobRuns(const struct rc_fsm *f, uint64_t job_id, uint32_t mask,
+                       const Raftcron__Run **out, size_t *n, size_t limit)
+{
+    size_t count;
+    Raftcron__Run *const *runs = fsmJobRuns(f, job_id, &count);
+    for (size_t i = count; i-- > 0;) {
+        const Raftcron__Run *run = runs[i];
+        if (*n == limit && run->id < out[limit - 1]->id) {
+            return;
+        }
+        if ((mask & (1u << run->state)) != 0) {
+            insertNewest(out, n, limit, run);
+        }
+    }
+}
+
+size_t runviewRuns(const struct rc_fsm *f, const Raftcron__Job *job, const char *ns, uint32_t mask,
+                   const Raftcron__Run **out, size_t limit)
+{
+    size_t n = 0;
+    if (limit == 0) {
+        return 0;
+    }
+    if (job != NULL) {
+        addJobRuns(f, job->id, mask, out, &n, limit);
+        return n;
+    }
+    bool any_ns = ns == NULL || ns[0] == '\0';
+    for (size_t i = 0; i < fsmJobCount(f); i++) {
+        const Raftcron__Job *j = fsmJobAt(f, i);
+        if (any_ns || strcmp(j->spec->namespace_, ns) == 0) {
+            addJobRuns(f, j->id, mask, out, &n, limit);
+        }
+    }
+    return n;
+}
+
+size_t runviewDecisions(const struct rc_fsm *f, uint64_t job_id, const Raftcron__Decision **out,
+                        size_t limit)
+{
+    size_t count;
+    Raftcron__Decision *const *ds = fsmJobDecisions(f, job_id, &count);
+    size_t n = 0;
+    for (size_t i = count; i-- > 0 && n < limit;) {
+        out[n++] = ds[i];
+    }
+    return n;
+}
+
+/* Interval and @every instants are anchor + k·interval; a spec without an anchor keeps the
+ * creation instant, so that the schedule does not move when the job is edited. */
+static int64_t anchorOf(const Raftcron__Job *job)
+{
+    const Raftcron__Trigger *tr = job->spec->trigger;
+    return tr->anchor_us != 0 ? tr->anchor_us : job->created_us;
+}
+
+static int initKind(const Raftcron__Job *job, struct rc_trigger *t, char *err, size_t errlen)
+{
+    const Raftcron__Trigger *tr = job->spec->trigger;
+    switch (tr->kind_case) {
+    case RAFTCRON__TRIGGER__KIND_CRON:
+        return triggerInitCron(t, tr->cron, tr->tz, anchorOf(job), err, errlen);
+    case RAFTCRON__TRIGGER__KIND_INTERVAL_US:
+        if (triggerInitInterval(t, tr->interval_us, anchorOf(job)) != 0) {
+            return errSet(err, errlen, RC_EINVAL, "trigger: interval %lld is not > 0",
+                          (long long)tr->interval_us);
+        }
+        return 0;
+    case RAFTCRON__TRIGGER__KIND_AT_US:
+        triggerInitOnce(t, tr->at_us);
+        return 0;
+    default:
+        return errSet(err, errlen, RC_EINVAL, "trigger: no cron, interval or at");
+    }
+}
+
+int runviewTrigger(const Raftcron__Job *job, struct rc_trigger *t, char *err, size_t errlen)
+{
+    if (job->spec == NULL || job->spec->trigger == NULL) {
+        return errSet(err, errlen, RC_EINVAL, "job %llu has no trigger",
+                      (unsigned long long)job->id);
+    }
+    int rv = initKind(job, t, err, errlen);
+    if (rv != 0) {
+        return rv;
+    }
+    const Raftcron__Trigger *tr = job->spec->trigger;
+    t->dst_gap = tr->dst_gap == 1 ? RC_DST_GAP_SKIP : RC_DST_GAP_SHIFT;
+    t->dst_repeat = tr->dst_repeat == 1 ? RC_DST_REPEAT_BOTH : RC_DST_REPEAT_ONCE;
+    t->start_us = tr->start_us != 0 ? tr->start_us : RC_TIME_NONE_LO;
+    t->end_us = tr->end_us != 0 ? tr->end_us : RC_TIME_NONE_HI;
+    t->jitter_us = tr->jitter_us;
+    return 0;
+}
+
+static int64_t floorSeconds(int64_t us)
+{
+    return us >= 0 ? us / 1000000 : -((-(us + 1)) / 1000000) - 1;
+}
+
+int runviewNext(const Raftcron__Job *job, int64_t now_us, size_t n, int64_t *instants,
+                int32_t *offsets_s, size_t *count, const char **zone, char *err, size_t errlen)
+{
+    struct rc_trigger t;
+    *count = 0;
+    int rv = runviewTrigger(job, &t, err, errlen);
+    if (rv != 0) {
+        return rv;
+    }
+    const struct rc_tz *tz = t.tz;
+    if (t.kind != RC_TRIGGER_CRON && tzGet(job->spec->trigger->tz, &tz, err, errlen) != 0) {
+        return RC_ETZ;
+    }
+    if (tz == NULL) {
+        tzGet("", &tz, NULL, 0);
+    }
+    *zone = tzName(tz);
+    int64_t at = job->cursor_us > now_us ? job->cursor_us : now_us;
+    while (*count < n && triggerNext(&t, at, &at) == 0) {
+        instants[*count] = at;
+        offsets_s[*count] = tzOffsetAt(tz, floorSeconds(at));
+        (*count)++;
+    }
+    return 0;
+}

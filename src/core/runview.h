@@ -1,0 +1,63 @@
+/*
+ * The read side of the run ledger (docs/ledger.md "Queries", docs/rpc.md Run.List, Dlq.List,
+ * Decision.List, Job.Next): which runs and decision records a listing shows and in what order,
+ * and the preview of a job's next scheduled instants. Pure: reads the FSM and its arguments.
+ *
+ * Order: newest first, by id (ids come from increasing counters, so the highest id is the
+ * latest fire). Pointers written to out are borrowed from the FSM, valid until the next apply.
+ *
+ * Job.Next builds the job's trigger exactly as the scheduler does (DESIGN.md §4): cron in the
+ * spec's zone with its DST policy (or an "@every D" expression), an interval, or a one-off;
+ * bounded by start/end; interval and @every anchored at the spec's anchor, else at the job's
+ * creation instant. The preview starts strictly after the later of the cursor and now.
+ */
+#ifndef RC_CORE_RUNVIEW_H
+#define RC_CORE_RUNVIEW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fsm.h"
+#include "trigger.h"
+
+#define RC_RUNVIEW_LIMIT_DEFAULT 100  /* Run.List, Dlq.List, Decision.List: limit 0 */
+#define RC_RUNVIEW_LIMIT_MAX     1000 /* larger limits are refused (reply size) */
+#define RC_RUNVIEW_NEXT_DEFAULT  5    /* Job.Next: n 0 */
+#define RC_RUNVIEW_NEXT_MAX      1000
+
+/* Every run state, as a mask of 1 << RC_RUN_* (runs.h). */
+#define RC_RUNVIEW_ALL_STATES 0x7feu
+
+/* A state filter: "" or NULL gives every state, a state name ("dead", "retry_wait", …; runs.h)
+ * that state's bit. Returns 0, or RC_EINVAL with a message listing the names. */
+int runviewStateMask(const char *name, uint32_t *mask, char *err, size_t errlen);
+
+/* A limit as the RPC takes it: 0 gives def, above max is RC_EINVAL with a message. */
+int runviewLimit(uint32_t limit, size_t def, size_t max, size_t *out, char *err, size_t errlen);
+
+/*
+ * Runs whose state is in mask, newest first, at most limit written to out (room for limit).
+ * job != NULL: that job's runs; else the runs of every job of namespace ns (NULL or "": every
+ * namespace). Returns how many were written.
+ */
+size_t runviewRuns(const struct rc_fsm *f, const Raftcron__Job *job, const char *ns, uint32_t mask,
+                   const Raftcron__Run **out, size_t limit);
+
+/* Decision records of job_id, newest first, at most limit. Returns how many were written. */
+size_t runviewDecisions(const struct rc_fsm *f, uint64_t job_id, const Raftcron__Decision **out,
+                        size_t limit);
+
+/* The job's trigger as the scheduler builds it (see above). Returns 0, or RC_EINVAL / RC_EPARSE
+ * / RC_ETZ with a message (a spec that JobPut validation would have refused). */
+int runviewTrigger(const Raftcron__Job *job, struct rc_trigger *t, char *err, size_t errlen);
+
+/*
+ * The next instants of the job strictly after max(cursor, now_us): up to n into instants, and
+ * the UTC offset (seconds) of the trigger's zone at each into offsets_s (the zone of a cron
+ * trigger, else the spec's tz, else UTC). *count is how many (fewer than n when the schedule
+ * ends), *zone that zone's id (static, never freed). Returns 0 or an error of runviewTrigger.
+ */
+int runviewNext(const Raftcron__Job *job, int64_t now_us, size_t n, int64_t *instants,
+                int32_t *offsets_s, size_t *count, const char **zone, char *err, size_t errlen);
+
+#endif /* RC_CORE_RUNVIEW_H */

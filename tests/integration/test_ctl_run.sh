@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# raftcronctl run / dlq / job next / job decisions without a cluster: --help exits 0, usage
+# errors exit 2 with the parser's message (and contact nobody: the endpoint is a closed port,
+# so a command that wrongly tried the network would exit 1), and a real call exits 1.
+set -u
+bin="${RC_BIN:-build/bin}"
+ctl="$bin/raftcronctl"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+checks=0
+closed=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+E=(--endpoints "127.0.0.1:$closed" --timeout 300ms)
+
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+
+expect() {
+  local code=$1 pattern=$2
+  shift 2
+  checks=$((checks + 1))
+  "$ctl" "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  if [ "$rc" -ne "$code" ]; then
+    fail "raftcronctl $* exited $rc, want $code; stderr: $(head -c 300 "$tmp/err")"
+    return
+  fi
+  if ! cat "$tmp/out" "$tmp/err" | grep -qE -- "$pattern"; then
+    fail "raftcronctl $*: no /$pattern/ in: $(head -c 300 "$tmp/out" "$tmp/err")"
+  fi
+}
+
+help() {
+  expect 0 '^Usage: raftcronctl' "$@"
+  if [ -s "$tmp/err" ]; then
+    fail "raftcronctl $* printed on stderr: $(head -c 200 "$tmp/err")"
+  fi
+}
+
+help run --help
+help dlq --help
+help run list --help
+help run get --help
+help dlq list -h
+help job next --help
+help job decisions --help
+expect 0 'run +list and show runs' --help
+expect 0 'dlq +list dead letters' --help
+expect 2 'Usage: raftcronctl run' run
+expect 2 'Usage: raftcronctl run' dlq
+
+expect 2 'run: unknown command "cancel" \(list or get\)' "${E[@]}" run cancel 3
+expect 2 'dlq: unknown command "retry" \(list\)' "${E[@]}" dlq retry 3
+expect 2 'dlq: unknown command "get" \(list\)' "${E[@]}" dlq get 3
+expect 2 'run get: expected one run ID, got 0 arguments' "${E[@]}" run get
+expect 2 'run get: "x" is not a whole number' "${E[@]}" run get x
+expect 2 'run get: "0" is not a whole number' "${E[@]}" run get 0
+expect 2 'run list: expected no argument, got 1 argument' "${E[@]}" run list x
+expect 2 '--limit: "0" is not a whole number in 1..1000' "${E[@]}" run list --limit 0
+expect 2 '--limit: "1001" is not a whole number in 1..1000' "${E[@]}" dlq list --limit 1001
+expect 2 'run list: unknown or incomplete option "--job"' "${E[@]}" run list --job
+expect 2 'dlq list: unknown or incomplete option "--state"' "${E[@]}" dlq list --state dead
+expect 2 'run get: unknown or incomplete option "--limit"' "${E[@]}" run get 3 --limit 2
+expect 2 'run list: --job "/x": bad namespace' "${E[@]}" run list --job /x
+expect 2 'job next: expected one NAME, got 0 arguments' "${E[@]}" job next
+expect 2 '-n: "many" is not a whole number in 1..1000' "${E[@]}" job next a -n many
+expect 2 '-n: "5000" is not a whole number' "${E[@]}" job next a --count 5000
+expect 2 'job decisions: unknown or incomplete option "-n"' "${E[@]}" job decisions a -n 3
+expect 2 '--limit: "-1" is not a whole number' "${E[@]}" job decisions a --limit -1
+
+for args in "run list" "run get 7" "dlq list" "job next a" "job decisions a"; do
+  # shellcheck disable=SC2086
+  expect 1 'unavailable' "${E[@]}" $args
+  if [ -s "$tmp/out" ]; then
+    fail "raftcronctl $args printed on stdout while failing"
+  fi
+done
+
+echo "test_ctl_run: $checks checks, $failures failed"
+[ "$failures" -eq 0 ]

@@ -1,0 +1,190 @@
+"""The raftcron nodes of a Jepsen run: processes in their namespaces, their data dirs, their
+clocks, and the record of every start and exit (processes.jsonl) that check 7 reads.
+
+Each node's stdout and stderr go to out/nodeN.log, appended across restarts, so that a
+sanitizer report or an assertion of any incarnation stays there for the checker. A process
+that exits when the harness did not ask for it (SIGKILL by the kill nemesis, SIGTERM at the
+end) is a crash.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+
+import net
+
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+RPC_PORT = 7101
+RAFT_PORT = 7201
+
+
+def rpcAddr(n):
+    return "%s:%d" % (net.nodeIp(n), RPC_PORT)
+
+
+def raftAddr(n):
+    return "%s:%d" % (net.nodeIp(n), RAFT_PORT)
+
+
+class Node:
+    def __init__(self, cluster, n):
+        self.cluster = cluster
+        self.n = n
+        self.proc = None
+        self.state = "down"        # down | running | paused | killed | removed
+        self.incarnation = 0       # data dir generation; a member re-add starts a new one
+        self.expected_exit = False
+        self.graceful = False
+        self.clock_file = os.path.join(cluster.out, "node%d.clock" % n)
+        self.log_path = os.path.join(cluster.out, "node%d.log" % n)
+        self.setClock(0)
+
+    def dataDir(self):
+        return os.path.join(self.cluster.out, "node%d" % self.n, "data.%d" % self.incarnation)
+
+    def setClock(self, offset_s):
+        """Steps the node's wall clock to real time + offset_s (libfaketime re-reads the file
+        on every call because of FAKETIME_NO_CACHE)."""
+        tmp = self.clock_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%+d\n" % int(offset_s))
+        os.replace(tmp, self.clock_file)
+
+    def env(self):
+        e = dict(os.environ)
+        e["LSAN_OPTIONS"] = ("suppressions=%s:print_suppressions=0"
+                             % os.path.join(self.cluster.src, "tests", "lsan.supp"))
+        e.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+        if self.cluster.faketime:
+            # ASan wants to be first in the library list; libfaketime in LD_PRELOAD is not a
+            # problem for it in practice (checked: clock steps show in the log's ts=).
+            asan = e.get("ASAN_OPTIONS", "")
+            e["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "verify_asan_link_order=0"
+            e["LD_PRELOAD"] = FAKETIME_LIB
+            e["FAKETIME_TIMESTAMP_FILE"] = self.clock_file
+            e["FAKETIME_NO_CACHE"] = "1"
+            e["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
+        return e
+
+    def start(self, join=None, bootstrap=False):
+        os.makedirs(self.dataDir(), exist_ok=True)
+        args = ["ip", "netns", "exec", net.nodeNs(self.n),
+                os.path.join(self.cluster.bin, "raftcrond"), "--id", str(self.n),
+                "--raft-addr", raftAddr(self.n), "--rpc-addr", rpcAddr(self.n),
+                "--data", self.dataDir(), "--election-timeout", "1s",
+                "--heartbeat-timeout", "100ms"]
+        if bootstrap:
+            args.append("--bootstrap")
+        if join:
+            args += ["--join", ",".join(rpcAddr(j) for j in join)]
+        with open(self.log_path, "ab") as log:
+            log.write(("# rcj harness: start node %d incarnation %d at %.6f: %s\n"
+                       % (self.n, self.incarnation, time.time(), " ".join(args[4:]))).encode())
+            log.flush()
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env=self.env(),
+                                         start_new_session=True)
+        self.expected_exit = False
+        self.graceful = False
+        self.state = "running"
+        self.cluster.record({"event": "start", "node": self.n, "pid": self.proc.pid,
+                             "incarnation": self.incarnation, "join": bool(join),
+                             "bootstrap": bootstrap})
+        threading.Thread(target=self.watch, args=(self.proc,), daemon=True).start()
+
+    def watch(self, proc):
+        status = proc.wait()
+        current = proc is self.proc
+        self.cluster.record({"event": "exit", "node": self.n, "pid": proc.pid, "status": status,
+                             "expected": self.expected_exit if current else True,
+                             "graceful": self.graceful and current})
+
+    def signal(self, sig):
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def kill(self):
+        self.expected_exit = True
+        self.signal(signal.SIGCONT)
+        self.signal(signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait()
+        self.state = "killed"
+
+    def pause(self):
+        self.signal(signal.SIGSTOP)
+        self.state = "paused"
+
+    def resume(self):
+        self.signal(signal.SIGCONT)
+        self.state = "running"
+
+    def stop(self, timeout=15):
+        """Graceful stop (SIGTERM). Returns the exit status, or None when it had to be killed."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.expected_exit = True
+        self.graceful = True
+        self.signal(signal.SIGCONT)
+        self.signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.proc.wait()
+            self.cluster.record({"event": "stop-timeout", "node": self.n, "pid": self.proc.pid})
+            return None
+
+    def wipe(self):
+        """A fresh data dir for a re-added member; the old one is kept for post-mortems."""
+        self.incarnation += 1
+        path = self.dataDir()
+        if os.path.exists(path):
+            shutil.rmtree(path)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+
+class Cluster:
+    def __init__(self, bin_dir, src, out, n_nodes, faketime):
+        self.bin = bin_dir
+        self.src = src
+        self.out = out
+        self.faketime = faketime
+        self.lock = threading.Lock()
+        self.events = open(os.path.join(out, "processes.jsonl"), "a")
+        self.nodes = {n: Node(self, n) for n in range(1, n_nodes + 1)}
+
+    def record(self, ev):
+        ev["time"] = time.time()
+        with self.lock:
+            self.events.write(json.dumps(ev) + "\n")
+            self.events.flush()
+
+    def ids(self):
+        return sorted(self.nodes)
+
+    def endpoints(self, ids=None):
+        return ",".join(rpcAddr(n) for n in (ids or self.ids()))
+
+    def startAll(self):
+        first = self.ids()[0]
+        self.nodes[first].start(bootstrap=True)
+        for n in self.ids()[1:]:
+            self.nodes[n].start(join=[first])
+
+    def stopAll(self):
+        return {n: node.stop() for n, node in self.nodes.items()}
+
+    def killAll(self):
+        for node in self.nodes.values():
+            if node.alive():
+                node.kill()
+        self.events.close()

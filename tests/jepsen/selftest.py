@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Proves that the nemeses really do what they claim, on a 3-node cluster (about 20 s, root):
+
+  clock      a leader whose libfaketime file says +300 s stamps a job it creates ~300 s ahead
+             (the "created" instant comes from the leader's wall clock), and its log's ts= too;
+  partition  a node behind nftables drops is reported unreachable by the leader, and is
+             reachable again after the heal;
+  pause      a SIGSTOPped node is unreachable, and reachable after SIGCONT;
+  kill       a SIGKILLed node restarts from its data dir and the leader reaches it again.
+
+Usage: tests/jepsen/selftest.py [--bin DIR]. Exit 0 all passed, 1 a failure, 77 skipped.
+"""
+import argparse
+import datetime
+import os
+import sys
+import tempfile
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cluster as clustermod  # noqa: E402
+import harness  # noqa: E402
+import net  # noqa: E402
+import workload  # noqa: E402
+
+
+def parseInstant(s):
+    return datetime.datetime.strptime(s[:19], "%Y-%m-%dT%H:%M:%S").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+def reachable(ctl, n):
+    st, err = ctl.json(["cluster", "status"], "3s")
+    if st is None or "leader" not in st:
+        return False, err or "no leader"
+    m = [m for m in st["members"] if m["id"] == n]
+    return bool(m and m[0].get("reachable")), st
+
+
+def expect(what, cond):
+    print("%s: %s" % ("ok  " if cond else "FAIL", what))
+    return 0 if cond else 1
+
+
+def main(argv):
+    p = argparse.ArgumentParser()
+    p.add_argument("--bin", default=os.environ.get("RC_BIN", os.path.join(harness.SRC, "build",
+                                                                            "bin")))
+    a = p.parse_args(argv)
+    why = net.available()
+    if why or not os.path.exists(clustermod.FAKETIME_LIB):
+        print("SKIP: " + (why or "libfaketime missing"))
+        return 77
+    base = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
+    os.makedirs(base, exist_ok=True)
+    out = tempfile.mkdtemp(prefix="selftest-", dir=base)
+    held = net.lock()  # noqa: F841 (kept open until exit)
+    net.removeAll()
+    net.create([1, 2, 3])
+    net.enterBridge()
+    cl = clustermod.Cluster(os.path.abspath(a.bin), harness.SRC, out, 3, faketime=True)
+    ctl = workload.Ctl(cl.bin, cl.endpoints())
+    failures = 0
+    try:
+        cl.startAll()
+        ok, _ = harness.waitFor("cluster", lambda: harness.clusterWhole(ctl, 3), 60)
+        failures += expect("cluster of 3 formed", ok)
+        leader = ctl.leader()
+        victim = [n for n in cl.ids() if n != leader][0]
+
+        # Behind, not ahead: a node whose clock is ahead of the client's refuses every request
+        # ("deadline already passed on arrival"), as the run below shows.
+        cl.nodes[leader].setClock(-300)
+        time.sleep(0.2)
+        rc, _, err = ctl.run(["job", "add", "clk", "--every", "1m", "--shell", "true"], "10s")
+        j, _ = ctl.json(["job", "get", "clk"], "10s")
+        skew = parseInstant(j["created"]) - time.time() if j else None
+        failures += expect("leader at -300 s stamps created %s s off (add exit %s %s)"
+                           % (None if skew is None else round(skew), rc, err),
+                           skew is not None and -310 < skew < -290)
+        cl.nodes[leader].setClock(120)
+        time.sleep(0.2)
+        rc, _, err = ctl.run(["job", "delete", "clk"], "3s")
+        print("note: with the leader's clock 120 s ahead, job delete: exit %s %s" % (rc, err))
+        cl.nodes[leader].setClock(0)
+
+        net.setBlocked(victim, [m for m in cl.ids() if m != victim])
+        for m in cl.ids():
+            if m != victim:
+                net.setBlocked(m, [victim])
+        ok, _ = harness.waitFor("cut", lambda: (not reachable(ctl, victim)[0], None), 10)
+        failures += expect("partitioned node %d unreachable" % victim, ok)
+        net.applyGrudge(cl.ids(), {})
+        ok, _ = harness.waitFor("healed", lambda: reachable(ctl, victim), 15)
+        failures += expect("healed node %d reachable" % victim, ok)
+
+        cl.nodes[victim].pause()
+        ok, _ = harness.waitFor("paused", lambda: (not reachable(ctl, victim)[0], None), 10)
+        failures += expect("paused node %d unreachable" % victim, ok)
+        cl.nodes[victim].resume()
+        ok, _ = harness.waitFor("resumed", lambda: reachable(ctl, victim), 15)
+        failures += expect("resumed node %d reachable" % victim, ok)
+
+        cl.nodes[victim].kill()
+        failures += expect("killed node %d is gone" % victim, not cl.nodes[victim].alive())
+        cl.nodes[victim].start()
+        ok, _ = harness.waitFor("restarted", lambda: reachable(ctl, victim), 20)
+        failures += expect("restarted node %d reachable" % victim, ok)
+        statuses = cl.stopAll()
+        failures += expect("graceful stop exit statuses %s" % statuses,
+                           all(s == 0 for s in statuses.values()))
+    finally:
+        cl.killAll()
+        net.removeAll()
+    print("artifacts: " + out)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
