@@ -55,7 +55,13 @@ static void setString(char **field, char *value)
  * limit. The cut is by bytes and deterministic; it may split a UTF-8 sequence. */
 static char *boundedCopy(const char *s)
 {
-    return strndup(s, RC_LEDGER_TEXT_MAX);
+    size_t n = strnlen(s, RC_LEDGER_TEXT_MAX);
+    char *copy = malloc(n + 1);
+    if (copy != NULL) {
+        memcpy(copy, s, n);
+        copy[n] = '\0';
+    }
+    return copy;
 }
 
 /* ---- Jobs of runs ------------------------------------------------------------------------- */

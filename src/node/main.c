@@ -34,6 +34,10 @@ static void toOptions(const struct rc_config *cfg, struct node_options *o)
     o->snapshot_threshold = (unsigned)cfg->snapshot_threshold;
     o->snapshot_trailing = (unsigned)cfg->snapshot_trailing;
     o->max_frame = RC_FRAME_MAX_DEFAULT;
+    o->lookahead_us = cfg->lookahead_us;
+    o->worker_timeout_us = cfg->worker_timeout_us;
+    o->no_execute = cfg->no_execute;
+    o->max_parallel = cfg->max_parallel;
 }
 
 int main(int argc, char **argv)

@@ -119,6 +119,18 @@ static void onChange(struct cluster *c, void *data)
     if (clusterIsLeader(c) && n->state == NODE_RUNNING) {
         recordSelf(n);
     }
+    if (n->state == NODE_RUNNING) {
+        tickOnChange(&n->tick);
+    }
+}
+
+static void onApplied(struct cluster *c, void *data)
+{
+    struct node *n = data;
+    (void)c;
+    if (n->state == NODE_RUNNING) {
+        tickPoke(&n->tick);
+    }
 }
 
 /* ---- joining: ask an existing member (over RPC, from the thread pool) to add us ---------- */
@@ -216,6 +228,17 @@ static void listenerClosed(struct listener *l)
     finishStop(l->data);
 }
 
+static void workerClosed(struct worker *w)
+{
+    finishStop(w->node);
+}
+
+static void tickClosed(uv_handle_t *h)
+{
+    struct tick *t = h->data;
+    finishStop(t->node);
+}
+
 static void closeCluster(struct node *n)
 {
     if (n->cluster_open) {
@@ -276,6 +299,12 @@ void nodeStop(struct node *n)
         n->rpc_open = false;
         n->pending_close++;
         listenerClose(&n->rpc, listenerClosed);
+    }
+    if (n->worker_open) {
+        n->worker_open = false;
+        n->pending_close += 2;
+        tickClose(&n->tick, tickClosed);
+        workerClose(&n->worker, workerClosed);
     }
     uv_timer_stop(&n->join_timer);
     n->pending_close += 3;
@@ -350,8 +379,18 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
         goto err_stop;
     }
     n->rpc_open = true;
+    n->cluster.applied_cb = onApplied;
+    tickInit(&n->tick, n, loop, opts->lookahead_us, opts->worker_timeout_us);
+    rv = workerStart(&n->worker, n, loop, !opts->no_execute, opts->max_parallel);
+    if (rv != 0) {
+        errSet(err, errlen, rv, "worker: %s", rc_strerror(rv));
+        uv_close((uv_handle_t *)&n->tick.timer, NULL);
+        goto err_stop;
+    }
+    n->worker_open = true;
     setState(n, NODE_RUNNING);
     logInfo("started", "raft_addr", "%s", opts->raft_addr);
+    tickOnChange(&n->tick); /* a single-node cluster may already be leader */
     if (opts->join != NULL) {
         uv_timer_start(&n->join_timer, joinTimer, 0, 0);
     }

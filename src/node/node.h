@@ -16,6 +16,8 @@
 
 #include "listener.h"
 #include "raft/cluster.h"
+#include "tick.h"
+#include "worker.h"
 
 struct node_options {
     uint64_t id;
@@ -31,6 +33,10 @@ struct node_options {
     unsigned snapshot_threshold;
     unsigned snapshot_trailing;
     size_t max_frame;
+    int64_t lookahead_us;      /* claims are committed this long before their instant */
+    int64_t worker_timeout_us; /* a worker silent for longer is marked down */
+    bool no_execute;           /* this node's worker runs nothing */
+    unsigned max_parallel;     /* this node's worker capacity */
 };
 
 enum node_state { NODE_STARTING = 0, NODE_RUNNING, NODE_STOPPING, NODE_STOPPED };
@@ -41,6 +47,9 @@ struct node {
     enum node_state state;
     struct cluster cluster;
     struct listener rpc;
+    struct tick tick;
+    struct worker worker;
+    bool worker_open;
     uv_signal_t sigterm, sigint;
     uv_timer_t join_timer;         /* retries the join request until it succeeds */
     uv_timer_t stop_timer;         /* bounds the leadership transfer at shutdown */

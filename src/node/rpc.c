@@ -33,6 +33,9 @@ static const struct rpc_method methods[] = {
     {"Member.Promote", rpcMemberPromote, true},
     {"Member.Demote", rpcMemberDemote, true},
     {"Member.Transfer", rpcMemberTransfer, true},
+    {"Worker.Hello", rpcWorkerHello, true},
+    {"Worker.Heartbeat", rpcWorkerHeartbeat, false},
+    {"Run.Report", rpcRunReport, true},
 };
 
 const struct rpc_method *rpcLookup(const char *method)

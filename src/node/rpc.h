@@ -99,6 +99,9 @@ void rpcMemberRemove(struct rpc_call *call);
 void rpcMemberPromote(struct rpc_call *call);
 void rpcMemberDemote(struct rpc_call *call);
 void rpcMemberTransfer(struct rpc_call *call);
+void rpcWorkerHello(struct rpc_call *call);
+void rpcWorkerHeartbeat(struct rpc_call *call);
+void rpcRunReport(struct rpc_call *call);
 
 #endif /* RC_NODE_RPC_H */
 

@@ -14,6 +14,7 @@
 
 struct proposal {
     struct raft_apply req;
+    struct cluster *c;
     cluster_apply_cb cb;
     void *data;
 };
@@ -305,8 +306,21 @@ const struct raft_configuration *clusterConfiguration(struct cluster *c)
 static void applied(struct raft_apply *req, int status, void *result)
 {
     struct proposal *p = req->data;
-    p->cb(p->data, fromRaft(status), status == 0 ? result : NULL);
+    struct cluster *c = p->c;
+    (void)result; /* may point at a slot reused since: copy the result out by index instead */
+    struct rc_fsm_result res;
+    if (status == 0 && !fsmBridgeResult(&c->fsm, p->req.index, &res)) {
+        memset(&res, 0, sizeof res);
+        res.code = RC_EINTERNAL;
+        snprintf(res.message, sizeof res.message,
+                 "entry %llu was applied, but its result is no longer available",
+                 (unsigned long long)p->req.index);
+    }
+    p->cb(p->data, fromRaft(status), status == 0 ? &res : NULL);
     free(p);
+    if (status == 0 && c->applied_cb != NULL) {
+        c->applied_cb(c, c->change_data);
+    }
 }
 
 int clusterPropose(struct cluster *c, const void *buf, size_t len, cluster_apply_cb cb,
@@ -326,6 +340,7 @@ int clusterPropose(struct cluster *c, const void *buf, size_t len, cluster_apply
         return rv;
     }
     p->req.data = p;
+    p->c = c;
     p->cb = cb;
     p->data = data;
     rv = raft_apply(&c->raft, &p->req, &b, 1, applied);

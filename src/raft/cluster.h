@@ -52,6 +52,7 @@ struct cluster {
     cluster_change_cb change_cb;
     void *change_data;
     cluster_close_cb close_cb;
+    void (*applied_cb)(struct cluster *c, void *data); /* after each local proposal applied */
     bool started;
     bool raft_open;
     char errmsg[256];

@@ -1,5 +1,6 @@
 #include "fsm_bridge.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,58 +9,48 @@
 #define SNAPSHOT_MAGIC "RCF1"
 #define HEADER_LEN     12 /* magic + index */
 
-/* Result slots of one commit batch: entries first .. first + n - 1. */
-struct batch {
-    raft_index commit;
-    raft_index first;
-    size_t n;
-    struct rc_fsm_result *slots;
-};
+/*
+ * Results of applied entries, for the proposers' callbacks, in a ring keyed by Raft index.
+ * libraft 0.22 applies a whole commit batch before it fires the callbacks, and under load more
+ * batches may be applied before a callback runs, so a pointer handed to raft can outlive its
+ * slot; the proposer therefore copies its result out by index (fsmBridgeResult), and a slot
+ * overwritten meanwhile (RESULT_RING entries later) is detected by its stored index.
+ */
+#define RESULT_RING 4096
 
-/* The current batch and the two before it: results of a batch are read by callbacks fired
- * right after it, before the next I/O event; keeping two more covers a second commit advance
- * inside the same event (a configuration entry changing the quorum). */
-#define BATCHES 3
+struct result_slot {
+    raft_index index;
+    struct rc_fsm_result res;
+};
 
 struct bridge {
     struct rc_fsm *core; /* borrowed */
     struct raft *raft;   /* borrowed; NULL until fsmBridgeAttach */
-    struct batch batches[BATCHES];
-    unsigned cur;
+    struct result_slot *ring; /* owned, RESULT_RING slots */
     struct rc_fsm_result scratch;
     char errmsg[RC_ERRMSG_SIZE];
 };
 
-static struct rc_fsm_result *newBatch(struct bridge *b, raft_index index, raft_index commit)
-{
-    b->cur = (b->cur + 1) % BATCHES;
-    struct batch *bt = &b->batches[b->cur];
-    free(bt->slots);
-    memset(bt, 0, sizeof *bt);
-    size_t n = commit >= index ? (size_t)(commit - index + 1) : 1;
-    bt->slots = malloc(n * sizeof *bt->slots);
-    if (bt->slots == NULL) {
-        return NULL;
-    }
-    bt->commit = commit;
-    bt->first = index;
-    bt->n = n;
-    return &bt->slots[0];
-}
-
-/* Where the result of the entry at index goes; NULL when out of memory. */
+/* Where the result of the entry at index goes: only a leader has proposers to read it. */
 static struct rc_fsm_result *resultSlot(struct bridge *b, raft_index index)
 {
     if (b->raft == NULL || raft_state(b->raft) != RAFT_LEADER) {
         return &b->scratch;
     }
-    raft_index commit = raft_commit_index(b->raft);
-    struct batch *bt = &b->batches[b->cur];
-    if (bt->slots != NULL && bt->commit == commit && index >= bt->first &&
-        index - bt->first < bt->n) {
-        return &bt->slots[index - bt->first];
+    struct result_slot *s = &b->ring[index % RESULT_RING];
+    s->index = index;
+    return &s->res;
+}
+
+bool fsmBridgeResult(const struct raft_fsm *fsm, uint64_t index, struct rc_fsm_result *out)
+{
+    const struct bridge *b = fsm->data;
+    const struct result_slot *s = &b->ring[index % RESULT_RING];
+    if (s->index != index) {
+        return false;
     }
-    return newBatch(b, index, commit);
+    *out = s->res;
+    return true;
 }
 
 /* raft advances last_applied after each entry, barrier and configuration entries included, so
@@ -223,6 +214,11 @@ int fsmBridgeInit(struct raft_fsm *out, struct rc_fsm *core)
     if (b == NULL) {
         return RC_ENOMEM;
     }
+    b->ring = calloc(RESULT_RING, sizeof *b->ring);
+    if (b->ring == NULL) {
+        free(b);
+        return RC_ENOMEM;
+    }
     b->core = core;
     memset(out, 0, sizeof *out);
     out->version = 1;
@@ -245,9 +241,7 @@ void fsmBridgeClose(struct raft_fsm *fsm)
     if (b == NULL) {
         return;
     }
-    for (unsigned i = 0; i < BATCHES; i++) {
-        free(b->batches[i].slots);
-    }
+    free(b->ring);
     free(b);
     fsm->data = NULL;
 }

@@ -26,6 +26,8 @@
 #define RC_RAFT_FSM_BRIDGE_H
 
 #include <raft.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #include "core/fsm.h"
 
@@ -42,6 +44,10 @@ int fsmBridgeInit(struct raft_fsm *out, struct rc_fsm *core);
 void fsmBridgeAttach(struct raft_fsm *fsm, struct raft *r);
 
 void fsmBridgeClose(struct raft_fsm *fsm);
+
+/* Copy the result of the entry at index, applied on this node while it was leader, into *out.
+ * False when it is not (or no longer: RESULT_RING entries later) available. */
+bool fsmBridgeResult(const struct raft_fsm *fsm, uint64_t index, struct rc_fsm_result *out);
 
 /* Wrap an encoded Command (borrowed) into a log entry buffer (out->base from raft_malloc,
  * handed to raft_apply): "RCE1", u32 big-endian length, the command, zero padding to a

@@ -290,3 +290,29 @@ bool harnessFileContains(const char *path, const char *text)
     fclose(f);
     return found;
 }
+
+uint64_t harnessStartCluster(struct harness *h, int n, const char *const *extra)
+{
+    const char *args[24] = {"--bootstrap"};
+    int k = 1;
+    for (int i = 0; extra != NULL && extra[i] != NULL && k < 22; i++) {
+        args[k++] = extra[i];
+    }
+    args[k] = NULL;
+    harnessStart(h, 1, args);
+    if (harnessWaitLeader(h, 1, 1, 20000) == 0) {
+        return 0;
+    }
+    char join[64];
+    harnessRpcAddr(h, 1, join, sizeof join);
+    for (int id = 2; id <= n; id++) {
+        const char *jargs[24] = {"--join", join};
+        k = 2;
+        for (int i = 0; extra != NULL && extra[i] != NULL && k < 22; i++) {
+            jargs[k++] = extra[i];
+        }
+        jargs[k] = NULL;
+        harnessStart(h, id, jargs);
+    }
+    return harnessWaitLeader(h, n, n, 30000);
+}

@@ -45,6 +45,10 @@ void harnessSignal(struct harness *h, int id, int sig);
  * 128+signal when killed). */
 int harnessWait(struct harness *h, int id, int timeout_ms);
 
+/* Node 1 bootstraps, nodes 2..n join through it (each with extra flags, NULL-terminated);
+ * returns the leader once n voters are reachable, 0 on timeout. */
+uint64_t harnessStartCluster(struct harness *h, int n, const char *const *extra);
+
 /* A client on nodes 1..n. */
 struct rc_client *harnessClient(const struct harness *h, int n, int64_t timeout_us);
 /* A client on node id only. */

@@ -1,0 +1,581 @@
+#include "sched.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "command.h"
+#include "err.h"
+#include "jobs.h"
+#include "policy.h"
+#include "retry.h"
+#include "runs.h"
+#include "trigger.h"
+
+/*
+ * Why a scan and not a heap: the planner is a pure function of the FSM, so it keeps nothing
+ * between calls; a real leader keeps a due-heap and calls it only when something is due. The
+ * scan costs one trigger build and one policyDecide per unpaused job (measured in
+ * tests/unit/test_sched.c).
+ *
+ * Why no entry is checked here beyond what the FSM shows: apply checks every item again (cursor,
+ * version, fence, state), so a plan that is stale by the time it commits is harmless.
+ */
+
+#define DEFAULT_MAX_ITEMS  1024
+#define DEFAULT_MAX_ASSIGN 256
+#define QUEUED_REASON      "queued" /* ledger.c marks queued runs with this wait_reason */
+#define JOB_KEY_SIZE       (RC_JOBS_NAMESPACE_MAX + RC_JOBS_NAME_MAX + 2)
+
+struct builder {
+    const struct rc_fsm *f;
+    const struct sched_options *o;
+    int64_t now;
+    size_t max_items;
+    size_t max_assign;
+    struct sched_plan *out;
+    size_t cap_entries;
+    size_t cap_waits;
+    Raftcron__FireItem *items; /* max_items, strings borrowed from the FSM */
+    Raftcron__FireItem **item_ptrs;
+    size_t n_items;
+    struct rc_decision_rec *recs; /* max_items */
+    uint64_t *worker_load;        /* per worker, in fsmWorkers order */
+};
+
+static void wakeAt(struct builder *b, int64_t t)
+{
+    if (t < b->now) {
+        t = b->now;
+    }
+    if (t < b->out->next_wake_us) {
+        b->out->next_wake_us = t;
+    }
+}
+
+static int64_t subSat(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_sub_overflow(a, b, &r)) {
+        return b > 0 ? INT64_MIN : INT64_MAX;
+    }
+    return r;
+}
+
+static int pushEntry(struct builder *b, void *buf, size_t len, uint64_t run_id, uint64_t worker_id)
+{
+    struct sched_plan *p = b->out;
+    if (p->n_entries == b->cap_entries) {
+        size_t cap = b->cap_entries ? 2 * b->cap_entries : 16;
+        struct sched_entry *e = realloc(p->entries, cap * sizeof *e);
+        if (e == NULL) {
+            free(buf);
+            return RC_ENOMEM;
+        }
+        p->entries = e;
+        b->cap_entries = cap;
+    }
+    p->entries[p->n_entries++] = (struct sched_entry){buf, len, run_id, worker_id};
+    return 0;
+}
+
+static int pushWait(struct builder *b, uint64_t run_id, const char *reason)
+{
+    struct sched_plan *p = b->out;
+    if (p->n_waits == b->cap_waits) {
+        size_t cap = b->cap_waits ? 2 * b->cap_waits : 16;
+        struct sched_wait *w = realloc(p->waits, cap * sizeof *w);
+        if (w == NULL) {
+            return RC_ENOMEM;
+        }
+        p->waits = w;
+        b->cap_waits = cap;
+    }
+    struct sched_wait *w = &p->waits[p->n_waits++];
+    w->run_id = run_id;
+    snprintf(w->reason, sizeof w->reason, "%s", reason);
+    return 0;
+}
+
+/* ---- Fire decisions --------------------------------------------------------------------- */
+
+/* Rule (proto Policy, jobyaml.c buildPolicy): a job without a policy gets policyDefaults; a
+ * policy that is present is taken as written (grace 0 is "no lateness"), except max_instances
+ * 0 which means the default. */
+static void policyOf(const Raftcron__JobSpec *spec, struct rc_policy *p)
+{
+    policyDefaults(p);
+    const Raftcron__Policy *sp = spec->policy;
+    if (sp == NULL) {
+        return;
+    }
+    p->misfire_grace_us = sp->misfire_grace_us;
+    p->coalesce = sp->coalesce;
+    p->overlap = (enum rc_overlap)sp->overlap;
+    if (sp->max_instances > 0) {
+        p->max_instances = (int)sp->max_instances;
+    }
+}
+
+/* The trigger as fsmValidateSpec accepted it: an interval or "@every" is anchored at the
+ * spec's anchor, else at the job's creation, so every leader derives the same instants. */
+static int triggerOf(const Raftcron__Job *job, struct rc_trigger *t)
+{
+    const Raftcron__Trigger *tr = job->spec->trigger;
+    if (tr == NULL) {
+        return RC_EINVAL;
+    }
+    int64_t anchor = tr->anchor_us != 0 ? tr->anchor_us : job->created_us;
+    int rv;
+    switch (tr->kind_case) {
+    case RAFTCRON__TRIGGER__KIND_CRON: {
+        char why[RC_ERRMSG_SIZE];
+        rv = triggerInitCron(t, tr->cron, tr->tz, anchor, why, sizeof why);
+        break;
+    }
+    case RAFTCRON__TRIGGER__KIND_INTERVAL_US:
+        rv = triggerInitInterval(t, tr->interval_us, anchor);
+        break;
+    case RAFTCRON__TRIGGER__KIND_AT_US:
+        triggerInitOnce(t, tr->at_us);
+        rv = 0;
+        break;
+    default:
+        return RC_EINVAL;
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    t->dst_gap = tr->dst_gap == 1 ? RC_DST_GAP_SKIP : RC_DST_GAP_SHIFT;
+    t->dst_repeat = tr->dst_repeat == 1 ? RC_DST_REPEAT_BOTH : RC_DST_REPEAT_ONCE;
+    t->start_us = tr->start_us != 0 ? tr->start_us : RC_TIME_NONE_LO;
+    t->end_us = tr->end_us != 0 ? tr->end_us : RC_TIME_NONE_HI;
+    t->jitter_us = tr->jitter_us;
+    return 0;
+}
+
+static void jobKeyOf(const Raftcron__Job *job, char *key, size_t n)
+{
+    const char *ns = job->spec->namespace_;
+    snprintf(key, n, "%s/%s", (ns == NULL || ns[0] == '\0') ? RC_JOBS_DEFAULT_NAMESPACE : ns,
+             job->spec->name);
+}
+
+static void addItem(struct builder *b, const Raftcron__Job *job, const struct rc_decision_rec *r)
+{
+    Raftcron__FireItem *it = &b->items[b->n_items];
+    raftcron__fire_item__init(it);
+    it->namespace_ = job->spec->namespace_;
+    it->name = job->spec->name;
+    it->job_version = job->version;
+    it->first_us = r->first_us;
+    it->last_us = r->last_us;
+    it->count = r->count;
+    it->decision = (uint32_t)r->decision;
+    it->reason = (uint32_t)r->reason;
+    it->start_at_us = r->decision == RC_DECISION_FIRED ? r->start_at_us : 0;
+    it->cancel_active = r->cancel_active;
+    it->queued = r->queued;
+    b->item_ptrs[b->n_items++] = it;
+}
+
+/* One job's due instants into the batch, and when it is next due. A job whose spec no longer
+ * builds a trigger (a zone gone from this node's tzdata) is left alone: another node or a fixed
+ * tzdata decides it later, and a guess here would be a decision. */
+static int planJob(struct builder *b, const Raftcron__Job *job)
+{
+    struct rc_trigger t;
+    if (job->paused || triggerOf(job, &t) != 0) {
+        return 0;
+    }
+    if (b->n_items == b->max_items) {
+        wakeAt(b, b->now);
+        return 0;
+    }
+    struct rc_policy pol;
+    policyOf(job->spec, &pol);
+    char key[JOB_KEY_SIZE];
+    jobKeyOf(job, key, sizeof key);
+    struct rc_policy_input in = {
+        .trigger = &t,
+        .policy = &pol,
+        .job_key = key,
+        .cursor_us = job->cursor_us,
+        .now_us = b->now,
+        .lookahead_us = b->o->lookahead_us,
+    };
+    fsmJobActive(b->f, job->id, &in.active_runs, &in.queued_runs);
+    size_t room = b->max_items - b->n_items;
+    size_t n;
+    int64_t cursor;
+    if (policyDecide(&in, b->recs, room, &n, &cursor) != 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        addItem(b, job, &b->recs[i]);
+    }
+    if (n == room) {
+        wakeAt(b, b->now); /* the batch is full: the rest of this job is due at once */
+        return 0;
+    }
+    int64_t next;
+    if (triggerNext(&t, cursor, &next) == 0) {
+        wakeAt(b, subSat(next, b->o->lookahead_us));
+    }
+    return 0;
+}
+
+static int planFires(struct builder *b)
+{
+    size_t jobs = fsmJobCount(b->f);
+    for (size_t i = 0; i < jobs; i++) {
+        int rv = planJob(b, fsmJobAt(b->f, i));
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    if (b->n_items == 0) {
+        return 0;
+    }
+    void *buf;
+    size_t len;
+    int rv = commandEncodeFireBatch(b->now, b->item_ptrs, b->n_items, &buf, &len);
+    if (rv != 0) {
+        return rv;
+    }
+    return pushEntry(b, buf, len, 0, 0);
+}
+
+/* ---- Placement -------------------------------------------------------------------------- */
+
+/* The job of a run, through its "namespace/name" and checked by id (runs of a deleted job are
+ * dropped with it, so a miss is a job replaced under the same name). */
+static const Raftcron__Job *jobOfRun(const struct rc_fsm *f, const Raftcron__Run *run)
+{
+    const char *slash = strchr(run->job, '/');
+    if (slash == NULL || (size_t)(slash - run->job) > RC_JOBS_NAMESPACE_MAX) {
+        return NULL;
+    }
+    char ns[RC_JOBS_NAMESPACE_MAX + 1];
+    memcpy(ns, run->job, (size_t)(slash - run->job));
+    ns[slash - run->job] = '\0';
+    const Raftcron__Job *job = fsmJobGet(f, ns, slash + 1);
+    return job != NULL && job->id == run->job_id ? job : NULL;
+}
+
+static bool hasTag(const Raftcron__Worker *w, const char *k, const char *v)
+{
+    for (size_t i = 0; i < w->n_tags; i++) {
+        if (strcmp(w->tags[i]->key, k) == 0 && strcmp(w->tags[i]->value, v) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool tagsMatch(const Raftcron__Worker *w, const Raftcron__JobSpec *spec)
+{
+    for (size_t i = 0; i < spec->n_target; i++) {
+        if (!hasTag(w, spec->target[i]->key, spec->target[i]->value)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static uint64_t capacityOf(const Raftcron__Worker *w)
+{
+    return w->capacity == 0 ? 1 : w->capacity;
+}
+
+/* Workers are sorted by id: their position indexes b->worker_load. */
+static size_t workerSlot(const struct rc_fsm *f, uint64_t id)
+{
+    size_t n;
+    Raftcron__Worker *const *ws = fsmWorkers(f, &n);
+    size_t lo = 0;
+    size_t hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ws[mid]->id < id) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo < n && ws[lo]->id == id ? lo : SIZE_MAX;
+}
+
+static int countLoad(struct builder *b)
+{
+    size_t nw;
+    fsmWorkers(b->f, &nw);
+    b->worker_load = calloc(nw + 1, sizeof *b->worker_load);
+    if (b->worker_load == NULL) {
+        return RC_ENOMEM;
+    }
+    uint32_t mask = (1u << RC_RUN_ASSIGNED) | (1u << RC_RUN_RUNNING);
+    size_t n = fsmRunsSelect(b->f, mask, 0, NULL, 0);
+    const Raftcron__Run **runs = calloc(n + 1, sizeof *runs);
+    if (runs == NULL) {
+        return RC_ENOMEM;
+    }
+    fsmRunsSelect(b->f, mask, 0, runs, n);
+    for (size_t i = 0; i < n; i++) {
+        size_t slot = workerSlot(b->f, runs[i]->worker_id);
+        if (slot != SIZE_MAX) {
+            b->worker_load[slot]++;
+        }
+    }
+    free(runs);
+    return 0;
+}
+
+static void describeTarget(const Raftcron__JobSpec *spec, char *buf, size_t n)
+{
+    if (spec->n_target == 0) {
+        snprintf(buf, n, "no alive worker");
+        return;
+    }
+    size_t used = (size_t)snprintf(buf, n, "no alive worker with tags");
+    for (size_t i = 0; i < spec->n_target && used < n; i++) {
+        used += (size_t)snprintf(buf + used, n - used, "%s%s=%s", i == 0 ? " " : ",",
+                                 spec->target[i]->key, spec->target[i]->value);
+    }
+}
+
+/* Least loaded matching worker with room (ties: lowest id, as fsmWorkers is in id order), or
+ * SIZE_MAX with the reason in why. */
+static size_t pickWorker(struct builder *b, const Raftcron__JobSpec *spec, char *why, size_t n)
+{
+    size_t nw;
+    Raftcron__Worker *const *ws = fsmWorkers(b->f, &nw);
+    size_t best = SIZE_MAX;
+    bool matched = false;
+    for (size_t i = 0; i < nw; i++) {
+        if (!ws[i]->alive || !tagsMatch(ws[i], spec)) {
+            continue;
+        }
+        matched = true;
+        if (b->worker_load[i] >= capacityOf(ws[i])) {
+            continue;
+        }
+        if (best == SIZE_MAX || b->worker_load[i] < b->worker_load[best]) {
+            best = i;
+        }
+    }
+    if (best == SIZE_MAX) {
+        if (matched) {
+            snprintf(why, n, "all matching workers at capacity");
+        } else {
+            describeTarget(spec, why, n);
+        }
+    }
+    return best;
+}
+
+/* Rule (docs/ledger.md, QUEUE_ONE): a queued run starts only once every other active run of
+ * its job has ended, i.e. when the only active runs left are queued ones. */
+static bool queuedBehindActive(const struct rc_fsm *f, const Raftcron__Run *run)
+{
+    if (run->state != RC_RUN_PENDING || strcmp(run->wait_reason, QUEUED_REASON) != 0) {
+        return false;
+    }
+    int active;
+    int queued;
+    fsmJobActive(f, run->job_id, &active, &queued);
+    return active > queued;
+}
+
+static int assignRun(struct builder *b, const Raftcron__Run *run)
+{
+    if (run->state == RC_RUN_RETRY_WAIT && run->not_before_us > b->now) {
+        wakeAt(b, run->not_before_us);
+        return 0;
+    }
+    const Raftcron__Job *job = jobOfRun(b->f, run);
+    if (job == NULL) {
+        return pushWait(b, run->id, "job not found");
+    }
+    if (queuedBehindActive(b->f, run)) {
+        return pushWait(b, run->id, "queued behind an active run");
+    }
+    char why[sizeof b->out->waits[0].reason];
+    size_t slot = pickWorker(b, job->spec, why, sizeof why);
+    if (slot == SIZE_MAX) {
+        return pushWait(b, run->id, why);
+    }
+    size_t nw;
+    uint64_t worker_id = fsmWorkers(b->f, &nw)[slot]->id;
+    void *buf;
+    size_t len;
+    int rv = commandEncodeRunAssign(run->id, run->fence, worker_id, b->now, &buf, &len);
+    if (rv != 0) {
+        return rv;
+    }
+    b->worker_load[slot]++;
+    return pushEntry(b, buf, len, run->id, worker_id);
+}
+
+static int planAssign(struct builder *b)
+{
+    int rv = countLoad(b);
+    if (rv != 0) {
+        return rv;
+    }
+    uint32_t mask = (1u << RC_RUN_PENDING) | (1u << RC_RUN_RETRY_WAIT);
+    size_t n = fsmRunsSelect(b->f, mask, 0, NULL, 0);
+    const Raftcron__Run **runs = calloc(n + 1, sizeof *runs);
+    if (runs == NULL) {
+        return RC_ENOMEM;
+    }
+    fsmRunsSelect(b->f, mask, 0, runs, n);
+    size_t assigned = 0;
+    for (size_t i = 0; i < n && rv == 0; i++) {
+        if (assigned == b->max_assign) {
+            wakeAt(b, b->now);
+            break;
+        }
+        size_t before = b->out->n_entries;
+        rv = assignRun(b, runs[i]);
+        assigned += b->out->n_entries - before;
+    }
+    free(runs);
+    return rv;
+}
+
+/* ---- Retries and dead letters ----------------------------------------------------------- */
+
+static int endRun(struct builder *b, const Raftcron__Run *run, const char *reason)
+{
+    void *buf;
+    size_t len;
+    int rv = commandEncodeRunEnd(RAFTCRON__COMMAND__CMD_RUN_DEAD, run->id, run->fence, reason,
+                                 b->now, &buf, &len);
+    return rv != 0 ? rv : pushEntry(b, buf, len, run->id, 0);
+}
+
+/* Rule (DESIGN.md §1.3): retried while the policy allows, else the dead letter; a lost attempt
+ * of an at-most-once job is never retried. */
+static int settleRun(struct builder *b, const Raftcron__Run *run)
+{
+    const Raftcron__Job *job = jobOfRun(b->f, run);
+    if (job == NULL) {
+        return 0;
+    }
+    bool lost = run->state == RC_RUN_LOST;
+    const Raftcron__RetryPolicy *rp = job->spec->retry;
+    if (!retryShouldRetry(rp, run->attempt, lost, job->spec->at_most_once)) {
+        bool amo = lost && job->spec->at_most_once;
+        return endRun(b, run, amo ? "lost under at-most-once" : "retries exhausted");
+    }
+    int64_t delay;
+    if (retryDelay(rp, run->attempt, run->id, &delay) != 0) {
+        return endRun(b, run, "invalid retry policy");
+    }
+    int64_t not_before = b->now + delay;
+    void *buf;
+    size_t len;
+    int rv = commandEncodeRunRetry(run->id, run->fence, not_before, b->now, &buf, &len);
+    if (rv != 0) {
+        return rv;
+    }
+    wakeAt(b, not_before);
+    return pushEntry(b, buf, len, run->id, 0);
+}
+
+static int planSettle(struct builder *b)
+{
+    uint32_t mask = (1u << RC_RUN_FAILED) | (1u << RC_RUN_TIMED_OUT) | (1u << RC_RUN_LOST);
+    size_t n = fsmRunsSelect(b->f, mask, 0, NULL, 0);
+    const Raftcron__Run **runs = calloc(n + 1, sizeof *runs);
+    if (runs == NULL) {
+        return RC_ENOMEM;
+    }
+    fsmRunsSelect(b->f, mask, 0, runs, n);
+    int rv = 0;
+    for (size_t i = 0; i < n && rv == 0; i++) {
+        rv = settleRun(b, runs[i]);
+    }
+    free(runs);
+    return rv;
+}
+
+/* ---- The plan ----------------------------------------------------------------------------- */
+
+static int builderInit(struct builder *b, const struct rc_fsm *f, const struct sched_options *o,
+                       struct sched_plan *out)
+{
+    memset(b, 0, sizeof *b);
+    b->f = f;
+    b->o = o;
+    b->now = o->now_us;
+    b->out = out;
+    b->max_items = o->max_items != 0 ? o->max_items : DEFAULT_MAX_ITEMS;
+    b->max_assign = o->max_assign != 0 ? o->max_assign : DEFAULT_MAX_ASSIGN;
+    b->items = malloc(b->max_items * sizeof *b->items);
+    b->item_ptrs = malloc(b->max_items * sizeof *b->item_ptrs);
+    b->recs = malloc(b->max_items * sizeof *b->recs);
+    if (b->items == NULL || b->item_ptrs == NULL || b->recs == NULL) {
+        return RC_ENOMEM;
+    }
+    return 0;
+}
+
+static void builderClose(struct builder *b)
+{
+    free(b->items);
+    free(b->item_ptrs);
+    free(b->recs);
+    free(b->worker_load);
+}
+
+int schedPlan(const struct rc_fsm *f, const struct sched_options *o, struct sched_plan *out)
+{
+    if (out == NULL) {
+        return RC_EINVAL;
+    }
+    memset(out, 0, sizeof *out);
+    out->next_wake_us = INT64_MAX;
+    if (f == NULL || o == NULL || o->lookahead_us < 0) {
+        return RC_EINVAL;
+    }
+    struct builder b;
+    int rv = builderInit(&b, f, o, out);
+    if (rv != 0) {
+        goto err_after_init;
+    }
+    rv = planFires(&b);
+    if (rv == 0) {
+        rv = planAssign(&b);
+    }
+    if (rv == 0) {
+        rv = planSettle(&b);
+    }
+    if (rv != 0) {
+        goto err_after_init;
+    }
+    builderClose(&b);
+    return 0;
+
+err_after_init:
+    assert(rv != 0);
+    builderClose(&b);
+    schedPlanFree(out);
+    return rv;
+}
+
+void schedPlanFree(struct sched_plan *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < p->n_entries; i++) {
+        free(p->entries[i].buf);
+    }
+    free(p->entries);
+    free(p->waits);
+    memset(p, 0, sizeof *p);
+    p->next_wake_us = INT64_MAX;
+}

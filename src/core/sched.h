@@ -1,0 +1,72 @@
+/*
+ * The leader's scheduler as a pure function (DESIGN.md §4, §5): given the FSM and the leader's
+ * wall clock, what to propose next — one FireBatch for every instant due within the lookahead
+ * (decided by policy.c), RunAssign for runs waiting for a worker, RunRetry/RunDead for failed
+ * attempts — and when to look again. It reads nothing but its arguments, so the simulator can
+ * drive it at virtual times and the node can run it on its timer.
+ *
+ * Safety does not depend on the plan being fresh: every entry it produces is checked again by
+ * apply (an instant at or before the cursor, a stale fence or state is a no-op), so a plan
+ * computed by a deposed leader, or proposed twice, cannot claim anything twice.
+ */
+#ifndef RC_CORE_SCHED_H
+#define RC_CORE_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fsm.h"
+
+struct sched_options {
+    int64_t now_us;       /* the leader's wall clock */
+    int64_t lookahead_us; /* instants due up to now + lookahead are claimed now (>= 0; the
+                             node uses 100 ms) */
+    size_t max_items;     /* FireBatch items per plan (0: 1024) */
+    size_t max_assign;    /* RunAssign per plan (0: 256) */
+};
+
+/* One encoded Command (malloc'd, owned by the plan). */
+struct sched_entry {
+    void *buf;
+    size_t len;
+    uint64_t run_id;   /* the run concerned, 0 for a FireBatch */
+    uint64_t worker_id; /* RunAssign: the chosen worker */
+};
+
+/* A run that waits and why ("no alive worker with tags region=eu", "all matching workers at
+ * capacity"), for run list. */
+struct sched_wait {
+    uint64_t run_id;
+    char reason[96];
+};
+
+struct sched_plan {
+    struct sched_entry *entries; /* in proposal order: the FireBatch first (if any) */
+    size_t n_entries;
+    struct sched_wait *waits;
+    size_t n_waits;
+    int64_t next_wake_us; /* when to plan again; INT64_MAX when nothing is scheduled */
+};
+
+/*
+ * Compute the plan. Jobs that are paused are skipped; a job's instants come from its trigger
+ * (built from its spec: cron in its zone with its DST policy, interval anchored at its anchor or
+ * creation time, one-off), starting after its cursor. Placement: the least loaded alive worker
+ * whose tags include all of the job's target tags and whose ASSIGNED+RUNNING count (plus the
+ * assignments made earlier in this plan) is below its capacity (0 counts as 1; ties: lowest
+ * id). A queued run (QUEUE_ONE) waits while its job has a non-queued active run; a RETRY_WAIT
+ * run waits for its not_before. Runs that cannot be placed are listed in waits with the reason.
+ * next_wake_us: the earliest of each job's next instant minus the lookahead and every
+ * RETRY_WAIT not_before, never before now (now itself when a limit left work for later).
+ * Failed, timed-out and lost attempts get RunRetry (not_before = now + retryDelay) while
+ * retryShouldRetry allows, else RunDead ("retries exhausted", "lost under at-most-once").
+ * Returns 0, RC_ENOMEM or RC_EINVAL (NULL arguments, negative lookahead); on error *out is
+ * empty (schedPlanFree is still safe). Ownership: *out owns its entries and waits; free with
+ * schedPlanFree (NULL or an empty plan is fine).
+ */
+int schedPlan(const struct rc_fsm *f, const struct sched_options *o, struct sched_plan *out);
+
+void schedPlanFree(struct sched_plan *p);
+
+#endif /* RC_CORE_SCHED_H */
