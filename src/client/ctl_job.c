@@ -101,24 +101,9 @@ struct out {
     struct print_json j;
 };
 
-/* A text value on one line: line breaks and other control characters are escaped C-style. */
 static void printLine(const char *key, const char *v, size_t len)
 {
-    printf("%-16s ", key);
-    if (len == 0) {
-        fputc('-', stdout);
-    }
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)v[i];
-        if (ch == '\n') {
-            fputs("\\n", stdout);
-        } else if (ch < 0x20 || ch == 0x7f) {
-            printf("\\x%02x", ch);
-        } else {
-            fputc(ch, stdout);
-        }
-    }
-    fputc('\n', stdout);
+    printKeyLine(stdout, key, 16, v, len);
 }
 
 static void kvStr(struct out *o, const char *key, const char *v)

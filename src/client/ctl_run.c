@@ -146,24 +146,9 @@ static void printRuns(const struct ctl_global *g, const Raftcron__RunListRespons
     printTableFlush(&t, stdout);
 }
 
-/* One key/value line; the value's line breaks and control bytes escaped C-style. */
 static void kvLine(const char *key, const char *v, size_t len)
 {
-    printf("%-14s ", key);
-    if (len == 0) {
-        fputc('-', stdout);
-    }
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)v[i];
-        if (ch == '\n') {
-            fputs("\\n", stdout);
-        } else if (ch < 0x20 || ch == 0x7f) {
-            printf("\\x%02x", ch);
-        } else {
-            fputc(ch, stdout);
-        }
-    }
-    fputc('\n', stdout);
+    printKeyLine(stdout, key, 14, v, len);
 }
 
 static void kvText(const char *key, const char *v)

@@ -270,3 +270,22 @@ int printTableFlush(struct print_table *t, FILE *f)
     memset(t, 0, sizeof *t);
     return rv;
 }
+
+void printKeyLine(FILE *f, const char *key, int width, const char *v, size_t len)
+{
+    fprintf(f, "%-*s ", width, key);
+    if (len == 0) {
+        fputc('-', f);
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)v[i];
+        if (ch == '\n') {
+            fputs("\\n", f);
+        } else if (ch < 0x20 || ch == 0x7f) {
+            fprintf(f, "\\x%02x", ch);
+        } else {
+            fputc(ch, f);
+        }
+    }
+    fputc('\n', f);
+}

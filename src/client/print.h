@@ -66,4 +66,8 @@ void printTableRow(struct print_table *t, ...);
 /* Print every row and free the table. Returns 0, or -1 when a row could not be stored. */
 int printTableFlush(struct print_table *t, FILE *f);
 
+/* "key   value" on one line: key padded to width, the value's line breaks and other control
+ * bytes escaped C-style ("\n", "\x1b"), "-" for an empty value. */
+void printKeyLine(FILE *f, const char *key, int width, const char *v, size_t len);
+
 #endif /* RC_CLIENT_PRINT_H */
