@@ -29,8 +29,8 @@ import sys
 
 INF = float("inf")
 NOT_YET = ("not yet: checks 1-4 judge fired runs (exactly-once claim, committed before run, "
-           "bounded at-least-once execution, clocks cannot duplicate); raftcron does not fire "
-           "yet, so the workload records no runs and nothing is checked")
+           "bounded at-least-once execution, clocks cannot duplicate); the workload does not "
+           "record executions and the ledger is not collected yet, so nothing is checked")
 CRASH_PATTERNS = [
     r"ERROR: AddressSanitizer", r"ERROR: LeakSanitizer", r"runtime error:",
     r"UndefinedBehaviorSanitizer", r"WARNING: ThreadSanitizer", r"Assertion .* failed",

@@ -100,6 +100,31 @@ def quiescent(ctl, cl):
     return ok, idx
 
 
+def quiesceFiring(ctl):
+    """Stops the jobs from firing (pause) and waits until no run is in flight, so that the
+    replicas can be compared at one applied index. Returns a note when that did not happen."""
+    lst, err = ctl.json(["job", "list"], "10s")
+    if lst is None:
+        return "could not list jobs to pause them: %s" % err
+    for j in lst.get("jobs", []):
+        ctl.run(["job", "pause", j["name"], "--namespace", j["namespace"]], "10s")
+    busy = {}
+
+    def idle():
+        for state in ("pending", "assigned", "running", "retry_wait"):
+            runs, rerr = ctl.json(["run", "list", "--state", state, "--limit", "1000"], "5s")
+            if runs is None:
+                busy["error"] = rerr
+                return False, busy
+            busy[state] = len(runs.get("runs", []))
+            if busy[state]:
+                return False, busy
+        return True, busy
+
+    ok, why = waitFor("idle runs", idle, 60)
+    return None if ok else "runs still in flight after pausing every job: %s" % why
+
+
 def collect(ctl, cl):
     final = {"nodes": {}}
     lst, err = None, None
@@ -192,6 +217,9 @@ def run(a):
         ok, why = waitFor("whole", lambda: clusterWhole(ctl, a.nodes), 60)
         if not ok:
             notes.append("after healing the cluster was not whole within 60 s: %s" % why)
+        note = quiesceFiring(ctl)
+        if note:
+            notes.append(note)
         ok, idx = waitFor("quiescence", lambda: quiescent(ctl, cl), 30)
         if not ok:
             notes.append("applied indexes did not converge within 30 s: %s" % idx)
