@@ -174,6 +174,16 @@ RC_API int rc_run_list(struct rc_client *c, const char *ns, const char *job, con
 /* Run.Get: one run by id (RC_ENOTFOUND when absent or dropped by retention). */
 RC_API int rc_run_get(struct rc_client *c, uint64_t id, int stale, struct Raftcron__Run **out);
 /* Decision.List: the decision records (fired, coalesced, missed, skipped) of one job. */
+/* Job.RunNow: a manual run of the job now; the overlap policy applies unless force
+ * (RC_ESTALE / FAILED_PRECONDITION when it refuses). *run_id (may be NULL) gets the new run.
+ * Not retried after a lost attempt: the outcome is then unknown. */
+RC_API int rc_job_run_now(struct rc_client *c, const char *ns, const char *name, int force,
+                          uint64_t *run_id);
+/* Dlq.Retry: a new manual run for the scheduled instant of dead run id. */
+RC_API int rc_dlq_retry(struct rc_client *c, uint64_t id, uint64_t *run_id);
+/* Run.Cancel: cancel run id (pending, assigned, running or waiting to retry); a running one
+ * is killed by its worker. */
+RC_API int rc_run_cancel(struct rc_client *c, uint64_t id);
 RC_API int rc_decision_list(struct rc_client *c, const char *ns, const char *job, uint32_t limit,
                             int stale, struct Raftcron__DecisionListResponse **out);
 /* Dlq.List: runs in state DEAD (ns NULL or "": every namespace). */

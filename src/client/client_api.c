@@ -285,3 +285,49 @@ int rc_member_transfer(struct rc_client *c, uint64_t id)
 {
     return memberCall(c, "Member.Transfer", id, NULL, NULL, 0);
 }
+
+int rc_job_run_now(struct rc_client *c, const char *ns, const char *name, int force,
+                   uint64_t *run_id)
+{
+    Raftcron__RunNowRequest req = RAFTCRON__RUN_NOW_REQUEST__INIT;
+    req.namespace_ = (char *)(ns != NULL ? ns : "");
+    req.name = (char *)(name != NULL ? name : "");
+    req.force = force != 0;
+    Raftcron__RunNowResponse *m;
+    /* Not idempotent: a repeated request would start a second manual run. */
+    int rv = invoke(c, "Job.RunNow", &req.base, 0, &raftcron__run_now_response__descriptor,
+                    (ProtobufCMessage **)&m);
+    if (rv != 0) {
+        return rv;
+    }
+    if (run_id != NULL) {
+        *run_id = m->run_id;
+    }
+    raftcron__run_now_response__free_unpacked(m, NULL);
+    return 0;
+}
+
+int rc_dlq_retry(struct rc_client *c, uint64_t id, uint64_t *run_id)
+{
+    Raftcron__RunIdRequest req = RAFTCRON__RUN_ID_REQUEST__INIT;
+    req.id = id;
+    Raftcron__RunNowResponse *m;
+    int rv = invoke(c, "Dlq.Retry", &req.base, 0, &raftcron__run_now_response__descriptor,
+                    (ProtobufCMessage **)&m);
+    if (rv != 0) {
+        return rv;
+    }
+    if (run_id != NULL) {
+        *run_id = m->run_id;
+    }
+    raftcron__run_now_response__free_unpacked(m, NULL);
+    return 0;
+}
+
+int rc_run_cancel(struct rc_client *c, uint64_t id)
+{
+    Raftcron__RunIdRequest req = RAFTCRON__RUN_ID_REQUEST__INIT;
+    req.id = id;
+    /* Idempotent: cancelling a cancelled run is refused as stale, never cancels another. */
+    return invoke(c, "Run.Cancel", &req.base, 1, &raftcron__empty__descriptor, NULL);
+}

@@ -1152,10 +1152,20 @@ int ctlJob(const struct ctl_global *g, int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? CTL_USAGE : CTL_OK;
     }
+    if (strcmp(argv[1], "run-now") == 0) {
+        /* job run-now NAME … is run now NAME … (ctl_run.c) */
+        char *args[64] = {"run", "now"};
+        int n = 2;
+        for (int i = 2; i < argc && n < 63; i++) {
+            args[n++] = argv[i];
+        }
+        args[n] = NULL;
+        return ctlRun(g, n, args);
+    }
     struct job_args a = {.cmd = argv[1]};
     if (!knownCommand(a.cmd)) {
         return ctlUsageError("job: unknown command \"%s\" (add, update, get, list, delete, "
-                             "pause, resume, apply, next or decisions)",
+                             "pause, resume, apply, next, decisions or run-now)",
                              a.cmd);
     }
     if (jobyamlDraftCreate(NULL, &a.draft) != 0) {

@@ -18,20 +18,26 @@
 #include "print.h"
 #include "raftcron/client.h"
 
-enum { OPT_JOB = 900, OPT_NAMESPACE, OPT_STATE, OPT_LIMIT, OPT_STALE };
+enum { OPT_JOB = 900, OPT_NAMESPACE, OPT_STATE, OPT_LIMIT, OPT_STALE, OPT_FORCE };
 
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: raftcronctl run list [--job NAME] [--namespace NS] [--state S] [--limit N]\n"
                "                            [--stale]\n"
                "       raftcronctl run get ID [--stale]\n"
+               "       raftcronctl run cancel ID\n"
+               "       raftcronctl run now NAME [--namespace NS] [--force]\n"
                "       raftcronctl dlq list [--namespace NS] [--limit N] [--stale]\n"
+               "       raftcronctl dlq retry ID\n"
                "\n"
                "run list shows runs newest first: of one job (--job, NAME may be NS/NAME), or of\n"
                "every job of --namespace (default: every namespace). --state keeps one state:\n"
                "pending, assigned, running, succeeded, failed, timed_out, lost, retry_wait, dead\n"
                "or cancelled. --limit N (default 100, at most 1000). run get shows one run with\n"
-               "its output tail. dlq list shows the dead letters: runs in state dead.\n"
+               "its output tail. run cancel stops a run (its worker kills it if it runs). run now\n"
+               "starts a manual run of job NAME now (also 'job run-now'); the job's overlap\n"
+               "policy applies unless --force. dlq list shows the dead letters: runs in state\n"
+               "dead; dlq retry starts a new manual run for a dead run's scheduled instant.\n"
                "\n"
                "-o json (global): list prints {\"runs\": [...]}, get one run object, with keys id,\n"
                "job, scheduled_at, state, attempt, worker, fence, fired_at, start_at, started_at,\n"
@@ -212,6 +218,7 @@ struct run_args {
     const char *state;
     uint32_t limit;
     int stale;
+    int force; /* run now */
     uint64_t id; /* run get */
 };
 
@@ -262,6 +269,9 @@ static int onOption(struct run_args *a, int c, const char *arg)
         rv = parseNumber("--limit", arg, 1000, &v);
         a->limit = (uint32_t)v;
         return rv;
+    case OPT_FORCE:
+        a->force = 1;
+        return 0;
     default:
         a->stale = 1;
         return 0;
@@ -278,9 +288,14 @@ static int parseArgs(int argc, char **argv, struct run_args *a)
         opts[n++] = (struct option){"job", required_argument, NULL, OPT_JOB};
         opts[n++] = (struct option){"state", required_argument, NULL, OPT_STATE};
     }
+    bool now = strcmp(a->cmd, "now") == 0;
     if (list) {
         opts[n++] = (struct option){"namespace", required_argument, NULL, OPT_NAMESPACE};
         opts[n++] = (struct option){"limit", required_argument, NULL, OPT_LIMIT};
+    }
+    if (now) {
+        opts[n++] = (struct option){"namespace", required_argument, NULL, OPT_NAMESPACE};
+        opts[n++] = (struct option){"force", no_argument, NULL, OPT_FORCE};
     }
     opts[n++] = (struct option){"stale", no_argument, NULL, OPT_STALE};
     opts[n++] = (struct option){"help", no_argument, NULL, 'h'};
@@ -303,18 +318,49 @@ static int parseArgs(int argc, char **argv, struct run_args *a)
     }
     if (argc - optind != (list ? 0 : 1)) {
         return ctlUsageError("%s %s: expected %s, got %d argument%s", a->group, a->cmd,
-                             list ? "no argument" : "one run ID", argc - optind,
-                             argc - optind == 1 ? "" : "s");
+                             list ? "no argument" : now ? "one job NAME" : "one run ID",
+                             argc - optind, argc - optind == 1 ? "" : "s");
     }
-    return list ? 0 : parseNumber("run get", argv[optind], UINT64_MAX, &a->id);
+    if (now) {
+        a->job = argv[optind];
+        return 0;
+    }
+    return list ? 0 : parseNumber("run ID", argv[optind], UINT64_MAX, &a->id);
 }
 
 /* ---- Dispatch -------------------------------------------------------------------------------- */
+
+static int startedRun(const struct ctl_global *g, uint64_t id)
+{
+    if (g->output == CTL_OUTPUT_JSON) {
+        printf("{\"run_id\":%llu}\n", (unsigned long long)id);
+    } else {
+        printf("started run %llu\n", (unsigned long long)id);
+    }
+    return CTL_OK;
+}
 
 static int call(const struct ctl_global *g, struct rc_client *c, const struct run_args *a)
 {
     char what[64];
     snprintf(what, sizeof what, "%s %s", a->group, a->cmd);
+    uint64_t id = 0;
+    if (strcmp(a->cmd, "now") == 0) {
+        int rv = rc_job_run_now(c, a->ns, a->job, a->force, &id);
+        return rv != 0 ? ctlCallFailed(c, rv, what) : startedRun(g, id);
+    }
+    if (strcmp(a->cmd, "retry") == 0) {
+        int rv = rc_dlq_retry(c, a->id, &id);
+        return rv != 0 ? ctlCallFailed(c, rv, what) : startedRun(g, id);
+    }
+    if (strcmp(a->cmd, "cancel") == 0) {
+        int rv = rc_run_cancel(c, a->id);
+        if (rv != 0) {
+            return ctlCallFailed(c, rv, what);
+        }
+        printf("cancelled run %llu\n", (unsigned long long)a->id);
+        return CTL_OK;
+    }
     if (strcmp(a->cmd, "get") == 0) {
         Raftcron__Run *r;
         int rv = rc_run_get(c, a->id, a->stale, &r);
@@ -348,7 +394,8 @@ static int runGroup(const struct ctl_global *g, int argc, char **argv, const cha
     snprintf(key, sizeof key, ",%.24s,", a.cmd);
     if (strstr(cmds, key) == NULL) {
         return ctlUsageError("%s: unknown command \"%s\" (%s)", a.group, a.cmd,
-                             strcmp(cmds, ",list,") == 0 ? "list" : "list or get");
+                             strcmp(a.group, "dlq") == 0 ? "list or retry"
+                                                         : "list, get, cancel or now");
     }
     int rv = parseArgs(argc - 1, argv + 1, &a);
     if (rv != 0) {
@@ -365,10 +412,10 @@ static int runGroup(const struct ctl_global *g, int argc, char **argv, const cha
 
 int ctlRun(const struct ctl_global *g, int argc, char **argv)
 {
-    return runGroup(g, argc, argv, ",list,get,");
+    return runGroup(g, argc, argv, ",list,get,cancel,now,");
 }
 
 int ctlDlq(const struct ctl_global *g, int argc, char **argv)
 {
-    return runGroup(g, argc, argv, ",list,");
+    return runGroup(g, argc, argv, ",list,retry,");
 }

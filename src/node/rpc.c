@@ -36,6 +36,9 @@ static const struct rpc_method methods[] = {
     {"Worker.Hello", rpcWorkerHello, true},
     {"Worker.Heartbeat", rpcWorkerHeartbeat, false},
     {"Run.Report", rpcRunReport, true},
+    {"Job.RunNow", rpcJobRunNow, true},
+    {"Dlq.Retry", rpcDlqRetry, true},
+    {"Run.Cancel", rpcRunCancel, true},
 };
 
 const struct rpc_method *rpcLookup(const char *method)

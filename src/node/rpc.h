@@ -102,6 +102,9 @@ void rpcMemberTransfer(struct rpc_call *call);
 void rpcWorkerHello(struct rpc_call *call);
 void rpcWorkerHeartbeat(struct rpc_call *call);
 void rpcRunReport(struct rpc_call *call);
+void rpcJobRunNow(struct rpc_call *call);
+void rpcDlqRetry(struct rpc_call *call);
+void rpcRunCancel(struct rpc_call *call);
 
 #endif /* RC_NODE_RPC_H */
 

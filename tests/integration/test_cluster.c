@@ -192,7 +192,7 @@ static void test_lagging_node_gets_snapshot(void **state)
     uint64_t jobs = 0;
     uint64_t want = leaderDigest(3, &jobs);
     assert_int_equal(jobs, 10000);
-    assert_true(harnessWaitDigest(&H, lagging, want, 60000));
+    assert_true(harnessWaitDigest(&H, lagging, want, 120000));
     /* Its log could not have been replayed entry by entry: the leader kept only 64 trailing
      * entries, so the state arrived as a snapshot, which is now on its disk. */
     char dir[300];

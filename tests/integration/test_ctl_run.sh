@@ -51,12 +51,13 @@ expect 0 'dlq +list dead letters' --help
 expect 2 'Usage: raftcronctl run' run
 expect 2 'Usage: raftcronctl run' dlq
 
-expect 2 'run: unknown command "cancel" \(list or get\)' "${E[@]}" run cancel 3
-expect 2 'dlq: unknown command "retry" \(list\)' "${E[@]}" dlq retry 3
-expect 2 'dlq: unknown command "get" \(list\)' "${E[@]}" dlq get 3
+expect 2 'run: unknown command "bogus" \(list, get, cancel or now\)' "${E[@]}" run bogus 3
+expect 2 'dlq: unknown command "get" \(list or retry\)' "${E[@]}" dlq get 3
+expect 2 'dlq retry: expected one run ID, got 0 arguments' "${E[@]}" dlq retry
+expect 2 'run now: expected one job NAME, got 0 arguments' "${E[@]}" run now
 expect 2 'run get: expected one run ID, got 0 arguments' "${E[@]}" run get
-expect 2 'run get: "x" is not a whole number' "${E[@]}" run get x
-expect 2 'run get: "0" is not a whole number' "${E[@]}" run get 0
+expect 2 'run ID: "x" is not a whole number' "${E[@]}" run get x
+expect 2 'run ID: "0" is not a whole number' "${E[@]}" run get 0
 expect 2 'run list: expected no argument, got 1 argument' "${E[@]}" run list x
 expect 2 '--limit: "0" is not a whole number in 1..1000' "${E[@]}" run list --limit 0
 expect 2 '--limit: "1001" is not a whole number in 1..1000' "${E[@]}" dlq list --limit 1001
