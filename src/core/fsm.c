@@ -930,6 +930,20 @@ const Raftcron__Job *fsmJobGet(const struct rc_fsm *f, const char *ns, const cha
     return jobsFind(f->jobs, jobsNamespace(ns), name);
 }
 
+const Raftcron__Job *fsmJobOfRun(const struct rc_fsm *f, const Raftcron__Run *run)
+{
+    const char *slash = strchr(run->job, '/');
+    char ns[RC_JOBS_NAMESPACE_MAX + 1];
+    if (slash == NULL || (size_t)(slash - run->job) > RC_JOBS_NAMESPACE_MAX) {
+        return NULL;
+    }
+    memcpy(ns, run->job, (size_t)(slash - run->job));
+    ns[slash - run->job] = '\0';
+    const Raftcron__Job *job = fsmJobGet(f, ns, slash + 1);
+    /* a job deleted and created again under the same name is another job */
+    return job != NULL && job->id == run->job_id ? job : NULL;
+}
+
 size_t fsmJobCount(const struct rc_fsm *f)
 {
     return jobsCount(f->jobs);

@@ -83,6 +83,10 @@ uint64_t fsmDigest(const struct rc_fsm *f);
  * apply/restore. NULL when absent. */
 const Raftcron__Job *fsmJobGet(const struct rc_fsm *f, const char *ns, const char *name);
 
+/* The job a run belongs to (by its "namespace/name" key and id), or NULL when that job was
+ * deleted (or replaced by another of the same name). Borrowed as above. */
+const Raftcron__Job *fsmJobOfRun(const struct rc_fsm *f, const Raftcron__Run *run);
+
 /* Number of jobs, and the i-th in key order (namespace, name); i < fsmJobCount. Borrowed as
  * above. Iterating in order costs O(n log n) once after each change, then O(1) per call. */
 size_t fsmJobCount(const struct rc_fsm *f);

@@ -118,12 +118,7 @@ void rpcDlqRetry(struct rpc_call *call)
                   (unsigned long long)req->id, runsStateName(run->state));
         return;
     }
-    const Raftcron__Job *job = NULL;
-    for (size_t i = 0; i < fsmJobCount(n->cluster.core) && job == NULL; i++) {
-        if (fsmJobAt(n->cluster.core, i)->id == run->job_id) {
-            job = fsmJobAt(n->cluster.core, i);
-        }
-    }
+    const Raftcron__Job *job = fsmJobOfRun(n->cluster.core, run);
     if (job == NULL) {
         rpcReplyf(call, RC_STATUS_NOT_FOUND, "the job of run %llu no longer exists",
                   (unsigned long long)req->id);

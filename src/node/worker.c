@@ -299,12 +299,7 @@ static void startRun(uv_timer_t *t)
         r->state = RUN_DONE; /* moved on while we waited */
         return;
     }
-    const Raftcron__Job *job = NULL;
-    for (size_t i = 0; i < fsmJobCount(f) && job == NULL; i++) {
-        if (fsmJobAt(f, i)->id == run->job_id) {
-            job = fsmJobAt(f, i);
-        }
-    }
+    const Raftcron__Job *job = fsmJobOfRun(f, run);
     if (job == NULL) {
         r->state = RUN_DONE;
         return;
