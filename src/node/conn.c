@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "log.h"
 
 struct write_req {
     uv_write_t req;
@@ -65,10 +66,6 @@ static void allocBuf(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = buf->base != NULL ? suggested : 0;
 }
 
-struct feed_ctx {
-    struct conn *conn;
-};
-
 static void onFrame(const struct rc_frame *f, void *arg)
 {
     struct conn *c = arg;
@@ -84,8 +81,9 @@ static void onRead(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         connRef(c); /* a frame callback may close the connection */
         int rv = frameDecoderFeed(&c->dec, (const uint8_t *)buf->base, (size_t)n, onFrame, c);
         if (rv != 0) {
-            fprintf(stderr, "rpc: connection %llu from %s: %s: closing\n",
-                    (unsigned long long)c->id, c->peer, frameDecoderError(&c->dec));
+            LOG_WARN("rpc: protocol error, closing the connection", "conn", "%llu",
+                     (unsigned long long)c->id, "peer", "%s", c->peer, "error", "%s",
+                     frameDecoderError(&c->dec));
             connClose(c);
         }
         connUnref(c);

@@ -39,7 +39,6 @@ typedef void (*rpc_handler)(struct rpc_call *call);
 struct rpc_method {
     const char *name;  /* "Job.Put" */
     rpc_handler handler;
-    bool write;        /* goes through the leader's log */
 };
 
 /* Find the handler of a method, or NULL. */
