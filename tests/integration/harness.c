@@ -232,22 +232,30 @@ uint64_t harnessWaitLeader(const struct harness *h, int n, int voters, int timeo
     return leader;
 }
 
-bool harnessWaitDigest(const struct harness *h, int id, uint64_t want, int timeout_ms)
+/* Convergence, not equality with a digest taken earlier: the replicated state may move on
+ * between two reads (a restarted node's worker says hello, a run finishes), so the node's
+ * local digest is compared with the leader's, read again on every poll. */
+bool harnessWaitConverged(const struct harness *h, int n, int id, int timeout_ms)
 {
     int64_t deadline = harnessNowMs() + timeout_ms;
-    struct rc_client *c = harnessClientOf(h, id, 1000000);
+    struct rc_client *node = harnessClientOf(h, id, 1000000);
+    struct rc_client *cluster = harnessClient(h, n, 1000000);
     bool ok = false;
     while (!ok && harnessNowMs() < deadline) {
-        Raftcron__DigestResponse *d = NULL;
-        if (rc_cluster_digest(c, 1, &d) == 0) {
-            ok = d->digest == want;
-            rc_message_free(d);
+        Raftcron__DigestResponse *mine = NULL;
+        Raftcron__DigestResponse *lead = NULL;
+        if (rc_cluster_digest(cluster, 0, &lead) == 0 &&
+            rc_cluster_digest(node, 1, &mine) == 0) {
+            ok = mine->digest == lead->digest;
         }
+        rc_message_free(mine);
+        rc_message_free(lead);
         if (!ok) {
             pause10ms();
         }
     }
-    rc_client_close(c);
+    rc_client_close(node);
+    rc_client_close(cluster);
     return ok;
 }
 

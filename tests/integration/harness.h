@@ -59,7 +59,8 @@ struct rc_client *harnessClientOf(const struct harness *h, int id, int64_t timeo
 uint64_t harnessWaitLeader(const struct harness *h, int n, int voters, int timeout_ms);
 /* Poll until node id's stale digest equals want (and its job count equals jobs);
  * returns true on success. */
-bool harnessWaitDigest(const struct harness *h, int id, uint64_t want, int timeout_ms);
+/* Polls until node id's local state digest equals the leader's (found among nodes 1..n). */
+bool harnessWaitConverged(const struct harness *h, int n, int id, int timeout_ms);
 
 /* Run a shell command, capturing up to len bytes of stdout+stderr; returns the exit status. */
 int harnessRun(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -203,13 +203,9 @@ static void test_leader_killed_while_firing(void **state)
     }
     rc_message_free(ok);
     /* The replicas agree. */
-    Raftcron__DigestResponse *d = NULL;
-    assert_int_equal(rc_cluster_digest(c, 0, &d), 0);
-    uint64_t want = d->digest;
-    rc_message_free(d);
     for (int id = 1; id <= 3; id++) {
         if ((uint64_t)id != leader) {
-            assert_true(harnessWaitDigest(&H, id, want, 10000));
+            assert_true(harnessWaitConverged(&H, 3, id, 10000));
         }
     }
     rc_client_close(c);
