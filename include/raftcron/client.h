@@ -207,6 +207,25 @@ RC_API int rc_member_promote(struct rc_client *c, uint64_t id);
 RC_API int rc_member_demote(struct rc_client *c, uint64_t id);
 RC_API int rc_member_transfer(struct rc_client *c, uint64_t id);
 
+/*
+ * Job.Backfill (docs/cli.md "job backfill", docs/misfire.md "Backfill"): runs for the job's
+ * past instants in [from_us, to_us] (both included; to_us not after the leader's now), at most
+ * limit instants (0: 1000, at most 1000; a range holding more creates nothing and fails with
+ * RC_EINVAL naming the count), judged by the job's overlap policy, written as one all-or-nothing
+ * entry. An instant that already has a decision is not fired again: the reply lists it as
+ * "decided" (so a repeated backfill creates nothing). dry_run: the plan only, nothing written.
+ * *out (required) receives one BackfillInstant per instant of the range with its outcome
+ * (enum rc_backfill_outcome values: 1 fired, 2 skipped, 3 decided, 4 dropped, 5 scheduled) and,
+ * for a fired one, its run id; it is allocated by the library and owned by the caller
+ * (rc_message_free). Idempotent: retried after a lost connection, since a repeat cannot fire an
+ * instant twice. RC_ENOTFOUND for an unknown job, RC_ESTALE when the job's history changed
+ * between plan and commit (nothing was created: call again).
+ */
+struct Raftcron__BackfillResponse;
+RC_API int rc_job_backfill(struct rc_client *c, const char *ns, const char *name, int64_t from_us,
+                           int64_t to_us, uint32_t limit, int dry_run,
+                           struct Raftcron__BackfillResponse **out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -331,3 +331,25 @@ int rc_run_cancel(struct rc_client *c, uint64_t id)
     /* Idempotent: cancelling a cancelled run is refused as stale, never cancels another. */
     return invoke(c, "Run.Cancel", &req.base, 1, &raftcron__empty__descriptor, NULL);
 }
+
+int rc_job_backfill(struct rc_client *c, const char *ns, const char *name, int64_t from_us,
+                    int64_t to_us, uint32_t limit, int dry_run,
+                    struct Raftcron__BackfillResponse **out)
+{
+    *out = NULL;
+    if (name == NULL || name[0] == '\0') {
+        return clientFail(c, RC_EINVAL, RC_STATUS_INVALID_ARGUMENT, "Job.Backfill: no job name");
+    }
+    Raftcron__BackfillRequest req = RAFTCRON__BACKFILL_REQUEST__INIT;
+    req.namespace_ = (char *)(ns != NULL ? ns : "");
+    req.name = (char *)name;
+    req.from_us = from_us;
+    req.to_us = to_us;
+    req.limit = limit;
+    req.dry_run = dry_run != 0;
+    /* Idempotent: apply fires an instant at most once, so a repeat finds it decided. */
+    ProtobufCMessage *m;
+    int rv = invoke(c, "Job.Backfill", &req.base, 1, &raftcron__backfill_response__descriptor, &m);
+    *out = rv == 0 ? (Raftcron__BackfillResponse *)m : NULL;
+    return rv;
+}

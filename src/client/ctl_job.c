@@ -1,5 +1,5 @@
 /*
- * raftcronctl job add|update|get|list|delete|pause|resume|apply|next|decisions.
+ * raftcronctl job add|update|get|list|delete|pause|resume|apply|next|decisions|backfill.
  *
  * add and update take one flag per key of src/core/jobyaml.h (the same keys job apply reads
  * from YAML), so the flag table, the YAML keys and the JSON that job get prints share one
@@ -8,7 +8,8 @@
  *
  * Every write this file sends may be repeated safely after a lost connection: add is
  * create-only, update and apply's updates compare-and-set on the version they read, delete
- * and pause/resume converge (client_api.c's idempotency rules).
+ * and pause/resume converge, a backfill never fires an instant twice (client_api.c's
+ * idempotency rules).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 
 #include "api.pb-c.h"
+#include "core/backfill.h"
 #include "core/err.h"
 #include "core/jobyaml.h"
 #include "core/policy.h"
@@ -37,7 +39,9 @@ enum {
     OPT_STALE,
     OPT_PRUNE,
     OPT_DRY_RUN,
-    OPT_LIMIT
+    OPT_LIMIT,
+    OPT_FROM,
+    OPT_TO
 };
 
 static void usage(FILE *f)
@@ -52,11 +56,26 @@ static void usage(FILE *f)
                "       raftcronctl job apply -f FILE.yaml [--prune] [--dry-run]\n"
                "       raftcronctl job next NAME [-n N] [--namespace NS] [--stale]\n"
                "       raftcronctl job decisions NAME [--limit N] [--namespace NS] [--stale]\n"
+               "       raftcronctl job backfill NAME --from RFC3339 --to RFC3339 [--limit N]\n"
+               "                                [--dry-run] [--namespace NS]\n"
                "\n"
                "next previews the next N (default 5, at most 1000) instants the scheduler will\n"
                "decide, after the job's cursor or now, in the job's zone. decisions lists the\n"
                "job's decision records newest first (fired, coalesced, missed, skipped; --limit\n"
                "default 100, at most 1000). get also shows the next instant.\n"
+               "\n"
+               "backfill creates runs now for the job's scheduled instants in [--from, --to]\n"
+               "(both included; --to must not be in the future), judged by the job's overlap\n"
+               "policy like scheduled fires (misfire grace and coalescing do not apply), all in\n"
+               "one replicated entry: all are created or none. At most --limit N instants\n"
+               "(default and maximum 1000): a range holding more is refused, nothing created.\n"
+               "An instant that already has a decision (fired, missed, skipped, ...) keeps it\n"
+               "and is not run again, so repeating a backfill creates nothing. A paused job can\n"
+               "be backfilled. --dry-run prints the plan without creating anything. Each\n"
+               "instant prints as fired, skipped (overlap policy), decided (already had a\n"
+               "decision), dropped (its history was dropped by retention) or scheduled (after\n"
+               "the cursor of an active job: the scheduler decides it). run list marks their\n"
+               "runs (REASON backfill; \"backfill\": true with -o json).\n"
                "\n"
                "add creates a job (an existing name is an error); update replaces the whole\n"
                "definition of an existing one (compare-and-set on the version it reads, or on\n"
@@ -365,6 +384,9 @@ static void emitJob(struct out *o, const char *key, const Raftcron__Job *job,
         emitSpec(o, s);
     }
     kvTime(o, "cursor", job->cursor_us);
+    if (job->history_floor_us != 0) {
+        kvTime(o, "history_floor", job->history_floor_us); /* backfills reach back to here */
+    }
     kvUint(o, "runs_total", job->runs_total);
     kvUint(o, "runs_failed", job->runs_failed);
     kvStr(o, "last_outcome", job->last_outcome);
@@ -461,8 +483,12 @@ struct job_args {
     const char *file; /* apply -f */
     int prune;
     int dry_run;
-    uint32_t count; /* next -n */
-    uint32_t limit; /* decisions --limit */
+    uint32_t count;  /* next -n */
+    uint32_t limit;  /* decisions --limit, backfill --limit */
+    int64_t from_us; /* backfill --from */
+    int64_t to_us;   /* backfill --to */
+    bool from_set;
+    bool to_set;
     struct rc_jobdraft *draft; /* add/update */
 };
 
@@ -520,14 +546,16 @@ static void buildOptions(const char *cmd, struct option *opts, char (*names)[32]
     } own[] = {
         {",add,update,", {"no-coalesce", no_argument, NULL, OPT_NO_COALESCE}},
         {",update,delete,", {"if-version", required_argument, NULL, OPT_IF_VERSION}},
-        {",get,list,delete,pause,resume,next,decisions,",
+        {",get,list,delete,pause,resume,next,decisions,backfill,",
          {"namespace", required_argument, NULL, OPT_NAMESPACE}},
         {",get,list,next,decisions,", {"stale", no_argument, NULL, OPT_STALE}},
         {",next,", {"count", required_argument, NULL, 'n'}},
-        {",decisions,", {"limit", required_argument, NULL, OPT_LIMIT}},
+        {",decisions,backfill,", {"limit", required_argument, NULL, OPT_LIMIT}},
         {",apply,", {"file", required_argument, NULL, 'f'}},
         {",apply,", {"prune", no_argument, NULL, OPT_PRUNE}},
-        {",apply,", {"dry-run", no_argument, NULL, OPT_DRY_RUN}},
+        {",apply,backfill,", {"dry-run", no_argument, NULL, OPT_DRY_RUN}},
+        {",backfill,", {"from", required_argument, NULL, OPT_FROM}},
+        {",backfill,", {"to", required_argument, NULL, OPT_TO}},
     };
     char key[24];
     snprintf(key, sizeof key, ",%s,", cmd);
@@ -562,9 +590,27 @@ static int parseCount(const char *what, const char *text, uint32_t *out)
     return 0;
 }
 
+/* --from and --to: RFC 3339, each given once. */
+static int parseInstant(const char *what, const char *text, int64_t *out, bool *set)
+{
+    char err[RC_ERRMSG_SIZE];
+    if (*set) {
+        return ctlUsageError("job backfill: %s: given twice", what);
+    }
+    if (timefmtParse(text, out, err, sizeof err) != 0) {
+        return ctlUsageError("job backfill: %s: %s", what, err);
+    }
+    *set = true;
+    return 0;
+}
+
 static int onOption(struct job_args *a, int c, const char *arg)
 {
     switch (c) {
+    case OPT_FROM:
+        return parseInstant("--from", arg, &a->from_us, &a->from_set);
+    case OPT_TO:
+        return parseInstant("--to", arg, &a->to_us, &a->to_set);
     case 'n':
         return parseCount("-n", arg, &a->count);
     case OPT_LIMIT:
@@ -625,6 +671,12 @@ static int parseArgs(int argc, char **argv, struct job_args *a)
     }
     if (strcmp(a->cmd, "apply") == 0 && a->file == NULL) {
         return ctlUsageError("job apply: -f FILE.yaml is required");
+    }
+    if (strcmp(a->cmd, "backfill") == 0 && !(a->from_set && a->to_set)) {
+        return ctlUsageError("job backfill: --from and --to are required");
+    }
+    if (strcmp(a->cmd, "backfill") == 0 && a->from_us > a->to_us) {
+        return ctlUsageError("job backfill: --from is after --to");
     }
     return named ? splitName(a, argv[optind]) : 0;
 }
@@ -847,7 +899,21 @@ static void emitDecisionJson(struct print_json *j, const Raftcron__Decision *d)
     printJsonUint(j, "run_id", d->run_id);
     printJsonTime(j, "decided_at", d->decided_us);
     printJsonBool(j, "manual", d->manual);
+    printJsonBool(j, "backfill", d->backfill);
     printJsonClose(j);
+}
+
+/* The REASON column: the policy's reason, or who asked for the record (a backfill's skipped
+ * instants keep the policy's reason too). */
+static const char *decisionReason(const Raftcron__Decision *d, char *buf, size_t len)
+{
+    const char *why = policyReasonText((enum rc_reason)d->reason);
+    if (d->backfill) {
+        bool fired = d->decision == RC_DECISION_FIRED;
+        snprintf(buf, len, "backfill%s%s", fired ? "" : ": ", fired ? "" : why);
+        return buf;
+    }
+    return d->manual ? "manual" : why;
 }
 
 static void printDecisions(const struct ctl_global *g, const Raftcron__DecisionListResponse *l)
@@ -869,7 +935,7 @@ static void printDecisions(const struct ctl_global *g, const Raftcron__DecisionL
     printTableRow(&t, "ID", "DECISION", "FIRST", "LAST", "COUNT", "RUN", "DECIDED", "REASON");
     for (size_t i = 0; i < l->n_decisions; i++) {
         const Raftcron__Decision *d = l->decisions[i];
-        char id[24], count[24], run[24];
+        char id[24], count[24], run[24], reason[160];
         char first[RC_TIMEFMT_MAX], last[RC_TIMEFMT_MAX], decided[RC_TIMEFMT_MAX];
         snprintf(id, sizeof id, "%" PRIu64, d->id);
         snprintf(count, sizeof count, "%" PRIu64, d->count);
@@ -877,15 +943,14 @@ static void printDecisions(const struct ctl_global *g, const Raftcron__DecisionL
         timefmtFormat(d->first_us, 0, first);
         timefmtFormat(d->last_us, 0, last);
         timefmtFormat(d->decided_us, 0, decided);
-        printTableRow(&t, id, policyDecisionName((enum rc_decision)d->decision), first, last,
-                      count, d->run_id != 0 ? run : "-", decided,
-                      d->manual ? "manual" : policyReasonText((enum rc_reason)d->reason));
+        printTableRow(&t, id, policyDecisionName((enum rc_decision)d->decision), first, last, count,
+                      d->run_id != 0 ? run : "-", decided,
+                      decisionReason(d, reason, sizeof reason));
     }
     printTableFlush(&t, stdout);
 }
 
-static int listDecisions(const struct ctl_global *g, struct rc_client *c,
-                         const struct job_args *a)
+static int listDecisions(const struct ctl_global *g, struct rc_client *c, const struct job_args *a)
 {
     char what[160];
     snprintf(what, sizeof what, "job decisions %s", a->name);
@@ -931,6 +996,123 @@ static int deleteJob(const struct ctl_global *g, struct rc_client *c, const stru
     } else {
         printf("deleted %s/%s\n", ns, a->name);
     }
+    return CTL_OK;
+}
+
+/* ---- backfill -------------------------------------------------------------------------------- */
+
+/* Why an instant is not fired, or how it is: the table's REASON column. */
+static void backfillReason(const Raftcron__BackfillInstant *x, int64_t floor_us, char *buf,
+                           size_t len)
+{
+    char at[RC_TIMEFMT_MAX];
+    switch ((enum rc_backfill_outcome)x->outcome) {
+    case RC_BACKFILL_FIRED:
+        snprintf(buf, len, "%s",
+                 x->cancel_active ? "replaces the active runs"
+                 : x->queued      ? "queued behind the active run"
+                                  : "-");
+        break;
+    case RC_BACKFILL_SKIPPED:
+        snprintf(buf, len, "%s", policyReasonText((enum rc_reason)x->reason));
+        break;
+    case RC_BACKFILL_DECIDED:
+        snprintf(buf, len, "already %s (decision %" PRIu64 ")",
+                 policyDecisionName((enum rc_decision)x->decision), x->decision_id);
+        break;
+    case RC_BACKFILL_DROPPED:
+        timefmtFormat(floor_us, 0, at);
+        snprintf(buf, len, "history up to %s dropped by retention", at);
+        break;
+    case RC_BACKFILL_SCHEDULED:
+        snprintf(buf, len, "after the cursor: the scheduler decides it");
+        break;
+    default:
+        snprintf(buf, len, "-");
+        break;
+    }
+}
+
+static void emitBackfillJson(const Raftcron__BackfillResponse *r, const char *key)
+{
+    struct print_json j;
+    printJsonInit(&j, stdout);
+    printJsonOpen(&j, NULL, '{');
+    printJsonStr(&j, "job", key);
+    printJsonBool(&j, "dry_run", r->dry_run);
+    printJsonUint(&j, "runs_created", r->runs_created);
+    printJsonOpen(&j, "instants", '[');
+    for (size_t i = 0; i < r->n_instants; i++) {
+        const Raftcron__BackfillInstant *x = r->instants[i];
+        char reason[160];
+        backfillReason(x, r->history_floor_us, reason, sizeof reason);
+        printJsonOpen(&j, NULL, '{');
+        printJsonTime(&j, "at", x->at_us);
+        printJsonStr(&j, "result", backfillOutcomeName((enum rc_backfill_outcome)x->outcome));
+        if (x->run_id != 0) {
+            printJsonUint(&j, "run_id", x->run_id);
+        } else {
+            printJsonNull(&j, "run_id");
+        }
+        printJsonStr(&j, "reason", strcmp(reason, "-") == 0 ? "" : reason);
+        printJsonClose(&j);
+    }
+    printJsonClose(&j);
+    printJsonClose(&j);
+}
+
+static void printBackfill(const struct ctl_global *g, const Raftcron__BackfillResponse *r,
+                          const char *key)
+{
+    if (g->output == CTL_OUTPUT_JSON) {
+        emitBackfillJson(r, key);
+        return;
+    }
+    size_t n[RC_BACKFILL_SCHEDULED + 1] = {0};
+    for (size_t i = 0; i < r->n_instants; i++) {
+        n[r->instants[i]->outcome <= RC_BACKFILL_SCHEDULED ? r->instants[i]->outcome : 0]++;
+    }
+    char created[48];
+    snprintf(created, sizeof created, "%u run%s created", r->runs_created,
+             r->runs_created == 1 ? "" : "s");
+    printf("backfill %s: %zu instant%s: %zu fired, %zu skipped, %zu decided, %zu dropped, "
+           "%zu scheduled; %s\n",
+           key, r->n_instants, r->n_instants == 1 ? "" : "s", n[RC_BACKFILL_FIRED],
+           n[RC_BACKFILL_SKIPPED], n[RC_BACKFILL_DECIDED], n[RC_BACKFILL_DROPPED],
+           n[RC_BACKFILL_SCHEDULED], r->dry_run ? "dry run: nothing created" : created);
+    if (r->n_instants == 0) {
+        return;
+    }
+    struct print_table t;
+    printTableInit(&t, 4);
+    printTableRow(&t, "INSTANT", "RESULT", "RUN", "REASON");
+    for (size_t i = 0; i < r->n_instants; i++) {
+        const Raftcron__BackfillInstant *x = r->instants[i];
+        char at[RC_TIMEFMT_MAX], run[24], reason[160];
+        timefmtFormat(x->at_us, 0, at);
+        snprintf(run, sizeof run, "%" PRIu64, x->run_id);
+        backfillReason(x, r->history_floor_us, reason, sizeof reason);
+        printTableRow(&t, at, backfillOutcomeName((enum rc_backfill_outcome)x->outcome),
+                      x->run_id != 0 ? run : "-", reason);
+    }
+    printf("\n");
+    printTableFlush(&t, stdout);
+}
+
+static int backfillJob(const struct ctl_global *g, struct rc_client *c, const struct job_args *a)
+{
+    char what[160];
+    snprintf(what, sizeof what, "job backfill %s", a->name);
+    Raftcron__BackfillResponse *r;
+    int rv = rc_job_backfill(c, a->ns, a->name, a->from_us, a->to_us, a->limit, a->dry_run, &r);
+    if (rv != 0) {
+        return ctlCallFailed(c, rv, what);
+    }
+    char key[256];
+    snprintf(key, sizeof key, "%s/%s", a->ns != NULL && a->ns[0] != '\0' ? a->ns : "default",
+             a->name);
+    printBackfill(g, r, key);
+    rc_message_free(r);
     return CTL_OK;
 }
 
@@ -1131,13 +1313,16 @@ static int run(const struct ctl_global *g, struct rc_client *c, struct job_args 
     if (strcmp(cmd, "decisions") == 0) {
         return listDecisions(g, c, a);
     }
+    if (strcmp(cmd, "backfill") == 0) {
+        return backfillJob(g, c, a);
+    }
     return applyFile(g, c, a);
 }
 
 static bool knownCommand(const char *cmd)
 {
-    static const char *const cmds[] = {"add",   "update", "get",  "list",     "delete",
-                                       "pause", "resume", "apply", "next", "decisions"};
+    static const char *const cmds[] = {"add",    "update", "get",  "list",      "delete",  "pause",
+                                       "resume", "apply",  "next", "decisions", "backfill"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(cmds[i], cmd) == 0) {
             return true;
@@ -1165,7 +1350,7 @@ int ctlJob(const struct ctl_global *g, int argc, char **argv)
     struct job_args a = {.cmd = argv[1]};
     if (!knownCommand(a.cmd)) {
         return ctlUsageError("job: unknown command \"%s\" (add, update, get, list, delete, "
-                             "pause, resume, apply, next, decisions or run-now)",
+                             "pause, resume, apply, next, decisions, backfill or run-now)",
                              a.cmd);
     }
     if (jobyamlDraftCreate(NULL, &a.draft) != 0) {

@@ -41,8 +41,9 @@ static void usage(FILE *f)
                "\n"
                "-o json (global): list prints {\"runs\": [...]}, get one run object, with keys id,\n"
                "job, scheduled_at, state, attempt, worker, fence, fired_at, start_at, started_at,\n"
-               "finished_at, not_before, manual, exit_code, http_status, rows, error, output_tail,\n"
-               "wait_reason, end_reason (instants RFC 3339 UTC, null when unset).\n");
+               "finished_at, not_before, manual, backfill, exit_code, http_status, rows, error,\n"
+               "output_tail, wait_reason, end_reason (instants RFC 3339 UTC, null when unset).\n"
+               "In the table, REASON says manual or backfill for such a run with no other reason.\n");
 }
 
 /* ---- Output ---------------------------------------------------------------------------------- */
@@ -64,6 +65,7 @@ static void emitRunJson(struct print_json *j, const Raftcron__Run *r)
     printJsonTime(j, "finished_at", r->finished_us);
     printJsonTime(j, "not_before", r->not_before_us);
     printJsonBool(j, "manual", r->manual);
+    printJsonBool(j, "backfill", r->backfill);
     if (o != NULL) {
         printJsonInt(j, "exit_code", o->exit_code);
         printJsonUint(j, "http_status", o->http_status);
@@ -103,7 +105,8 @@ static void exitCell(const Raftcron__Outcome *o, char *buf, size_t len)
     }
 }
 
-/* The table's last column: why the run waits, ended, or failed. */
+/* The table's last column: why the run waits, ended, or failed; else why it exists, when a
+ * person asked for it (backfill, manual). */
 static const char *reasonOf(const Raftcron__Run *r)
 {
     if (r->end_reason[0] != '\0') {
@@ -111,6 +114,9 @@ static const char *reasonOf(const Raftcron__Run *r)
     }
     if (r->outcome != NULL && r->outcome->error[0] != '\0') {
         return r->outcome->error;
+    }
+    if (r->wait_reason[0] == '\0' && r->manual) {
+        return r->backfill ? "backfill" : "manual";
     }
     return r->wait_reason;
 }
@@ -198,6 +204,7 @@ static void printRun(const struct ctl_global *g, const Raftcron__Run *r)
     kvWhen("finished_at", r->finished_us);
     kvWhen("not_before", r->not_before_us);
     kvText("manual", r->manual ? "true" : "false");
+    kvText("backfill", r->backfill ? "true" : "false");
     exitCell(r->outcome, exit, sizeof exit);
     kvText("exit", exit);
     kvText("error", r->outcome != NULL ? r->outcome->error : "");

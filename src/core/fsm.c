@@ -27,6 +27,7 @@ struct rc_fsm {
     struct rc_ledger ledger; /* runs, decisions, workers and their counters */
     uint64_t job_seq;
     uint64_t applied;
+    uint64_t jobs_gen; /* local, not state: see fsmJobsGeneration */
 };
 
 int fsmCreate(struct rc_fsm **out)
@@ -522,6 +523,21 @@ static int dispatchLedger(struct rc_fsm *f, Raftcron__Command *cmd, struct rc_fs
     }
 }
 
+/* What fsmJobsGeneration counts. A FireBatch moves cursors too, but only forward, which the
+ * leader's due-heap tolerates (its keys may be early, never late). */
+static bool touchesJobs(const Raftcron__Command *cmd)
+{
+    switch (cmd->cmd_case) {
+    case RAFTCRON__COMMAND__CMD_JOB_PUT:
+    case RAFTCRON__COMMAND__CMD_JOB_DELETE:
+    case RAFTCRON__COMMAND__CMD_JOB_PAUSE:
+    case RAFTCRON__COMMAND__CMD_JOB_RESUME:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* Every path allocates before it mutates, so RC_ENOMEM leaves the state as it was: the caller
  * stops the node rather than skip the entry, which would make this replica diverge. */
 int fsmApply(struct rc_fsm *f, uint64_t index, const void *buf, size_t len,
@@ -541,6 +557,9 @@ int fsmApply(struct rc_fsm *f, uint64_t index, const void *buf, size_t len,
         refuse(res, RC_EPARSE, "entry: not a raftcron.Command (%zu bytes)", len);
     } else {
         rv = dispatch(f, cmd, res);
+        if (res->changed && touchesJobs(cmd)) {
+            f->jobs_gen++;
+        }
         commandFree(cmd);
         if (rv != 0) {
             memset(res, 0, sizeof *res);
@@ -918,6 +937,7 @@ int fsmRestore(struct rc_fsm *f, uint64_t index, const void *buf, size_t len, ch
         f->ledger = st.ledger;
         f->job_seq = s->job_seq;
         f->applied = index;
+        f->jobs_gen++;
     }
     raftcron__snapshot__free_unpacked(s, NULL);
     return rv;
@@ -942,6 +962,11 @@ const Raftcron__Job *fsmJobOfRun(const struct rc_fsm *f, const Raftcron__Run *ru
     const Raftcron__Job *job = fsmJobGet(f, ns, slash + 1);
     /* a job deleted and created again under the same name is another job */
     return job != NULL && job->id == run->job_id ? job : NULL;
+}
+
+uint64_t fsmJobsGeneration(const struct rc_fsm *f)
+{
+    return f->jobs_gen;
 }
 
 size_t fsmJobCount(const struct rc_fsm *f)

@@ -87,6 +87,11 @@ const Raftcron__Job *fsmJobGet(const struct rc_fsm *f, const char *ns, const cha
  * deleted (or replaced by another of the same name). Borrowed as above. */
 const Raftcron__Job *fsmJobOfRun(const struct rc_fsm *f, const Raftcron__Run *run);
 
+/* A counter that changes whenever a job is created, updated, deleted, paused or resumed, and on
+ * every restore; nothing else changes it. Local to this replica and not part of the state (not
+ * in snapshots or digests): for the leader's caches of the job table (core/dueheap.h). */
+uint64_t fsmJobsGeneration(const struct rc_fsm *f);
+
 /* Number of jobs, and the i-th in key order (namespace, name); i < fsmJobCount. Borrowed as
  * above. Iterating in order costs O(n log n) once after each change, then O(1) per call. */
 size_t fsmJobCount(const struct rc_fsm *f);

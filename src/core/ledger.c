@@ -100,14 +100,15 @@ static char *jobKey(const Raftcron__Job *job)
 
 /* Retention (docs/ledger.md): bounds from the job's policy, age measured against the entry's
  * now — never against a local clock. Returns whether anything was dropped. */
-static bool retain(struct rc_ledger *l, const Raftcron__Job *job, int64_t now_us)
+static bool retain(struct rc_ledger *l, Raftcron__Job *job, int64_t now_us)
 {
     const Raftcron__Policy *p = job->spec->policy;
     size_t max = p != NULL && p->history_max > 0 ? p->history_max : RC_LEDGER_HISTORY_DEFAULT;
     int64_t age = p != NULL && p->history_age_us > 0 ? p->history_age_us : RC_LEDGER_AGE_DEFAULT;
     int64_t min_us = now_us < INT64_MIN + age ? INT64_MIN : now_us - age;
     uint64_t before = l->runs_dropped + l->decisions_dropped;
-    runsPrune(l->runs, job->id, max, min_us, &l->runs_dropped, &l->decisions_dropped);
+    runsPrune(l->runs, job->id, max, min_us, &l->runs_dropped, &l->decisions_dropped,
+              &job->history_floor_us);
     return l->runs_dropped + l->decisions_dropped != before;
 }
 
@@ -237,12 +238,16 @@ static int checkItemShape(const Raftcron__FireItem *it, char *why, size_t n)
         return errSet(why, n, RC_EINVAL, "a FIRED item covers one instant, not %llu",
                       (unsigned long long)it->count);
     }
+    if (it->backfill && !it->manual) {
+        return errSet(why, n, RC_EINVAL, "a backfill item must be manual");
+    }
     return jobsCheckKey(it->namespace_, it->name, why, n);
 }
 
 /* Rule (DESIGN.md §1.1, exactly-once claim): a scheduled item must start strictly after the
  * cursor, so an instant already decided — by this leader or an earlier one — is refused, never
- * recorded twice. Manual items (run-now, backfill) neither need nor move the cursor. */
+ * recorded twice. Manual items (run-now, backfill) neither need nor move the cursor; a backfill
+ * item may name a paused job (backfillCheck has its own rules). */
 static Raftcron__Job *itemJob(struct rc_jobs *jobs, const Raftcron__FireItem *it, char *why,
                               size_t n, int *code)
 {
@@ -254,7 +259,7 @@ static Raftcron__Job *itemJob(struct rc_jobs *jobs, const Raftcron__FireItem *it
         *code =
             errSet(why, n, RC_ESTALE, "job %s/%s is at version %llu, decided at %llu", ns, it->name,
                    (unsigned long long)job->version, (unsigned long long)it->job_version);
-    } else if (job->paused) {
+    } else if (job->paused && !it->backfill) {
         *code = errSet(why, n, RC_ESTALE, "job %s/%s is paused", ns, it->name);
     } else if (!it->manual && it->first_us <= job->cursor_us) {
         *code = errSet(why, n, RC_ESTALE,
@@ -264,6 +269,47 @@ static Raftcron__Job *itemJob(struct rc_jobs *jobs, const Raftcron__FireItem *it
         return job;
     }
     return NULL;
+}
+
+/*
+ * Rule (docs/ledger.md "Backfill", exactly once per (job, instant)): a backfill item is recorded
+ * only when no decision record of the job — scheduled or manual — covers any part of its range,
+ * and the range is after the job's history floor (records ending at or before it may have been
+ * dropped by retention, so such an instant may have been decided). An active job's instants
+ * after its cursor are the scheduler's to decide; a paused job's are not (resume skips them).
+ * Nothing is after the entry's now: only the past is backfilled.
+ */
+static int backfillCheck(const struct rc_ledger *l, const Raftcron__Job *job,
+                         const Raftcron__FireItem *it, int64_t now_us, char *why, size_t n)
+{
+    const char *ns = job->spec->namespace_;
+    const char *name = job->spec->name;
+    if (it->last_us > now_us) {
+        return errSet(why, n, RC_EINVAL, "job %s/%s: backfill instant %lld is after now %lld", ns,
+                      name, (long long)it->last_us, (long long)now_us);
+    }
+    if (it->first_us <= job->history_floor_us) {
+        return errSet(why, n, RC_ESTALE,
+                      "job %s/%s: instant %lld is not after the history floor %lld (its "
+                      "decision may have been dropped)",
+                      ns, name, (long long)it->first_us, (long long)job->history_floor_us);
+    }
+    if (!job->paused && it->last_us > job->cursor_us) {
+        return errSet(why, n, RC_ESTALE,
+                      "job %s/%s: instant %lld is after the cursor %lld (the scheduler decides it)",
+                      ns, name, (long long)it->last_us, (long long)job->cursor_us);
+    }
+    size_t nd;
+    Raftcron__Decision *const *decs = runsDecisionsOfJob(l->runs, job->id, &nd);
+    for (size_t i = 0; i < nd; i++) {
+        if (decs[i]->first_us <= it->last_us && decs[i]->last_us >= it->first_us) {
+            return errSet(why, n, RC_ESTALE,
+                          "job %s/%s: instant %lld already decided (decision %llu, %s)", ns, name,
+                          (long long)it->first_us, (unsigned long long)decs[i]->id,
+                          policyDecisionName((enum rc_decision)decs[i]->decision));
+        }
+    }
+    return 0;
 }
 
 static bool cancellable(const Raftcron__Run *run, uint64_t arg)
@@ -351,6 +397,7 @@ static void recordFire(struct rc_ledger *l, Raftcron__Job *job, const Raftcron__
         r->fired_us = now_us;
         r->start_at_us = it->start_at_us;
         r->manual = it->manual;
+        r->backfill = it->backfill;
         runsInsert(l->runs, r);
         d->run_id = r->id;
         if (res->runs_created++ == 0) {
@@ -366,8 +413,11 @@ static void recordFire(struct rc_ledger *l, Raftcron__Job *job, const Raftcron__
     d->reason = it->reason;
     d->decided_us = now_us;
     d->manual = it->manual;
+    d->backfill = it->backfill;
     runsAddDecision(l->runs, d);
-    if (!it->manual) {
+    /* A paused job's backfilled instants are decided: a resume by a leader whose clock is
+     * behind must not decide them again. */
+    if (!it->manual || (it->backfill && job->paused && it->last_us > job->cursor_us)) {
         job->cursor_us = it->last_us;
     }
     retain(l, job, now_us);
@@ -385,11 +435,79 @@ static int fireItem(struct rc_ledger *l, struct rc_jobs *jobs, const Raftcron__F
     if (job == NULL) {
         return 0;
     }
+    if (it->backfill) {
+        *code = backfillCheck(l, job, it, now_us, why, n);
+        if (*code != 0) {
+            return 0;
+        }
+    }
     struct fire_alloc a;
     if (allocFire(l, job, it, &a) != 0) {
         return RC_ENOMEM;
     }
     recordFire(l, job, it, now_us, &a, res);
+    return 0;
+}
+
+/* Every check of one item of an atomic batch, against the state before the batch. */
+static Raftcron__Job *checkAtomicItem(struct rc_ledger *l, struct rc_jobs *jobs,
+                                      const Raftcron__FireBatch *b, size_t i, char *why, size_t n,
+                                      int *code)
+{
+    const Raftcron__FireItem *it = b->items[i];
+    *code = checkItemShape(it, why, n);
+    if (*code == 0 && i > 0) {
+        const Raftcron__FireItem *prev = b->items[i - 1];
+        if (strcmp(jobsNamespace(prev->namespace_), jobsNamespace(it->namespace_)) != 0 ||
+            strcmp(prev->name, it->name) != 0 || it->first_us <= prev->last_us) {
+            *code = errSet(why, n, RC_EINVAL,
+                           "an atomic batch names one job, in increasing instant order");
+        }
+    }
+    if (*code != 0) {
+        return NULL;
+    }
+    Raftcron__Job *job = itemJob(jobs, it, why, n, code);
+    if (job != NULL && it->backfill) {
+        *code = backfillCheck(l, job, it, b->now_us, why, n);
+    }
+    return *code == 0 ? job : NULL;
+}
+
+/*
+ * Rule (docs/ledger.md "Backfill"): an atomic batch is recorded whole or not at all. Every item
+ * is checked against the state before the batch; the items are of one job, in increasing
+ * instant order, so they cannot cover each other's instants, and each is then recorded without
+ * a second check — retention while recording may raise the history floor past a later item,
+ * which passed against the state it was decided on.
+ */
+static int applyAtomic(struct rc_ledger *l, struct rc_jobs *jobs, const Raftcron__FireBatch *b,
+                       struct rc_fsm_result *res)
+{
+    if (b->n_items == 0) {
+        refuse(res, RC_EINVAL, "an atomic batch has no item");
+        return 0;
+    }
+    Raftcron__Job *job = NULL;
+    for (size_t i = 0; i < b->n_items; i++) {
+        char why[RC_ERRMSG_SIZE];
+        int code;
+        job = checkAtomicItem(l, jobs, b, i, why, sizeof why, &code);
+        if (code != 0) {
+            res->items_rejected = (uint32_t)b->n_items;
+            refuse(res, code, "item %zu: %s (nothing recorded)", i, why);
+            return 0;
+        }
+    }
+    for (size_t i = 0; i < b->n_items; i++) {
+        struct fire_alloc a;
+        if (allocFire(l, job, b->items[i], &a) != 0) {
+            return RC_ENOMEM;
+        }
+        recordFire(l, job, b->items[i], b->now_us, &a, res);
+        res->items_applied++;
+    }
+    res->changed = true;
     return 0;
 }
 
@@ -401,6 +519,9 @@ int ledgerApplyFire(struct rc_ledger *l, struct rc_jobs *jobs, const Raftcron__F
     if (b == NULL) {
         refuse(res, RC_EPARSE, "command: fire_batch body missing");
         return 0;
+    }
+    if (b->atomic) {
+        return applyAtomic(l, jobs, b, res);
     }
     for (size_t i = 0; i < b->n_items; i++) {
         char why[RC_ERRMSG_SIZE];
@@ -568,7 +689,7 @@ int ledgerApplyEnd(struct rc_ledger *l, struct rc_jobs *jobs, const Raftcron__Ru
     move(run, to, e->now_us);
     setString(&run->end_reason, reason);
     res->changed = true;
-    const Raftcron__Job *job = ledgerJobOfRun(jobs, run);
+    Raftcron__Job *job = ledgerJobOfRun(jobs, run);
     assert(job != NULL);
     retain(l, job, e->now_us);
     return 0;

@@ -42,7 +42,9 @@ int ledgerInit(struct rc_ledger *l);
 void ledgerClose(struct rc_ledger *l);
 
 /* Each item independently: recorded, or refused with a code; res->code and message tell the
- * first refusal, items_applied / items_rejected the counts. Takes nothing from b. */
+ * first refusal, items_applied / items_rejected the counts. An atomic batch (one job, items in
+ * increasing instant order; backfill) is recorded whole or refused whole. Takes nothing from
+ * b. */
 int ledgerApplyFire(struct rc_ledger *l, struct rc_jobs *jobs, const Raftcron__FireBatch *b,
                     struct rc_fsm_result *res);
 int ledgerApplyAssign(struct rc_ledger *l, const Raftcron__RunAssign *a, struct rc_fsm_result *res);

@@ -317,7 +317,7 @@ static void pruneRuns(struct rc_runs *t, struct history *h, size_t max, int64_t 
 }
 
 static void pruneDecisions(struct rc_runs *t, struct history *h, size_t max, int64_t min_us,
-                           uint64_t *dropped)
+                           uint64_t *dropped, int64_t *floor_us)
 {
     size_t left = h->n_decs;
     size_t kept = 0;
@@ -325,6 +325,9 @@ static void pruneDecisions(struct rc_runs *t, struct history *h, size_t max, int
         Raftcron__Decision *d = h->decs[i];
         if (left > max || d->decided_us < min_us) {
             left--;
+            if (floor_us != NULL && d->last_us > *floor_us) {
+                *floor_us = d->last_us;
+            }
             raftcron__decision__free_unpacked(d, NULL);
             t->n_decs--;
             (*dropped)++;
@@ -336,14 +339,14 @@ static void pruneDecisions(struct rc_runs *t, struct history *h, size_t max, int
 }
 
 void runsPrune(struct rc_runs *t, uint64_t job_id, size_t max, int64_t min_us, uint64_t *runs,
-               uint64_t *decisions)
+               uint64_t *decisions, int64_t *floor_us)
 {
     struct history *h = historyOf(t, job_id);
     if (h == NULL) {
         return;
     }
     pruneRuns(t, h, max, min_us, runs);
-    pruneDecisions(t, h, max, min_us, decisions);
+    pruneDecisions(t, h, max, min_us, decisions, floor_us);
 }
 
 void runsDropJob(struct rc_runs *t, uint64_t job_id, uint64_t *runs, uint64_t *decisions)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "command.h"
+#include "dueheap.h"
 #include "err.h"
 #include "jobs.h"
 #include "policy.h"
@@ -14,10 +15,12 @@
 #include "trigger.h"
 
 /*
- * Why a scan and not a heap: the planner is a pure function of the FSM, so it keeps nothing
- * between calls; a real leader keeps a due-heap and calls it only when something is due. The
- * scan costs one trigger build and one policyDecide per unpaused job (measured in
- * tests/unit/test_sched.c).
+ * Why two paths: schedPlan scans every job (one trigger build and one policyDecide per
+ * unpaused job, ~0.5 µs each); schedPlanHeap looks only at the jobs the leader's due-heap says
+ * are due. Both call planJob for a job they look at, in the same (key) order, so the entries
+ * are the same bytes: the heap only chooses which jobs are looked at, and a job that is not
+ * due produces nothing in either path (policyDecide emits only instants <= now + lookahead,
+ * and a job is popped when its key, <= next instant - lookahead, is <= now).
  *
  * Why no entry is checked here beyond what the FSM shows: apply checks every item again (cursor,
  * version, fence, state), so a plan that is stale by the time it commits is harmless.
@@ -42,6 +45,9 @@ struct builder {
     size_t n_items;
     struct rc_decision_rec *recs; /* max_items */
     uint64_t *worker_load;        /* per worker, in fsmWorkers order */
+    struct dueheap_item *due;     /* schedPlanHeap: the popped items */
+    size_t n_due;
+    size_t cap_due;
 };
 
 static void wakeAt(struct builder *b, int64_t t)
@@ -180,27 +186,35 @@ static void addItem(struct builder *b, const Raftcron__Job *job, const struct rc
     b->item_ptrs[b->n_items++] = it;
 }
 
-/* One job's due instants into the batch, and when it is next due. A job whose spec no longer
- * builds a trigger (a zone gone from this node's tzdata) is left alone: another node or a fixed
- * tzdata decides it later, and a guess here would be a decision. */
-static int planJob(struct builder *b, const Raftcron__Job *job)
+/* What planJob leaves for the due-heap. */
+enum rekey {
+    REKEY_NONE, /* nothing left to schedule (paused, no trigger, no next instant, policy error) */
+    REKEY_AT,   /* look again at *key */
+    REKEY_KEEP, /* the batch was already full: not looked at, keep the old key */
+};
+
+/* One job's due instants into the batch, and when it must be looked at again (its next
+ * instant minus the lookahead, also a wake-up). A job whose spec no longer builds a trigger (a
+ * zone gone from this node's tzdata) is left alone: another node or a fixed tzdata decides it
+ * later, and a guess here would be a decision. */
+static enum rekey planJob(struct builder *b, const Raftcron__Job *job, int64_t *key)
 {
     struct rc_trigger t;
     if (job->paused || triggerOf(job, &t) != 0) {
-        return 0;
+        return REKEY_NONE;
     }
     if (b->n_items == b->max_items) {
         wakeAt(b, b->now);
-        return 0;
+        return REKEY_KEEP;
     }
     struct rc_policy pol;
     policyOf(job->spec, &pol);
-    char key[JOB_KEY_SIZE];
-    jobKeyOf(job, key, sizeof key);
+    char jkey[JOB_KEY_SIZE];
+    jobKeyOf(job, jkey, sizeof jkey);
     struct rc_policy_input in = {
         .trigger = &t,
         .policy = &pol,
-        .job_key = key,
+        .job_key = jkey,
         .cursor_us = job->cursor_us,
         .now_us = b->now,
         .lookahead_us = b->o->lookahead_us,
@@ -210,31 +224,25 @@ static int planJob(struct builder *b, const Raftcron__Job *job)
     size_t n;
     int64_t cursor;
     if (policyDecide(&in, b->recs, room, &n, &cursor) != 0) {
-        return 0;
+        return REKEY_NONE;
     }
     for (size_t i = 0; i < n; i++) {
         addItem(b, job, &b->recs[i]);
     }
     if (n == room) {
         wakeAt(b, b->now); /* the batch is full: the rest of this job is due at once */
-        return 0;
     }
     int64_t next;
-    if (triggerNext(&t, cursor, &next) == 0) {
-        wakeAt(b, subSat(next, b->o->lookahead_us));
+    if (triggerNext(&t, cursor, &next) != 0) {
+        return REKEY_NONE;
     }
-    return 0;
+    *key = subSat(next, b->o->lookahead_us);
+    wakeAt(b, *key);
+    return REKEY_AT;
 }
 
-static int planFires(struct builder *b)
+static int encodeFires(struct builder *b)
 {
-    size_t jobs = fsmJobCount(b->f);
-    for (size_t i = 0; i < jobs; i++) {
-        int rv = planJob(b, fsmJobAt(b->f, i));
-        if (rv != 0) {
-            return rv;
-        }
-    }
     if (b->n_items == 0) {
         return 0;
     }
@@ -245,6 +253,128 @@ static int planFires(struct builder *b)
         return rv;
     }
     return pushEntry(b, buf, len, 0, 0);
+}
+
+static int planFires(struct builder *b)
+{
+    size_t jobs = fsmJobCount(b->f);
+    for (size_t i = 0; i < jobs; i++) {
+        int64_t key;
+        planJob(b, fsmJobAt(b->f, i), &key);
+    }
+    return encodeFires(b);
+}
+
+/* ---- Fire decisions through the due-heap -------------------------------------------------- */
+
+/* Rule (dueheap.h): every job that can be due gets its exact key, next instant after its
+ * cursor minus the lookahead; the jobs planJob would skip are left out (a pause, a resume or
+ * an edit moves fsmJobsGeneration, which brings them back through a rebuild). */
+static int heapRebuild(const struct rc_fsm *f, struct dueheap *h, int64_t lookahead)
+{
+    dueheapInvalidate(h);
+    dueheapClear(h);
+    size_t jobs = fsmJobCount(f);
+    int rv = dueheapReserve(h, jobs);
+    if (rv != 0) {
+        return rv;
+    }
+    for (size_t i = 0; i < jobs; i++) {
+        const Raftcron__Job *job = fsmJobAt(f, i);
+        struct rc_trigger t;
+        int64_t next;
+        if (job->paused || triggerOf(job, &t) != 0 || triggerNext(&t, job->cursor_us, &next) != 0) {
+            continue;
+        }
+        dueheapAppend(h, subSat(next, lookahead), job->id, i);
+    }
+    dueheapHeapify(h);
+    h->valid = true;
+    h->jobs_gen = fsmJobsGeneration(f);
+    h->lookahead_us = lookahead;
+    h->rebuilds++;
+    return 0;
+}
+
+static int heapFresh(const struct builder *b, struct dueheap *h)
+{
+    if (h->valid && h->jobs_gen == fsmJobsGeneration(b->f) &&
+        h->lookahead_us == b->o->lookahead_us) {
+        return 0;
+    }
+    return heapRebuild(b->f, h, b->o->lookahead_us);
+}
+
+/* The popped items whose key is due (<= now), in b->due. False when one of them names a
+ * position that no longer holds its job: the heap is then out of date (a change that did not
+ * move the generation would be a bug; rebuilding is the safe answer). */
+static int popDue(struct builder *b, struct dueheap *h, bool *current)
+{
+    *current = true;
+    b->n_due = 0;
+    const struct dueheap_item *top;
+    while ((top = dueheapTop(h)) != NULL && top->key <= b->now) {
+        if (b->n_due == b->cap_due) {
+            size_t cap = b->cap_due ? 2 * b->cap_due : 64;
+            struct dueheap_item *d = realloc(b->due, cap * sizeof *d);
+            if (d == NULL) {
+                return RC_ENOMEM;
+            }
+            b->due = d;
+            b->cap_due = cap;
+        }
+        struct dueheap_item *it = &b->due[b->n_due++];
+        dueheapPop(h, it);
+        const Raftcron__Job *job = fsmJobAt(b->f, it->slot);
+        if (job == NULL || job->id != it->job_id) {
+            *current = false;
+        }
+    }
+    return 0;
+}
+
+static int bySlot(const void *a, const void *b)
+{
+    size_t x = ((const struct dueheap_item *)a)->slot;
+    size_t y = ((const struct dueheap_item *)b)->slot;
+    return (x > y) - (x < y);
+}
+
+/* Popped jobs are looked at in key order, as planFires does, so the items come out in the
+ * same order; each is put back at the key planJob computed from the cursor this plan leaves
+ * it at (the caller invalidates the heap if that does not commit). */
+static int planFiresHeap(struct builder *b, struct dueheap *h)
+{
+    bool current = false;
+    for (int tries = 0; !current; tries++) {
+        int rv = tries < 2 ? heapFresh(b, h) : RC_EINTERNAL;
+        if (rv == 0) {
+            rv = popDue(b, h, &current);
+        }
+        if (rv != 0) {
+            return rv;
+        }
+        if (!current) {
+            dueheapInvalidate(h);
+        }
+    }
+    qsort(b->due, b->n_due, sizeof *b->due, bySlot);
+    for (size_t i = 0; i < b->n_due; i++) {
+        struct dueheap_item *it = &b->due[i];
+        int64_t key = it->key;
+        if (planJob(b, fsmJobAt(b->f, it->slot), &key) == REKEY_NONE) {
+            continue;
+        }
+        int rv = dueheapPush(h, key, it->job_id, it->slot); /* room: it was popped */
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    const struct dueheap_item *top = dueheapTop(h);
+    if (top != NULL) {
+        wakeAt(b, top->key);
+    }
+    return encodeFires(b);
 }
 
 /* ---- Placement -------------------------------------------------------------------------- */
@@ -529,9 +659,11 @@ static void builderClose(struct builder *b)
     free(b->item_ptrs);
     free(b->recs);
     free(b->worker_load);
+    free(b->due);
 }
 
-int schedPlan(const struct rc_fsm *f, const struct sched_options *o, struct sched_plan *out)
+int schedPlanHeap(const struct rc_fsm *f, const struct sched_options *o, struct dueheap *h,
+                  struct sched_plan *out)
 {
     if (out == NULL) {
         return RC_EINVAL;
@@ -546,7 +678,7 @@ int schedPlan(const struct rc_fsm *f, const struct sched_options *o, struct sche
     if (rv != 0) {
         goto err_after_init;
     }
-    rv = planFires(&b);
+    rv = h != NULL ? planFiresHeap(&b, h) : planFires(&b);
     if (rv == 0) {
         rv = planAssign(&b);
     }
@@ -561,9 +693,17 @@ int schedPlan(const struct rc_fsm *f, const struct sched_options *o, struct sche
 
 err_after_init:
     assert(rv != 0);
+    if (h != NULL) {
+        dueheapInvalidate(h); /* popped jobs may not be back in it */
+    }
     builderClose(&b);
     schedPlanFree(out);
     return rv;
+}
+
+int schedPlan(const struct rc_fsm *f, const struct sched_options *o, struct sched_plan *out)
+{
+    return schedPlanHeap(f, o, NULL, out);
 }
 
 void schedPlanFree(struct sched_plan *p)

@@ -67,6 +67,27 @@ struct sched_plan {
  */
 int schedPlan(const struct rc_fsm *f, const struct sched_options *o, struct sched_plan *out);
 
+struct dueheap;
+
+/*
+ * schedPlan through the leader's due-heap h (dueheap.h; NULL: the full scan, i.e. schedPlan).
+ * Only the jobs whose key is <= now are looked at, each recomputed from the FSM exactly as the
+ * full scan does (cursor, paused, policy, trigger, active runs), in the same key order: the
+ * entries and waits are those schedPlan gives for the same FSM and options, byte for byte.
+ * next_wake_us is also the same while the heap's keys are exact, and never later otherwise
+ * (the earliest key counts as a wake-up). Cost: O(due · log n) for the fire decisions, plus
+ * the run scans schedPlan does too.
+ *
+ * h is rebuilt from the FSM first (O(n log n)) when it is invalid (new, or dueheapInvalidate),
+ * when fsmJobsGeneration moved (a job put, delete, pause or resume, a restore) or when the
+ * lookahead changed. Afterwards h assumes this plan's FireBatch commits exactly as planned: the
+ * jobs looked at are re-keyed at their next instant after the instants just decided. When the
+ * FireBatch is not proposed, its proposal fails, or apply refuses any of its items, the caller
+ * must call dueheapInvalidate(h). On error h is invalidated. Returns as schedPlan.
+ */
+int schedPlanHeap(const struct rc_fsm *f, const struct sched_options *o, struct dueheap *h,
+                  struct sched_plan *out);
+
 void schedPlanFree(struct sched_plan *p);
 
 #endif /* RC_CORE_SCHED_H */

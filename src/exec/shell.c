@@ -266,6 +266,9 @@ static void onTimer(uv_timer_t *t)
         break;
     case RUN_RUNNING:
         r->res.timed_out = true;
+        snprintf(r->res.error, sizeof r->res.error,
+                 "timed out after %lld ms: the process group was terminated",
+                 (long long)(r->timeout_us / 1000));
         stopRun(r);
         break;
     case RUN_TERMINATING:
@@ -280,6 +283,9 @@ static void onTimer(uv_timer_t *t)
     case RUN_REAPED:
         if (!r->stopping) {
             r->res.timed_out = true;
+            snprintf(r->res.error, sizeof r->res.error,
+                     "timed out after %lld ms: the process group was terminated",
+                     (long long)(r->timeout_us / 1000));
             stopRun(r);
             break;
         }

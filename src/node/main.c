@@ -5,11 +5,13 @@
 #include <string.h>
 #include <uv.h>
 
+#include "agent.h"
 #include "config.h"
 #include "core/err.h"
 #include "core/frame.h"
 #include "log.h"
 #include "node.h"
+#include "rtimer.h"
 
 extern char **environ;
 
@@ -38,6 +40,8 @@ static void toOptions(const struct rc_config *cfg, struct node_options *o)
     o->worker_timeout_us = cfg->worker_timeout_us;
     o->no_execute = cfg->no_execute;
     o->max_parallel = cfg->max_parallel;
+    o->tags = cfg->tags;
+    o->n_tags = cfg->n_tags;
 }
 
 int main(int argc, char **argv)
@@ -55,9 +59,10 @@ int main(int argc, char **argv)
     logInit(cfg.log_format, cfg.log_level, cfg.id, stderr);
     /* A peer closing first must be a write error on that socket, not the death of the node. */
     signal(SIGPIPE, SIG_IGN);
+    /* Before any thread exists, so that all inherit it: runs start within microseconds. */
+    rtimerLowSlack();
     if (cfg.worker) {
-        fprintf(stderr, "raftcrond: --worker (worker agents) is not available in this version\n");
-        return 2;
+        return agentRun(&cfg);
     }
     struct node_options opts;
     toOptions(&cfg, &opts);

@@ -13,6 +13,8 @@
 #include "api.pb-c.h"
 #include "core/command.h"
 #include "core/err.h"
+#include "core/fsm.h"
+#include "core/runs.h"
 #include "log.h"
 #include "raftcron/client.h"
 #include "rpc.h"
@@ -121,6 +123,7 @@ static void onChange(struct cluster *c, void *data)
     }
     if (n->state == NODE_RUNNING) {
         tickOnChange(&n->tick);
+        watchesPoke(&n->watches);
     }
 }
 
@@ -130,6 +133,7 @@ static void onApplied(struct cluster *c, void *data)
     (void)c;
     if (n->state == NODE_RUNNING) {
         tickPoke(&n->tick);
+        watchesPoke(&n->watches);
     }
 }
 
@@ -218,6 +222,12 @@ static void handleClosed(uv_handle_t *h)
     finishStop(h->data);
 }
 
+static void watchesClosed(uv_handle_t *h)
+{
+    struct watches *ws = h->data;
+    finishStop(ws->node);
+}
+
 static void clusterClosed(struct cluster *c)
 {
     finishStop(c->change_data);
@@ -230,7 +240,7 @@ static void listenerClosed(struct listener *l)
 
 static void workerClosed(struct worker *w)
 {
-    finishStop(w->node);
+    finishStop(w->src.ctx);
 }
 
 static void tickClosed(uv_handle_t *h)
@@ -295,6 +305,11 @@ void nodeStop(struct node *n)
     setState(n, NODE_STOPPING);
     logInfo("stopping");
     n->pending_close = 1; /* released at the end of this function */
+    if (n->watches_open) {
+        n->watches_open = false;
+        n->pending_close++;
+        watchesClose(&n->watches, watchesClosed);
+    }
     if (n->rpc_open) {
         n->rpc_open = false;
         n->pending_close++;
@@ -333,6 +348,49 @@ static void onSignal(uv_signal_t *s, int signum)
     }
     logInfo("signal received: graceful stop", "signal", "%d", signum);
     nodeStop(n);
+}
+
+/* ---- the node's own worker reads its assignments from this node's replica ---------------- */
+
+static size_t replicaAssigned(void *ctx, uint64_t worker_id, const Raftcron__Run **out,
+                              size_t max)
+{
+    struct node *n = ctx;
+    return fsmRunsSelect(n->cluster.core, 1u << RC_RUN_ASSIGNED | 1u << RC_RUN_RUNNING,
+                         worker_id, out, max);
+}
+
+static const Raftcron__Run *replicaRun(void *ctx, uint64_t run_id)
+{
+    struct node *n = ctx;
+    return fsmRunGet(n->cluster.core, run_id);
+}
+
+static const Raftcron__JobSpec *replicaSpec(void *ctx, const Raftcron__Run *run)
+{
+    struct node *n = ctx;
+    const Raftcron__Job *job = fsmJobOfRun(n->cluster.core, run);
+    return job != NULL ? job->spec : NULL;
+}
+
+static bool replicaRegistered(void *ctx, const struct worker *w)
+{
+    struct node *n = ctx;
+    const Raftcron__Worker *me = fsmWorkerGet(n->cluster.core, w->me.id);
+    return me != NULL && me->alive && strcmp(me->address, w->me.address) == 0 &&
+           me->n_tags == w->me.n_tags && me->capacity == w->me.capacity;
+}
+
+static bool replicaEndpoints(void *ctx, char *buf, size_t len)
+{
+    struct node *n = ctx;
+    if (clusterLeader(&n->cluster, NULL) == 0) {
+        return false;
+    }
+    const char *leader = nodeLeaderRpcAddr(n);
+    snprintf(buf, len, "%s%s%s", leader != NULL ? leader : "", leader != NULL ? "," : "",
+             n->opts.rpc_addr);
+    return true;
 }
 
 int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, char *err,
@@ -379,9 +437,23 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
         goto err_stop;
     }
     n->rpc_open = true;
+    watchesInit(&n->watches, n, loop);
+    n->watches_open = true;
     n->cluster.applied_cb = onApplied;
     tickInit(&n->tick, n, loop, opts->lookahead_us, opts->worker_timeout_us);
-    rv = workerStart(&n->worker, n, loop, !opts->no_execute, opts->max_parallel);
+    struct worker_identity me = {.id = opts->id,
+                                 .address = opts->rpc_addr,
+                                 .tags = opts->tags,
+                                 .n_tags = opts->n_tags,
+                                 .capacity = opts->max_parallel,
+                                 .auth_token = opts->auth_token};
+    struct worker_source src = {.assigned = replicaAssigned,
+                                .run = replicaRun,
+                                .spec = replicaSpec,
+                                .registered = replicaRegistered,
+                                .endpoints = replicaEndpoints,
+                                .ctx = n};
+    rv = workerStart(&n->worker, loop, &me, &src, !opts->no_execute);
     if (rv != 0) {
         errSet(err, errlen, rv, "worker: %s", rc_strerror(rv));
         uv_close((uv_handle_t *)&n->tick.timer, NULL);

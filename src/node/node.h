@@ -17,6 +17,7 @@
 #include "listener.h"
 #include "raft/cluster.h"
 #include "tick.h"
+#include "watch.h"
 #include "worker.h"
 
 struct node_options {
@@ -36,6 +37,8 @@ struct node_options {
     int64_t lookahead_us;      /* claims are committed this long before their instant */
     int64_t worker_timeout_us; /* a worker silent for longer is marked down */
     bool no_execute;           /* this node's worker runs nothing */
+    const struct rc_conf_tag *tags; /* this node's worker tags (borrowed) */
+    unsigned n_tags;
     unsigned max_parallel;     /* this node's worker capacity */
 };
 
@@ -50,6 +53,8 @@ struct node {
     struct tick tick;
     struct worker worker;
     bool worker_open;
+    struct watches watches;        /* worker agents' parked Worker.Watch calls */
+    bool watches_open;
     uv_signal_t sigterm, sigint;
     uv_timer_t join_timer;         /* retries the join request until it succeeds */
     uv_timer_t stop_timer;         /* bounds the leadership transfer at shutdown */

@@ -36,9 +36,11 @@ static const struct rpc_method methods[] = {
     {"Worker.Hello", rpcWorkerHello},
     {"Worker.Heartbeat", rpcWorkerHeartbeat},
     {"Run.Report", rpcRunReport},
+    {"Worker.Watch", rpcWorkerWatch},
     {"Job.RunNow", rpcJobRunNow},
     {"Dlq.Retry", rpcDlqRetry},
     {"Run.Cancel", rpcRunCancel},
+    {"Job.Backfill", rpcJobBackfill},
 };
 
 const struct rpc_method *rpcLookup(const char *method)

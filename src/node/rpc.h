@@ -104,6 +104,7 @@ void rpcRunReport(struct rpc_call *call);
 void rpcJobRunNow(struct rpc_call *call);
 void rpcDlqRetry(struct rpc_call *call);
 void rpcRunCancel(struct rpc_call *call);
+void rpcJobBackfill(struct rpc_call *call); /* rpc_manual.c */
 
 #endif /* RC_NODE_RPC_H */
 

@@ -1,12 +1,15 @@
 /*
- * Job.RunNow, Dlq.Retry and Run.Cancel: manual runs and cancellation, on the leader. A manual
- * run is an ordinary FireBatch item marked manual (DESIGN.md §3): it does not move the job's
- * cursor, so it can never take the place of a scheduled instant's decision.
+ * Job.RunNow, Dlq.Retry, Run.Cancel and Job.Backfill: manual runs, cancellation and backfills,
+ * on the leader. A manual run is an ordinary FireBatch item marked manual (DESIGN.md §3): it
+ * does not move the job's cursor, so it can never take the place of a scheduled instant's
+ * decision. A backfill is one atomic FireBatch of items marked manual and backfill, planned by
+ * the pure core (src/core/backfill.h) and checked again at apply.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.pb-c.h"
+#include "core/backfill.h"
 #include "core/command.h"
 #include "core/err.h"
 #include "core/fsm.h"
@@ -158,4 +161,181 @@ void rpcRunCancel(struct rpc_call *call)
         return;
     }
     rpcWrite(call, buf, len, cancelApplied);
+}
+
+/* ---- Job.Backfill ---------------------------------------------------------------------------- */
+
+/* The reply, as planned; run ids are filled in once the entry is applied. */
+static int planReply(const struct rc_backfill_plan *p, const Raftcron__Job *job, int64_t now,
+                     bool dry_run, Raftcron__BackfillResponse *resp)
+{
+    raftcron__backfill_response__init(resp);
+    resp->dry_run = dry_run;
+    resp->now_us = now;
+    resp->history_floor_us = job->history_floor_us;
+    if (p->n_instants == 0) {
+        return 0;
+    }
+    Raftcron__BackfillInstant *xs = calloc(p->n_instants, sizeof *xs);
+    resp->instants = calloc(p->n_instants, sizeof *resp->instants);
+    if (xs == NULL || resp->instants == NULL) {
+        free(xs);
+        free(resp->instants);
+        resp->instants = NULL;
+        return RC_ENOMEM;
+    }
+    for (size_t i = 0; i < p->n_instants; i++) {
+        const struct rc_backfill_instant *in = &p->instants[i];
+        Raftcron__BackfillInstant *x = &xs[i];
+        raftcron__backfill_instant__init(x);
+        x->at_us = in->at_us;
+        x->outcome = (uint32_t)in->outcome;
+        x->reason = (uint32_t)in->reason;
+        x->decision_id = in->decision_id;
+        x->decision = (uint32_t)in->decision;
+        x->queued = in->queued;
+        x->cancel_active = in->cancel_active;
+        resp->instants[i] = x;
+    }
+    resp->n_instants = p->n_instants;
+    return 0;
+}
+
+static void freeReply(Raftcron__BackfillResponse *resp)
+{
+    if (resp->n_instants > 0) {
+        free(resp->instants[0]); /* the one array of planReply */
+    }
+    free(resp->instants);
+}
+
+/*
+ * Keep the planned reply with the call until the entry is applied: it replaces the request as
+ * call->msg (a copy decoded with the default allocator, so that the call frees it however it
+ * ends — applied, leadership lost, or refused before proposing). The request is not needed any
+ * more: everything the write needs is in the encoded entry.
+ */
+static int adoptReply(struct rpc_call *call, const Raftcron__BackfillResponse *resp)
+{
+    void *buf;
+    size_t len;
+    int rv = commandPack(&resp->base, &buf, &len);
+    if (rv != 0) {
+        return rv;
+    }
+    ProtobufCMessage *copy =
+        protobuf_c_message_unpack(&raftcron__backfill_response__descriptor, NULL, len, buf);
+    free(buf);
+    if (copy == NULL) {
+        return RC_ENOMEM;
+    }
+    protobuf_c_message_free_unpacked(call->msg, NULL);
+    call->msg = copy;
+    return 0;
+}
+
+/* Applied whole or refused whole (an atomic batch): FIRED runs have consecutive ids in
+ * instant order. */
+static void backfillApplied(struct rpc_call *call, const struct rc_fsm_result *res)
+{
+    Raftcron__BackfillResponse *resp = (Raftcron__BackfillResponse *)call->msg;
+    if (res->code != 0) {
+        rpcReplyf(call, rpcStatusOf(res->code), "Job.Backfill: nothing was created: %s",
+                  res->message);
+        return;
+    }
+    uint64_t next = res->run_id;
+    for (size_t i = 0; i < resp->n_instants; i++) {
+        if (resp->instants[i]->outcome == RC_BACKFILL_FIRED) {
+            resp->instants[i]->run_id = next++;
+        }
+    }
+    if (next - res->run_id != res->runs_created) {
+        rpcReplyf(call, RC_STATUS_INTERNAL,
+                  "Job.Backfill: %u runs created, %llu planned (see run list)", res->runs_created,
+                  (unsigned long long)(next - res->run_id));
+        return;
+    }
+    resp->runs_created = res->runs_created;
+    rpcReply(call, RC_STATUS_OK, NULL, &resp->base);
+}
+
+/* Plan errors are the caller's range or limit, except memory and internal ones. */
+static int planStatus(int rv)
+{
+    switch (rv) {
+    case RC_EINVAL:
+    case RC_ERANGE:
+    case RC_ETOOBIG:
+        return RC_STATUS_INVALID_ARGUMENT;
+    default:
+        return rpcStatusOf(rv);
+    }
+}
+
+static void proposeBackfill(struct rpc_call *call, const Raftcron__Job *job,
+                            const struct rc_backfill_plan *p, int64_t now,
+                            Raftcron__BackfillResponse *resp)
+{
+    void *buf;
+    size_t len;
+    int rv = backfillEncode(job, p, now, &buf, &len);
+    if (rv != 0) {
+        rpcReplyf(call, rpcStatusOf(rv), "Job.Backfill: %s", rc_strerror(rv));
+        return;
+    }
+    rv = adoptReply(call, resp);
+    if (rv != 0) {
+        free(buf);
+        rpcReplyf(call, rpcStatusOf(rv), "Job.Backfill: %s", rc_strerror(rv));
+        return;
+    }
+    rpcWrite(call, buf, len, backfillApplied);
+}
+
+/* After the barrier: the plan sees every decision committed before the request. */
+static void backfillRead(struct rpc_call *call)
+{
+    const Raftcron__BackfillRequest *req = (const Raftcron__BackfillRequest *)call->msg;
+    struct node *n = call->node;
+    const Raftcron__Job *job = fsmJobGet(n->cluster.core, req->namespace_, req->name);
+    if (job == NULL) {
+        rpcReplyf(call, RC_STATUS_NOT_FOUND, "job %s/%s not found",
+                  req->namespace_[0] ? req->namespace_ : "default", req->name);
+        return;
+    }
+    int64_t now = rpcNow();
+    struct rc_backfill_plan plan;
+    char err[RC_ERRMSG_SIZE];
+    int rv = backfillPlan(n->cluster.core, job, req->from_us, req->to_us, now, req->limit, &plan,
+                          err, sizeof err);
+    if (rv != 0) {
+        rpcReplyf(call, planStatus(rv), "Job.Backfill: %s; nothing was created", err);
+        return;
+    }
+    Raftcron__BackfillResponse resp;
+    rv = planReply(&plan, job, now, req->dry_run, &resp);
+    if (rv != 0) {
+        rpcReplyf(call, rpcStatusOf(rv), "Job.Backfill: %s", rc_strerror(rv));
+    } else if (req->dry_run || plan.n_recs == 0) {
+        rpcReply(call, RC_STATUS_OK, NULL, &resp.base);
+    } else {
+        proposeBackfill(call, job, &plan, now, &resp);
+    }
+    freeReply(&resp);
+    backfillPlanFree(&plan);
+}
+
+void rpcJobBackfill(struct rpc_call *call)
+{
+    Raftcron__BackfillRequest *req =
+        (Raftcron__BackfillRequest *)rpcUnpack(call, &raftcron__backfill_request__descriptor);
+    if (req == NULL) {
+        return;
+    }
+    if (req->name[0] == '\0') {
+        rpcReply(call, RC_STATUS_INVALID_ARGUMENT, "Job.Backfill: no job name", NULL);
+        return;
+    }
+    rpcRead(call, false, backfillRead);
 }

@@ -39,20 +39,45 @@ static bool badArgument(struct rpc_call *call, int rv, const char *err)
     return rv != 0;
 }
 
+/* A waiting run with the leader's reason why, as a shallow copy in *copy (the FSM's run is not
+ * touched), or the run itself. */
+static const Raftcron__Run *withWaitReason(struct rpc_call *call, const Raftcron__Run *run,
+                                           Raftcron__Run *copy)
+{
+    if ((run->state != RC_RUN_PENDING && run->state != RC_RUN_RETRY_WAIT) ||
+        run->wait_reason[0] != '\0') {
+        return run;
+    }
+    const char *why = tickWaitReason(&call->node->tick, run->id);
+    if (why == NULL) {
+        return run;
+    }
+    *copy = *run;
+    copy->wait_reason = (char *)why;
+    return copy;
+}
+
 /* Answer with the runs of job (or of every job of ns) whose state is in mask. */
 static void replyRuns(struct rpc_call *call, const Raftcron__Job *job, const char *ns,
                       uint32_t mask, size_t limit)
 {
     const Raftcron__Run **runs = calloc(limit, sizeof *runs);
-    if (runs == NULL) {
+    Raftcron__Run *copies = calloc(limit, sizeof *copies);
+    if (runs == NULL || copies == NULL) {
+        free(runs);
+        free(copies);
         rpcReply(call, RC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
         return;
     }
     Raftcron__RunListResponse resp = RAFTCRON__RUN_LIST_RESPONSE__INIT;
     resp.n_runs = runviewRuns(fsmOf(call), job, ns, mask, runs, limit);
+    for (size_t i = 0; i < resp.n_runs; i++) {
+        runs[i] = withWaitReason(call, runs[i], &copies[i]);
+    }
     resp.runs = (Raftcron__Run **)runs;
     rpcReply(call, RC_STATUS_OK, NULL, &resp.base);
     free(runs);
+    free(copies);
 }
 
 static void runListRead(struct rpc_call *call)
@@ -92,8 +117,9 @@ static void runGetRead(struct rpc_call *call)
         rpcReplyf(call, RC_STATUS_NOT_FOUND, "run %llu not found", (unsigned long long)req->id);
         return;
     }
+    Raftcron__Run copy;
     Raftcron__RunResponse resp = RAFTCRON__RUN_RESPONSE__INIT;
-    resp.run = (Raftcron__Run *)run;
+    resp.run = (Raftcron__Run *)withWaitReason(call, run, &copy);
     rpcReply(call, RC_STATUS_OK, NULL, &resp.base);
 }
 

@@ -4,6 +4,7 @@
  * checked by apply against the run's current state and fence, so a late or repeated report can
  * never change a newer attempt.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,13 +113,18 @@ void rpcRunReport(struct rpc_call *call)
     void *buf = NULL;
     size_t len = 0;
     int64_t now = rpcNow();
+    /* Started and finished are the worker's clock, when it says (it knows when the process
+     * started; the leader only when the report arrived), but never later than the leader's
+     * now nor more than a minute before it: a skewed worker cannot move history around. */
+    int64_t at = req->at_us > 0 ? req->at_us : now;
+    at = at > now ? now : at < now - 60 * INT64_C(1000000) ? now - 60 * INT64_C(1000000) : at;
     int rv;
     switch (req->kind) {
     case 1:
-        rv = commandEncodeRunStarted(req->run_id, req->fence, now, &buf, &len);
+        rv = commandEncodeRunStarted(req->run_id, req->fence, at, &buf, &len);
         break;
     case 2:
-        rv = commandEncodeRunFinished(req->run_id, req->fence, req->state, req->outcome, now,
+        rv = commandEncodeRunFinished(req->run_id, req->fence, req->state, req->outcome, at,
                                       &buf, &len);
         break;
     case 3:

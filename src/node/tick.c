@@ -47,6 +47,7 @@ void tickInit(struct tick *t, struct node *n, uv_loop_t *loop, int64_t lookahead
     t->node = n;
     t->lookahead_us = lookahead_us;
     t->worker_timeout_us = worker_timeout_us;
+    dueheapInit(&t->heap);
     uv_timer_init(loop, &t->timer);
     t->timer.data = t;
 }
@@ -75,6 +76,29 @@ static int64_t lastSeen(const struct tick *t, uint64_t worker_id)
     return INT64_MIN;
 }
 
+/* Keep the plan's waits (they are sorted by nothing: a linear search serves run list). */
+static void keepWaits(struct tick *t)
+{
+    free(t->waits);
+    t->waits = t->plan.waits;
+    t->n_waits = t->plan.n_waits;
+    t->plan.waits = NULL;
+    t->plan.n_waits = 0;
+}
+
+const char *tickWaitReason(const struct tick *t, uint64_t run_id)
+{
+    if (t->state != TICK_ACTIVE) {
+        return NULL;
+    }
+    for (size_t i = 0; i < t->n_waits; i++) {
+        if (t->waits[i].run_id == run_id) {
+            return t->waits[i].reason;
+        }
+    }
+    return NULL;
+}
+
 static void finishPlan(struct tick *t)
 {
     schedPlanFree(&t->plan);
@@ -84,6 +108,13 @@ static void finishPlan(struct tick *t)
 
 static void proposeNext(struct tick *t);
 
+/* The entry last proposed is the plan's FireBatch (the only entry without a run). */
+static bool firingEntry(const struct tick *t)
+{
+    return t->next_entry > 0 && t->next_entry <= t->plan.n_entries &&
+           t->plan.entries[t->next_entry - 1].run_id == 0;
+}
+
 static void entryApplied(void *data, int status, const struct rc_fsm_result *res)
 {
     struct tick *t = data;
@@ -92,12 +123,18 @@ static void entryApplied(void *data, int status, const struct rc_fsm_result *res
     }
     if (status != 0) {
         /* Outcome unknown (leadership lost, or shutting down): drop the rest of the plan; a
-         * new plan from the committed state decides again. */
+         * new plan from the committed state decides again, with a heap rebuilt from it. */
+        dueheapInvalidate(&t->heap);
         finishPlan(t);
         return;
     }
     if (res != NULL && res->code != 0 && res->code != RC_ESTALE) {
         LOG_WARN("scheduler entry refused", "error", "%s", res->message);
+    }
+    /* The heap re-keyed the fired jobs as if every item committed: a refused item leaves its
+     * cursor behind, so its key could be late. */
+    if (firingEntry(t) && res != NULL && (res->code != 0 || res->items_rejected != 0)) {
+        dueheapInvalidate(&t->heap);
     }
     proposeNext(t);
 }
@@ -110,6 +147,7 @@ static void proposeNext(struct tick *t)
         if (clusterPropose(&n->cluster, e->buf, e->len, entryApplied, t) == 0) {
             return;
         }
+        dueheapInvalidate(&t->heap); /* not proposed: the heap's keys assumed it would be */
     }
     finishPlan(t);
     wakeIn(t, 0); /* what was applied may make more work due: plan again */
@@ -165,7 +203,8 @@ static void plan(uv_timer_t *timer)
         return;
     }
     struct sched_options o = {.now_us = now, .lookahead_us = t->lookahead_us};
-    int rv = schedPlan(n->cluster.core, &o, &t->plan);
+    int rv = schedPlanHeap(n->cluster.core, &o, &t->heap, &t->plan);
+    keepWaits(t);
     t->plans++;
     t->last_plan_ms = uv_now(timer->loop);
     if (rv != 0) {
@@ -199,6 +238,7 @@ static void barrierDone(void *data, int status, const char *msg)
         return;
     }
     setState(t, TICK_ACTIVE);
+    dueheapInvalidate(&t->heap); /* DESIGN.md §4.1: the first plan rebuilds it from the FSM */
     t->active_since_us = rpcNow();
     t->n_seen = 0;
     LOG_INFO("scheduler active", "term", "%llu", (unsigned long long)t->term);
@@ -218,6 +258,7 @@ void tickOnChange(struct tick *t)
             uv_timer_stop(&t->timer);
             setState(t, TICK_IDLE);
         }
+        dueheapClose(&t->heap); /* a follower has no use for it */
         return;
     }
     if (t->state != TICK_IDLE && t->term == term) {
@@ -232,9 +273,10 @@ void tickOnChange(struct tick *t)
     }
 }
 
-/* A burst of writes (10,000 job puts) must not cost a full plan each: pokes are coalesced to at
- * most one plan per TICK_POKE_GAP_MS (a plan over 10,000 jobs costs ~5 ms optimised, ~60 ms
- * under ASan), and never push back a wake-up already due sooner. */
+/* A burst of writes (10,000 job puts) must not cost a heap rebuild each (every job write moves
+ * fsmJobsGeneration, and the next plan then rebuilds the heap: ~5 ms for 10,000 jobs
+ * optimised, ~60 ms under ASan): pokes are coalesced to at most one plan per TICK_POKE_GAP_MS,
+ * and never push back a wake-up already due sooner. */
 #define TICK_POKE_GAP_MS 250
 
 void tickPoke(struct tick *t)
@@ -261,6 +303,10 @@ void tickClose(struct tick *t, uv_close_cb cb)
         schedPlanFree(&t->plan);
         t->in_flight = false;
     }
+    free(t->waits);
+    t->waits = NULL;
+    t->n_waits = 0;
+    dueheapClose(&t->heap);
     uv_timer_stop(&t->timer);
     uv_close((uv_handle_t *)&t->timer, cb);
 }

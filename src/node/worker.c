@@ -8,12 +8,11 @@
 
 #include "api.pb-c.h"
 #include "core/err.h"
-#include "core/fsm.h"
 #include "core/runs.h"
 #include "log.h"
-#include "node.h"
 #include "raftcron/client.h"
 #include "rpc.h"
+#include "rtimer.h"
 
 #define WORKER_SCAN_MS 20
 #define WORKER_HEARTBEAT_US 1000000
@@ -28,7 +27,7 @@ struct worker_run {
     uint64_t run_id;
     uint64_t fence;
     enum run_state state;
-    uv_timer_t timer;
+    struct rtimer timer; /* start_at on the wall clock, sub-millisecond (rtimer.h) */
     bool timer_open;    /* initialised and not yet closed */
     bool timer_closing; /* uv_close called, its callback not yet run */
     struct exec_handle *h;
@@ -96,14 +95,6 @@ static void popQueue(struct worker *w)
     free(r);
 }
 
-static void endpoints(struct worker *w, char *buf, size_t len)
-{
-    struct node *n = w->node;
-    const char *leader = nodeLeaderRpcAddr(n);
-    snprintf(buf, len, "%s%s%s", leader != NULL ? leader : "", leader != NULL ? "," : "",
-             n->opts.rpc_addr);
-}
-
 static void deliverWork(uv_work_t *req)
 {
     (void)req;
@@ -111,7 +102,7 @@ static void deliverWork(uv_work_t *req)
                                   .timeout_us = WORKER_CALL_TIMEOUT_US,
                                   .auth_token = NULL};
     struct worker *w = req->data;
-    o.auth_token = w->node->opts.auth_token;
+    o.auth_token = w->me.auth_token;
     struct rc_client *c;
     cur.rc = rc_client_open(&o, &c);
     if (cur.rc != 0) {
@@ -155,6 +146,13 @@ static void deliverDone(uv_work_t *req, int status)
     if (strcmp(cur.method, "Worker.Heartbeat") == 0 && cur.rc == 0) {
         w->last_heartbeat_us = now();
     }
+    if (strcmp(cur.method, "Worker.Hello") == 0 && cur.rc == 0) {
+        w->hello_ok = true;
+        w->last_heartbeat_us = now();
+    }
+    if (strcmp(cur.method, "Worker.Heartbeat") == 0 && cur.status == RC_STATUS_NOT_FOUND) {
+        w->hello_ok = false; /* marked down meanwhile: say hello again */
+    }
 }
 
 static void deliverCall(struct worker *w, const char *method, const uint8_t *req, size_t len,
@@ -166,7 +164,10 @@ static void deliverCall(struct worker *w, const char *method, const uint8_t *req
         return;
     }
     memcpy(copy, req, len);
-    endpoints(w, cur.endpoints, sizeof cur.endpoints);
+    if (!w->src.endpoints(w->src.ctx, cur.endpoints, sizeof cur.endpoints)) {
+        free(copy);
+        return;
+    }
     cur.method = method;
     cur.req = copy;
     cur.len = len;
@@ -189,24 +190,31 @@ static uint8_t *packOwned(const ProtobufCMessage *msg, size_t *len)
     return buf;
 }
 
-static bool registered(struct worker *w)
+bool workerRegistered(struct worker *w)
 {
-    struct node *n = w->node;
-    const Raftcron__Worker *me = fsmWorkerGet(n->cluster.core, n->opts.id);
-    return me != NULL && me->alive && strcmp(me->address, n->opts.rpc_addr) == 0;
+    return w->src.registered != NULL ? w->src.registered(w->src.ctx, w) : w->hello_ok;
 }
 
 static void control(struct worker *w)
 {
-    struct node *n = w->node;
     size_t len;
     uint8_t *buf;
-    if (!registered(w)) {
+    if (!workerRegistered(w)) {
         Raftcron__Worker me = RAFTCRON__WORKER__INIT;
-        me.id = n->opts.id;
-        me.address = (char *)n->opts.rpc_addr;
-        me.capacity = w->capacity;
+        me.id = w->me.id;
+        me.address = (char *)w->me.address;
+        me.capacity = w->me.capacity;
         me.alive = true;
+        Raftcron__Worker__TagsEntry tags[RC_CONF_TAGS_MAX];
+        Raftcron__Worker__TagsEntry *tagp[RC_CONF_TAGS_MAX];
+        for (unsigned i = 0; i < w->me.n_tags && i < RC_CONF_TAGS_MAX; i++) {
+            raftcron__worker__tags_entry__init(&tags[i]);
+            tags[i].key = (char *)w->me.tags[i].key;
+            tags[i].value = (char *)w->me.tags[i].value;
+            tagp[i] = &tags[i];
+        }
+        me.n_tags = w->me.n_tags;
+        me.tags = tagp;
         Raftcron__WorkerHello hello = RAFTCRON__WORKER_HELLO__INIT;
         hello.worker = &me;
         buf = packOwned(&hello.base, &len);
@@ -218,7 +226,7 @@ static void control(struct worker *w)
     }
     if (now() - w->last_heartbeat_us >= WORKER_HEARTBEAT_US) {
         Raftcron__WorkerHeartbeat hb = RAFTCRON__WORKER_HEARTBEAT__INIT;
-        hb.worker_id = n->opts.id;
+        hb.worker_id = w->me.id;
         buf = packOwned(&hb.base, &len);
         if (buf != NULL) {
             deliverCall(w, "Worker.Heartbeat", buf, len, false);
@@ -229,8 +237,7 @@ static void control(struct worker *w)
 
 static void deliver(struct worker *w)
 {
-    if (w->sending || w->closing || now() < w->retry_at_us ||
-        clusterLeader(&w->node->cluster, NULL) == 0) {
+    if (w->sending || w->closing || now() < w->retry_at_us) {
         return;
     }
     if (w->queue != NULL) {
@@ -249,6 +256,7 @@ static void report(struct worker *w, uint64_t run_id, uint64_t fence, uint32_t k
     r.kind = kind;
     r.state = state;
     r.outcome = outcome;
+    r.at_us = now();
     enqueue(w, "Run.Report", &r.base);
 }
 
@@ -289,27 +297,24 @@ static void runDone(struct exec_handle *h, const struct exec_result *res, void *
     report(w, r->run_id, r->fence, 2, state, &o);
 }
 
-static void startRun(uv_timer_t *t)
+static void startRun(struct worker_run *r)
 {
-    struct worker_run *r = t->data;
     struct worker *w = r->w;
-    struct rc_fsm *f = w->node->cluster.core;
-    const Raftcron__Run *run = fsmRunGet(f, r->run_id);
+    const Raftcron__Run *run = w->src.run(w->src.ctx, r->run_id);
     if (run == NULL || run->state != RC_RUN_ASSIGNED || run->fence != r->fence) {
         r->state = RUN_DONE; /* moved on while we waited */
         return;
     }
-    const Raftcron__Job *job = fsmJobOfRun(f, run);
-    if (job == NULL) {
+    const Raftcron__JobSpec *spec = w->src.spec(w->src.ctx, run);
+    if (spec == NULL) {
         r->state = RUN_DONE;
         return;
     }
     const char *env[65];
     char envbuf[64][256];
     size_t ne = 0;
-    for (size_t i = 0; i < job->spec->n_env && ne < 64; i++) {
-        snprintf(envbuf[ne], sizeof envbuf[ne], "%s=%s", job->spec->env[i]->key,
-                 job->spec->env[i]->value);
+    for (size_t i = 0; i < spec->n_env && ne < 64; i++) {
+        snprintf(envbuf[ne], sizeof envbuf[ne], "%s=%s", spec->env[i]->key, spec->env[i]->value);
         env[ne] = envbuf[ne];
         ne++;
     }
@@ -320,9 +325,9 @@ static void startRun(uv_timer_t *t)
         .attempt = run->attempt,
         .job = run->job,
         .scheduled_us = run->scheduled_us,
-        .spec = job->spec->executor,
+        .spec = spec->executor,
         .env = env,
-        .timeout_us = job->spec->timeout_us,
+        .timeout_us = spec->timeout_us,
     };
     report(w, r->run_id, r->fence, 1, 0, NULL);
     r->state = RUN_RUNNING;
@@ -340,14 +345,19 @@ static void finishClose(struct worker *w);
 
 /* Run timers close either when the ledger moved on (reap) or at shutdown; a close in flight at
  * shutdown is waited for too, since finishClose frees the runs. */
-static void runTimerClosed(uv_handle_t *h)
+static void runTimerClosed(struct rtimer *t)
 {
-    struct worker_run *r = h->data;
+    struct worker_run *r = t->data;
     r->timer_open = false;
     r->timer_closing = false;
     if (r->w->closing) {
         finishClose(r->w);
     }
+}
+
+static void startAtDeadline(struct rtimer *t)
+{
+    startRun(t->data);
 }
 
 static void trackAssigned(struct worker *w, const Raftcron__Run *run, int64_t t_now)
@@ -367,11 +377,18 @@ static void trackAssigned(struct worker *w, const Raftcron__Run *run, int64_t t_
         report(w, run->id, run->fence, 3, 0, NULL);
         return;
     }
-    uv_timer_init(w->loop, &r->timer);
+    (void)t_now;
+    if (rtimerInit(w->loop, &r->timer) != 0) {
+        LOG_WARN("worker: no start timer; starting the run now", "run", "%llu",
+                 (unsigned long long)run->id);
+        startRun(r);
+        return;
+    }
     r->timer.data = r;
     r->timer_open = true;
-    int64_t wait = run->start_at_us - t_now;
-    uv_timer_start(&r->timer, startRun, wait > 0 ? (uint64_t)((wait + 999) / 1000) : 0, 0);
+    if (rtimerStart(&r->timer, startAtDeadline, run->start_at_us) != 0) {
+        startRun(r);
+    }
 }
 
 static bool stillOurs(const Raftcron__Run *run, const struct worker_run *r)
@@ -383,11 +400,10 @@ static bool stillOurs(const Raftcron__Run *run, const struct worker_run *r)
 /* Forget local runs the ledger moved on from; cancel one still running (cancelled, lost). */
 static void reap(struct worker *w)
 {
-    struct rc_fsm *f = w->node->cluster.core;
     struct worker_run **pp = &w->runs;
     while (*pp != NULL) {
         struct worker_run *r = *pp;
-        const Raftcron__Run *run = fsmRunGet(f, r->run_id);
+        const Raftcron__Run *run = w->src.run(w->src.ctx, r->run_id);
         if (stillOurs(run, r) || r->state == RUN_RUNNING) {
             if (r->state == RUN_RUNNING && !stillOurs(run, r) && r->h != NULL) {
                 r->state = RUN_DROPPED;
@@ -399,8 +415,7 @@ static void reap(struct worker *w)
         if (r->timer_open) {
             if (!r->timer_closing) {
                 r->timer_closing = true;
-                uv_timer_stop(&r->timer);
-                uv_close((uv_handle_t *)&r->timer, runTimerClosed);
+                rtimerClose(&r->timer, runTimerClosed);
             }
             pp = &r->next;
             continue;
@@ -414,17 +429,14 @@ static void reap(struct worker *w)
     }
 }
 
-static void scan(uv_timer_t *t)
+void workerScanNow(struct worker *w)
 {
-    struct worker *w = t->data;
-    struct node *n = w->node;
     if (w->closing) {
         return;
     }
     if (w->enabled) {
         const Raftcron__Run *runs[256];
-        size_t k = fsmRunsSelect(n->cluster.core, 1u << RC_RUN_ASSIGNED | 1u << RC_RUN_RUNNING,
-                                 n->opts.id, runs, 256);
+        size_t k = w->src.assigned(w->src.ctx, w->me.id, runs, 256);
         int64_t t_now = now();
         for (size_t i = 0; i < k && i < 256; i++) {
             struct worker_run *r = findRun(w, runs[i]->id);
@@ -440,14 +452,19 @@ static void scan(uv_timer_t *t)
     deliver(w);
 }
 
-int workerStart(struct worker *w, struct node *n, uv_loop_t *loop, bool enabled,
-                unsigned capacity)
+static void scan(uv_timer_t *t)
+{
+    workerScanNow(t->data);
+}
+
+int workerStart(struct worker *w, uv_loop_t *loop, const struct worker_identity *me,
+                const struct worker_source *src, bool enabled)
 {
     memset(w, 0, sizeof *w);
-    w->node = n;
+    w->me = *me;
+    w->src = *src;
     w->loop = loop;
     w->enabled = enabled;
-    w->capacity = capacity;
     if (enabled) {
         int rv = shellInit(&w->exec, loop);
         if (rv != 0) {
@@ -504,8 +521,7 @@ void workerClose(struct worker *w, void (*cb)(struct worker *w))
         w->pending_close++;
         if (!r->timer_closing) {
             r->timer_closing = true;
-            uv_timer_stop(&r->timer);
-            uv_close((uv_handle_t *)&r->timer, runTimerClosed);
+            rtimerClose(&r->timer, runTimerClosed);
         }
     }
     if (w->enabled) {

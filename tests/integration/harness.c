@@ -121,19 +121,11 @@ void harnessEndpoints(const struct harness *h, int n, char *buf, size_t len)
     }
 }
 
-void harnessStart(struct harness *h, int id, const char *const *extra)
+static void spawn(struct harness *h, int id, const char **argv, int argc,
+                  const char *const *extra)
 {
-    char idbuf[16], raft[64], rpc[64], data[300], exe[600], log[300];
-    snprintf(idbuf, sizeof idbuf, "%d", id);
-    harnessRaftAddr(h, id, raft, sizeof raft);
-    harnessRpcAddr(h, id, rpc, sizeof rpc);
-    harnessDataDir(h, id, data, sizeof data);
-    snprintf(exe, sizeof exe, "%s/raftcrond", h->bin);
+    char log[300];
     snprintf(log, sizeof log, "%s/node%d.log", h->dir, id);
-    const char *argv[32] = {exe,    "--id", idbuf,  "--raft-addr", raft,
-                            "--rpc-addr", rpc, "--data", data,
-                            "--election-timeout", "500ms", "--heartbeat-timeout", "50ms"};
-    int argc = 13;
     for (int i = 0; extra != NULL && extra[i] != NULL && argc < 31; i++) {
         argv[argc++] = extra[i];
     }
@@ -146,10 +138,34 @@ void harnessStart(struct harness *h, int id, const char *const *extra)
             dup2(fd, 2);
             close(fd);
         }
-        execv(exe, (char *const *)argv);
+        execv(argv[0], (char *const *)argv);
         _exit(127);
     }
     h->pids[id] = pid;
+}
+
+void harnessStart(struct harness *h, int id, const char *const *extra)
+{
+    char idbuf[16], raft[64], rpc[64], data[300], exe[600];
+    snprintf(idbuf, sizeof idbuf, "%d", id);
+    harnessRaftAddr(h, id, raft, sizeof raft);
+    harnessRpcAddr(h, id, rpc, sizeof rpc);
+    harnessDataDir(h, id, data, sizeof data);
+    snprintf(exe, sizeof exe, "%s/raftcrond", h->bin);
+    const char *argv[32] = {exe,    "--id", idbuf,  "--raft-addr", raft,
+                            "--rpc-addr", rpc, "--data", data,
+                            "--election-timeout", "500ms", "--heartbeat-timeout", "50ms"};
+    spawn(h, id, argv, 13, extra);
+}
+
+void harnessStartAgent(struct harness *h, int id, int n, const char *const *extra)
+{
+    char idbuf[16], join[400], exe[600];
+    snprintf(idbuf, sizeof idbuf, "%d", id);
+    harnessEndpoints(h, n, join, sizeof join);
+    snprintf(exe, sizeof exe, "%s/raftcrond", h->bin);
+    const char *argv[32] = {exe, "--worker", "--id", idbuf, "--join", join};
+    spawn(h, id, argv, 6, extra);
 }
 
 void harnessSignal(struct harness *h, int id, int sig)

@@ -39,6 +39,9 @@ void harnessDataDir(const struct harness *h, int id, char *buf, size_t len);
 
 /* Start node id with its standard flags plus extra (NULL-terminated argv fragment). */
 void harnessStart(struct harness *h, int id, const char *const *extra);
+/* Start a worker agent (raftcrond --worker) with id, joined through nodes 1..n, plus extra
+ * flags; its log is nodeID.log and it is signalled and waited for like a node. */
+void harnessStartAgent(struct harness *h, int id, int n, const char *const *extra);
 /* Send sig to node id (and forget the pid for SIGKILL). */
 void harnessSignal(struct harness *h, int id, int sig);
 /* Wait for node id to exit within timeout_ms; returns its exit status (or -1 on timeout,
@@ -57,8 +60,6 @@ struct rc_client *harnessClientOf(const struct harness *h, int id, int64_t timeo
 /* Poll Cluster.Status until some node reports a leader with at least voters voters that are
  * reachable; returns the leader id or 0 on timeout. */
 uint64_t harnessWaitLeader(const struct harness *h, int n, int voters, int timeout_ms);
-/* Poll until node id's stale digest equals want (and its job count equals jobs);
- * returns true on success. */
 /* Polls until node id's local state digest equals the leader's (found among nodes 1..n). */
 bool harnessWaitConverged(const struct harness *h, int n, int id, int timeout_ms);
 

@@ -78,6 +78,18 @@ expect 2 'job: unknown command "run"' "${E[@]}" job run x
 expect 2 'job get: expected one NAME, got 0 arguments' "${E[@]}" job get
 expect 2 'job list: expected no argument, got 1 argument' "${E[@]}" job list x
 expect 2 'job apply: -f FILE.yaml is required' "${E[@]}" job apply
+help job backfill --help
+expect 0 'raftcronctl job backfill NAME --from RFC3339 --to RFC3339' job --help
+B=(--from 2025-01-01T00:00:00Z --to 2025-01-01T01:00:00Z)
+expect 2 'job backfill: expected one NAME, got 0 arguments' "${E[@]}" job backfill "${B[@]}"
+expect 2 'job backfill: --from and --to are required' "${E[@]}" job backfill x --from 2025-01-01T00:00:00Z
+expect 2 'job backfill: --from and --to are required' "${E[@]}" job backfill x
+expect 2 'job backfill: --to: ' "${E[@]}" job backfill x --from 2025-01-01T00:00:00Z --to soon
+expect 2 'job backfill: --from: given twice' "${E[@]}" job backfill x "${B[@]}" --from 2025-01-01T00:00:00Z
+expect 2 'job backfill: --from is after --to' "${E[@]}" job backfill x --from 2025-01-02T00:00:00Z --to 2025-01-01T00:00:00Z
+expect 2 '--limit: "1001" is not a whole number in 1..1000' "${E[@]}" job backfill x "${B[@]}" --limit 1001
+expect 2 'job backfill: unknown or incomplete option "--force"' "${E[@]}" job backfill x "${B[@]}" --force
+expect 2 'job get: unknown or incomplete option "--from"' "${E[@]}" job get x --from 2025-01-01T00:00:00Z
 expect 2 'job add: unknown or incomplete option "--if-version"' "${E[@]}" job add x --every 1m --shell true --if-version 2
 expect 2 'job add: unknown or incomplete option "--cron"' "${E[@]}" job add x --cron
 expect 2 '--if-version: "zero" is not a version' "${E[@]}" job delete x --if-version zero

@@ -1,0 +1,295 @@
+/*
+ * Worker agents end to end (DESIGN.md §5): three member nodes that execute nothing
+ * (--no-execute) and two `raftcrond --worker` agents with tags. Runs go only to an agent whose
+ * tags match the job's target; a run nobody matches waits and says why; a cancel reaches the
+ * agent and kills the process; an agent killed mid-run is marked down, its run LOST and retried,
+ * and the retry waits until a matching agent is back.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "api.pb-c.h"
+#include "harness.h"
+#include "raftcron.pb-c.h"
+
+#define SEC INT64_C(1000000)
+
+enum {
+    ST_PENDING = 1,
+    ST_RUNNING = 3,
+    ST_SUCCEEDED = 4,
+    ST_CANCELLED = 10,
+};
+
+static struct harness H;
+
+static int setup(void **state)
+{
+    (void)state;
+    harnessInit(&H);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return harnessClose(&H) ? 0 : -1;
+}
+
+struct job_opts {
+    const char *name;
+    const char *cron;    /* NULL: yearly (manual runs only) */
+    const char *command;
+    const char *zone;    /* target zone=... or NULL */
+    uint32_t attempts;
+};
+
+static void addJob(struct rc_client *c, const struct job_opts *o)
+{
+    Raftcron__JobSpec spec = RAFTCRON__JOB_SPEC__INIT;
+    Raftcron__Trigger trig = RAFTCRON__TRIGGER__INIT;
+    Raftcron__Executor ex = RAFTCRON__EXECUTOR__INIT;
+    Raftcron__ShellExec sh = RAFTCRON__SHELL_EXEC__INIT;
+    Raftcron__Policy pol = RAFTCRON__POLICY__INIT;
+    Raftcron__RetryPolicy retry = RAFTCRON__RETRY_POLICY__INIT;
+    Raftcron__JobSpec__TargetEntry zone = RAFTCRON__JOB_SPEC__TARGET_ENTRY__INIT;
+    Raftcron__JobSpec__TargetEntry *targets[1] = {&zone};
+    trig.kind_case = RAFTCRON__TRIGGER__KIND_CRON;
+    trig.cron = (char *)(o->cron != NULL ? o->cron : "0 0 1 1 *");
+    sh.command = (char *)o->command;
+    ex.kind_case = RAFTCRON__EXECUTOR__KIND_SHELL;
+    ex.shell = &sh;
+    pol.misfire_grace_us = 60 * SEC;
+    pol.max_instances = 5;
+    retry.max_attempts = o->attempts;
+    spec.name = (char *)o->name;
+    spec.trigger = &trig;
+    spec.executor = &ex;
+    spec.policy = &pol;
+    spec.retry = &retry;
+    if (o->zone != NULL) {
+        zone.key = "zone";
+        zone.value = (char *)o->zone;
+        spec.n_target = 1;
+        spec.target = targets;
+    }
+    Raftcron__Job *job = NULL;
+    if (rc_job_put(c, &spec, 0, 1, &job) != 0) {
+        fail_msg("put %s: %s", o->name, rc_client_errmsg(c));
+    }
+    rc_message_free(job);
+}
+
+/* Poll run id until its state is want; returns the run (caller frees) or fails. */
+static Raftcron__Run *waitState(struct rc_client *c, uint64_t id, uint32_t want, int timeout_ms)
+{
+    int64_t deadline = harnessNowMs() + timeout_ms;
+    uint32_t state = 0;
+    while (harnessNowMs() < deadline) {
+        Raftcron__Run *r = NULL;
+        if (rc_run_get(c, id, 0, &r) == 0) {
+            state = r->state;
+            if (state == want) {
+                return r;
+            }
+            rc_message_free(r);
+        }
+        usleep(50000);
+    }
+    fail_msg("run %llu is in state %u, not %u, after %d ms", (unsigned long long)id, state, want,
+             timeout_ms);
+    return NULL;
+}
+
+static size_t countLines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    size_t n = 0;
+    for (int ch; f != NULL && (ch = fgetc(f)) != EOF;) {
+        n += ch == '\n';
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return n;
+}
+
+static long readPid(const char *path, int timeout_ms)
+{
+    int64_t deadline = harnessNowMs() + timeout_ms;
+    long pid = 0;
+    while (pid == 0 && harnessNowMs() < deadline) {
+        FILE *f = fopen(path, "r");
+        if (f != NULL) {
+            if (fscanf(f, "%ld", &pid) != 1) {
+                pid = 0;
+            }
+            fclose(f);
+        }
+        if (pid == 0) {
+            usleep(20000);
+        }
+    }
+    return pid;
+}
+
+static bool waitGone(long pid, int timeout_ms)
+{
+    int64_t deadline = harnessNowMs() + timeout_ms;
+    while (kill((pid_t)pid, 0) == 0 && harnessNowMs() < deadline) {
+        usleep(20000);
+    }
+    return kill((pid_t)pid, 0) != 0;
+}
+
+static const char *const MEMBER_FLAGS[] = {"--no-execute", "--worker-timeout", "2s", NULL};
+
+static void startAgents(void)
+{
+    const char *const a[] = {"--tags", "zone=a", "--max-parallel", "2", NULL};
+    const char *const b[] = {"--tags", "zone=b", NULL};
+    harnessStartAgent(&H, 5, 3, a);
+    harnessStartAgent(&H, 6, 3, b);
+}
+
+static void test_agents_run_what_matches_their_tags(void **state)
+{
+    (void)state;
+    assert_int_not_equal(harnessStartCluster(&H, 3, MEMBER_FLAGS), 0);
+    startAgents();
+    struct rc_client *c = harnessClient(&H, 3, 10 * SEC);
+    char out[300], cmd[400];
+    snprintf(out, sizeof out, "%s/a.txt", H.dir);
+    snprintf(cmd, sizeof cmd, "echo \"$RAFTCRON_SCHEDULED_AT $RAFTCRON_RUN_ID\" >> %s", out);
+    struct job_opts tick = {.name = "tick-a", .cron = "* * * * * *", .command = cmd,
+                            .zone = "a", .attempts = 1};
+    addJob(c, &tick);
+    int64_t deadline = harnessNowMs() + 30000;
+    while (countLines(out) < 4 && harnessNowMs() < deadline) {
+        usleep(50000);
+    }
+    assert_true(countLines(out) >= 4);
+
+    /* Every run of the job went to the zone=a agent, and none to a member (--no-execute). */
+    Raftcron__RunListResponse *list = NULL;
+    assert_int_equal(rc_run_list(c, "", "tick-a", "", 1000, 0, &list), 0);
+    size_t placed = 0;
+    for (size_t i = 0; i < list->n_runs; i++) {
+        if (list->runs[i]->worker_id != 0) {
+            assert_int_equal(list->runs[i]->worker_id, 5);
+            placed++;
+        }
+    }
+    assert_true(placed >= 4);
+    rc_message_free(list);
+
+    /* No agent has zone=c: the run waits and says why. */
+    struct job_opts nowhere = {.name = "nowhere", .command = "true", .zone = "c",
+                               .attempts = 1};
+    addJob(c, &nowhere);
+    uint64_t id = 0;
+    assert_int_equal(rc_job_run_now(c, "", "nowhere", 0, &id), 0);
+    deadline = harnessNowMs() + 10000;
+    bool explained = false;
+    char reason[256] = "";
+    while (!explained && harnessNowMs() < deadline) {
+        Raftcron__Run *r = NULL;
+        if (rc_run_get(c, id, 0, &r) == 0) {
+            assert_int_equal(r->state, ST_PENDING);
+            snprintf(reason, sizeof reason, "%s", r->wait_reason);
+            explained = strstr(reason, "zone=c") != NULL;
+            rc_message_free(r);
+        }
+        if (!explained) {
+            usleep(50000);
+        }
+    }
+    if (!explained) {
+        fail_msg("the waiting run says \"%s\"", reason);
+    }
+    rc_client_close(c);
+}
+
+static void test_agent_cancel_and_death(void **state)
+{
+    (void)state;
+    assert_int_not_equal(harnessStartCluster(&H, 3, MEMBER_FLAGS), 0);
+    startAgents();
+    struct rc_client *c = harnessClient(&H, 3, 10 * SEC);
+    char pidfile[300], cmd[400];
+    snprintf(pidfile, sizeof pidfile, "%s/sleeper.pid", H.dir);
+    snprintf(cmd, sizeof cmd, "echo $$ > %s.$RAFTCRON_ATTEMPT; exec sleep 60", pidfile);
+    struct job_opts sleeper = {.name = "sleeper", .command = cmd, .zone = "b", .attempts = 3};
+    addJob(c, &sleeper);
+
+    /* A cancel is pushed to the agent, which kills the process. */
+    uint64_t id = 0;
+    assert_int_equal(rc_job_run_now(c, "", "sleeper", 0, &id), 0);
+    Raftcron__Run *r = waitState(c, id, ST_RUNNING, 20000);
+    assert_int_equal(r->worker_id, 6);
+    rc_message_free(r);
+    char path[320];
+    snprintf(path, sizeof path, "%s.1", pidfile);
+    long pid = readPid(path, 10000);
+    assert_true(pid > 0);
+    assert_int_equal(rc_run_cancel(c, id), 0);
+    rc_message_free(waitState(c, id, ST_CANCELLED, 5000));
+    assert_true(waitGone(pid, 10000));
+    unlink(path);
+
+    /* The agent dies mid-run: after the worker timeout its run is LOST and retried; the retry
+     * waits for a zone=b worker and runs when the agent is back. */
+    assert_int_equal(rc_job_run_now(c, "", "sleeper", 0, &id), 0);
+    rc_message_free(waitState(c, id, ST_RUNNING, 20000));
+    pid = readPid(path, 10000);
+    assert_true(pid > 0);
+    harnessSignal(&H, 6, SIGKILL);
+    kill((pid_t)pid, SIGKILL); /* its process went with its host */
+    /* LOST, then retried as attempt 2 of the same run, which waits for a zone=b worker. */
+    int64_t deadline = harnessNowMs() + 20000;
+    char reason[256] = "";
+    uint32_t attempt = 0;
+    while (harnessNowMs() < deadline && (attempt != 2 || strstr(reason, "zone=b") == NULL)) {
+        r = NULL;
+        if (rc_run_get(c, id, 0, &r) == 0) {
+            attempt = r->attempt;
+            snprintf(reason, sizeof reason, "%s", r->wait_reason);
+            rc_message_free(r);
+        }
+        usleep(50000);
+    }
+    if (attempt != 2 || strstr(reason, "zone=b") == NULL) {
+        fail_msg("run %llu: attempt %u, waiting because \"%s\"", (unsigned long long)id, attempt,
+                 reason);
+    }
+    uint64_t retry = id;
+    const char *const b[] = {"--tags", "zone=b", NULL};
+    harnessStartAgent(&H, 6, 3, b);
+    r = waitState(c, retry, ST_RUNNING, 20000);
+    assert_int_equal(r->worker_id, 6);
+    assert_int_equal(r->attempt, 2);
+    rc_message_free(r);
+    snprintf(path, sizeof path, "%s.2", pidfile);
+    pid = readPid(path, 10000);
+    assert_true(pid > 0);
+    assert_int_equal(rc_run_cancel(c, retry), 0);
+    assert_true(waitGone(pid, 10000));
+    rc_client_close(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_agents_run_what_matches_their_tags, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_cancel_and_death, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

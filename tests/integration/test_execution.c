@@ -1,0 +1,261 @@
+/*
+ * Execution through the cluster (DESIGN.md §5): what a run's outcome says when the command fails
+ * and is retried with backoff, times out (the whole process group is killed), prints 100 MB (only
+ * the tail is kept in the ledger) or does not exist (the run fails with a clear error; the node
+ * carries on). One node: placement and failover are other tests' business.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "api.pb-c.h"
+#include "harness.h"
+#include "raftcron.pb-c.h"
+
+#define SEC INT64_C(1000000)
+#define MS INT64_C(1000)
+
+enum { ST_SUCCEEDED = 4, ST_DEAD = 9 };
+
+static struct harness H;
+
+static int setup(void **state)
+{
+    (void)state;
+    harnessInit(&H);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return harnessClose(&H) ? 0 : -1;
+}
+
+struct job_opts {
+    const char *name;
+    const char *command;  /* or NULL for argv */
+    const char *argv0;
+    int64_t timeout_us;
+    uint32_t attempts;
+    uint32_t backoff;     /* 0 fixed, 1 linear, 2 exponential */
+    int64_t delay_us;
+    double multiplier;
+};
+
+static void addJob(struct rc_client *c, const struct job_opts *o)
+{
+    Raftcron__JobSpec spec = RAFTCRON__JOB_SPEC__INIT;
+    Raftcron__Trigger trig = RAFTCRON__TRIGGER__INIT;
+    Raftcron__Executor ex = RAFTCRON__EXECUTOR__INIT;
+    Raftcron__ShellExec sh = RAFTCRON__SHELL_EXEC__INIT;
+    Raftcron__RetryPolicy retry = RAFTCRON__RETRY_POLICY__INIT;
+    char *argv[1] = {(char *)o->argv0};
+    trig.kind_case = RAFTCRON__TRIGGER__KIND_CRON;
+    trig.cron = "0 0 1 1 *"; /* yearly: only manual runs happen during the test */
+    if (o->command != NULL) {
+        sh.command = (char *)o->command;
+    } else {
+        sh.n_argv = 1;
+        sh.argv = argv;
+    }
+    ex.kind_case = RAFTCRON__EXECUTOR__KIND_SHELL;
+    ex.shell = &sh;
+    retry.max_attempts = o->attempts;
+    retry.backoff = o->backoff;
+    retry.delay_us = o->delay_us;
+    retry.multiplier = o->multiplier;
+    spec.name = (char *)o->name;
+    spec.trigger = &trig;
+    spec.executor = &ex;
+    spec.retry = &retry;
+    spec.timeout_us = o->timeout_us;
+    Raftcron__Job *job = NULL;
+    if (rc_job_put(c, &spec, 0, 1, &job) != 0) {
+        fail_msg("put %s: %s", o->name, rc_client_errmsg(c));
+    }
+    rc_message_free(job);
+}
+
+static Raftcron__Run *waitState(struct rc_client *c, uint64_t id, uint32_t want, int timeout_ms)
+{
+    int64_t deadline = harnessNowMs() + timeout_ms;
+    uint32_t state = 0;
+    while (harnessNowMs() < deadline) {
+        Raftcron__Run *r = NULL;
+        if (rc_run_get(c, id, 0, &r) == 0) {
+            state = r->state;
+            if (state == want) {
+                return r;
+            }
+            rc_message_free(r);
+        }
+        usleep(50000);
+    }
+    fail_msg("run %llu is in state %u, not %u, after %d ms", (unsigned long long)id, state, want,
+             timeout_ms);
+    return NULL;
+}
+
+static struct rc_client *oneNode(void)
+{
+    assert_int_not_equal(harnessStartCluster(&H, 1, NULL), 0);
+    return harnessClient(&H, 1, 10 * SEC);
+}
+
+static uint64_t runNow(struct rc_client *c, const char *name)
+{
+    uint64_t id = 0;
+    if (rc_job_run_now(c, "", name, 0, &id) != 0) {
+        fail_msg("run-now %s: %s", name, rc_client_errmsg(c));
+    }
+    return id;
+}
+
+/* Exponential backoff: three attempts, the gaps at least delay and delay * multiplier; then a
+ * dead letter. The attempts are read from what the command itself recorded. */
+static void test_retries_back_off_then_dead_letter(void **state)
+{
+    (void)state;
+    struct rc_client *c = oneNode();
+    char out[300], cmd[500];
+    snprintf(out, sizeof out, "%s/attempts.txt", H.dir);
+    snprintf(cmd, sizeof cmd,
+             "echo \"$RAFTCRON_ATTEMPT $RAFTCRON_FENCE $(date +%%s%%N)\" >> %s; exit 1", out);
+    struct job_opts flaky = {.name = "flaky", .command = cmd, .attempts = 3, .backoff = 2,
+                             .delay_us = 400 * MS, .multiplier = 2};
+    addJob(c, &flaky);
+    uint64_t id = runNow(c, "flaky");
+    Raftcron__Run *r = waitState(c, id, ST_DEAD, 30000);
+    assert_int_equal(r->attempt, 3);
+    assert_int_equal(r->outcome->exit_code, 1);
+    rc_message_free(r);
+
+    FILE *f = fopen(out, "r");
+    assert_non_null(f);
+    unsigned attempt[4];
+    unsigned long long fence[4], ns[4];
+    int n = 0;
+    while (n < 4 && fscanf(f, "%u %llu %llu", &attempt[n], &fence[n], &ns[n]) == 3) {
+        n++;
+    }
+    fclose(f);
+    assert_int_equal(n, 3); /* exactly three executions */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(attempt[i], (unsigned)i + 1);
+        if (i > 0) {
+            assert_true(fence[i] > fence[i - 1]); /* each attempt under a newer fence */
+        }
+    }
+    assert_true(ns[1] - ns[0] >= 400ULL * 1000000); /* delay */
+    assert_true(ns[2] - ns[1] >= 800ULL * 1000000); /* delay * multiplier */
+
+    Raftcron__RunListResponse *dlq = NULL;
+    assert_int_equal(rc_dlq_list(c, "", 100, 0, &dlq), 0);
+    assert_int_equal(dlq->n_runs, 1);
+    assert_int_equal(dlq->runs[0]->id, id);
+    rc_message_free(dlq);
+    rc_client_close(c);
+}
+
+/* A timeout kills the whole process group: a background child of the command dies too. */
+static void test_timeout_kills_the_process_group(void **state)
+{
+    (void)state;
+    struct rc_client *c = oneNode();
+    char pidfile[300], cmd[500];
+    snprintf(pidfile, sizeof pidfile, "%s/child.pid", H.dir);
+    snprintf(cmd, sizeof cmd, "sleep 120 & echo $! > %s; wait", pidfile);
+    struct job_opts slow = {.name = "slow", .command = cmd, .timeout_us = 700 * MS,
+                            .attempts = 1};
+    addJob(c, &slow);
+    uint64_t id = runNow(c, "slow");
+    Raftcron__Run *r = waitState(c, id, ST_DEAD, 20000);
+    assert_non_null(strstr(r->end_reason, "retries exhausted"));
+    rc_message_free(r);
+    /* The dead letter came from a TIMED_OUT attempt: check the outcome's error. */
+    assert_int_equal(rc_run_get(c, id, 0, &r), 0);
+    assert_non_null(r->outcome);
+    assert_non_null(strstr(r->outcome->error, "timed out"));
+    rc_message_free(r);
+    FILE *f = fopen(pidfile, "r");
+    assert_non_null(f);
+    long pid = 0;
+    assert_int_equal(fscanf(f, "%ld", &pid), 1);
+    fclose(f);
+    int64_t deadline = harnessNowMs() + 10000;
+    while (kill((pid_t)pid, 0) == 0 && harnessNowMs() < deadline) {
+        usleep(20000);
+    }
+    assert_int_not_equal(kill((pid_t)pid, 0), 0);
+    rc_client_close(c);
+}
+
+/* 100 MB of output: the run succeeds and the ledger keeps only the last 16 KiB. */
+static void test_huge_output_keeps_the_tail(void **state)
+{
+    (void)state;
+    struct rc_client *c = oneNode();
+    struct job_opts loud = {.name = "loud",
+                            .command = "head -c 100000000 /dev/zero | tr '\\0' x; echo; "
+                                       "echo the-end",
+                            .attempts = 1};
+    addJob(c, &loud);
+    uint64_t id = runNow(c, "loud");
+    Raftcron__Run *r = waitState(c, id, ST_SUCCEEDED, 60000);
+    assert_non_null(r->outcome);
+    assert_true(r->outcome->output_tail.len > 0);
+    assert_true(r->outcome->output_tail.len <= 16384);
+    const char *end = "the-end\n";
+    size_t len = r->outcome->output_tail.len;
+    assert_true(len >= strlen(end));
+    assert_memory_equal(r->outcome->output_tail.data + len - strlen(end), end, strlen(end));
+    rc_message_free(r);
+    rc_client_close(c);
+}
+
+/* A command that does not exist fails its run with a clear error; the node goes on. */
+static void test_missing_command_fails_the_run_not_the_node(void **state)
+{
+    (void)state;
+    struct rc_client *c = oneNode();
+    struct job_opts viaShell = {.name = "via-shell", .command = "/no/such/command --flag",
+                                .attempts = 1};
+    struct job_opts viaArgv = {.name = "via-argv", .argv0 = "/no/such/binary", .attempts = 1};
+    addJob(c, &viaShell);
+    addJob(c, &viaArgv);
+    uint64_t a = runNow(c, "via-shell");
+    uint64_t b = runNow(c, "via-argv");
+    Raftcron__Run *r = waitState(c, a, ST_DEAD, 20000);
+    assert_int_equal(r->outcome->exit_code, 127);
+    assert_non_null(memmem(r->outcome->output_tail.data, r->outcome->output_tail.len,
+                           "/no/such/command", strlen("/no/such/command")));
+    rc_message_free(r);
+    r = waitState(c, b, ST_DEAD, 20000);
+    assert_non_null(strstr(r->outcome->error, "/no/such/binary"));
+    rc_message_free(r);
+    /* The node still serves and still executes. */
+    struct job_opts fine = {.name = "fine", .command = "true", .attempts = 1};
+    addJob(c, &fine);
+    rc_message_free(waitState(c, runNow(c, "fine"), ST_SUCCEEDED, 20000));
+    rc_client_close(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_retries_back_off_then_dead_letter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_kills_the_process_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_huge_output_keeps_the_tail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_command_fails_the_run_not_the_node, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
