@@ -49,6 +49,15 @@ void rpcWorkerHello(struct rpc_call *call)
         rpcReplyNotLeader(call);
         return;
     }
+    const char *member = fsmMemberRpcAddr(n->cluster.core, req->worker->id);
+    if (member != NULL && strcmp(member, req->worker->address) != 0) {
+        /* Two workers under one id would take each other's runs: refuse the newcomer. */
+        rpcReplyf(call, RC_STATUS_ALREADY_EXISTS,
+                  "Worker.Hello: id %llu belongs to member node %s; a worker agent needs an id "
+                  "of its own",
+                  (unsigned long long)req->worker->id, member);
+        return;
+    }
     int64_t now = rpcNow();
     tickWorkerSeen(&n->tick, req->worker->id, now);
     const Raftcron__Worker *have = fsmWorkerGet(n->cluster.core, req->worker->id);

@@ -17,6 +17,7 @@
 #define WORKER_SCAN_MS 20
 #define WORKER_HEARTBEAT_US 1000000
 #define WORKER_RETRY_US 200000
+#define WORKER_REFUSED_US 5000000 /* a refused hello is retried, but not in a tight loop */
 #define WORKER_CALL_TIMEOUT_US 2000000
 
 enum run_state { RUN_WAITING = 0, RUN_RUNNING, RUN_DONE, RUN_DROPPED };
@@ -137,7 +138,10 @@ static void deliverDone(uv_work_t *req, int status)
         w->retry_at_us = now() + WORKER_RETRY_US;
         return;
     }
-    if (cur.rc != 0) {
+    if (cur.rc != 0 && strcmp(cur.method, "Worker.Hello") == 0) {
+        LOG_ERROR("worker: hello refused", "error", "%s", cur.msg);
+        w->retry_at_us = now() + WORKER_REFUSED_US;
+    } else if (cur.rc != 0) {
         LOG_DEBUG("worker: report refused", "method", "%s", cur.method, "error", "%s", cur.msg);
     }
     if (cur.from_queue && w->queue != NULL) {

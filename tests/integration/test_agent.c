@@ -215,6 +215,22 @@ static void test_agents_run_what_matches_their_tags(void **state)
     if (!explained) {
         fail_msg("the waiting run says \"%s\"", reason);
     }
+
+    /* A worker cannot take a member's id: the two would take each other's runs. */
+    Raftcron__Worker impostor = RAFTCRON__WORKER__INIT;
+    impostor.id = 2;
+    impostor.address = "agent@elsewhere";
+    impostor.capacity = 1;
+    Raftcron__WorkerHello hello = RAFTCRON__WORKER_HELLO__INIT;
+    hello.worker = &impostor;
+    uint8_t buf[256];
+    size_t len = raftcron__worker_hello__pack(&hello, buf);
+    void *resp = NULL;
+    size_t resp_len = 0;
+    assert_int_not_equal(rc_client_call(c, "Worker.Hello", buf, len, &resp, &resp_len, 0), 0);
+    assert_int_equal(rc_client_status(c), RC_STATUS_ALREADY_EXISTS);
+    assert_non_null(strstr(rc_client_errmsg(c), "member node"));
+    free(resp);
     rc_client_close(c);
 }
 
