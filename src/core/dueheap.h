@@ -33,9 +33,10 @@ struct dueheap {
     struct dueheap_item *items; /* private (owned): the heap, items[0] is the earliest */
     size_t n;                   /* read-only */
     size_t cap;                 /* private */
-    bool valid;                 /* private: false until built, and after dueheapInvalidate */
-    uint64_t jobs_gen;          /* private: fsmJobsGeneration when built */
-    int64_t lookahead_us;       /* private: the lookahead the keys were computed with */
+    bool valid;                 /* private (kept by sched.c): false until built, and after
+                                   dueheapInvalidate */
+    uint64_t jobs_gen;          /* private (kept by sched.c): fsmJobsGeneration when built */
+    int64_t lookahead_us;       /* private (kept by sched.c): the lookahead of the keys */
     uint64_t rebuilds;          /* read-only: times rebuilt (metrics, tests) */
 };
 

@@ -565,6 +565,7 @@ int ledgerApplyAssign(struct rc_ledger *l, const Raftcron__RunAssign *a, struct 
     }
     move(run, RC_RUN_ASSIGNED, a->now_us);
     run->worker_id = a->worker_id;
+    run->worker_incarnation = w->incarnation;
     run->fence = ++l->fence_seq;
     run->started_us = 0;
     run->finished_us = 0;
@@ -715,6 +716,12 @@ static bool sameWorker(const Raftcron__Worker *a, const Raftcron__Worker *b)
     return same;
 }
 
+static bool onWorker(const Raftcron__Run *run, uint64_t worker_id)
+{
+    return run->worker_id == worker_id &&
+           (run->state == RC_RUN_ASSIGNED || run->state == RC_RUN_RUNNING);
+}
+
 /* A hello from a live worker with nothing new keeps its since_us: heartbeat-like re-hellos do
  * not change the state. */
 int ledgerApplyWorkerUp(struct rc_ledger *l, Raftcron__WorkerUp *up, struct rc_fsm_result *res)
@@ -726,11 +733,24 @@ int ledgerApplyWorkerUp(struct rc_ledger *l, Raftcron__WorkerUp *up, struct rc_f
                RC_WORKER_ADDR_MAX);
         return 0;
     }
-    const Raftcron__Worker *old = workersFind(l->workers, w->id);
+    Raftcron__Worker *old = workersFind(l->workers, w->id);
     w->alive = true;
     w->since_us = old != NULL && old->alive ? old->since_us : up->now_us;
     if (old != NULL && sameWorker(old, w)) {
         return 0;
+    }
+    if (old != NULL && old->incarnation != w->incarnation) {
+        /* Rule (docs/ledger.md): a worker process that restarted lost what the previous one
+         * held; its assigned and running runs are LOST now, in this apply, and follow their
+         * retry policy. The new process never executes a run assigned to the old one. */
+        char reason[64];
+        snprintf(reason, sizeof reason, "worker %llu restarted", (unsigned long long)w->id);
+        struct batch b;
+        if (collect(l, 0, onWorker, w->id, reason, &b) != 0) {
+            return RC_ENOMEM;
+        }
+        res->runs_moved = moveAll(&b, RC_RUN_LOST, up->now_us);
+        w->since_us = up->now_us;
     }
     if (workersPut(l->workers, w) != 0) {
         return RC_ENOMEM;
@@ -738,12 +758,6 @@ int ledgerApplyWorkerUp(struct rc_ledger *l, Raftcron__WorkerUp *up, struct rc_f
     up->worker = NULL;
     res->changed = true;
     return 0;
-}
-
-static bool onWorker(const Raftcron__Run *run, uint64_t worker_id)
-{
-    return run->worker_id == worker_id &&
-           (run->state == RC_RUN_ASSIGNED || run->state == RC_RUN_RUNNING);
 }
 
 /* Rule (DESIGN.md §5): a worker marked down loses its assigned and running runs in the same

@@ -17,10 +17,10 @@
 /*
  * Why two paths: schedPlan scans every job (one trigger build and one policyDecide per
  * unpaused job, ~0.5 µs each); schedPlanHeap looks only at the jobs the leader's due-heap says
- * are due. Both call planJob for a job they look at, in the same (key) order, so the entries
- * are the same bytes: the heap only chooses which jobs are looked at, and a job that is not
- * due produces nothing in either path (policyDecide emits only instants <= now + lookahead,
- * and a job is popped when its key, <= next instant - lookahead, is <= now).
+ * are due. Both call planJob for a job they look at, in the same (namespace, name) order, so
+ * the entries are the same bytes: the heap only chooses which jobs are looked at, and a job that is
+ * not due produces nothing in either path (policyDecide emits only instants <= now + lookahead, and
+ * a job is popped when its key, <= next instant - lookahead, is <= now).
  *
  * Why no entry is checked here beyond what the FSM shows: apply checks every item again (cursor,
  * version, fence, state), so a plan that is stale by the time it commits is harmless.
@@ -45,7 +45,9 @@ struct builder {
     size_t n_items;
     struct rc_decision_rec *recs; /* max_items */
     uint64_t *worker_load;        /* per worker, in fsmWorkers order */
-    struct dueheap_item *due;     /* schedPlanHeap: the popped items */
+    const Raftcron__Run **runs;   /* unfinished runs (selectRuns) */
+    size_t n_runs;
+    struct dueheap_item *due; /* schedPlanHeap: the popped items */
     size_t n_due;
     size_t cap_due;
 };
@@ -186,6 +188,29 @@ static void addItem(struct builder *b, const Raftcron__Job *job, const struct rc
     b->item_ptrs[b->n_items++] = it;
 }
 
+static bool overlapKnown(enum rc_overlap o)
+{
+    switch (o) {
+#define RC__OVERLAP_CASE(name, text) case RC_OVERLAP_##name:
+        RC_OVERLAP_MAP(RC__OVERLAP_CASE)
+#undef RC__OVERLAP_CASE
+        return true;
+    }
+    return false;
+}
+
+/* A job the planner decides for: not paused, with a trigger this node can build and a policy
+ * policyDecide accepts (an unknown overlap can only come from a hand-made JobPut). The full
+ * scan and the heap rebuild use this one test, so they skip the same jobs. */
+static bool plannable(const Raftcron__Job *job, struct rc_trigger *t, struct rc_policy *pol)
+{
+    if (job->paused || triggerOf(job, t) != 0) {
+        return false;
+    }
+    policyOf(job->spec, pol);
+    return overlapKnown(pol->overlap);
+}
+
 /* What planJob leaves for the due-heap. */
 enum rekey {
     REKEY_NONE, /* nothing left to schedule (paused, no trigger, no next instant, policy error) */
@@ -200,15 +225,14 @@ enum rekey {
 static enum rekey planJob(struct builder *b, const Raftcron__Job *job, int64_t *key)
 {
     struct rc_trigger t;
-    if (job->paused || triggerOf(job, &t) != 0) {
+    struct rc_policy pol;
+    if (!plannable(job, &t, &pol)) {
         return REKEY_NONE;
     }
     if (b->n_items == b->max_items) {
         wakeAt(b, b->now);
         return REKEY_KEEP;
     }
-    struct rc_policy pol;
-    policyOf(job->spec, &pol);
     char jkey[JOB_KEY_SIZE];
     jobKeyOf(job, jkey, sizeof jkey);
     struct rc_policy_input in = {
@@ -267,9 +291,9 @@ static int planFires(struct builder *b)
 
 /* ---- Fire decisions through the due-heap -------------------------------------------------- */
 
-/* Rule (dueheap.h): every job that can be due gets its exact key, next instant after its
- * cursor minus the lookahead; the jobs planJob would skip are left out (a pause, a resume or
- * an edit moves fsmJobsGeneration, which brings them back through a rebuild). */
+/* Rule (dueheap.h): every plannable job gets its exact key, next instant after its cursor
+ * minus the lookahead; the others are left out (only a pause, a resume or an edit changes
+ * that, and each moves fsmJobsGeneration, which brings them back through a rebuild). */
 static int heapRebuild(const struct rc_fsm *f, struct dueheap *h, int64_t lookahead)
 {
     dueheapInvalidate(h);
@@ -282,8 +306,9 @@ static int heapRebuild(const struct rc_fsm *f, struct dueheap *h, int64_t lookah
     for (size_t i = 0; i < jobs; i++) {
         const Raftcron__Job *job = fsmJobAt(f, i);
         struct rc_trigger t;
+        struct rc_policy pol;
         int64_t next;
-        if (job->paused || triggerOf(job, &t) != 0 || triggerNext(&t, job->cursor_us, &next) != 0) {
+        if (!plannable(job, &t, &pol) || triggerNext(&t, job->cursor_us, &next) != 0) {
             continue;
         }
         dueheapAppend(h, subSat(next, lookahead), job->id, i);
@@ -340,9 +365,10 @@ static int bySlot(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Popped jobs are looked at in key order, as planFires does, so the items come out in the
- * same order; each is put back at the key planJob computed from the cursor this plan leaves
- * it at (the caller invalidates the heap if that does not commit). */
+/* Popped jobs are looked at in (namespace, name) order, as planFires does (a slot is that
+ * position), so the items come out in the same order; each is put back at the key planJob
+ * computed from the cursor this plan leaves it at (the caller invalidates the heap if that
+ * does not commit). */
 static int planFiresHeap(struct builder *b, struct dueheap *h)
 {
     bool current = false;
@@ -358,7 +384,9 @@ static int planFiresHeap(struct builder *b, struct dueheap *h)
             dueheapInvalidate(h);
         }
     }
-    qsort(b->due, b->n_due, sizeof *b->due, bySlot);
+    if (b->n_due > 1) {
+        qsort(b->due, b->n_due, sizeof *b->due, bySlot);
+    }
     for (size_t i = 0; i < b->n_due; i++) {
         struct dueheap_item *it = &b->due[i];
         int64_t key = it->key;
@@ -437,6 +465,39 @@ static size_t workerSlot(const struct rc_fsm *f, uint64_t id)
     return lo < n && ws[lo]->id == id ? lo : SIZE_MAX;
 }
 
+/* The runs the planner acts on or counts, in (job id, run id) order. fsmRunsSelect walks every
+ * run, finished ones included, so the plan takes them all in one pass (two when more than
+ * FIRST_GUESS_RUNS are unfinished) rather than a count and a copy for each kind. */
+#define UNFINISHED_MASK                                                                            \
+    ((1u << RC_RUN_PENDING) | (1u << RC_RUN_ASSIGNED) | (1u << RC_RUN_RUNNING) |                   \
+     (1u << RC_RUN_RETRY_WAIT) | (1u << RC_RUN_FAILED) | (1u << RC_RUN_TIMED_OUT) |                \
+     (1u << RC_RUN_LOST))
+#define FIRST_GUESS_RUNS 256
+
+static int selectRuns(struct builder *b)
+{
+    size_t cap = FIRST_GUESS_RUNS;
+    for (;;) {
+        b->runs = malloc(cap * sizeof *b->runs);
+        if (b->runs == NULL) {
+            return RC_ENOMEM;
+        }
+        size_t n = fsmRunsSelect(b->f, UNFINISHED_MASK, 0, b->runs, cap);
+        if (n <= cap) {
+            b->n_runs = n;
+            return 0;
+        }
+        free(b->runs);
+        b->runs = NULL;
+        cap = n;
+    }
+}
+
+static bool inStates(const Raftcron__Run *run, uint32_t mask)
+{
+    return (mask & (UINT32_C(1) << run->state)) != 0;
+}
+
 static int countLoad(struct builder *b)
 {
     size_t nw;
@@ -446,19 +507,15 @@ static int countLoad(struct builder *b)
         return RC_ENOMEM;
     }
     uint32_t mask = (1u << RC_RUN_ASSIGNED) | (1u << RC_RUN_RUNNING);
-    size_t n = fsmRunsSelect(b->f, mask, 0, NULL, 0);
-    const Raftcron__Run **runs = calloc(n + 1, sizeof *runs);
-    if (runs == NULL) {
-        return RC_ENOMEM;
-    }
-    fsmRunsSelect(b->f, mask, 0, runs, n);
-    for (size_t i = 0; i < n; i++) {
-        size_t slot = workerSlot(b->f, runs[i]->worker_id);
+    for (size_t i = 0; i < b->n_runs; i++) {
+        if (!inStates(b->runs[i], mask)) {
+            continue;
+        }
+        size_t slot = workerSlot(b->f, b->runs[i]->worker_id);
         if (slot != SIZE_MAX) {
             b->worker_load[slot]++;
         }
     }
-    free(runs);
     return 0;
 }
 
@@ -551,27 +608,20 @@ static int assignRun(struct builder *b, const Raftcron__Run *run)
 static int planAssign(struct builder *b)
 {
     int rv = countLoad(b);
-    if (rv != 0) {
-        return rv;
-    }
     uint32_t mask = (1u << RC_RUN_PENDING) | (1u << RC_RUN_RETRY_WAIT);
-    size_t n = fsmRunsSelect(b->f, mask, 0, NULL, 0);
-    const Raftcron__Run **runs = calloc(n + 1, sizeof *runs);
-    if (runs == NULL) {
-        return RC_ENOMEM;
-    }
-    fsmRunsSelect(b->f, mask, 0, runs, n);
     size_t assigned = 0;
-    for (size_t i = 0; i < n && rv == 0; i++) {
+    for (size_t i = 0; i < b->n_runs && rv == 0; i++) {
+        if (!inStates(b->runs[i], mask)) {
+            continue;
+        }
         if (assigned == b->max_assign) {
             wakeAt(b, b->now);
             break;
         }
         size_t before = b->out->n_entries;
-        rv = assignRun(b, runs[i]);
+        rv = assignRun(b, b->runs[i]);
         assigned += b->out->n_entries - before;
     }
-    free(runs);
     return rv;
 }
 
@@ -618,17 +668,12 @@ static int settleRun(struct builder *b, const Raftcron__Run *run)
 static int planSettle(struct builder *b)
 {
     uint32_t mask = (1u << RC_RUN_FAILED) | (1u << RC_RUN_TIMED_OUT) | (1u << RC_RUN_LOST);
-    size_t n = fsmRunsSelect(b->f, mask, 0, NULL, 0);
-    const Raftcron__Run **runs = calloc(n + 1, sizeof *runs);
-    if (runs == NULL) {
-        return RC_ENOMEM;
-    }
-    fsmRunsSelect(b->f, mask, 0, runs, n);
     int rv = 0;
-    for (size_t i = 0; i < n && rv == 0; i++) {
-        rv = settleRun(b, runs[i]);
+    for (size_t i = 0; i < b->n_runs && rv == 0; i++) {
+        if (inStates(b->runs[i], mask)) {
+            rv = settleRun(b, b->runs[i]);
+        }
     }
-    free(runs);
     return rv;
 }
 
@@ -659,6 +704,7 @@ static void builderClose(struct builder *b)
     free(b->item_ptrs);
     free(b->recs);
     free(b->worker_load);
+    free(b->runs);
     free(b->due);
 }
 
@@ -679,6 +725,9 @@ int schedPlanHeap(const struct rc_fsm *f, const struct sched_options *o, struct 
         goto err_after_init;
     }
     rv = h != NULL ? planFiresHeap(&b, h) : planFires(&b);
+    if (rv == 0) {
+        rv = selectRuns(&b);
+    }
     if (rv == 0) {
         rv = planAssign(&b);
     }

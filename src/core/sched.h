@@ -2,8 +2,9 @@
  * The leader's scheduler as a pure function (DESIGN.md §4, §5): given the FSM and the leader's
  * wall clock, what to propose next — one FireBatch for every instant due within the lookahead
  * (decided by policy.c), RunAssign for runs waiting for a worker, RunRetry/RunDead for failed
- * attempts — and when to look again. It reads nothing but its arguments, so the simulator can
- * drive it at virtual times and the node can run it on its timer.
+ * attempts — and when to look again. It reads nothing but its arguments (schedPlanHeap also
+ * updates the leader's due-heap it is given), so the simulator can drive it at virtual times
+ * and the node can run it on its timer.
  *
  * Safety does not depend on the plan being fresh: every entry it produces is checked again by
  * apply (an instant at or before the cursor, a stale fence or state is a no-op), so a plan
@@ -30,7 +31,7 @@ struct sched_options {
 struct sched_entry {
     void *buf;
     size_t len;
-    uint64_t run_id;   /* the run concerned, 0 for a FireBatch */
+    uint64_t run_id;    /* the run concerned, 0 for a FireBatch */
     uint64_t worker_id; /* RunAssign: the chosen worker */
 };
 

@@ -271,7 +271,8 @@ int agentRun(const struct rc_config *cfg)
                                  .n_tags = cfg->n_tags,
                                  .capacity = cfg->max_parallel,
                                  .auth_token =
-                                     cfg->auth_token[0] != '\0' ? cfg->auth_token : NULL};
+                                     cfg->auth_token[0] != '\0' ? cfg->auth_token : NULL,
+                                 .incarnation = workerIncarnation()};
     struct worker_source src = {.assigned = viewAssigned,
                                 .run = viewRun,
                                 .spec = viewSpec,

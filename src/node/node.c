@@ -378,7 +378,8 @@ static bool replicaRegistered(void *ctx, const struct worker *w)
     struct node *n = ctx;
     const Raftcron__Worker *me = fsmWorkerGet(n->cluster.core, w->me.id);
     return me != NULL && me->alive && strcmp(me->address, w->me.address) == 0 &&
-           me->n_tags == w->me.n_tags && me->capacity == w->me.capacity;
+           me->n_tags == w->me.n_tags && me->capacity == w->me.capacity &&
+           me->incarnation == w->me.incarnation;
 }
 
 static bool replicaEndpoints(void *ctx, char *buf, size_t len)
@@ -446,7 +447,8 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
                                  .tags = opts->tags,
                                  .n_tags = opts->n_tags,
                                  .capacity = opts->max_parallel,
-                                 .auth_token = opts->auth_token};
+                                 .auth_token = opts->auth_token,
+                                 .incarnation = workerIncarnation()};
     struct worker_source src = {.assigned = replicaAssigned,
                                 .run = replicaRun,
                                 .spec = replicaSpec,

@@ -30,6 +30,7 @@ static void entryApplied(struct rpc_call *call, const struct rc_fsm_result *res)
 static bool sameWorker(const Raftcron__Worker *a, const Raftcron__Worker *b)
 {
     return a->alive && strcmp(a->address, b->address) == 0 && a->capacity == b->capacity &&
+           a->incarnation == b->incarnation &&
            a->n_tags == b->n_tags; /* tags are compared by count only: a change re-registers */
 }
 
@@ -59,7 +60,7 @@ void rpcWorkerHello(struct rpc_call *call)
         return;
     }
     int64_t now = rpcNow();
-    tickWorkerSeen(&n->tick, req->worker->id, now);
+    tickWorkerSeen(&n->tick, req->worker->id);
     const Raftcron__Worker *have = fsmWorkerGet(n->cluster.core, req->worker->id);
     if (have != NULL && sameWorker(have, req->worker)) {
         Raftcron__Empty empty = RAFTCRON__EMPTY__INIT;
@@ -97,7 +98,7 @@ void rpcWorkerHeartbeat(struct rpc_call *call)
                   (unsigned long long)req->worker_id);
         return;
     }
-    tickWorkerSeen(&n->tick, req->worker_id, rpcNow());
+    tickWorkerSeen(&n->tick, req->worker_id);
     Raftcron__Empty empty = RAFTCRON__EMPTY__INIT;
     rpcReply(call, RC_STATUS_OK, NULL, &empty.base);
 }

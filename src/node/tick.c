@@ -52,8 +52,16 @@ void tickInit(struct tick *t, struct node *n, uv_loop_t *loop, int64_t lookahead
     t->timer.data = t;
 }
 
-void tickWorkerSeen(struct tick *t, uint64_t worker_id, int64_t now_us)
+/* Worker silence is measured on the monotonic clock: a step of the leader's wall clock must
+ * not declare every worker down at once (Jepsen, clock nemesis). */
+static int64_t monoUs(void)
 {
+    return (int64_t)(uv_hrtime() / 1000);
+}
+
+void tickWorkerSeen(struct tick *t, uint64_t worker_id)
+{
+    int64_t now_us = monoUs();
     for (unsigned i = 0; i < t->n_seen; i++) {
         if (t->seen_id[i] == worker_id) {
             t->seen_us[i] = now_us;
@@ -132,8 +140,8 @@ static void entryApplied(void *data, int status, const struct rc_fsm_result *res
         LOG_WARN("scheduler entry refused", "error", "%s", res->message);
     }
     /* The heap re-keyed the fired jobs as if every item committed: a refused item leaves its
-     * cursor behind, so its key could be late. */
-    if (firingEntry(t) && res != NULL && (res->code != 0 || res->items_rejected != 0)) {
+     * cursor behind, so its key could be late (no result: assume the worst). */
+    if (firingEntry(t) && (res == NULL || res->code != 0 || res->items_rejected != 0)) {
         dueheapInvalidate(&t->heap);
     }
     proposeNext(t);
@@ -165,9 +173,9 @@ static void silentWorkers(struct tick *t, int64_t now)
         }
         int64_t seen = lastSeen(t, ws[i]->id);
         if (seen == INT64_MIN) {
-            seen = t->active_since_us; /* a new leader gives every worker a full timeout */
+            seen = t->active_since_mono_us; /* a new leader gives every worker a full timeout */
         }
-        if (now - seen <= t->worker_timeout_us) {
+        if (monoUs() - seen <= t->worker_timeout_us) {
             continue;
         }
         void *buf;
@@ -240,6 +248,7 @@ static void barrierDone(void *data, int status, const char *msg)
     setState(t, TICK_ACTIVE);
     dueheapInvalidate(&t->heap); /* DESIGN.md §4.1: the first plan rebuilds it from the FSM */
     t->active_since_us = rpcNow();
+    t->active_since_mono_us = monoUs();
     t->n_seen = 0;
     LOG_INFO("scheduler active", "term", "%llu", (unsigned long long)t->term);
     wakeIn(t, 0);

@@ -7,8 +7,9 @@
  * and the next plan, computed from the committed state, tells the truth.
  *
  * The due-heap (core/dueheap.h) is this leader's own: built from the FSM after the barrier,
- * invalidated (rebuilt by the next plan) on leadership loss or gain and whenever an entry of a
- * plan fails or is refused; the planner rebuilds it by itself when the job table changed.
+ * invalidated (rebuilt by the next plan) on leadership loss or gain, when a proposal fails or
+ * cannot be made, and when apply refuses any item of the FireBatch; the planner rebuilds it by
+ * itself when the job table changed (fsmJobsGeneration).
  *
  * Lifecycle: IDLE (not leader) → BARRIER (leader, barrier in flight) → ACTIVE (planning) →
  * IDLE on leadership loss; CLOSED at shutdown.
@@ -41,6 +42,7 @@ struct tick {
     int64_t lookahead_us;
     int64_t worker_timeout_us;
     int64_t active_since_us;   /* wall clock when this leadership became ACTIVE */
+    int64_t active_since_mono_us; /* the same on the monotonic clock (worker silence) */
     uint64_t seen_id[TICK_MAX_SEEN];
     int64_t seen_us[TICK_MAX_SEEN];
     unsigned n_seen;
@@ -56,8 +58,8 @@ void tickInit(struct tick *t, struct node *n, uv_loop_t *loop, int64_t lookahead
 void tickOnChange(struct tick *t);
 /* The state changed in a way a new plan should see (a write was applied). */
 void tickPoke(struct tick *t);
-/* A worker showed it is alive (hello, heartbeat) at now_us. */
-void tickWorkerSeen(struct tick *t, uint64_t worker_id, int64_t now_us);
+/* A worker showed it is alive (hello, heartbeat, watch), now by the monotonic clock. */
+void tickWorkerSeen(struct tick *t, uint64_t worker_id);
 /* Why the run waits, from the latest plan of this leader, or NULL (not known here: waits are
  * the leader's view and are not replicated). */
 const char *tickWaitReason(const struct tick *t, uint64_t run_id);

@@ -200,7 +200,7 @@ void rpcWorkerWatch(struct rpc_call *call)
     }
     struct node *n = call->node;
     struct watches *ws = &n->watches;
-    tickWorkerSeen(&n->tick, req->worker_id, rpcNow());
+    tickWorkerSeen(&n->tick, req->worker_id);
     if (req->wait_ms == 0 || ws->closing || changed(n->cluster.core, req)) {
         answer(call);
         return;

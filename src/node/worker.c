@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "api.pb-c.h"
 #include "core/err.h"
@@ -208,6 +211,7 @@ static void control(struct worker *w)
         me.id = w->me.id;
         me.address = (char *)w->me.address;
         me.capacity = w->me.capacity;
+        me.incarnation = w->me.incarnation;
         me.alive = true;
         Raftcron__Worker__TagsEntry tags[RC_CONF_TAGS_MAX];
         Raftcron__Worker__TagsEntry *tagp[RC_CONF_TAGS_MAX];
@@ -443,6 +447,12 @@ void workerScanNow(struct worker *w)
         size_t k = w->src.assigned(w->src.ctx, w->me.id, runs, 256);
         int64_t t_now = now();
         for (size_t i = 0; i < k && i < 256; i++) {
+            if (runs[i]->worker_incarnation != w->me.incarnation) {
+                /* Assigned to an earlier process with this id (a replica replaying history,
+                 * or a run from before a restart): never ours to run. Its WorkerUp for this
+                 * incarnation moves such runs to LOST. */
+                continue;
+            }
             struct worker_run *r = findRun(w, runs[i]->id);
             if (r == NULL || (r->fence != runs[i]->fence && r->state == RUN_DONE)) {
                 if (r != NULL) {
@@ -454,6 +464,20 @@ void workerScanNow(struct worker *w)
         reap(w);
     }
     deliver(w);
+}
+
+uint64_t workerIncarnation(void)
+{
+    uint64_t v = 0;
+    while (v == 0) {
+        if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            v = ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) ^
+                ((uint64_t)getpid() << 32);
+        }
+    }
+    return v;
 }
 
 static void scan(uv_timer_t *t)

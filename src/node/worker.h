@@ -51,6 +51,7 @@ struct worker_identity {
     unsigned n_tags;
     unsigned capacity;              /* runs at once */
     const char *auth_token;         /* or NULL */
+    uint64_t incarnation;           /* random, non-zero, new for every process (workerIncarnation) */
 };
 
 struct worker {
@@ -74,6 +75,9 @@ struct worker {
     unsigned pending_close;
 };
 
+/* A fresh random incarnation (never 0): runs assigned to an earlier process under the same
+ * worker id are never executed by this one, even while a replica replays them. */
+uint64_t workerIncarnation(void);
 int workerStart(struct worker *w, uv_loop_t *loop, const struct worker_identity *me,
                 const struct worker_source *src, bool enabled);
 /* Registered alive with the cluster, as far as the worker knows. */

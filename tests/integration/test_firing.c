@@ -61,6 +61,23 @@ static size_t readLines(const char *path, struct line *out, size_t max)
     return n;
 }
 
+/* Lines of any job (the job name is not checked). */
+static size_t readAnyLines(const char *path, struct line *out, size_t max)
+{
+    FILE *f = fopen(path, "r");
+    size_t n = 0;
+    char job[64];
+    while (f != NULL && n < max &&
+           fscanf(f, "%63s %39s %u %llu", job, out[n].scheduled, &out[n].attempt,
+                  &out[n].run_id) == 4) {
+        n++;
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return n;
+}
+
 static size_t waitLines(const char *path, size_t want, int timeout_ms)
 {
     static struct line lines[MAX_LINES];
@@ -72,7 +89,14 @@ static size_t waitLines(const char *path, size_t want, int timeout_ms)
     return n;
 }
 
+static void addNamedTicker(struct rc_client *c, const char *name, const char *out);
+
 static void addTicker(struct rc_client *c, const char *out)
+{
+    addNamedTicker(c, "tick", out);
+}
+
+static void addNamedTicker(struct rc_client *c, const char *name, const char *out)
 {
     char cmd[600];
     snprintf(cmd, sizeof cmd,
@@ -92,7 +116,7 @@ static void addTicker(struct rc_client *c, const char *out)
     pol.misfire_grace_us = 60 * SEC; /* every instant missed during the failover still fires */
     pol.coalesce = false;
     pol.max_instances = 5;
-    spec.name = "tick";
+    spec.name = (char *)name;
     spec.trigger = &trig;
     spec.executor = &ex;
     spec.policy = &pol;
@@ -315,10 +339,79 @@ static void test_manual_runs_cancel_and_dead_letters(void **state)
     rc_client_close(c);
 }
 
+/* Regression (Jepsen, clock,member seed 2): a node removed, wiped and re-added under the same id
+ * replays the whole log; while it does, runs its earlier process was assigned (and finished)
+ * look ASSIGNED to it for a moment. It must never execute them: runs carry the incarnation of
+ * the worker process they were given to. Three remove/wipe/re-add cycles while a job fires
+ * every second; then no (run, attempt) executed twice. */
+static void test_readded_node_never_replays_runs(void **state)
+{
+    (void)state;
+    const char *const extra[] = {"--worker-timeout", "2s", NULL};
+    assert_int_not_equal(harnessStartCluster(&H, 3, extra), 0);
+    char out[300];
+    snprintf(out, sizeof out, "%s/out.txt", H.dir);
+    struct rc_client *c = harnessClient(&H, 3, 10 * SEC);
+    addTicker(c, out);
+    /* More history to replay: the re-added node's log holds many assignments. */
+    char more[300];
+    snprintf(more, sizeof more, "%s/more.txt", H.dir);
+    for (int i = 0; i < 15; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "more-%02d", i);
+        addNamedTicker(c, name, more);
+    }
+    size_t seen = waitLines(out, 6, 20000);
+    assert_true(seen >= 6);
+    for (int cycle = 0; cycle < 3; cycle++) {
+        uint64_t leader = harnessWaitLeader(&H, 3, 3, 30000);
+        assert_int_not_equal(leader, 0);
+        int victim = leader == 3 ? 2 : 3;
+        assert_int_equal(rc_member_remove(c, (uint64_t)victim), 0);
+        harnessSignal(&H, victim, SIGKILL);
+        char data[300];
+        harnessDataDir(&H, victim, data, sizeof data);
+        char rm[400];
+        snprintf(rm, sizeof rm, "rm -rf '%s'", data);
+        assert_int_equal(system(rm), 0);
+        char join[64];
+        harnessRpcAddr(&H, (int)leader, join, sizeof join);
+        const char *const args[] = {"--join", join, "--worker-timeout", "2s", NULL};
+        harnessStart(&H, victim, args);
+        assert_int_not_equal(harnessWaitLeader(&H, 3, 3, 30000), 0);
+        seen = waitLines(out, seen + 4, 20000);
+    }
+    Raftcron__Job *job = NULL;
+    assert_int_equal(rc_job_pause(c, "", "tick", &job), 0);
+    rc_message_free(job);
+    for (int i = 0; i < 15; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "more-%02d", i);
+        assert_int_equal(rc_job_pause(c, "", name, &job), 0);
+        rc_message_free(job);
+    }
+    /* Every execution of every job: no (run, attempt) twice. */
+    char cat[700];
+    snprintf(cat, sizeof cat, "cat '%s' >> '%s'", more, out);
+    assert_int_equal(system(cat), 0);
+    static struct line lines[MAX_LINES * 4];
+    size_t n = readAnyLines(out, lines, MAX_LINES * 4);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = i + 1; j < n; j++) {
+            if (lines[i].run_id == lines[j].run_id && lines[i].attempt == lines[j].attempt) {
+                fail_msg("run %llu attempt %u (instant %s) executed twice",
+                         lines[i].run_id, lines[i].attempt, lines[i].scheduled);
+            }
+        }
+    }
+    rc_client_close(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_leader_killed_while_firing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readded_node_never_replays_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_manual_runs_cancel_and_dead_letters, setup,
                                         teardown),
     };

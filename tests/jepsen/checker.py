@@ -11,31 +11,63 @@ inputs are files in the run's directory, written by the harness:
   nodeN.log         each node's output, all incarnations
 
 Checks (numbered as in the issue):
-  1-4  about fired runs: "not yet" until firing and its workload exist (never a fake pass).
+  1    one decision per (job, instant): every instant of every job's trigger from its
+       creation to its cursor has exactly one decision record in the ledger (a COALESCED,
+       MISSED or SKIPPED range covers its instants), none lies outside, and the cursor
+       reached the instants due 2 s before the job was paused at the end.
+  2    no (job, instant, attempt) executed twice, no instant executed under two runs; a
+       second attempt only where the ledger committed a retry (attempt n+1 exists only after
+       attempt n ended FAILED, TIMED_OUT or LOST: ledger.md); fences strictly increase
+       across a run's attempts, and the last attempt ran with the ledger's fence.
+  3    every run of the ledger was executed at least once, unless it ended CANCELLED or DEAD
+       with a reason; no run is still in flight after quiescence; every FIRED decision names
+       a run of its instant; every execution of a job nobody deleted is a run of the ledger
+       (nothing ran without a committed claim).
+  4    MISSED, COALESCED and SKIPPED only for instants near a fault: within [begin - 1 s -
+       |clock offset|, end + 5 s (election) + |clock offset| + the job's misfire grace] of
+       some fault window of nemesis.jsonl; every other instant FIRED.
   5    every acknowledged job write is present at the end, or superseded by a write that may
        have taken effect after it; the final state of a job was produced by a write that was
        not rejected; nothing appears that no client wrote.
   6    every node reports the same digest at the same applied index, and the same job table.
   7    no node crashed outside the nemesis's own kills: no unexpected process exit, and no
        sanitizer report, assertion failure or abort in any log.
+Besides the verdicts: fire lateness (execution start on the real clock minus the scheduled
+instant, first attempts) per phase, quiet or faulty (scheduled within [begin - 1 s - |clock
+offset|, end + 5 s + |clock offset|] of a fault), and plot() draws timeline.png with gnuplot.
 
-Usage: checker.py RUN_DIR   (prints the verdict, writes RUN_DIR/results.json; exit 0 valid,
-1 invalid, 2 unknown)
+More inputs for checks 1-4 and the lateness:
+  records/nodeN.txt one line per execution on node N (workload.RECORD_CMD):
+                    JOB SCHEDULED_AT ATTEMPT RUN_ID FENCE NODE START (START: real clock, s)
+  ledger.jsonl      raw `job decisions` and `run list --job` JSON of the firing jobs every
+                    60 s, and of every job at the end ("final": true), with when it was read
+  nemesis.jsonl     the faults, begin and end (paired by "fid"), harness clock
+  final.json        also "paused": the harness's `job pause` of each job at the end
+
+Usage: checker.py RUN_DIR   (prints the verdict, writes RUN_DIR/results.json and
+RUN_DIR/timeline.png; exit 0 valid, 1 invalid, 2 unknown)
 """
+import calendar
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
+import time
 
 INF = float("inf")
-NOT_YET = ("not yet: checks 1-4 judge fired runs (exactly-once claim, committed before run, "
-           "bounded at-least-once execution, clocks cannot duplicate); the workload does not "
-           "record executions and the ledger is not collected yet, so nothing is checked")
+US = 1000000
+PRE_S = 1.0          # a fault may disturb the instants claimed just before it (lookahead, commit)
+ELECTION_S = 5.0     # after a fault ends: a new leader (1-2 s timeouts, pre-vote), its barrier
+LIVENESS_S = 2.0     # instants due this long before a job's pause must have a decision
 CRASH_PATTERNS = [
     r"ERROR: AddressSanitizer", r"ERROR: LeakSanitizer", r"runtime error:",
     r"UndefinedBehaviorSanitizer", r"WARNING: ThreadSanitizer", r"Assertion .* failed",
     r"assertion failed", r"\bSIGSEGV\b", r"Segmentation fault", r"\babort\(\)", r"\bpanic\b",
 ]
+NON_FIRED = ("missed", "coalesced", "skipped")
+FINAL_STATES = ("succeeded", "dead", "cancelled")
 
 
 def readJsonl(path):
@@ -52,6 +84,535 @@ def readJsonl(path):
 
 def jobKey(j):
     return "%s/%s" % (j.get("namespace", "default"), j["name"])
+
+
+# -- times -------------------------------------------------------------------------------------
+
+def parseInstant(s):
+    """RFC 3339 UTC as raftcronctl and the shell executor print it -> integer microseconds."""
+    if not s:
+        return None
+    m = re.fullmatch(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z", s)
+    if not m:
+        return None
+    secs = calendar.timegm(tuple(int(m.group(i)) for i in range(1, 7)) + (0, 0, 0))
+    frac = (m.group(7) or "").ljust(6, "0")[:6]
+    return secs * US + int(frac)
+
+
+def fmtInstant(us):
+    if us is None:
+        return "-"
+    if us in (INF, -INF):
+        return str(us)
+    secs, frac = divmod(int(us), US)
+    return time.strftime("%H:%M:%S", time.gmtime(secs)) + (".%06d" % frac).rstrip("0").rstrip(".")
+
+
+def parseDuration(s):
+    """raftcronctl's durations (1m, 3s, 1m30s, 500ms, none) -> microseconds (INF for none)."""
+    if s in (None, "", "none"):
+        return INF
+    units = {"us": 1, "ms": 1000, "s": US, "m": 60 * US, "h": 3600 * US, "d": 86400 * US}
+    total, pos = 0, 0
+    for m in re.finditer(r"(\d+(?:\.\d+)?)(us|ms|s|m|h|d)", s):
+        if m.start() != pos:
+            return None
+        total += float(m.group(1)) * units[m.group(2)]
+        pos = m.end()
+    return int(total) if pos == len(s) and pos else None
+
+
+def toUs(t):
+    return int(round(t * US))
+
+
+# -- inputs of checks 1-4 ----------------------------------------------------------------------
+
+def readRecords(run_dir):
+    """Every recorded execution: (executions, malformed lines)."""
+    execs, bad = [], []
+    d = os.path.join(run_dir, "records")
+    if not os.path.isdir(d):
+        return None, []
+    for name in sorted(os.listdir(d)):
+        with open(os.path.join(d, name), errors="replace") as f:
+            for i, line in enumerate(f, 1):
+                parsed = parseRecord(line)
+                if parsed is None:
+                    bad.append("records/%s:%d: %r" % (name, i, line[:200]))
+                    continue
+                parsed["where"] = "records/%s:%d" % (name, i)
+                execs.append(parsed)
+    return execs, bad
+
+
+def parseRecord(line):
+    f = line.split()
+    if len(f) != 7:
+        return None
+    try:
+        r = {"job": f[0], "sched": parseInstant(f[1]), "attempt": int(f[2]), "run": int(f[3]),
+             "fence": int(f[4]), "node": int(f[5]), "start": float(f[6])}
+    except ValueError:
+        return None
+    return r if r["sched"] is not None else None
+
+
+class JobLedger:
+    """What raftcronctl printed about one job's ledger, merged over snapshots: decisions by
+    id, runs by id (the latest reading wins), and which instants and run ids some reading
+    covered completely (a reading of `limit` records may have left older ones out)."""
+
+    def __init__(self):
+        self.decisions = {}
+        self.runs = {}           # id -> (reading time, run, read after quiescence)
+        self.dspans = []         # (from instant, to instant): decisions known complete
+        self.rspans = []         # (from id, to id): runs known complete
+        self.errors = []
+
+    def decisionsCover(self, t):
+        return any(a <= t <= b for a, b in self.dspans)
+
+    def runsCover(self, rid):
+        return any(a <= rid <= b for a, b in self.rspans)
+
+
+def buildLedger(snapshots):
+    """snapshots: the lines of ledger.jsonl. Returns {job: JobLedger}."""
+    out = {}
+    for snap in sorted(snapshots, key=lambda s: s["time"]):
+        jl = out.setdefault(snap["job"], JobLedger())
+        doc = snap.get("output")
+        if doc is None:
+            jl.errors.append("%s of %s at %.3f: %s" % (snap["what"], snap["job"], snap["time"],
+                                                      snap.get("error")))
+            continue
+        full = snap.get("final", False)
+        if snap["what"] == "decisions":
+            recs = doc.get("decisions", [])
+            for d in recs:
+                jl.decisions[d["id"]] = d
+            firsts = [parseInstant(d["first"]) for d in recs]
+            lasts = [parseInstant(d["last"]) for d in recs]
+            lo = -INF if len(recs) < snap["limit"] else min(firsts)
+            hi = INF if full else (max(lasts) if lasts else -INF)
+            jl.dspans.append((lo, hi))
+        else:
+            recs = doc.get("runs", [])
+            for r in recs:
+                jl.runs[r["id"]] = (snap["time"], r, full)
+            ids = [r["id"] for r in recs]
+            lo = -INF if len(recs) < snap["limit"] else min(ids)
+            hi = INF if full else (max(ids) if ids else -INF)
+            jl.rspans.append((lo, hi))
+    return out
+
+
+class Trigger:
+    """The instants of a job: anchor + k * period, strictly after its creation. Knows the
+    triggers the workload uses: every D, cron @every D (anchored at the creation), and the
+    6-field cron "* * * * * *" (every whole second)."""
+
+    def __init__(self, job):
+        self.created = parseInstant(job.get("created"))
+        self.period = None
+        self.why = None
+        cron = job.get("cron")
+        if job.get("start") or job.get("end") or job.get("anchor"):
+            self.why = "start/end/anchor bounds are not modelled"
+        elif job.get("every"):
+            self.period, self.anchor = parseDuration(job["every"]), self.created
+        elif cron and cron.startswith("@every "):
+            self.period, self.anchor = parseDuration(cron.split(None, 1)[1]), self.created
+        elif cron == "* * * * * *":
+            self.period, self.anchor = US, 0
+        else:
+            self.why = "the checker enumerates only every D, @every D and * * * * * *"
+        if self.period is None and self.why is None or self.created is None:
+            self.why = self.why or "cannot read the trigger"
+            self.period = None
+
+    def onGrid(self, t):
+        return (t - self.anchor) % self.period == 0
+
+    def between(self, lo, hi):
+        """Instants t with lo < t <= hi, after the creation."""
+        lo = max(lo, self.created)
+        if hi == INF:
+            raise ValueError("unbounded")
+        k = (lo - self.anchor) // self.period + 1
+        t = self.anchor + k * self.period
+        out = []
+        while t <= hi:
+            out.append(t)
+            t += self.period
+        return out
+
+
+def faultWindows(nemesis):
+    """Fault windows [begin, end] (harness seconds) from nemesis.jsonl, begins paired with ends
+    by fid; a transfer is over at once; a fault that never ended ends with the final heal."""
+    begins, ends, heal = [], {}, None
+    for r in nemesis:
+        if r.get("kind") == "all":
+            heal = r["time"]
+        elif r.get("phase") == "begin":
+            begins.append(r)
+        elif r.get("phase") == "end" and r.get("fid") is not None:
+            ends.setdefault(r["fid"], r["time"])
+    last = max([r["time"] for r in nemesis], default=None)
+    out = []
+    for b in begins:
+        if b.get("kind") == "member" and b.get("fault") == "transfer":
+            end = b["time"]
+        elif b.get("kind") == "member" and b.get("fault") == "remove" and not b.get("removed"):
+            end = b["time"]
+        else:
+            end = ends.get(b.get("fid"), heal if heal is not None else last)
+        off = abs(b.get("offset_s", 0)) if b.get("kind") == "clock" else 0
+        out.append({"kind": b["kind"], "fault": b.get("fault"), "node": b.get("node"),
+                    "begin": b["time"], "end": end, "off": off})
+    return out
+
+
+def describeWindow(w):
+    return "%s%s%s [%s, %s]%s" % (w["kind"], " " + w["fault"] if w.get("fault") else "",
+                                  " node %s" % w["node"] if w.get("node") is not None else "",
+                                  fmtInstant(toUs(w["begin"])), fmtInstant(toUs(w["end"])),
+                                  " offset %ds" % w["off"] if w["off"] else "")
+
+
+def allowedNonFired(t, windows, grace_us):
+    """Whether instant t (us) may be undecided-on-time because of a fault; and the window."""
+    for w in windows:
+        lo = toUs(w["begin"] - PRE_S - w["off"])
+        hi = toUs(w["end"] + ELECTION_S + w["off"]) + grace_us
+        if lo <= t <= hi:
+            return True, w
+    return False, None
+
+
+def inFaultPhase(t, windows):
+    for w in windows:
+        if toUs(w["begin"] - PRE_S - w["off"]) <= t <= toUs(w["end"] + ELECTION_S + w["off"]):
+            return True
+    return False
+
+
+def ranges(instants):
+    """Runs of instants one grid step apart, as (first, last, count), for the evidence."""
+    out = []
+    for t in sorted(instants):
+        if out and (out[-1][2] == 1 or t - out[-1][1] == out[-1][3]) and t - out[-1][1] <= 60 * US:
+            out[-1][3] = t - out[-1][1]
+            out[-1][1] = t
+            out[-1][2] += 1
+        else:
+            out.append([t, t, 1, None])
+    return [(a, b, c) for a, b, c, _ in out]
+
+
+def fmtRanges(instants, limit=5):
+    rs = ranges(instants)
+    txt = ", ".join(fmtInstant(a) if c == 1 else "%s..%s (%d)" % (fmtInstant(a), fmtInstant(b), c)
+                    for a, b, c in rs[:limit])
+    return txt + (" and %d more" % (len(rs) - limit) if len(rs) > limit else "")
+
+
+# -- check 1 -----------------------------------------------------------------------------------
+
+def checkDecisions(jobs, ledger, paused):
+    """jobs: the final `job list` entries; ledger: buildLedger(); paused: {job: pause invoke
+    time (harness seconds)}."""
+    if not jobs:
+        return "unknown", ["no job in the final job list"]
+    evidence, unknown, instants_checked = [], [], 0
+    for key, job in sorted(jobs.items()):
+        jl = ledger.get(key)
+        if jl is None or not jl.dspans:
+            unknown.append("%s: no decision listing was read%s" % (
+                key, ": " + "; ".join(jl.errors[-2:]) if jl and jl.errors else ""))
+            continue
+        trig = Trigger(job)
+        if trig.why:
+            unknown.append("%s: %s" % (key, trig.why))
+            continue
+        cursor = parseInstant(job.get("cursor"))
+        hi = cursor if cursor is not None else trig.created
+        covered = {}
+        for d in sorted(jl.decisions.values(), key=lambda d: d["id"]):
+            if d.get("manual"):
+                continue
+            f, l, c = parseInstant(d["first"]), parseInstant(d["last"]), d.get("count", 1)
+            what = "decision %d (%s %s..%s count %d)" % (d["id"], d["decision"],
+                                                         fmtInstant(f), fmtInstant(l), c)
+            if f is None or l is None or l < f:
+                evidence.append("%s: %s is malformed" % (key, what))
+                continue
+            if not (trig.onGrid(f) and trig.onGrid(l)):
+                evidence.append("%s: %s names an instant the trigger does not" % (key, what))
+            if f <= trig.created:
+                evidence.append("%s: %s is at or before the job's creation %s"
+                                % (key, what, fmtInstant(trig.created)))
+            if l > hi:
+                evidence.append("%s: %s lies after the job's cursor %s"
+                                % (key, what, fmtInstant(cursor)))
+            ts = trig.between(f - 1, l)
+            if len(ts) != c:
+                evidence.append("%s: %s covers %d instants of the trigger, not %d"
+                                % (key, what, len(ts), c))
+            for t in ts:
+                covered.setdefault(t, []).append(d)
+        window = trig.between(trig.created, hi)
+        missing, uncollected = [], 0
+        for t in window:
+            ds = covered.get(t, [])
+            if len(ds) > 1:
+                evidence.append("%s: instant %s has %d decisions: %s" % (
+                    key, fmtInstant(t), len(ds), ", ".join(
+                        "%d %s (run %s)" % (d["id"], d["decision"], d.get("run_id") or "-")
+                        for d in ds)))
+            elif not ds:
+                if jl.decisionsCover(t):
+                    missing.append(t)
+                else:
+                    uncollected += 1
+        instants_checked += len(window)
+        if missing:
+            evidence.append("%s: %d instants in (creation %s, cursor %s] have no decision: %s"
+                            % (key, len(missing), fmtInstant(trig.created), fmtInstant(cursor),
+                               fmtRanges(missing)))
+        if uncollected:
+            unknown.append("%s: %d instants have no decision in what was read, but no reading "
+                           "covered them completely" % (key, uncollected))
+        if key in paused:
+            due = toUs(paused[key] - LIVENESS_S)
+            late = trig.between(hi, due) if due > hi else []
+            if late:
+                evidence.append("%s: the cursor stopped at %s, but the job was paused only at "
+                                "%s: %d instants due by then have no decision: %s"
+                                % (key, fmtInstant(cursor), fmtInstant(toUs(paused[key])),
+                                   len(late), fmtRanges(late)))
+    return verdictOf(evidence, unknown), evidence + unknown
+
+
+def verdictOf(evidence, unknown):
+    return "invalid" if evidence else ("unknown" if unknown else "valid")
+
+
+# -- check 2 -----------------------------------------------------------------------------------
+
+def checkExecutions(execs, ledger):
+    if execs is None:
+        return "unknown", ["no records directory: the executions were not recorded"]
+    evidence = []
+    by_attempt, by_instant, by_run = {}, {}, {}
+    for e in execs:
+        by_attempt.setdefault((e["job"], e["sched"], e["attempt"]), []).append(e)
+        by_instant.setdefault((e["job"], e["sched"]), set()).add(e["run"])
+        by_run.setdefault(e["run"], []).append(e)
+    for (job, sched, attempt), es in sorted(by_attempt.items()):
+        if len(es) > 1:
+            evidence.append("%s instant %s attempt %d executed %d times: %s" % (
+                job, fmtInstant(sched), attempt, len(es), "; ".join(
+                    "node %d run %d fence %d at %.3f (%s)" % (e["node"], e["run"], e["fence"],
+                                                              e["start"], e["where"])
+                    for e in es)))
+    for (job, sched), rids in sorted(by_instant.items()):
+        if len(rids) > 1:
+            evidence.append("%s instant %s executed under %d runs (two claims): %s"
+                            % (job, fmtInstant(sched), len(rids), sorted(rids)))
+    runs = {}
+    for jl in ledger.values():
+        for rid, (_, r, _) in jl.runs.items():
+            runs[rid] = r
+    for rid, es in sorted(by_run.items()):
+        es = sorted(es, key=lambda e: (e["attempt"], e["start"]))
+        attempts = sorted({e["attempt"] for e in es})
+        for a, b in zip(es, es[1:]):
+            if a["attempt"] < b["attempt"] and not a["fence"] < b["fence"]:
+                evidence.append("run %d (%s %s): attempt %d ran with fence %d, attempt %d with "
+                                "fence %d: fences must strictly increase"
+                                % (rid, a["job"], fmtInstant(a["sched"]), a["attempt"],
+                                   a["fence"], b["attempt"], b["fence"]))
+        r = runs.get(rid)
+        if r is None:
+            continue
+        if max(attempts) > r["attempt"]:
+            evidence.append("run %d (%s %s) executed attempt(s) %s, but the ledger's run is at "
+                            "attempt %d (%s): an attempt ran that was never assigned"
+                            % (rid, r["job"], r["scheduled_at"], attempts, r["attempt"],
+                               r["state"]))
+        last = [e for e in es if e["attempt"] == r["attempt"]]
+        if last and r.get("fence") and any(e["fence"] != r["fence"] for e in last):
+            evidence.append("run %d (%s %s) attempt %d ran with fence(s) %s; the ledger says "
+                            "fence %d" % (rid, r["job"], r["scheduled_at"], r["attempt"],
+                                          sorted({e["fence"] for e in last}), r["fence"]))
+    return ("invalid" if evidence else "valid"), evidence
+
+
+# -- check 3 -----------------------------------------------------------------------------------
+
+def checkRuns(execs, ledger, jobs, never_deleted):
+    """Every run of the ledger executed (or ended CANCELLED/DEAD with a reason), nothing in
+    flight after quiescence, every FIRED decision a run of its instant, and every execution
+    of a never-deleted job a run of the ledger."""
+    if execs is None:
+        return "unknown", ["no records directory: the executions were not recorded"]
+    if not ledger:
+        return "unknown", ["no ledger was read (ledger.jsonl)"]
+    evidence, unknown, early = [], [], []
+    executed = {}
+    for e in execs:
+        executed.setdefault(e["run"], []).append(e)
+    for key in sorted(ledger):
+        jl = ledger[key]
+        if key not in jobs:
+            continue                     # deleted before the end: its runs are gone
+        for rid, (read_at, r, final) in sorted(jl.runs.items()):
+            if r.get("manual"):
+                continue
+            state = r["state"]
+            reason = r.get("end_reason") or r.get("error") or ""
+            if state not in FINAL_STATES:
+                at = r.get("not_before") if state == "retry_wait" else r.get("start_at")
+                if state in ("pending", "assigned", "retry_wait") and final \
+                        and (parseInstant(at) or -INF) > toUs(read_at + 1):
+                    early.append("%s run %d (%s) is %s until %s, after the last reading at %s: "
+                                 "claimed early (a leader's clock was ahead), not yet due"
+                                 % (key, rid, r["scheduled_at"], state, at,
+                                    fmtInstant(toUs(read_at))))
+                elif final:
+                    evidence.append("%s run %d (%s) is still %s (attempt %d, worker %s%s) after "
+                                    "every job was paused and the cluster went quiet"
+                                    % (key, rid, r["scheduled_at"], state, r["attempt"],
+                                       r.get("worker"), ", " + r["wait_reason"]
+                                       if r.get("wait_reason") else ""))
+                else:
+                    unknown.append("%s run %d was last read %s and not at the end"
+                                   % (key, rid, state))
+                continue
+            es = executed.get(rid, [])
+            if es:
+                wrong = [e for e in es if e["job"] != key
+                         or e["sched"] != parseInstant(r["scheduled_at"])]
+                for e in wrong:
+                    evidence.append("%s: %s executed run %d as %s %s, but the ledger's run %d "
+                                    "is %s %s" % (e["where"], key, rid, e["job"],
+                                                  fmtInstant(e["sched"]), rid, key,
+                                                  r["scheduled_at"]))
+                continue
+            if state in ("cancelled", "dead") and reason:
+                continue
+            evidence.append("%s run %d (%s) is %s (attempt %d, worker %s%s) but was never "
+                            "executed" % (key, rid, r["scheduled_at"], state, r["attempt"],
+                                          r.get("worker"), ", " + reason if reason else ""))
+        for d in sorted(jl.decisions.values(), key=lambda d: d["id"]):
+            if d["decision"] != "fired" or d.get("manual"):
+                continue
+            rid = d.get("run_id")
+            got = jl.runs.get(rid)
+            if got is None:
+                if jl.runsCover(rid or 0):
+                    evidence.append("%s: FIRED decision %d (%s) names run %s, which the ledger "
+                                    "does not have" % (key, d["id"], d["first"], rid))
+                continue
+            if parseInstant(got[1]["scheduled_at"]) != parseInstant(d["first"]):
+                evidence.append("%s: FIRED decision %d is for %s, its run %d for %s"
+                                % (key, d["id"], d["first"], rid, got[1]["scheduled_at"]))
+    for e in execs:
+        if e["job"] not in never_deleted or e["job"] not in ledger:
+            continue
+        jl = ledger[e["job"]]
+        if e["run"] not in jl.runs and jl.runsCover(e["run"]):
+            evidence.append("%s: %s instant %s attempt %d run %d fence %d was executed on node "
+                            "%d, but the ledger has no such run (the job was never deleted): "
+                            "it ran without a committed claim"
+                            % (e["where"], e["job"], fmtInstant(e["sched"]), e["attempt"],
+                               e["run"], e["fence"], e["node"]))
+    return verdictOf(evidence, unknown), evidence + unknown + early
+
+
+# -- check 4 -----------------------------------------------------------------------------------
+
+def checkMisses(jobs, ledger, windows):
+    if not jobs:
+        return "unknown", ["no job in the final job list"]
+    evidence, unknown = [], []
+    for key, job in sorted(jobs.items()):
+        jl = ledger.get(key)
+        if jl is None:
+            unknown.append("%s: no decision listing was read" % key)
+            continue
+        trig = Trigger(job)
+        if trig.why:
+            unknown.append("%s: %s" % (key, trig.why))
+            continue
+        grace = parseDuration(job.get("misfire_grace", "60s"))
+        if grace is None:
+            unknown.append("%s: cannot read misfire_grace %r" % (key, job.get("misfire_grace")))
+            continue
+        for d in sorted(jl.decisions.values(), key=lambda d: d["id"]):
+            if d["decision"] == "fired" or d.get("manual"):
+                continue
+            f, l = parseInstant(d["first"]), parseInstant(d["last"])
+            if f is None or l is None:
+                continue
+            what = "%s %s %s..%s (decision %d, count %d, reason %r)" % (
+                key, d["decision"].upper(), fmtInstant(f), fmtInstant(l), d["id"],
+                d.get("count", 1), d.get("reason", ""))
+            if d["decision"] not in NON_FIRED:
+                evidence.append("%s: unknown decision" % what)
+                continue
+            if not d.get("reason"):
+                evidence.append("%s: no reason recorded" % what)
+            outside = [t for t in trig.between(f - 1, l) if not allowedNonFired(t, windows,
+                                                                                grace)[0]]
+            if outside:
+                evidence.append("%s: %d instants outside every fault window (+election, "
+                                "+grace %s): %s" % (what, len(outside), fmtGrace(grace),
+                                                    fmtRanges(outside)))
+    return verdictOf(evidence, unknown), evidence + unknown
+
+
+def fmtGrace(us):
+    return "none" if us == INF else "%gs" % (us / US)
+
+
+def boundsText(windows):
+    return ("a MISSED, COALESCED or SKIPPED instant must lie within [begin - %gs - |clock offset|"
+            ", end + %gs + |clock offset| + the job's misfire grace] of one of %d fault windows "
+            "(a transfer ends when it begins)" % (PRE_S, ELECTION_S, len(windows)))
+
+
+# -- lateness ----------------------------------------------------------------------------------
+
+def percentile(xs, p):
+    if not xs:
+        return None
+    xs = sorted(xs)
+    k = max(0, min(len(xs) - 1, int(-(-p * len(xs) // 100)) - 1))
+    return xs[k]
+
+
+def lateness(execs, windows):
+    """Execution start (real clock) minus scheduled instant, of first attempts, per phase."""
+    out = {}
+    if not execs:
+        return out
+    for phase in ("quiet", "faulty"):
+        xs = [e["start"] - e["sched"] / US for e in execs
+              if e["attempt"] == 1 and inFaultPhase(e["sched"], windows) == (phase == "faulty")]
+        out[phase] = {"n": len(xs), "p50_ms": ms(percentile(xs, 50)),
+                      "p99_ms": ms(percentile(xs, 99)), "max_ms": ms(max(xs) if xs else None),
+                      "early": sum(1 for x in xs if x < 0)}
+    out["retried_executions"] = sum(1 for e in execs if e["attempt"] > 1)
+    return out
+
+
+def ms(x):
+    return None if x is None else round(x * 1000, 3)
 
 
 # -- check 5 -----------------------------------------------------------------------------------
@@ -160,30 +721,108 @@ def checkCrashes(run_dir, processes):
 
 # -- verdict -----------------------------------------------------------------------------------
 
+NAMES = {
+    "1": "one decision per (job, instant), none missing",
+    "2": "no (job, instant, attempt) executed twice; retries only after a committed retry; "
+         "fences increase",
+    "3": "every claimed run executed (or ended with a reason), none in flight at the end; "
+         "nothing ran without a claim",
+    "4": "MISSED/COALESCED/SKIPPED only near faults; every other instant FIRED",
+    "5": "acknowledged job writes survive, rejected ones never appear",
+    "6": "equal FSM digests after healing",
+    "7": "no crash outside the nemesis's kills",
+}
+
+
+class Run:
+    """Everything the checker reads from one run directory."""
+
+    def __init__(self, run_dir):
+        self.dir = run_dir
+        self.history = readJsonl(os.path.join(run_dir, "history.jsonl"))
+        self.final = {}
+        path = os.path.join(run_dir, "final.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                self.final = json.load(f)
+        self.processes = readJsonl(os.path.join(run_dir, "processes.jsonl"))
+        self.snapshots = readJsonl(os.path.join(run_dir, "ledger.jsonl"))
+        self.ledger = buildLedger(self.snapshots)
+        self.nemesis = readJsonl(os.path.join(run_dir, "nemesis.jsonl"))
+        self.windows = faultWindows(self.nemesis)
+        self.execs, self.bad_records = readRecords(run_dir)
+        lst = self.final.get("list")
+        self.jobs = {jobKey(j): j for j in lst.get("jobs", [])} if lst else {}
+        self.paused = {p["job"]: p["invoke"] for p in self.final.get("paused", [])}
+        deleted = {o["job"] for o in self.history
+                   if o["type"] == "delete" and o["outcome"] != "fail"}
+        self.never_deleted = set(self.jobs) - deleted
+
+
 def check(run_dir):
-    history = readJsonl(os.path.join(run_dir, "history.jsonl"))
-    final_path = os.path.join(run_dir, "final.json")
-    final = {}
-    if os.path.exists(final_path):
-        with open(final_path) as f:
-            final = json.load(f)
-    processes = readJsonl(os.path.join(run_dir, "processes.jsonl"))
+    r = Run(run_dir)
     results = {}
-    for k, name in (("1", "exactly-once claim per (job, instant)"),
-                    ("2", "no run starts before its claim is committed"),
-                    ("3", "at-least-once execution per claimed run, bounded"),
-                    ("4", "clock steps never duplicate a fire")):
-        results[k] = {"name": name, "verdict": "not-yet", "evidence": [NOT_YET]}
-    v, e = checkWrites(history, final.get("list"))
-    if final.get("list") is None and final.get("list_error"):
-        e.append(final["list_error"])
-    results["5"] = {"name": "acknowledged job writes survive, rejected ones never appear",
-                    "verdict": v, "evidence": e}
-    v, e = checkDigests(final.get("nodes", {}))
-    results["6"] = {"name": "equal FSM digests after healing", "verdict": v, "evidence": e}
-    v, e = checkCrashes(run_dir, processes)
-    results["7"] = {"name": "no crash outside the nemesis's kills", "verdict": v, "evidence": e}
-    judged = [r["verdict"] for r in results.values() if r["verdict"] != "not-yet"]
+    have_ledger = bool(r.snapshots)
+
+    def put(k, verdict, evidence, info=()):
+        results[k] = {"name": NAMES[k], "verdict": verdict, "evidence": evidence,
+                      "info": list(info)}
+
+    n_inst = sum(len(Trigger(j).between(Trigger(j).created, parseInstant(j.get("cursor"))))
+                 for j in r.jobs.values()
+                 if not Trigger(j).why and parseInstant(j.get("cursor")) is not None)
+    if not have_ledger:
+        put("1", "unknown", ["no ledger.jsonl: the ledger was not collected"])
+        put("4", "unknown", ["no ledger.jsonl: the ledger was not collected"])
+    elif r.final.get("list") is None:
+        put("1", "unknown", ["no final job list"])
+        put("4", "unknown", ["no final job list"])
+    else:
+        v, e = checkDecisions(r.jobs, r.ledger, r.paused)
+        put("1", v, e, ["%d jobs, %d instants from creation to cursor; %d decision records"
+                        % (len(r.jobs), n_inst,
+                           sum(len(r.ledger[k].decisions) for k in r.jobs if k in r.ledger))])
+        v, e = checkMisses(r.jobs, r.ledger, r.windows)
+        put("4", v, e, [boundsText(r.windows)] + ["  " + describeWindow(w)
+                                                    for w in r.windows[:12]]
+            + (["  ... %d more in results.json" % (len(r.windows) - 12)]
+               if len(r.windows) > 12 else []))
+    v, e = checkExecutions(r.execs, r.ledger)
+    if r.bad_records:
+        e = e + ["malformed record line: " + b for b in r.bad_records]
+        v = "invalid" if v == "invalid" else "unknown"
+    execs = r.execs or []
+    put("2", v, e, ["%d executions recorded on %d nodes, %d of them retries"
+                    % (len(execs), len({x["node"] for x in execs}),
+                       sum(1 for x in execs if x["attempt"] > 1))])
+    if not have_ledger:
+        put("3", "unknown", ["no ledger.jsonl: the ledger was not collected"])
+    else:
+        v, e = checkRuns(r.execs, r.ledger, r.jobs, r.never_deleted)
+        states, reasons = {}, {}
+        for k in r.jobs:
+            for _, run, _ in r.ledger.get(k, JobLedger()).runs.values():
+                states[run["state"]] = states.get(run["state"], 0) + 1
+                if run["state"] in ("dead", "cancelled"):
+                    why = "%s: %s" % (run["state"], run.get("end_reason") or run.get("error"))
+                    reasons[why] = reasons.get(why, 0) + 1
+        info = ["runs of the jobs at the end: " + (", ".join(
+            "%s=%d" % kv for kv in sorted(states.items())) or "none")]
+        info += ["%d %s" % (n, why) for why, n in sorted(reasons.items())]
+        early = [x for x in e if "not yet due" in x]
+        if early:
+            info.append("%d runs claimed early by a leader whose clock was ahead, not yet due "
+                        "at the end (not judged); e.g. %s" % (len(early), early[0]))
+        put("3", v, e, info)
+    v, e = checkWrites(r.history, r.final.get("list"))
+    if r.final.get("list") is None and r.final.get("list_error"):
+        e.append(r.final["list_error"])
+    put("5", v, e)
+    v, e = checkDigests(r.final.get("nodes", {}))
+    put("6", v, e)
+    v, e = checkCrashes(run_dir, r.processes)
+    put("7", v, e)
+    judged = [x["verdict"] for x in results.values()]
     if "invalid" in judged:
         overall = "invalid"
     elif "unknown" in judged:
@@ -191,29 +830,114 @@ def check(run_dir):
     else:
         overall = "valid"
     counts = {}
-    for o in history:
+    for o in r.history:
         key = "%s %s" % (o["type"], o["outcome"])
         counts[key] = counts.get(key, 0) + 1
-    return {"valid": overall, "checks": results, "operations": counts}
+    return {"valid": overall, "checks": results, "operations": counts,
+            "lateness": lateness(execs, r.windows), "windows": r.windows,
+            "notes": r.final.get("notes", [])}
 
 
-def report(res, out=sys.stdout, max_evidence=20):
+def report(res, out=None, max_evidence=20):
+    out = out or sys.stdout
     for k in sorted(res["checks"], key=int):
         r = res["checks"][k]
         out.write("check %s (%s): %s\n" % (k, r["name"], r["verdict"]))
-        if r["verdict"] == "not-yet":
-            continue
+        for line in r.get("info", []):
+            out.write("    %s\n" % line)
         if r["verdict"] != "valid":
-            for line in r["evidence"][:max_evidence]:
+            ev = [x for x in r["evidence"] if x not in r.get("info", [])]
+            for line in ev[:max_evidence]:
                 out.write("    %s\n" % line)
-            if len(r["evidence"]) > max_evidence:
-                out.write("    ... %d more in results.json\n"
-                          % (len(r["evidence"]) - max_evidence))
-    if any(r["verdict"] == "not-yet" for r in res["checks"].values()):
-        out.write("%s\n" % NOT_YET)
+            if len(ev) > max_evidence:
+                out.write("    ... %d more in results.json\n" % (len(ev) - max_evidence))
+    lat = res.get("lateness") or {}
+    for phase in ("quiet", "faulty"):
+        x = lat.get(phase)
+        if x and x["n"]:
+            out.write("fire lateness, %s (first attempts, real clock): n=%d p50=%s ms p99=%s ms "
+                      "max=%s ms%s\n" % (phase, x["n"], x["p50_ms"], x["p99_ms"], x["max_ms"],
+                                         ", %d early" % x["early"] if x["early"] else ""))
+    if lat:
+        out.write("retried executions: %d\n" % lat.get("retried_executions", 0))
     out.write("operations: %s\n" % ", ".join(
         "%s=%d" % kv for kv in sorted(res["operations"].items())))
     out.write("%s\n" % res["valid"])
+
+
+# -- timeline ----------------------------------------------------------------------------------
+
+COLORS = {"partition": "#ff9900", "kill": "#d62728", "pause": "#1f77b4", "clock": "#2ca02c",
+          "member": "#9467bd"}
+FLOOR_MS = 0.1
+
+
+def plot(run_dir, res=None):
+    """timeline.png: fault windows shaded, executions as points (lateness on a log y axis),
+    non-FIRED instants as marks at the bottom. Returns what it did, for the log."""
+    if shutil.which("gnuplot") is None:
+        return "gnuplot not found: no timeline.png (install gnuplot-nox to get one)"
+    r = Run(run_dir)
+    execs = r.execs or []
+    starts = [o["invoke"] for o in r.history] + [w["begin"] for w in r.windows]
+    if not execs or not starts:
+        return "nothing executed: no timeline.png"
+    t0 = min(starts)
+    files = {k: open(os.path.join(run_dir, "timeline-%s.dat" % k), "w")
+             for k in ("first", "retry", "early", "nonfired")}
+    for e in execs:
+        late = (e["start"] - e["sched"] / US) * 1000
+        kind = "early" if late < FLOOR_MS else ("first" if e["attempt"] == 1 else "retry")
+        files[kind].write("%.6f %.6f %d %d\n" % (e["sched"] / US - t0, max(late, FLOOR_MS),
+                                                e["attempt"], e["node"]))
+    for key, jl in sorted(r.ledger.items()):
+        job = r.jobs.get(key)
+        if job is None or Trigger(job).why:
+            continue
+        trig = Trigger(job)
+        for d in jl.decisions.values():
+            if d["decision"] in NON_FIRED:
+                for t in trig.between(parseInstant(d["first"]) - 1, parseInstant(d["last"])):
+                    files["nonfired"].write("%.6f %d\n" % (t / US - t0,
+                                                           NON_FIRED.index(d["decision"])))
+    for f in files.values():
+        f.close()
+    gp = ["set terminal pngcairo size 1600,700 font ',10'",
+          "set output '%s'" % os.path.join(run_dir, "timeline.png"),
+          "set title 'fire lateness (execution start, real clock, minus scheduled instant) "
+          "and fault windows'",
+          "set xlabel 'scheduled instant, seconds since the run began'",
+          "set ylabel 'lateness (ms, log)'", "set logscale y", "set grid",
+          "set key outside right top", "set yrange [%g:*]" % (FLOOR_MS * 0.4)]
+    for i, w in enumerate(r.windows, 1):
+        x0, x1 = w["begin"] - t0, max(w["end"] - t0, w["begin"] - t0 + 0.3)
+        gp.append("set object %d rect from %.3f, graph 0 to %.3f, graph 1 behind "
+                  "fc rgb '%s' fs transparent solid 0.18 noborder"
+                  % (i, x0, x1, COLORS.get(w["kind"], "#888888")))
+    series = []
+    for kind, color in sorted(COLORS.items()):
+        if any(w["kind"] == kind for w in r.windows):
+            series.append("NaN with boxes fs solid 0.3 lc rgb '%s' title '%s'" % (color, kind))
+    dat = lambda k: "'%s'" % os.path.join(run_dir, "timeline-%s.dat" % k)  # noqa: E731
+    series += [
+        "%s using 1:2 with points pt 7 ps 0.35 lc rgb 'black' title 'first attempt'"
+        % dat("first"),
+        "%s using 1:2 with points pt 9 ps 0.8 lc rgb 'red' title 'retry'" % dat("retry"),
+        "%s using 1:2 with points pt 11 ps 0.8 lc rgb 'blue' title 'early (at the floor)'"
+        % dat("early"),
+    ]
+    for i, (kind, pt) in enumerate(zip(NON_FIRED, (2, 1, 3))):
+        series.append("%s using 1:($2 == %d ? %g : NaN) with points pt %d ps 0.7 lc rgb '%s' "
+                      "title '%s instant'" % (dat("nonfired"), i, FLOOR_MS * (0.6 + 0.25 * i),
+                                              pt, ("#cc00cc", "#008080", "#996600")[i], kind))
+    gp.append("plot " + ", \\\n     ".join(series))
+    script = os.path.join(run_dir, "timeline.gp")
+    with open(script, "w") as f:
+        f.write("\n".join(gp) + "\n")
+    p = subprocess.run(["gnuplot", script], capture_output=True, text=True)
+    if p.returncode != 0:
+        return "gnuplot failed (%d): %s" % (p.returncode, p.stderr.strip()[:300])
+    return "timeline: %s" % os.path.join(run_dir, "timeline.png")
 
 
 def main(argv):
@@ -224,6 +948,7 @@ def main(argv):
     with open(os.path.join(argv[1], "results.json"), "w") as f:
         json.dump(res, f, indent=1, sort_keys=True)
     report(res)
+    print(plot(argv[1], res))
     return {"valid": 0, "invalid": 1}.get(res["valid"], 2)
 
 

@@ -5,6 +5,14 @@ Each node's stdout and stderr go to out/nodeN.log, appended across restarts, so 
 sanitizer report or an assertion of any incarnation stays there for the checker. A process
 that exits when the harness did not ask for it (SIGKILL by the kill nemesis, SIGTERM at the
 end) is a crash.
+
+Every node runs with RCJ_NODE=N and RCJ_RECORDS=out/records/nodeN.txt in its environment; the
+shell executor passes them on to the runs, whose command (workload.RECORD_CMD) appends one line
+per execution there. The records directory is outside the namespaces (a network namespace
+shares the file system), so the checker sees every execution of every incarnation.
+
+The member nemesis can retire a node (removed for good) and add brand-new ones (an id never
+used before): `nodes` holds the current members-to-be, `retired` the others.
 """
 import json
 import os
@@ -19,6 +27,15 @@ import net
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 RPC_PORT = 7101
 RAFT_PORT = 7201
+# Keep the whole run's history in the ledger (default 100 finished runs per job), so the
+# checker sees every run; and declare a silent worker down after 4 s (default 10 s), so that
+# pauses and kills of 2-8 s make attempts LOST and retried, which check 2 is about.
+HISTORY_RUNS = 100000
+WORKER_TIMEOUT = "4s"
+
+
+def recordsPath(out, n):
+    return os.path.join(out, "records", "node%d.txt" % n)
 
 
 def rpcAddr(n):
@@ -58,6 +75,8 @@ class Node:
         e["LSAN_OPTIONS"] = ("suppressions=%s:print_suppressions=0"
                              % os.path.join(self.cluster.src, "tests", "lsan.supp"))
         e.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+        e["RCJ_NODE"] = str(self.n)
+        e["RCJ_RECORDS"] = recordsPath(self.cluster.out, self.n)
         if self.cluster.faketime:
             # ASan wants to be first in the library list; libfaketime in LD_PRELOAD is not a
             # problem for it in practice (checked: clock steps show in the log's ts=).
@@ -75,7 +94,8 @@ class Node:
                 os.path.join(self.cluster.bin, "raftcrond"), "--id", str(self.n),
                 "--raft-addr", raftAddr(self.n), "--rpc-addr", rpcAddr(self.n),
                 "--data", self.dataDir(), "--election-timeout", "1s",
-                "--heartbeat-timeout", "100ms"]
+                "--heartbeat-timeout", "100ms", "--history-runs", str(HISTORY_RUNS),
+                "--worker-timeout", WORKER_TIMEOUT]
         if bootstrap:
             args.append("--bootstrap")
         if join:
@@ -160,7 +180,10 @@ class Cluster:
         self.faketime = faketime
         self.lock = threading.Lock()
         self.events = open(os.path.join(out, "processes.jsonl"), "a")
+        os.makedirs(os.path.join(out, "records"), exist_ok=True)
         self.nodes = {n: Node(self, n) for n in range(1, n_nodes + 1)}
+        self.retired = {}
+        self.max_id = n_nodes
 
     def record(self, ev):
         ev["time"] = time.time()
@@ -174,6 +197,24 @@ class Cluster:
     def endpoints(self, ids=None):
         return ",".join(rpcAddr(n) for n in (ids or self.ids()))
 
+    def newId(self):
+        """An id no node of this run ever had, or None when the subnet is full."""
+        with self.lock:
+            if self.max_id >= 250:
+                return None
+            self.max_id += 1
+            return self.max_id
+
+    def addNode(self, n):
+        """A brand-new node n (namespace, address, clock file); start it with join=..."""
+        net.addNode(n)
+        self.nodes[n] = Node(self, n)
+        return self.nodes[n]
+
+    def retire(self, n):
+        """Node n left the cluster for good (removed, stopped): no longer a member."""
+        self.retired[n] = self.nodes.pop(n)
+
     def startAll(self):
         first = self.ids()[0]
         self.nodes[first].start(bootstrap=True)
@@ -184,7 +225,7 @@ class Cluster:
         return {n: node.stop() for n, node in self.nodes.items()}
 
     def killAll(self):
-        for node in self.nodes.values():
+        for node in list(self.nodes.values()) + list(self.retired.values()):
             if node.alive():
                 node.kill()
         self.events.close()

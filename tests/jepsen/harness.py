@@ -100,29 +100,55 @@ def quiescent(ctl, cl):
     return ok, idx
 
 
-def quiesceFiring(ctl):
-    """Stops the jobs from firing (pause) and waits until no run is in flight, so that the
-    replicas can be compared at one applied index. Returns a note when that did not happen."""
-    lst, err = ctl.json(["job", "list"], "10s")
+def quiesceFiring(ctl, paused):
+    """Stops the jobs from firing (pause) and waits until no run is in flight or waiting for a
+    retry decision, so that the replicas can be compared at one applied index and every run
+    has its final state. Each pause goes to `paused` (job, invoke, complete, exit, error): the
+    end of the window in which the checker wants a decision for every instant. Returns a note
+    when that did not happen."""
+    lst, err = None, None
+    for _ in range(3):
+        lst, err = ctl.json(["job", "list"], "10s")
+        if lst is not None:
+            break
     if lst is None:
         return "could not list jobs to pause them: %s" % err
     for j in lst.get("jobs", []):
-        ctl.run(["job", "pause", j["name"], "--namespace", j["namespace"]], "10s")
+        t0 = time.time()
+        rc, _, perr = ctl.run(["job", "pause", j["name"], "--namespace", j["namespace"]], "10s")
+        paused.append({"job": "%s/%s" % (j["namespace"], j["name"]), "invoke": t0,
+                       "complete": time.time(), "exit": rc, "error": perr})
     busy = {}
 
+    def due(r):
+        """Whether the run should be moving: a leader whose clock was ahead claims instants
+        early, and their runs wait (assigned, or retry_wait) until their real time comes."""
+        at = r.get("not_before") if r["state"] == "retry_wait" else r.get("start_at")
+        us = checker.parseInstant(at)
+        return r["state"] not in ("pending", "assigned", "retry_wait") or us is None \
+            or us / 1e6 <= time.time() + 1
+
     def idle():
-        for state in ("pending", "assigned", "running", "retry_wait"):
+        busy.clear()
+        for state in ("pending", "assigned", "running", "retry_wait", "failed", "timed_out",
+                      "lost"):
             runs, rerr = ctl.json(["run", "list", "--state", state, "--limit", "1000"], "5s")
             if runs is None:
                 busy["error"] = rerr
                 return False, busy
-            busy[state] = len(runs.get("runs", []))
+            rs = runs.get("runs", [])
+            busy[state] = sum(1 for r in rs if due(r))
+            if len(rs) > busy[state]:
+                busy[state + " not yet due"] = len(rs) - busy[state]
             if busy[state]:
                 return False, busy
         return True, busy
 
     ok, why = waitFor("idle runs", idle, 60)
-    return None if ok else "runs still in flight after pausing every job: %s" % why
+    if not ok:
+        return "runs still in flight 60 s after pausing every job: %s" % why
+    early = {k: v for k, v in why.items() if k.endswith("not yet due")}
+    return "runs claimed early, not yet due: %s" % early if early else None
 
 
 def collect(ctl, cl):
@@ -179,7 +205,7 @@ def run(a):
     net.create(range(1, a.nodes + 1))
     net.enterBridge()
     cl = clustermod.Cluster(a.bin, SRC, out, a.nodes, faketime)
-    ctl = workloadmod.Ctl(a.bin, cl.endpoints())
+    ctl = workloadmod.Ctl(a.bin, cl.endpoints)
     notes = []
     try:
         t_start = time.time()
@@ -190,9 +216,16 @@ def run(a):
             return 2
         say("cluster of %d voters up in %.1fs" % (a.nodes, time.time() - t_start))
         history = workloadmod.History(os.path.join(out, "history.jsonl"))
+        firing = workloadmod.FiringJobs(ctl, history, os.path.join(out, "ledger.jsonl"))
+        failed = firing.create()
+        if failed:
+            say("could not add the firing jobs %s within 60 s" % ",".join(failed))
+            return 2
+        say("firing jobs added: %s" % ", ".join(firing.keys))
         wl = workloadmod.JobWrites(ctl, history, a.seed, n_clients=a.clients)
         nem = nemesismod.Scheduler(cl, ctl, a.seed, a.kinds, os.path.join(out, "nemesis.jsonl"))
         wl.start()
+        firing.start()
         if a.kinds:
             nem.start()
         crash_at = time.time() + a.time / 2
@@ -211,13 +244,15 @@ def run(a):
                 node.start()
         time.sleep(5)
         wl.stop()
+        firing.stop()
         history.close()
         if a.sabotage == "delete-acked":
             notes.append("sabotage: " + sabotageDelete(ctl, os.path.join(out, "history.jsonl")))
-        ok, why = waitFor("whole", lambda: clusterWhole(ctl, a.nodes), 60)
+        ok, why = waitFor("whole", lambda: clusterWhole(ctl, len(cl.ids())), 60)
         if not ok:
             notes.append("after healing the cluster was not whole within 60 s: %s" % why)
-        note = quiesceFiring(ctl)
+        paused = []
+        note = quiesceFiring(ctl, paused)
         if note:
             notes.append(note)
         ok, idx = waitFor("quiescence", lambda: quiescent(ctl, cl), 30)
@@ -225,6 +260,13 @@ def run(a):
             notes.append("applied indexes did not converge within 30 s: %s" % idx)
         final = collect(ctl, cl)
         final["notes"] = notes
+        final["paused"] = paused
+        final["members"] = cl.ids()
+        final["retired"] = sorted(cl.retired)
+        if final["list"] is not None:
+            firing.snapshot([checker.jobKey(j) for j in final["list"].get("jobs", [])],
+                            final=True)
+        firing.close()
         with open(os.path.join(out, "final.json"), "w") as f:
             json.dump(final, f, indent=1, sort_keys=True)
         cl.stopAll()
@@ -237,6 +279,7 @@ def run(a):
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(res, f, indent=1, sort_keys=True)
     checker.report(res)
+    say(checker.plot(out, res))
     say("%s in %.0fs; seed %d; artifacts %s" % (res["valid"], time.time() - t_start, a.seed, out))
     if res["valid"] != "valid":
         say("replay: " + replayCommand(a))

@@ -4,7 +4,10 @@ One scheduler thread begins a fault every 1-5 s (uniform) and ends it 2-8 s late
 choice (interval, nemesis, fault kind, victim when it is not "the leader") comes from one
 random.Random(seed), so a seed replays the same schedule. What the cluster does in between
 (who is leader when a fault needs one) is not under the seed's control.
-Every begin and end goes to nemesis.jsonl.
+Every begin and end goes to nemesis.jsonl with the fault's id "fid": an end names the fid of
+the begin it ends (a fault that is over at once, a leadership transfer, has no end). The
+checker reads these as the fault windows. The last line is {"phase": "end", "kind": "all"}
+when everything has been healed.
 
 At most (n-1)/2 nodes are out at a time (killed, paused or removed), so that a majority can
 keep making progress between partitions; partitions and clock steps are not limited.
@@ -16,8 +19,10 @@ keep making progress between partitions; partitions and clock steps are not limi
   pause      SIGSTOP the leader (half the time) or a random node; SIGCONT later.
   clock      step one node's wall clock by +-2 s..5 min, or strobe it between two offsets
              every 100-500 ms; monotonic time is left alone (libfaketime); reset later.
-  member     remove a voter (then stop it) and later add it back with a fresh data dir
-             (--join); or transfer leadership to a random voter.
+  member     transfer leadership to a random voter (or the leader's choice); or remove a
+             voter, stop it, and later add it back with a fresh data dir (--join), or instead
+             add a brand-new voter (an id never used in the run, its own namespace and
+             address) in its place; or grow: add a brand-new voter, and later remove it.
 """
 import heapq
 import itertools
@@ -46,13 +51,21 @@ class Scheduler:
         self.strobes = {}
         self.member_busy = False
         self.counts = {}
+        self.fids = itertools.count(1)
+        self.partition_fid = None
+        self.log_lock = threading.Lock()
 
-    def record(self, phase, kind, **kw):
-        kw.update({"time": time.time(), "phase": phase, "kind": kind})
-        self.log.write(json.dumps(kw, sort_keys=True) + "\n")
-        self.log.flush()
+    def record(self, phase, kind, fid=None, **kw):
+        """Writes a begin (a new fid, returned) or the end of fault fid."""
+        if phase == "begin" and fid is None:
+            fid = next(self.fids)
+        kw.update({"time": time.time(), "phase": phase, "kind": kind, "fid": fid})
+        with self.log_lock:
+            self.log.write(json.dumps(kw, sort_keys=True) + "\n")
+            self.log.flush()
         if phase == "begin":
             self.counts[kind] = self.counts.get(kind, 0) + 1
+        return fid
 
     # -- scheduling ----------------------------------------------------------------------------
 
@@ -84,6 +97,7 @@ class Scheduler:
         self.stop_ev.set()
         if self.thread:
             self.thread.join()
+        self.healNet()                   # first, so that membership changes below can commit
         while self.ends:
             _, _, _, fn = heapq.heappop(self.ends)
             fn()
@@ -96,6 +110,7 @@ class Scheduler:
                 node.resume()
             elif node.state == "killed":
                 node.start()
+        self.record("end", "all", fault="healed")
         self.log.close()
 
     # -- helpers -------------------------------------------------------------------------------
@@ -157,8 +172,10 @@ class Scheduler:
             groups = [shuffled]
         net.applyGrudge(ids, grudge)
         self.grudge = grudge
-        self.record("begin", "partition", fault=kind, groups=groups,
-                    grudge={str(k): sorted(v) for k, v in grudge.items()})
+        if self.partition_fid is not None:
+            self.record("end", "partition", fid=self.partition_fid, fault="replaced")
+        self.partition_fid = self.record("begin", "partition", fault=kind, groups=groups,
+                                         grudge={str(k): sorted(v) for k, v in grudge.items()})
         self.ends = [e for e in self.ends if e[2] != "partition"]
         heapq.heapify(self.ends)
         self.later("partition", self.healNet)
@@ -177,7 +194,8 @@ class Scheduler:
             return
         net.applyGrudge(self.cluster.ids(), {})
         self.grudge = None
-        self.record("end", "partition", fault="heal")
+        self.record("end", "partition", fid=self.partition_fid, fault="heal")
+        self.partition_fid = None
 
     # -- kill and pause ------------------------------------------------------------------------
 
@@ -189,12 +207,12 @@ class Scheduler:
             return
         node = self.cluster.nodes[n]
         node.kill()
-        self.record("begin", "kill", node=n, target=how)
+        fid = self.record("begin", "kill", node=n, target=how)
 
         def restart():
             if node.state == "killed":
                 node.start()
-                self.record("end", "kill", node=n, fault="restart")
+                self.record("end", "kill", fid=fid, node=n, fault="restart")
         self.later("kill", restart)
 
     def pause(self):
@@ -205,12 +223,12 @@ class Scheduler:
             return
         node = self.cluster.nodes[n]
         node.pause()
-        self.record("begin", "pause", node=n, target=how)
+        fid = self.record("begin", "pause", node=n, target=how)
 
         def resume():
             if node.state == "paused":
                 node.resume()
-                self.record("end", "pause", node=n, fault="resume")
+                self.record("end", "pause", fid=fid, node=n, fault="resume")
         self.later("pause", resume)
 
     # -- clock ---------------------------------------------------------------------------------
@@ -223,16 +241,16 @@ class Scheduler:
         offset = self.rng.choice([2, 10, 30, 60, 120, 300]) * self.rng.choice([-1, 1])
         if self.rng.random() < 0.5:
             node.setClock(offset)
-            self.record("begin", "clock", node=n, fault="step", offset_s=offset)
+            fid = self.record("begin", "clock", node=n, fault="step", offset_s=offset)
             stop = None
         else:
             period = self.rng.uniform(0.1, 0.5)
             stop = threading.Event()
             threading.Thread(target=self.strobe, args=(node, offset, period, stop),
                              daemon=True).start()
-            self.record("begin", "clock", node=n, fault="strobe", offset_s=offset,
-                        period_s=round(period, 3))
-        self.strobes[n] = stop
+            fid = self.record("begin", "clock", node=n, fault="strobe", offset_s=offset,
+                              period_s=round(period, 3))
+        self.strobes[n] = (stop, fid)
         self.later("clock", lambda: self.clockReset(n))
 
     @staticmethod
@@ -245,21 +263,30 @@ class Scheduler:
     def clockReset(self, n):
         if n not in self.strobes:
             return
-        stop = self.strobes.pop(n)
+        stop, fid = self.strobes.pop(n)
         if stop is not None:
             stop.set()
         time.sleep(0.01)
-        self.cluster.nodes[n].setClock(0)
-        self.record("end", "clock", node=n, fault="reset")
+        node = self.cluster.nodes.get(n) or self.cluster.retired.get(n)
+        node.setClock(0)
+        self.record("end", "clock", fid=fid, node=n, fault="reset")
 
     # -- member --------------------------------------------------------------------------------
 
     def member(self):
         if self.member_busy:
             return
-        if self.rng.random() < 0.5:
+        r = self.rng.random()
+        if r < 0.4:
             self.transfer()
-            return
+        elif r < 0.8:
+            self.removeVoter(replace=r >= 0.6)
+        else:
+            self.grow()
+
+    def removeVoter(self, replace):
+        """Removes a running voter and stops it; later adds it back with a fresh data dir, or
+        (replace) adds a brand-new voter in its place and retires it."""
         if not self.budget():
             return
         n = self.rng.choice(self.running()) if self.running() else None
@@ -269,8 +296,8 @@ class Scheduler:
         rc, _, err = self.ctl.run(["member", "remove", str(n)], timeout="5s",
                                   endpoints=self.cluster.endpoints(others))
         removed = rc == 0 or (rc != 1 or "unknown" in err) and not self.isMember(n, others)
-        self.record("begin", "member", fault="remove", node=n, exit=rc, error=err,
-                    removed=removed)
+        fid = self.record("begin", "member", fault="remove", node=n, exit=rc, error=err,
+                          removed=removed, then="add-new" if replace else "re-add")
         if not removed:
             return
         node = self.cluster.nodes[n]
@@ -279,11 +306,48 @@ class Scheduler:
         self.member_busy = True
 
         def readd():
-            node.wipe()
-            node.start(join=others)
+            new = self.cluster.newId() if replace else None
+            if new is None:
+                node.wipe()
+                node.start(join=others)
+                self.member_busy = False
+                self.record("end", "member", fid=fid, fault="add", node=n,
+                            incarnation=node.incarnation)
+                return
+            self.cluster.retire(n)
+            fresh = self.cluster.addNode(new)
+            fresh.start(join=others)
             self.member_busy = False
-            self.record("end", "member", fault="add", node=n, incarnation=node.incarnation)
+            self.record("end", "member", fid=fid, fault="add-new", node=new, replaces=n)
         self.later("member", readd)
+
+    def grow(self):
+        """Adds a brand-new voter (an id never used in this run) with --join; later removes
+        it again and retires it (if the removal cannot be confirmed, it stays a member)."""
+        new = self.cluster.newId()
+        if new is None:
+            return
+        members = self.cluster.ids()
+        node = self.cluster.addNode(new)
+        node.start(join=members)
+        fid = self.record("begin", "member", fault="add-new", node=new, then="remove")
+        self.member_busy = True
+
+        def shrink():
+            others = [m for m in self.cluster.ids() if m != new]
+            rc, _, err = self.ctl.run(["member", "remove", str(new)], timeout="5s",
+                                      endpoints=self.cluster.endpoints(others))
+            if rc == 0 or not self.isMember(new, others):
+                node.kill()
+                node.state = "removed"
+                self.cluster.retire(new)
+                self.record("end", "member", fid=fid, fault="remove", node=new, exit=rc,
+                            error=err)
+            else:
+                self.record("end", "member", fid=fid, fault="kept", node=new, exit=rc,
+                            error=err)
+            self.member_busy = False
+        self.later("member", shrink)
 
     def isMember(self, n, others):
         st, _ = self.ctl.json(["member", "list"], "5s", endpoints=self.cluster.endpoints(others))

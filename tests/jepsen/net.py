@@ -90,17 +90,25 @@ def create(nodes):
     sh(["ip", "-n", BRIDGE_NS, "addr", "add", HOST_IP + "/24", "dev", BRIDGE_DEV])
     sh(["ip", "-n", BRIDGE_NS, "link", "set", BRIDGE_DEV, "up"])
     for n in nodes:
-        ns = nodeNs(n)
-        veth = "%sv%d" % (PREFIX, n)
-        sh(["ip", "netns", "add", ns])
-        sh(["ip", "-n", ns, "link", "set", "lo", "up"])
-        sh(["ip", "-n", BRIDGE_NS, "link", "add", veth, "type", "veth", "peer", "name", "eth0",
-            "netns", ns])
-        sh(["ip", "-n", BRIDGE_NS, "link", "set", veth, "master", BRIDGE_DEV])
-        sh(["ip", "-n", BRIDGE_NS, "link", "set", veth, "up"])
-        sh(["ip", "-n", ns, "addr", "add", nodeIp(n) + "/24", "dev", "eth0"])
-        sh(["ip", "-n", ns, "link", "set", "eth0", "up"])
-        setBlocked(n, [])
+        addNode(n)
+
+
+def addNode(n):
+    """Node n's namespace and its veth on the bridge (also during a run: the member nemesis
+    adds brand-new nodes). n must be 1..253."""
+    if not 1 <= n <= 253:
+        raise ValueError("node id %d has no address in %s.0/24" % (n, SUBNET))
+    ns = nodeNs(n)
+    veth = "%sv%d" % (PREFIX, n)
+    sh(["ip", "netns", "add", ns])
+    sh(["ip", "-n", ns, "link", "set", "lo", "up"])
+    sh(["ip", "-n", BRIDGE_NS, "link", "add", veth, "type", "veth", "peer", "name", "eth0",
+        "netns", ns])
+    sh(["ip", "-n", BRIDGE_NS, "link", "set", veth, "master", BRIDGE_DEV])
+    sh(["ip", "-n", BRIDGE_NS, "link", "set", veth, "up"])
+    sh(["ip", "-n", ns, "addr", "add", nodeIp(n) + "/24", "dev", "eth0"])
+    sh(["ip", "-n", ns, "link", "set", "eth0", "up"])
+    setBlocked(n, [])
 
 
 def enterBridge():

@@ -6,13 +6,18 @@
   partition  a node behind nftables drops is reported unreachable by the leader, and is
              reachable again after the heal;
   pause      a SIGSTOPped node is unreachable, and reachable after SIGCONT;
-  kill       a SIGKILLed node restarts from its data dir and the leader reaches it again.
+  kill       a SIGKILLed node restarts from its data dir and the leader reaches it again;
+  member     a brand-new node (id 4, its own namespace) joins as a reachable voter;
+  records    a job running workload.RECORD_CMD leaves one well-formed line per execution in
+             the executing node's record file, and the command records the real time even
+             under a libfaketime clock 300 s ahead.
 
 Usage: tests/jepsen/selftest.py [--bin DIR]. Exit 0 all passed, 1 a failure, 77 skipped.
 """
 import argparse
 import datetime
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -107,14 +112,57 @@ def main(argv):
         cl.nodes[victim].start()
         ok, _ = harness.waitFor("restarted", lambda: reachable(ctl, victim), 20)
         failures += expect("restarted node %d reachable" % victim, ok)
+
+        # The member nemesis adds brand-new voters: an id never used, its own namespace.
+        fresh = cl.addNode(4)
+        fresh.start(join=[1, 2, 3])
+        ok, why = harness.waitFor("grown", lambda: harness.clusterWhole(ctl, 4), 30)
+        failures += expect("brand-new node 4 joined as a reachable voter (%s)" % why, ok)
+
+        # The firing workload's record of an execution: one line with the run's variables,
+        # the node id and the real start time.
+        rc, _, err = ctl.run(["job", "add", "rec", "--every", "1s", "--shell",
+                              workload.RECORD_CMD], "10s")
+        time.sleep(3.5)
+        ctl.run(["job", "pause", "rec"], "10s")
+        lines = []
+        for n in cl.ids():
+            path = clustermod.recordsPath(out, n)
+            if os.path.exists(path):
+                lines += [ln.split() for ln in open(path)]
+        good = [f for f in lines if len(f) == 7 and f[0] == "default/rec" and f[5] in
+                [str(n) for n in cl.ids()] and abs(float(f[6]) - parseInstant(f[1])) < 5]
+        failures += expect("job rec recorded %d executions, %d well-formed (add exit %s %s)"
+                           % (len(lines), len(good), rc, err), len(good) >= 2
+                           and len(good) == len(lines))
         statuses = cl.stopAll()
         failures += expect("graceful stop exit statuses %s" % statuses,
                            all(s == 0 for s in statuses.values()))
     finally:
         cl.killAll()
         net.removeAll()
+    failures += recordUnfaked(out)
     print("artifacts: " + out)
     return 1 if failures else 0
+
+
+def recordUnfaked(out):
+    """RECORD_CMD under libfaketime at +300 s records the real time, not the faked one."""
+    clock = os.path.join(out, "unfaked.clock")
+    with open(clock, "w") as f:
+        f.write("+300\n")
+    rec = os.path.join(out, "unfaked.txt")
+    env = dict(os.environ, LD_PRELOAD=clustermod.FAKETIME_LIB, FAKETIME_TIMESTAMP_FILE=clock,
+               FAKETIME_NO_CACHE="1", RCJ_NODE="9", RCJ_RECORDS=rec, RAFTCRON_JOB="ns/j",
+               RAFTCRON_SCHEDULED_AT="2030-01-01T00:00:00Z", RAFTCRON_ATTEMPT="1",
+               RAFTCRON_RUN_ID="5", RAFTCRON_FENCE="6")
+    faked = subprocess.run(["date", "+%s"], env=env, capture_output=True, text=True).stdout
+    subprocess.run(["/bin/sh", "-c", workload.RECORD_CMD], env=env, check=True)
+    f = open(rec).read().split()
+    skew = float(f[6]) - time.time()
+    return expect("RECORD_CMD under a +300 s libfaketime clock records the real time (%+.1f s; "
+                  "date says %+.0f s): %s" % (skew, float(faked or 0) - time.time(), " ".join(f)),
+                  abs(skew) < 5 and f[:6] == ["ns/j", "2030-01-01T00:00:00Z", "1", "5", "6", "9"])
 
 
 if __name__ == "__main__":

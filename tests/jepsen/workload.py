@@ -14,6 +14,18 @@ Times are the harness's wall clock (never faked) in seconds. "outcome" follows J
 raftcronctl does not say which node answered, so "node" stays null.
 Every add and update writes a description "op-<id>", so the final state names the operation
 that produced it; that is what lets the checker tell a surviving write from a superseded one.
+
+Firing: every job's command is RECORD_CMD, which appends one line per execution to the
+executing node's record file (cluster.recordsPath):
+  JOB SCHEDULED_AT ATTEMPT RUN_ID FENCE NODE START
+from the RAFTCRON_* variables the shell executor sets, RCJ_NODE (set by the harness when it
+starts the node) and START, the real wall clock when the command began (date run without
+LD_PRELOAD, so libfaketime does not fake it under the clock nemesis). One short `echo >>` is
+one O_APPEND write: lines of concurrent runs do not interleave.
+FiringJobs adds a few jobs at the start that nobody deletes (FIRING), so the checker can judge
+their whole ledger; the JobWrites jobs fire too, and their executions are recorded as well.
+Ledger snapshots (`job decisions` and `run list` of the firing jobs, raw raftcronctl JSON) go
+to ledger.jsonl during the run, and of every job at the end, for the checker.
 """
 import json
 import random
@@ -25,17 +37,36 @@ import time
 DEFINITE = re.compile(r"\((ALREADY_EXISTS|NOT_FOUND|FAILED_PRECONDITION|ABORTED|"
                       r"INVALID_ARGUMENT)\)")
 NAMESPACE = "jepsen"
+RECORD_CMD = ('t=$(env -u LD_PRELOAD date +%s.%N); echo "$RAFTCRON_JOB $RAFTCRON_SCHEDULED_AT '
+              '$RAFTCRON_ATTEMPT $RAFTCRON_RUN_ID $RAFTCRON_FENCE $RCJ_NODE $t" >> "$RCJ_RECORDS"')
+# The jobs nobody deletes: a 6-field cron and @every, with and without coalescing, a short
+# misfire grace (so that faults make MISSED records), retries, at-most-once, and one with every
+# default (grace 60 s, coalesce, max_instances 1).
+FIRING = [
+    ("fire-cron", ["--cron", "* * * * * *", "--misfire-grace", "2s", "--max-instances", "30",
+                   "--retries", "3", "--retry-delay", "1s"]),
+    ("fire-cron-every", ["--cron", "@every 1s", "--misfire-grace", "5s", "--no-coalesce",
+                         "--max-instances", "30", "--retries", "3", "--retry-delay", "1s"]),
+    ("fire-every-amo", ["--every", "1s", "--misfire-grace", "3s", "--no-coalesce",
+                        "--max-instances", "30", "--at-most-once"]),
+    ("fire-defaults", ["--every", "1s"]),
+]
+LEDGER_LIMIT = 1000            # the most `run list` and `job decisions` print at once
+SNAPSHOT_LIMIT = 300           # during the run, every 60 s: 5 times what a job makes meanwhile
 
 
 class Ctl:
     """raftcronctl against some endpoints, from the bridge namespace."""
 
     def __init__(self, bin_dir, endpoints):
+        """endpoints: "host:port,..." or a function returning it (the members change)."""
         self.path = bin_dir + "/raftcronctl"
         self.endpoints = endpoints
 
     def run(self, args, timeout="5s", endpoints=None, json_out=False):
-        cmd = [self.path, "--endpoints", endpoints or self.endpoints, "--timeout", timeout]
+        if endpoints is None:
+            endpoints = self.endpoints() if callable(self.endpoints) else self.endpoints
+        cmd = [self.path, "--endpoints", endpoints, "--timeout", timeout]
         if json_out:
             cmd += ["-o", "json"]
         cmd += args
@@ -96,7 +127,7 @@ class History:
 
 class JobWrites:
     """Clients issuing job create/update/delete on a small key space, so that operations on the
-    same job race each other. The jobs fire every second, for the firing checks to come."""
+    same job race each other. The jobs fire every second and record their executions."""
 
     def __init__(self, ctl, history, rng_seed, n_clients=3, n_keys=8, every="1s"):
         self.ctl = ctl
@@ -134,7 +165,7 @@ class JobWrites:
             args = ["job", "delete", job]
             rec_args = {}
         else:
-            args = ["job", kind, job, "--every", self.every, "--shell", "true",
+            args = ["job", kind, job, "--every", self.every, "--shell", RECORD_CMD,
                     "--description", desc]
             rec_args = {"every": self.every, "description": desc}
         t0 = time.time()
@@ -144,3 +175,74 @@ class JobWrites:
                              "args": rec_args, "invoke": t0, "complete": t1,
                              "outcome": classify(rc, err), "exit": rc, "error": err,
                              "stdout": out.strip(), "node": None})
+
+
+class FiringJobs:
+    """The FIRING jobs: added once at the start (recorded in the history like any add, so
+    check 5 judges them too) and never deleted; and the ledger snapshots."""
+
+    def __init__(self, ctl, history, ledger_path, snapshot_every=60.0):
+        self.ctl = ctl
+        self.history = history
+        self.keys = ["%s/%s" % (NAMESPACE, name) for name, _ in FIRING]
+        self.ledger = open(ledger_path, "a")
+        self.lock = threading.Lock()
+        self.snapshot_every = snapshot_every
+        self.stop_ev = threading.Event()
+        self.thread = None
+
+    def create(self, deadline_s=60):
+        """Adds every firing job; returns the keys that could not be added."""
+        failed = []
+        for (name, opts), key in zip(FIRING, self.keys):
+            end = time.time() + deadline_s
+            while True:
+                op_id = self.history.newId()
+                desc = "op-%d" % op_id
+                args = ["job", "add", key, "--shell", RECORD_CMD, "--description", desc] + opts
+                t0 = time.time()
+                rc, out, err = self.ctl.run(args, timeout="5s")
+                t1 = time.time()
+                outcome = classify(rc, err)
+                self.history.append({"id": op_id, "process": "firing", "type": "add",
+                                     "job": key, "args": {"opts": opts, "description": desc},
+                                     "invoke": t0, "complete": t1, "outcome": outcome,
+                                     "exit": rc, "error": err, "stdout": out.strip(),
+                                     "node": None})
+                if outcome == "ok" or "ALREADY_EXISTS" in err:
+                    break
+                if time.time() > end:
+                    failed.append(key)
+                    break
+                time.sleep(0.5)
+        return failed
+
+    def snapshot(self, keys, final=False):
+        """`job decisions` and `run list` of each job, as raftcronctl prints them."""
+        limit = LEDGER_LIMIT if final else SNAPSHOT_LIMIT
+        for key in keys:
+            for what, args in (("decisions", ["job", "decisions", key]),
+                               ("runs", ["run", "list", "--job", key])):
+                t0 = time.time()
+                doc, err = self.ctl.json(args + ["--limit", str(limit)], "10s")
+                rec = {"time": t0, "complete": time.time(), "what": what, "job": key,
+                       "limit": limit, "final": final, "output": doc, "error": err}
+                with self.lock:
+                    self.ledger.write(json.dumps(rec, sort_keys=True) + "\n")
+                    self.ledger.flush()
+
+    def start(self):
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        while not self.stop_ev.wait(self.snapshot_every):
+            self.snapshot(self.keys)
+
+    def stop(self):
+        self.stop_ev.set()
+        if self.thread:
+            self.thread.join()
+
+    def close(self):
+        self.ledger.close()

@@ -112,7 +112,7 @@ struct world {
     size_t snap_len;
     uint64_t snap_index;
     /* what the run covered */
-    unsigned long steps, fire_plans, items, entries, failed, restores, job_writes, heap_pops;
+    unsigned long steps, fire_plans, items, failed, restores, job_writes;
 };
 
 static struct rc_fsm_result apply(struct world *w, const void *buf, size_t len)
@@ -129,8 +129,8 @@ static void applyOwned(struct world *w, void *buf, size_t len)
 }
 
 static const char *const CRONS[] = {
-    "* * * * * *",      "*/5 * * * * *", "*/7 * * * * *",  "0 * * * * *",   "15,45 * * * * *",
-    "* * * * *",        "*/2 * * * *",   "@every 13s",     "0 0 1 1 *",     "30 2 * * *",
+    "* * * * * *",       "*/5 * * * * *", "*/7 * * * * *",  "0 * * * * *", "15,45 * * * * *",
+    "* * * * *",         "*/2 * * * *",   "@every 13s",     "0 0 1 1 *",   "30 2 * * *",
     "*/10 * 1-12 * * *", "0 */3 * * * *", "59 59 23 * * *", "61 * * * *", /* broken */
 };
 static const char *const ZONES[] = {"", "", "Europe/Berlin", "America/New_York", "Nowhere/Zone"};
@@ -384,15 +384,29 @@ static void describe(const struct sched_plan *p, const char *which)
             for (size_t j = 0; j < cmd->fire_batch->n_items; j++) {
                 const Raftcron__FireItem *it = cmd->fire_batch->items[j];
                 fprintf(stderr, "    %s/%s %s [%lld, %lld] x%llu\n", it->namespace_, it->name,
-                        policyDecisionName((enum rc_decision)it->decision),
-                        (long long)it->first_us, (long long)it->last_us,
-                        (unsigned long long)it->count);
+                        policyDecisionName((enum rc_decision)it->decision), (long long)it->first_us,
+                        (long long)it->last_us, (unsigned long long)it->count);
             }
         } else {
             fprintf(stderr, "    %s run %llu\n", commandName(cmd),
                     (unsigned long long)p->entries[i].run_id);
         }
         commandFree(cmd);
+    }
+}
+
+/* Heap items keyed before the full scan's wake-up: the job a wrong key belongs to. */
+static void describeEarlyKeys(const struct world *w, const struct sched_plan *full)
+{
+    for (size_t k = 0; k < w->h.n; k++) {
+        const struct dueheap_item *it = &w->h.items[k];
+        const Raftcron__Job *j = fsmJobAt(w->f, it->slot);
+        if (it->key >= full->next_wake_us || j == NULL) {
+            continue;
+        }
+        fprintf(stderr, "  heap key %lld (slot %zu): %s/%s cursor %lld paused %d trigger kind %d\n",
+                (long long)it->key, it->slot, j->spec->namespace_, j->spec->name,
+                (long long)j->cursor_us, j->paused, (int)j->spec->trigger->kind_case);
     }
 }
 
@@ -493,19 +507,9 @@ static bool step(struct world *w, uint64_t seed, unsigned long i)
                 (long long)w->now);
         describe(&full, "full scan");
         describe(&fast, "due-heap");
-        for (size_t k = 0; k < w->h.n; k++) {
-            const struct dueheap_item *it = &w->h.items[k];
-            if (it->key < full.next_wake_us) {
-                const Raftcron__Job *j = fsmJobAt(w->f, it->slot);
-                fprintf(stderr, "  early key %lld slot %zu %s/%s cursor %lld paused %d kind %d cron %s int %lld anchor %lld at %lld start %lld end %lld\n", (long long)it->key, it->slot,
-                        j->spec->namespace_, j->spec->name, (long long)j->cursor_us, j->paused,
-                        j->spec->trigger->kind_case, j->spec->trigger->kind_case == 1 ? j->spec->trigger->cron : "",
-                        (long long)j->spec->trigger->interval_us, (long long)j->spec->trigger->anchor_us, (long long)j->spec->trigger->at_us, (long long)j->spec->trigger->start_us, (long long)j->spec->trigger->end_us);
-            }
-        }
+        describeEarlyKeys(w, &full);
     }
     w->steps++;
-    w->entries += full.n_entries;
     if (full.n_entries > 0 && full.entries[0].run_id == 0) {
         w->fire_plans++;
         Raftcron__Command *cmd;

@@ -149,9 +149,11 @@ static uint64_t fire(struct fx *x, const char *name, int64_t t)
     return res.run_id;
 }
 
-static struct rc_fsm_result workerUp(struct fx *x, uint64_t id, int64_t now)
+static struct rc_fsm_result workerUpAs(struct fx *x, uint64_t id, uint64_t incarnation,
+                                       int64_t now)
 {
     Raftcron__Worker w = RAFTCRON__WORKER__INIT;
+    w.incarnation = incarnation;
     char addr[32];
     snprintf(addr, sizeof addr, "w%llu:7002", (unsigned long long)id);
     w.id = id;
@@ -161,6 +163,11 @@ static struct rc_fsm_result workerUp(struct fx *x, uint64_t id, int64_t now)
     size_t len;
     assert_int_equal(commandEncodeWorkerUp(&w, now, &buf, &len), 0);
     return applyBuf(x, buf, len);
+}
+
+static struct rc_fsm_result workerUp(struct fx *x, uint64_t id, int64_t now)
+{
+    return workerUpAs(x, id, 0, now);
 }
 
 static struct rc_fsm_result workerDown(struct fx *x, uint64_t id, int64_t now)
@@ -685,6 +692,49 @@ static void test_workers(void **state)
     expectCode(&r, RC_EINVAL, "address");
 }
 
+/* Regression (Jepsen, clock,member seed 2): a node removed, wiped and re-added under the same
+ * id replayed the log and executed runs its earlier process had finished. Runs carry the
+ * incarnation of the worker process they were assigned to; a hello from a new incarnation
+ * makes the old one's unfinished runs LOST at once (and the node's worker never executes a run
+ * of another incarnation). */
+static void test_worker_restart_loses_its_runs(void **state)
+{
+    struct fx *x = *state;
+    mkJob(x, "j", NULL);
+    ok(workerUpAs(x, 1, 111, T0));
+    uint64_t a = fire(x, "j", T0 + MIN);
+    uint64_t b = fire(x, "j", T0 + 2 * MIN);
+    uint64_t done = fire(x, "j", T0 + 3 * MIN);
+    ok(assign(x, a, 0, 1, T0));
+    struct rc_fsm_result r = assign(x, b, 0, 1, T0);
+    expectOk(&r);
+    ok(started(x, b, r.fence, T0));
+    r = assign(x, done, 0, 1, T0);
+    ok(started(x, done, r.fence, T0));
+    ok(finished(x, done, r.fence, RC_RUN_SUCCEEDED, T0));
+    assert_int_equal(run(x, a)->worker_incarnation, 111);
+    /* The same process says hello again: nothing moves. */
+    r = workerUpAs(x, 1, 111, T0 + SEC);
+    expectOk(&r);
+    assert_false(r.changed);
+    assert_int_equal(run(x, a)->state, RC_RUN_ASSIGNED);
+    /* A new process under id 1: what the old one held is lost, what finished stays. */
+    r = workerUpAs(x, 1, 222, T0 + 2 * SEC);
+    expectOk(&r);
+    assert_true(r.changed);
+    assert_int_equal(r.runs_moved, 2);
+    assert_int_equal(run(x, a)->state, RC_RUN_LOST);
+    assert_int_equal(run(x, b)->state, RC_RUN_LOST);
+    assert_string_equal(run(x, b)->end_reason, "worker 1 restarted");
+    assert_int_equal(run(x, done)->state, RC_RUN_SUCCEEDED);
+    assert_true(fsmWorkerGet(x->f, 1)->alive);
+    assert_int_equal(fsmWorkerGet(x->f, 1)->incarnation, 222);
+    /* New assignments carry the new incarnation. */
+    uint64_t c = fire(x, "j", T0 + 4 * MIN);
+    ok(assign(x, c, 0, 1, T0 + 3 * SEC));
+    assert_int_equal(run(x, c)->worker_incarnation, 222);
+}
+
 /* ---- Retry policy in apply ---------------------------------------------------------------- */
 
 static void test_retry_limits(void **state)
@@ -1201,6 +1251,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retry_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_restart_loses_its_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_rejects, setup, teardown),
         cmocka_unit_test(test_property),

@@ -451,6 +451,35 @@ static void test_queued_waits(void **state)
     schedPlanFree(&p);
 }
 
+/* More unfinished runs than the planner's first guess (256): all are seen, in run order. */
+static void test_many_pending(void **state)
+{
+    struct fx *x = *state;
+    struct spec_buf b;
+    char name[16];
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof name, "j%03d", i);
+        putJob(x, specMake(&b, name, "* * * * *"), false, T0);
+    }
+    struct sched_plan p = plan(x, T0 + MIN);
+    applyPlan(x, &p);
+    schedPlanFree(&p);
+    p = plan(x, T0 + MIN);
+    assert_int_equal(p.n_entries, 0);
+    assert_int_equal(p.n_waits, 300);
+    for (size_t i = 0; i < p.n_waits; i++) {
+        assert_int_equal(p.waits[i].run_id, i + 1);
+        assert_string_equal(p.waits[i].reason, "no alive worker");
+    }
+    schedPlanFree(&p);
+    workerUp(x, 1, 1000, NULL, NULL);
+    p = plan(x, T0 + MIN);
+    assert_int_equal(p.n_entries, 256); /* max_assign */
+    assert_int_equal(p.entries[255].run_id, 256);
+    assert_int_equal(p.next_wake_us, T0 + MIN);
+    schedPlanFree(&p);
+}
+
 /* ---- Retries and dead letters --------------------------------------------------------------- */
 
 static void test_retry_fixed(void **state)
@@ -734,6 +763,7 @@ int main(void)
         T(test_no_worker),
         T(test_placement),
         T(test_queued_waits),
+        T(test_many_pending),
         T(test_retry_fixed),
         T(test_retry_exponential),
         T(test_no_retry_policy_dead),
