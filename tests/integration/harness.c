@@ -1,12 +1,15 @@
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +29,40 @@ static void pause10ms(void)
     nanosleep(&ts, NULL);
 }
 
+/* Whether every port of [base, base + 20) can be bound on 127.0.0.1 right now. */
+static bool portsFree(int base)
+{
+    for (int p = base; p < base + 20; p++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0) {
+            return false;
+        }
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int rv = bind(fd, (struct sockaddr *)&a, sizeof a);
+        close(fd);
+        if (rv != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* 20 ports per test process, below the kernel's ephemeral range (32768-60999 by default):
+ * there, the many short client connections of a busy suite would take a node's port before it
+ * binds it. Spread by pid over 10000-31999, skipping blocks in use. */
+static int pickPorts(void)
+{
+    int slot = (int)(getpid() % 1100);
+    for (int i = 0; i < 1100; i++) {
+        int base = 10000 + ((slot + i * 37) % 1100) * 20;
+        if (portsFree(base)) {
+            return base;
+        }
+    }
+    return 10000 + slot * 20;
+}
+
 void harnessInit(struct harness *h)
 {
     memset(h, 0, sizeof *h);
@@ -36,8 +73,7 @@ void harnessInit(struct harness *h)
     }
     const char *bin = getenv("RC_BIN");
     snprintf(h->bin, sizeof h->bin, "%s", bin != NULL ? bin : "build/bin");
-    /* 20 ports per test process, spread by pid over 20000-59999. */
-    h->base_port = 20000 + (int)(getpid() % 2000) * 20;
+    h->base_port = pickPorts();
     signal(SIGPIPE, SIG_IGN);
     /* Run outside ctest, the nodes still get the suite's LeakSanitizer suppressions. */
     const char *src = getenv("RC_SRC");

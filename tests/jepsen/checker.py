@@ -463,6 +463,7 @@ def checkRuns(execs, ledger, jobs, never_deleted):
     if not ledger:
         return "unknown", ["no ledger was read (ledger.jsonl)"]
     evidence, unknown, early = [], [], []
+    capacity = []                        # pending because every matching worker is full
     executed = {}
     for e in execs:
         executed.setdefault(e["run"], []).append(e)
@@ -484,11 +485,15 @@ def checkRuns(execs, ledger, jobs, never_deleted):
                                  % (key, rid, r["scheduled_at"], state, at,
                                     fmtInstant(toUs(read_at))))
                 elif final:
-                    evidence.append("%s run %d (%s) is still %s (attempt %d, worker %s%s) after "
-                                    "every job was paused and the cluster went quiet"
-                                    % (key, rid, r["scheduled_at"], state, r["attempt"],
-                                       r.get("worker"), ", " + r["wait_reason"]
-                                       if r.get("wait_reason") else ""))
+                    stuck = ("%s run %d (%s) is still %s (attempt %d, worker %s%s) after "
+                             "every job was paused and the cluster went quiet"
+                             % (key, rid, r["scheduled_at"], state, r["attempt"],
+                                r.get("worker"), ", " + r["wait_reason"]
+                                if r.get("wait_reason") else ""))
+                    if state == "pending" and "at capacity" in (r.get("wait_reason") or ""):
+                        capacity.append(stuck)
+                    else:
+                        evidence.append(stuck)
                 else:
                     unknown.append("%s run %d was last read %s and not at the end"
                                    % (key, rid, state))
@@ -521,6 +526,14 @@ def checkRuns(execs, ledger, jobs, never_deleted):
             if parseInstant(got[1]["scheduled_at"]) != parseInstant(d["first"]):
                 evidence.append("%s: FIRED decision %d is for %s, its run %d for %s"
                                 % (key, d["id"], d["first"], rid, got[1]["scheduled_at"]))
+    if early:
+        # Runs claimed early by a leader whose clock was ahead hold their workers' slots until
+        # their real start comes (they are assigned, waiting for start_at): a run waiting for
+        # capacity behind them is late, not lost, and cannot be judged before they start.
+        early += [x + ": waits for capacity held by runs claimed early, not yet due"
+                  for x in capacity]
+    else:
+        evidence += capacity
     for e in execs:
         if e["job"] not in never_deleted or e["job"] not in ledger:
             continue

@@ -367,6 +367,21 @@ class Runs(unittest.TestCase):
         self.assertEqual(v, "invalid")
         self.assertIn("still assigned", ev[0])
 
+    def test_waiting_for_capacity_behind_early_claims(self):
+        ds, rs, es = fired([1, 2, 3])
+        rs[2] = run(3, 3, state="pending")
+        rs[2]["wait_reason"] = "all matching workers at capacity"
+        # Without runs claimed early, a run still pending at the end is stuck: invalid.
+        v, ev = self.verdict(ds, rs, es[:2])
+        self.assertEqual(v, "invalid")
+        self.assertIn("at capacity", ev[0])
+        # Behind a run claimed early (assigned, its start still to come) it is late, not lost.
+        early = run(4, 200, state="assigned")
+        early["start_at"] = iso(sec(200))
+        v, ev = self.verdict(ds, rs + [early], es[:2])
+        self.assertEqual(v, "valid")
+        self.assertTrue(any("waits for capacity held by runs claimed early" in e for e in ev), ev)
+
     def test_execution_without_a_committed_run(self):
         ds, rs, es = fired([1, 2, 3])
         es.append(ex(9, 4))
