@@ -1011,10 +1011,20 @@ size_t fsmRunsSelect(const struct rc_fsm *f, uint32_t state_mask, uint64_t worke
                      const Raftcron__Run **out, size_t max)
 {
     const struct rc_runs *t = f->ledger.runs;
+    /* Asking only for unfinished states (dispatch, load, a worker's runs): jobs without an
+     * unfinished run are skipped by their count, so the walk costs O(jobs + unfinished runs),
+     * not O(every run kept in history). */
+    uint32_t finished = UINT32_C(1) << RC_RUN_SUCCEEDED | UINT32_C(1) << RC_RUN_DEAD |
+                        UINT32_C(1) << RC_RUN_CANCELLED;
+    bool only_unfinished = (state_mask & finished) == 0;
     size_t found = 0;
     for (size_t j = 0; j < runsJobCount(t); j++) {
+        if (only_unfinished && runsUnfinishedAt(t, j) == 0) {
+            continue;
+        }
+        uint64_t job_id = runsJobIdAt(t, j);
         size_t n;
-        Raftcron__Run *const *runs = runsOfJob(t, runsJobIdAt(t, j), &n);
+        Raftcron__Run *const *runs = runsOfJob(t, job_id, &n);
         for (size_t i = 0; i < n; i++) {
             const Raftcron__Run *r = runs[i];
             if ((state_mask & (UINT32_C(1) << r->state)) == 0 ||

@@ -117,10 +117,12 @@ static bool retain(struct rc_ledger *l, Raftcron__Job *job, int64_t now_us)
 /* Every run move goes through here: the table is checked again as an assertion, because the
  * callers' checks (checkRun) are what make apply a no-op, and a move they let through that the
  * table forbids would be a bug that diverges nothing yet breaks the contract. */
-static void move(Raftcron__Run *run, enum rc_run_state to, int64_t now_us)
+static void move(struct rc_ledger *l, Raftcron__Run *run, enum rc_run_state to, int64_t now_us)
 {
     assert(runsCanMove(run->state, to));
+    uint32_t from = run->state;
     run->state = to;
+    runsStateChanged(l->runs, run, from);
     if (to != RC_RUN_ASSIGNED && to != RC_RUN_RUNNING && to != RC_RUN_RETRY_WAIT) {
         run->finished_us = now_us;
     }
@@ -206,10 +208,11 @@ err_nomem:
     return RC_ENOMEM;
 }
 
-static uint32_t moveAll(struct batch *b, enum rc_run_state to, int64_t now_us)
+static uint32_t moveAll(struct rc_ledger *l, struct batch *b, enum rc_run_state to,
+                        int64_t now_us)
 {
     for (size_t i = 0; i < b->n; i++) {
-        move(b->runs[i], to, now_us);
+        move(l, b->runs[i], to, now_us);
         setString(&b->runs[i]->end_reason, b->reasons[i]);
     }
     free(b->reasons);
@@ -387,7 +390,7 @@ static void recordFire(struct rc_ledger *l, Raftcron__Job *job, const Raftcron__
 {
     Raftcron__Decision *d = a->dec;
     if (a->run != NULL) {
-        res->runs_moved += moveAll(&a->replaced, RC_RUN_CANCELLED, now_us);
+        res->runs_moved += moveAll(l, &a->replaced, RC_RUN_CANCELLED, now_us);
         Raftcron__Run *r = a->run;
         r->id = ++l->run_seq;
         r->job_id = job->id;
@@ -563,7 +566,7 @@ int ledgerApplyAssign(struct rc_ledger *l, const Raftcron__RunAssign *a, struct 
                (unsigned long long)run->id, (long long)run->not_before_us, (long long)a->now_us);
         return 0;
     }
-    move(run, RC_RUN_ASSIGNED, a->now_us);
+    move(l, run, RC_RUN_ASSIGNED, a->now_us);
     run->worker_id = a->worker_id;
     run->worker_incarnation = w->incarnation;
     run->fence = ++l->fence_seq;
@@ -582,7 +585,7 @@ int ledgerApplyStarted(struct rc_ledger *l, const Raftcron__RunStarted *s,
     if (run == NULL) {
         return 0;
     }
-    move(run, RC_RUN_RUNNING, s->now_us);
+    move(l, run, RC_RUN_RUNNING, s->now_us);
     run->started_us = s->now_us;
     res->changed = true;
     return 0;
@@ -637,7 +640,7 @@ int ledgerApplyFinished(struct rc_ledger *l, struct rc_jobs *jobs, Raftcron__Run
     if (recordStats(job, fin->state, fin->now_us) != 0) {
         return RC_ENOMEM;
     }
-    move(run, fin->state, fin->now_us);
+    move(l, run, fin->state, fin->now_us);
     if (fin->outcome != NULL) {
         boundOutcome(fin->outcome);
         if (run->outcome != NULL) {
@@ -669,7 +672,7 @@ int ledgerApplyRetry(struct rc_ledger *l, struct rc_jobs *jobs, const Raftcron__
                (unsigned long long)run->id, run->attempt + 1);
         return 0;
     }
-    move(run, RC_RUN_RETRY_WAIT, r->now_us);
+    move(l, run, RC_RUN_RETRY_WAIT, r->now_us);
     run->attempt++;
     run->not_before_us = r->not_before_us;
     res->changed = true;
@@ -687,7 +690,7 @@ int ledgerApplyEnd(struct rc_ledger *l, struct rc_jobs *jobs, const Raftcron__Ru
     if (reason == NULL) {
         return RC_ENOMEM;
     }
-    move(run, to, e->now_us);
+    move(l, run, to, e->now_us);
     setString(&run->end_reason, reason);
     res->changed = true;
     Raftcron__Job *job = ledgerJobOfRun(jobs, run);
@@ -749,7 +752,7 @@ int ledgerApplyWorkerUp(struct rc_ledger *l, Raftcron__WorkerUp *up, struct rc_f
         if (collect(l, 0, onWorker, w->id, reason, &b) != 0) {
             return RC_ENOMEM;
         }
-        res->runs_moved = moveAll(&b, RC_RUN_LOST, up->now_us);
+        res->runs_moved = moveAll(l, &b, RC_RUN_LOST, up->now_us);
         w->since_us = up->now_us;
     }
     if (workersPut(l->workers, w) != 0) {
@@ -781,7 +784,7 @@ int ledgerApplyWorkerDown(struct rc_ledger *l, const Raftcron__WorkerDown *down,
     }
     w->alive = false;
     w->since_us = down->now_us;
-    res->runs_moved = moveAll(&b, RC_RUN_LOST, down->now_us);
+    res->runs_moved = moveAll(l, &b, RC_RUN_LOST, down->now_us);
     res->changed = true;
     return 0;
 }

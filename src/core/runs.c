@@ -1,5 +1,6 @@
 #include "runs.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,6 +54,7 @@ struct history {
     uint64_t job_id;
     Raftcron__Run **runs;
     size_t n_runs;
+    size_t unfinished; /* runs not SUCCEEDED, DEAD or CANCELLED (runsStateChanged keeps it) */
     size_t cap_runs;
     Raftcron__Decision **decs;
     size_t n_decs;
@@ -246,6 +248,7 @@ void runsInsert(struct rc_runs *t, Raftcron__Run *run)
 {
     struct history *h = historyOf(t, run->job_id);
     h->runs[h->n_runs++] = run;
+    h->unfinished += !runsStateFinished(run->state);
     t->index[probe(t, run->id)] = run;
     t->n++;
 }
@@ -255,6 +258,25 @@ void runsAddDecision(struct rc_runs *t, Raftcron__Decision *d)
     struct history *h = historyOf(t, d->job_id);
     h->decs[h->n_decs++] = d;
     t->n_decs++;
+}
+
+void runsStateChanged(struct rc_runs *t, const Raftcron__Run *run, uint32_t from)
+{
+    bool was = runsStateFinished(from);
+    bool is = runsStateFinished(run->state);
+    if (was != is) {
+        struct history *h = historyOf(t, run->job_id);
+        assert(h != NULL && (is ? h->unfinished > 0 : true));
+        if (h != NULL) {
+            h->unfinished = is ? h->unfinished - 1 : h->unfinished + 1;
+        }
+    }
+}
+
+size_t runsUnfinishedOfJob(const struct rc_runs *t, uint64_t job_id)
+{
+    const struct history *h = historyOf(t, job_id);
+    return h != NULL ? h->unfinished : 0;
 }
 
 Raftcron__Run *const *runsOfJob(const struct rc_runs *t, uint64_t job_id, size_t *n)
@@ -279,6 +301,11 @@ size_t runsJobCount(const struct rc_runs *t)
 uint64_t runsJobIdAt(const struct rc_runs *t, size_t i)
 {
     return t->jobs[i].job_id;
+}
+
+size_t runsUnfinishedAt(const struct rc_runs *t, size_t i)
+{
+    return t->jobs[i].unfinished;
 }
 
 size_t runsCount(const struct rc_runs *t)

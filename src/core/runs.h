@@ -74,6 +74,14 @@ void runsInsert(struct rc_runs *t, Raftcron__Run *run);
 /* Append a decision record (owned from now on), as runsInsert. */
 void runsAddDecision(struct rc_runs *t, Raftcron__Decision *d);
 
+/* Tell the store that run's state changed from `from` (every state change of a stored run
+ * goes through here: it keeps each job's count of unfinished runs). */
+void runsStateChanged(struct rc_runs *t, const Raftcron__Run *run, uint32_t from);
+/* How many of the job's runs are not finished (not SUCCEEDED, DEAD or CANCELLED). O(log jobs). */
+size_t runsUnfinishedOfJob(const struct rc_runs *t, uint64_t job_id);
+/* The same for the i-th job of runsJobIdAt's order. O(1). */
+size_t runsUnfinishedAt(const struct rc_runs *t, size_t i);
+
 /* Runs of one job, oldest (lowest id) first; *n set to the count (0 and NULL for none).
  * Iterate backwards for newest first. */
 Raftcron__Run *const *runsOfJob(const struct rc_runs *t, uint64_t job_id, size_t *n);

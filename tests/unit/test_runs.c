@@ -1126,6 +1126,25 @@ static void checkInvariants(struct rc_fsm *f)
             }
         }
     }
+    /* The per-job count of unfinished runs (which lets a select for unfinished states skip
+     * jobs) agrees with the runs themselves: the fast select equals a filtered slow one. */
+    uint32_t unfinished = 0;
+    for (uint32_t s = RC_RUN_PENDING; s < RC_RUN__COUNT; s++) {
+        unfinished |= runsStateFinished(s) ? 0 : UINT32_C(1) << s;
+    }
+    static const Raftcron__Run *fast[4096], *slow[4096];
+    size_t nf = fsmRunsSelect(f, unfinished, 0, fast, 4096);
+    size_t ns = fsmRunsSelect(f, unfinished | UINT32_C(1) << RC_RUN_SUCCEEDED, 0, slow, 4096);
+    assert_true(nf <= 4096 && ns <= 4096);
+    size_t k = 0;
+    for (size_t i = 0; i < ns; i++) {
+        if (slow[i]->state != RC_RUN_SUCCEEDED) {
+            assert_true(k < nf);
+            assert_ptr_equal(slow[i], fast[k]);
+            k++;
+        }
+    }
+    assert_int_equal(k, nf);
 }
 
 static void randomCommand(struct prop *p, uint64_t *seed, int64_t now)
