@@ -146,7 +146,7 @@ static const struct option options[CONF_N_KEYS] = {
                              "10s", "DURATION", G_SCHED,
                              "Silence after which a worker is marked down and its runs LOST.", 0},
     [CONF_HISTORY_RUNS] = {NAMES("history-runs", "history_runs", "HISTORY_RUNS"), K_UINT,
-                           FIELD(history_runs), 1, 1000000, "100", "N", G_HISTORY,
+                           FIELD(history_runs), 1, 10000, "100", "N", G_HISTORY,
                            "Finished runs kept per job in the replicated ledger.", 0},
     [CONF_HISTORY_AGE] = {NAMES("history-age", "history_age", "HISTORY_AGE"), K_DURATION,
                           FIELD(history_age_us), US_PER_S, 3650 * US_PER_DAY, "7d", "DURATION",

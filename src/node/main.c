@@ -40,6 +40,8 @@ static void toOptions(const struct rc_config *cfg, struct node_options *o)
     o->worker_timeout_us = cfg->worker_timeout_us;
     o->no_execute = cfg->no_execute;
     o->max_parallel = cfg->max_parallel;
+    o->history_runs = cfg->history_runs;
+    o->history_age_us = cfg->history_age_us;
     o->tags = cfg->tags;
     o->n_tags = cfg->n_tags;
 }

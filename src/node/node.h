@@ -40,6 +40,8 @@ struct node_options {
     const struct rc_conf_tag *tags; /* this node's worker tags (borrowed) */
     unsigned n_tags;
     unsigned max_parallel;     /* this node's worker capacity */
+    unsigned history_runs;     /* default history count of jobs put through this leader */
+    int64_t history_age_us;    /* default history age of jobs put through this leader */
 };
 
 enum node_state { NODE_STARTING = 0, NODE_RUNNING, NODE_STOPPING, NODE_STOPPED };

@@ -6,6 +6,7 @@
 #include "core/command.h"
 #include "core/err.h"
 #include "core/fsm.h"
+#include "core/ledger.h"
 #include "node.h"
 #include "rpc.h"
 
@@ -60,10 +61,32 @@ void rpcJobPut(struct rpc_call *call)
         rpcReplyNotLeader(call);
         return;
     }
+    /* A job that leaves its history bounds unset gets the leader's --history-runs and
+     * --history-age, written into the entry (apply never reads a node's settings). */
+    Raftcron__Policy local = RAFTCRON__POLICY__INIT;
+    bool borrowed = req->spec->policy == NULL;
+    if (borrowed) {
+        req->spec->policy = &local;
+    }
+    const struct node_options *o = &call->node->opts;
+    /* Only a setting that differs from the built-in default is written: jobs of a cluster
+     * left at the defaults keep 0 ("the default") in their spec. */
+    if (req->spec->policy->history_max == 0 && o->history_runs > 0 &&
+        o->history_runs != RC_LEDGER_HISTORY_DEFAULT) {
+        req->spec->policy->history_max =
+            o->history_runs < RC_LEDGER_HISTORY_MAX ? o->history_runs : RC_LEDGER_HISTORY_MAX;
+    }
+    if (req->spec->policy->history_age_us == 0 && o->history_age_us > 0 &&
+        o->history_age_us != RC_LEDGER_AGE_DEFAULT) {
+        req->spec->policy->history_age_us = o->history_age_us;
+    }
     void *buf;
     size_t len;
     int rv = commandEncodeJobPut(req->spec, req->expected_version, req->create_only, req->paused,
                                  rpcNow(), &buf, &len);
+    if (borrowed) {
+        req->spec->policy = NULL; /* the request is freed with its own allocations only */
+    }
     if (rv != 0) {
         rpcReplyf(call, rpcStatusOf(rv), "Job.Put: %s", rc_strerror(rv));
         return;

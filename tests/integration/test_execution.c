@@ -248,6 +248,30 @@ static void test_missing_command_fails_the_run_not_the_node(void **state)
     rc_client_close(c);
 }
 
+/* --history-runs is the default history count of jobs put through the leader: with 3, a job
+ * that leaves its own bound unset keeps 3 finished runs, whatever ran before. */
+static void test_history_runs_flag_bounds_history(void **state)
+{
+    (void)state;
+    const char *const extra[] = {"--history-runs", "3", NULL};
+    assert_int_not_equal(harnessStartCluster(&H, 1, extra), 0);
+    struct rc_client *c = harnessClient(&H, 1, 10 * SEC);
+    struct job_opts quick = {.name = "quick", .command = "true", .attempts = 1};
+    addJob(c, &quick);
+    Raftcron__Job *job = NULL;
+    assert_int_equal(rc_job_get(c, "", "quick", 0, &job), 0);
+    assert_int_equal(job->spec->policy->history_max, 3);
+    rc_message_free(job);
+    for (int i = 0; i < 5; i++) {
+        rc_message_free(waitState(c, runNow(c, "quick"), ST_SUCCEEDED, 20000));
+    }
+    Raftcron__RunListResponse *list = NULL;
+    assert_int_equal(rc_run_list(c, "", "quick", "", 100, 0, &list), 0);
+    assert_int_equal(list->n_runs, 3);
+    rc_message_free(list);
+    rc_client_close(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +280,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_huge_output_keeps_the_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_command_fails_the_run_not_the_node, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_history_runs_flag_bounds_history, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

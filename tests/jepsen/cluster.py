@@ -30,7 +30,7 @@ RAFT_PORT = 7201
 # Keep the whole run's history in the ledger (default 100 finished runs per job), so the
 # checker sees every run; and declare a silent worker down after 4 s (default 10 s), so that
 # pauses and kills of 2-8 s make attempts LOST and retried, which check 2 is about.
-HISTORY_RUNS = 100000
+HISTORY_RUNS = 10000  # the most a job keeps (policy.history_max)
 WORKER_TIMEOUT = "4s"
 
 
