@@ -13,6 +13,7 @@
 
 /* Even with nothing due, look again this often: worker liveness is judged on the timer. */
 #define TICK_MAX_SLEEP_US 1000000
+#define TICK_REFUSED_US 100000 /* after Raft refused a proposal */
 
 static void setState(struct tick *t, enum tick_state to)
 {
@@ -34,8 +35,12 @@ static void wakeIn(struct tick *t, int64_t us)
     if (t->state != TICK_ACTIVE) {
         return;
     }
-    if (us < 0) {
-        us = 0;
+    /* At least 1 ms: a libuv timer re-armed with 0 from its own callback runs again in the same
+     * pass over the timers, before any I/O or raft tick — a plan that cannot make progress
+     * would then spin forever (Jepsen: a leader stuck in a leadership transfer stopped
+     * answering and could not even be stopped). */
+    if (us < 1000) {
+        us = 1000;
     }
     uv_timer_start(&t->timer, plan, (uint64_t)((us + 999) / 1000), 0);
 }
@@ -150,15 +155,19 @@ static void entryApplied(void *data, int status, const struct rc_fsm_result *res
 static void proposeNext(struct tick *t)
 {
     struct node *n = t->node;
+    bool refused = false;
     while (t->next_entry < t->plan.n_entries) {
         struct sched_entry *e = &t->plan.entries[t->next_entry++];
         if (clusterPropose(&n->cluster, e->buf, e->len, entryApplied, t) == 0) {
             return;
         }
+        refused = true;
         dueheapInvalidate(&t->heap); /* not proposed: the heap's keys assumed it would be */
     }
     finishPlan(t);
-    wakeIn(t, 0); /* what was applied may make more work due: plan again */
+    /* What was applied may make more work due: plan again at once. What Raft refused (not the
+     * leader any more, a leadership transfer under way) will not change at once: back off. */
+    wakeIn(t, refused ? TICK_REFUSED_US : 0);
 }
 
 /* Workers silent for longer than the worker timeout are declared down (their runs LOST). */
@@ -181,11 +190,11 @@ static void silentWorkers(struct tick *t, int64_t now)
         void *buf;
         size_t len;
         if (commandEncodeWorkerDown(ws[i]->id, now, &buf, &len) == 0) {
-            LOG_WARN("worker silent: marking it down", "worker", "%llu",
-                     (unsigned long long)ws[i]->id);
             int rv = clusterPropose(&t->node->cluster, buf, len, entryApplied, t);
             free(buf);
             if (rv == 0) {
+                LOG_WARN("worker silent: marking it down", "worker", "%llu",
+                         (unsigned long long)ws[i]->id);
                 memset(&t->plan, 0, sizeof t->plan);
                 t->next_entry = 0;
                 t->in_flight = true; /* entryApplied continues with an empty plan: replan */
