@@ -341,6 +341,36 @@ static void test_writes_during_transfers_leak_nothing(void **state)
     rc_client_close(c);
 }
 
+/* A leadership transfer to a node that cannot take it (stopped) leaves the leader refusing
+ * proposals until the transfer times out. Meanwhile a job fires every second, so the scheduler
+ * has work it cannot propose: it must back off, not spin (it once re-armed a 0 ms timer from
+ * its own callback and starved the loop: the transfer never timed out and the node never
+ * answered again). The leader keeps answering and the cluster goes on firing. */
+static void test_transfer_to_a_stopped_node_does_not_stall_the_leader(void **state)
+{
+    (void)state;
+    uint64_t leader = startCluster(3, NULL);
+    struct rc_client *c = harnessClientOf(&H, (int)leader, 5 * SEC);
+    Raftcron__JobSpec *spec = newSpec("every-second", "* * * * * *");
+    Raftcron__Job *job = NULL;
+    assert_int_equal(rc_job_put(c, spec, 0, 1, &job), 0);
+    rc_message_free(job);
+    freeSpec(spec);
+    int target = leader == 3 ? 2 : 3;
+    harnessSignal(&H, target, SIGSTOP);
+    (void)rc_member_transfer(c, (uint64_t)target); /* cannot complete */
+    /* The old leader answers a local read within its deadline, more than once. */
+    for (int i = 0; i < 5; i++) {
+        Raftcron__ClusterStatus *st = NULL;
+        assert_int_equal(rc_cluster_status(c, 1, &st), 0);
+        rc_message_free(st);
+        usleep(300000);
+    }
+    harnessSignal(&H, target, SIGCONT);
+    assert_int_not_equal(harnessWaitLeader(&H, 3, 3, 20000), 0);
+    rc_client_close(c);
+}
+
 static void test_sigterm_hands_over_leadership(void **state)
 {
     (void)state;
@@ -439,6 +469,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_member_join_and_remove, setup, teardown),
         cmocka_unit_test_setup_teardown(test_member_roles_and_transfer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writes_during_transfers_leak_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transfer_to_a_stopped_node_does_not_stall_the_leader,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_hands_over_leadership, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_data_dir_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_data_dir_refused, setup, teardown),
