@@ -77,7 +77,8 @@ static const struct option options[CONF_N_KEYS] = {
                        0},
     [CONF_HTTP_ADDR] = {NAMES("http-addr", "http_addr", "HTTP_ADDR"), K_ADDR, FIELD(http_addr), 0,
                         0, "", "HOST:PORT", G_CLUSTER,
-                        "Address for the REST/JSON API, /metrics and /health; empty: none.",
+                        "Reserved for the REST/JSON API, /metrics and /health, which this version does "
+                        "not serve yet: the daemon refuses to start with a non-empty value.",
                         F_EMPTY_OK},
     [CONF_DATA] = {NAMES("data", "data", "DATA"), K_PATH, FIELD(data_dir), 0, 0, NULL, "DIR",
                    G_CLUSTER,
@@ -101,7 +102,7 @@ static const struct option options[CONF_N_KEYS] = {
                      0},
     [CONF_DEV] = {NAMES("dev", "dev", "DEV"), K_BOOL, FIELD(dev), 0, 0, "false", NULL, G_CLUSTER,
                   "Single-node cluster for development: unless given, id 1, RPC 127.0.0.1:7101, "
-                  "Raft 127.0.0.1:7201, HTTP 127.0.0.1:7301, --bootstrap, and a temporary data "
+                  "Raft 127.0.0.1:7201, --bootstrap, and a temporary data "
                   "dir (removed at exit).",
                   0},
     [CONF_CONFIG] = {"config", "RAFTCRON_CONFIG", NULL, K_PATH, FIELD(config_file), 0, 0, "",
@@ -1243,7 +1244,6 @@ static int checkDev(struct rc_config *cfg, char *err, size_t errlen)
     fillDefault(cfg, CONF_ID, "1");
     fillDefault(cfg, CONF_RAFT_ADDR, "127.0.0.1:7201");
     fillDefault(cfg, CONF_RPC_ADDR, "127.0.0.1:7101");
-    fillDefault(cfg, CONF_HTTP_ADDR, "127.0.0.1:7301");
     fillDefault(cfg, CONF_BOOTSTRAP, "true");
     cfg->dev_data_dir = cfg->data_dir[0] == '\0';
     return 0;

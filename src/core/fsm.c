@@ -1014,9 +1014,7 @@ size_t fsmRunsSelect(const struct rc_fsm *f, uint32_t state_mask, uint64_t worke
     /* Asking only for unfinished states (dispatch, load, a worker's runs): jobs without an
      * unfinished run are skipped by their count, so the walk costs O(jobs + unfinished runs),
      * not O(every run kept in history). */
-    uint32_t finished = UINT32_C(1) << RC_RUN_SUCCEEDED | UINT32_C(1) << RC_RUN_DEAD |
-                        UINT32_C(1) << RC_RUN_CANCELLED;
-    bool only_unfinished = (state_mask & finished) == 0;
+    bool only_unfinished = (state_mask & RC_RUN_FINISHED_MASK) == 0;
     size_t found = 0;
     for (size_t j = 0; j < runsJobCount(t); j++) {
         if (only_unfinished && runsUnfinishedAt(t, j) == 0) {

@@ -50,6 +50,11 @@ bool runsCanMove(uint32_t from, uint32_t to);
 bool runsStateValid(uint32_t s);
 /* SUCCEEDED, DEAD or CANCELLED. */
 bool runsStateFinished(uint32_t s);
+/* The same sets as state masks (bit 1 << state), for fsmRunsSelect. */
+#define RC_RUN_FINISHED_MASK                                                                       \
+    ((UINT32_C(1) << RC_RUN_SUCCEEDED) | (UINT32_C(1) << RC_RUN_DEAD) |                            \
+     (UINT32_C(1) << RC_RUN_CANCELLED))
+#define RC_RUN_UNFINISHED_MASK (((UINT32_C(1) << RC_RUN__COUNT) - 2) & ~RC_RUN_FINISHED_MASK)
 /* "pending", ..., or "invalid". */
 const char *runsStateName(uint32_t s);
 

@@ -468,10 +468,6 @@ static size_t workerSlot(const struct rc_fsm *f, uint64_t id)
 /* The runs the planner acts on or counts, in (job id, run id) order. fsmRunsSelect walks every
  * run, finished ones included, so the plan takes them all in one pass (two when more than
  * FIRST_GUESS_RUNS are unfinished) rather than a count and a copy for each kind. */
-#define UNFINISHED_MASK                                                                            \
-    ((1u << RC_RUN_PENDING) | (1u << RC_RUN_ASSIGNED) | (1u << RC_RUN_RUNNING) |                   \
-     (1u << RC_RUN_RETRY_WAIT) | (1u << RC_RUN_FAILED) | (1u << RC_RUN_TIMED_OUT) |                \
-     (1u << RC_RUN_LOST))
 #define FIRST_GUESS_RUNS 256
 
 static int selectRuns(struct builder *b)
@@ -482,7 +478,7 @@ static int selectRuns(struct builder *b)
         if (b->runs == NULL) {
             return RC_ENOMEM;
         }
-        size_t n = fsmRunsSelect(b->f, UNFINISHED_MASK, 0, b->runs, cap);
+        size_t n = fsmRunsSelect(b->f, RC_RUN_UNFINISHED_MASK, 0, b->runs, cap);
         if (n <= cap) {
             b->n_runs = n;
             return 0;

@@ -58,6 +58,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "raftcrond: %s\n", err);
         return 2;
     }
+    if (cfg.http_addr[0] != '\0') {
+        /* Accepting it and serving nothing would leave an operator's health checks and
+         * scrapes failing for a reason no log names. */
+        fprintf(stderr,
+                "raftcrond: --http-addr (RAFTCRON_HTTP_ADDR, http_addr) is \"%s\", but this "
+                "version serves no REST API, /metrics or /health yet; leave it empty\n",
+                cfg.http_addr);
+        return 2;
+    }
     logInit(cfg.log_format, cfg.log_level, cfg.id, stderr);
     /* A peer closing first must be a write error on that socket, not the death of the node. */
     signal(SIGPIPE, SIG_IGN);

@@ -16,8 +16,8 @@
 #define HARNESS_MAX_NODES 8
 
 struct harness {
-    char dir[256];           /* temporary root: nodeN/ data dirs and nodeN.log */
-    char bin[512];           /* directory of raftcrond / raftcronctl */
+    char dir[256]; /* temporary root: nodeN/ data dirs and nodeN.log */
+    char bin[512]; /* directory of raftcrond / raftcronctl */
     int base_port;
     pid_t pids[HARNESS_MAX_NODES + 1]; /* by node id; 0 = not running */
 };
@@ -71,5 +71,31 @@ bool harnessFileContains(const char *path, const char *text);
 
 /* Milliseconds of the monotonic clock. */
 int64_t harnessNowMs(void);
+
+/* ---- Jobs and runs through the client (harness_jobs.c; these fail the cmocka test) --------- */
+
+/* A shell job for tests. Zero fields take the cluster's defaults; the policy and the retry
+ * policy are sent only when one of their fields is set. */
+struct harness_job {
+    const char *name;
+    const char *cron;    /* NULL: "0 0 1 1 *" (yearly: only manual runs happen in a test) */
+    const char *command; /* run with /bin/sh -c, or NULL to run argv0 directly */
+    const char *argv0;
+    const char *zone; /* target tag zone=ZONE, or NULL for any worker */
+    int64_t timeout_us;
+    uint32_t attempts;
+    uint32_t backoff; /* 0 fixed, 1 linear, 2 exponential */
+    int64_t delay_us;
+    double multiplier;
+    int64_t misfire_grace_us;
+    uint32_t max_instances;
+};
+
+/* Create the job (create-only); fails the test with the client's message otherwise. */
+void harnessPutJob(struct rc_client *c, const struct harness_job *j);
+/* Poll run id until its state is want (RC_RUN_* of runs.h); returns the run (free it with
+ * rc_message_free) or fails the test after timeout_ms. */
+struct Raftcron__Run *harnessWaitRun(struct rc_client *c, uint64_t id, uint32_t want,
+                                     int timeout_ms);
 
 #endif /* RC_TESTS_HARNESS_H */

@@ -44,71 +44,6 @@ static int teardown(void **state)
     return harnessClose(&H) ? 0 : -1;
 }
 
-struct job_opts {
-    const char *name;
-    const char *cron;    /* NULL: yearly (manual runs only) */
-    const char *command;
-    const char *zone;    /* target zone=... or NULL */
-    uint32_t attempts;
-};
-
-static void addJob(struct rc_client *c, const struct job_opts *o)
-{
-    Raftcron__JobSpec spec = RAFTCRON__JOB_SPEC__INIT;
-    Raftcron__Trigger trig = RAFTCRON__TRIGGER__INIT;
-    Raftcron__Executor ex = RAFTCRON__EXECUTOR__INIT;
-    Raftcron__ShellExec sh = RAFTCRON__SHELL_EXEC__INIT;
-    Raftcron__Policy pol = RAFTCRON__POLICY__INIT;
-    Raftcron__RetryPolicy retry = RAFTCRON__RETRY_POLICY__INIT;
-    Raftcron__JobSpec__TargetEntry zone = RAFTCRON__JOB_SPEC__TARGET_ENTRY__INIT;
-    Raftcron__JobSpec__TargetEntry *targets[1] = {&zone};
-    trig.kind_case = RAFTCRON__TRIGGER__KIND_CRON;
-    trig.cron = (char *)(o->cron != NULL ? o->cron : "0 0 1 1 *");
-    sh.command = (char *)o->command;
-    ex.kind_case = RAFTCRON__EXECUTOR__KIND_SHELL;
-    ex.shell = &sh;
-    pol.misfire_grace_us = 60 * SEC;
-    pol.max_instances = 5;
-    retry.max_attempts = o->attempts;
-    spec.name = (char *)o->name;
-    spec.trigger = &trig;
-    spec.executor = &ex;
-    spec.policy = &pol;
-    spec.retry = &retry;
-    if (o->zone != NULL) {
-        zone.key = "zone";
-        zone.value = (char *)o->zone;
-        spec.n_target = 1;
-        spec.target = targets;
-    }
-    Raftcron__Job *job = NULL;
-    if (rc_job_put(c, &spec, 0, 1, &job) != 0) {
-        fail_msg("put %s: %s", o->name, rc_client_errmsg(c));
-    }
-    rc_message_free(job);
-}
-
-/* Poll run id until its state is want; returns the run (caller frees) or fails. */
-static Raftcron__Run *waitState(struct rc_client *c, uint64_t id, uint32_t want, int timeout_ms)
-{
-    int64_t deadline = harnessNowMs() + timeout_ms;
-    uint32_t state = 0;
-    while (harnessNowMs() < deadline) {
-        Raftcron__Run *r = NULL;
-        if (rc_run_get(c, id, 0, &r) == 0) {
-            state = r->state;
-            if (state == want) {
-                return r;
-            }
-            rc_message_free(r);
-        }
-        usleep(50000);
-    }
-    fail_msg("run %llu is in state %u, not %u, after %d ms", (unsigned long long)id, state, want,
-             timeout_ms);
-    return NULL;
-}
-
 static size_t countLines(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -169,9 +104,14 @@ static void test_agents_run_what_matches_their_tags(void **state)
     char out[300], cmd[400];
     snprintf(out, sizeof out, "%s/a.txt", H.dir);
     snprintf(cmd, sizeof cmd, "echo \"$RAFTCRON_SCHEDULED_AT $RAFTCRON_RUN_ID\" >> %s", out);
-    struct job_opts tick = {.name = "tick-a", .cron = "* * * * * *", .command = cmd,
-                            .zone = "a", .attempts = 1};
-    addJob(c, &tick);
+    struct harness_job tick = {.misfire_grace_us = 60 * SEC,
+                               .max_instances = 5,
+                               .name = "tick-a",
+                               .cron = "* * * * * *",
+                               .command = cmd,
+                               .zone = "a",
+                               .attempts = 1};
+    harnessPutJob(c, &tick);
     int64_t deadline = harnessNowMs() + 30000;
     while (countLines(out) < 4 && harnessNowMs() < deadline) {
         usleep(50000);
@@ -192,9 +132,13 @@ static void test_agents_run_what_matches_their_tags(void **state)
     rc_message_free(list);
 
     /* No agent has zone=c: the run waits and says why. */
-    struct job_opts nowhere = {.name = "nowhere", .command = "true", .zone = "c",
-                               .attempts = 1};
-    addJob(c, &nowhere);
+    struct harness_job nowhere = {.misfire_grace_us = 60 * SEC,
+                                  .max_instances = 5,
+                                  .name = "nowhere",
+                                  .command = "true",
+                                  .zone = "c",
+                                  .attempts = 1};
+    harnessPutJob(c, &nowhere);
     uint64_t id = 0;
     assert_int_equal(rc_job_run_now(c, "", "nowhere", 0, &id), 0);
     deadline = harnessNowMs() + 10000;
@@ -243,13 +187,18 @@ static void test_agent_cancel_and_death(void **state)
     char pidfile[300], cmd[400];
     snprintf(pidfile, sizeof pidfile, "%s/sleeper.pid", H.dir);
     snprintf(cmd, sizeof cmd, "echo $$ > %s.$RAFTCRON_ATTEMPT; exec sleep 60", pidfile);
-    struct job_opts sleeper = {.name = "sleeper", .command = cmd, .zone = "b", .attempts = 3};
-    addJob(c, &sleeper);
+    struct harness_job sleeper = {.misfire_grace_us = 60 * SEC,
+                                  .max_instances = 5,
+                                  .name = "sleeper",
+                                  .command = cmd,
+                                  .zone = "b",
+                                  .attempts = 3};
+    harnessPutJob(c, &sleeper);
 
     /* A cancel is pushed to the agent, which kills the process. */
     uint64_t id = 0;
     assert_int_equal(rc_job_run_now(c, "", "sleeper", 0, &id), 0);
-    Raftcron__Run *r = waitState(c, id, ST_RUNNING, 20000);
+    Raftcron__Run *r = harnessWaitRun(c, id, ST_RUNNING, 20000);
     assert_int_equal(r->worker_id, 6);
     rc_message_free(r);
     char path[320];
@@ -257,14 +206,14 @@ static void test_agent_cancel_and_death(void **state)
     long pid = readPid(path, 10000);
     assert_true(pid > 0);
     assert_int_equal(rc_run_cancel(c, id), 0);
-    rc_message_free(waitState(c, id, ST_CANCELLED, 5000));
+    rc_message_free(harnessWaitRun(c, id, ST_CANCELLED, 5000));
     assert_true(waitGone(pid, 10000));
     unlink(path);
 
     /* The agent dies mid-run: after the worker timeout its run is LOST and retried; the retry
      * waits for a zone=b worker and runs when the agent is back. */
     assert_int_equal(rc_job_run_now(c, "", "sleeper", 0, &id), 0);
-    rc_message_free(waitState(c, id, ST_RUNNING, 20000));
+    rc_message_free(harnessWaitRun(c, id, ST_RUNNING, 20000));
     pid = readPid(path, 10000);
     assert_true(pid > 0);
     harnessSignal(&H, 6, SIGKILL);
@@ -289,7 +238,7 @@ static void test_agent_cancel_and_death(void **state)
     uint64_t retry = id;
     const char *const b[] = {"--tags", "zone=b", NULL};
     harnessStartAgent(&H, 6, 3, b);
-    r = waitState(c, retry, ST_RUNNING, 20000);
+    r = harnessWaitRun(c, retry, ST_RUNNING, 20000);
     assert_int_equal(r->worker_id, 6);
     assert_int_equal(r->attempt, 2);
     rc_message_free(r);

@@ -20,7 +20,7 @@
 #include "raftcron.pb-c.h"
 
 #define SEC INT64_C(1000000)
-#define MS INT64_C(1000)
+#define MS  INT64_C(1000)
 
 enum { ST_SUCCEEDED = 4, ST_DEAD = 9 };
 
@@ -37,71 +37,6 @@ static int teardown(void **state)
 {
     (void)state;
     return harnessClose(&H) ? 0 : -1;
-}
-
-struct job_opts {
-    const char *name;
-    const char *command;  /* or NULL for argv */
-    const char *argv0;
-    int64_t timeout_us;
-    uint32_t attempts;
-    uint32_t backoff;     /* 0 fixed, 1 linear, 2 exponential */
-    int64_t delay_us;
-    double multiplier;
-};
-
-static void addJob(struct rc_client *c, const struct job_opts *o)
-{
-    Raftcron__JobSpec spec = RAFTCRON__JOB_SPEC__INIT;
-    Raftcron__Trigger trig = RAFTCRON__TRIGGER__INIT;
-    Raftcron__Executor ex = RAFTCRON__EXECUTOR__INIT;
-    Raftcron__ShellExec sh = RAFTCRON__SHELL_EXEC__INIT;
-    Raftcron__RetryPolicy retry = RAFTCRON__RETRY_POLICY__INIT;
-    char *argv[1] = {(char *)o->argv0};
-    trig.kind_case = RAFTCRON__TRIGGER__KIND_CRON;
-    trig.cron = "0 0 1 1 *"; /* yearly: only manual runs happen during the test */
-    if (o->command != NULL) {
-        sh.command = (char *)o->command;
-    } else {
-        sh.n_argv = 1;
-        sh.argv = argv;
-    }
-    ex.kind_case = RAFTCRON__EXECUTOR__KIND_SHELL;
-    ex.shell = &sh;
-    retry.max_attempts = o->attempts;
-    retry.backoff = o->backoff;
-    retry.delay_us = o->delay_us;
-    retry.multiplier = o->multiplier;
-    spec.name = (char *)o->name;
-    spec.trigger = &trig;
-    spec.executor = &ex;
-    spec.retry = &retry;
-    spec.timeout_us = o->timeout_us;
-    Raftcron__Job *job = NULL;
-    if (rc_job_put(c, &spec, 0, 1, &job) != 0) {
-        fail_msg("put %s: %s", o->name, rc_client_errmsg(c));
-    }
-    rc_message_free(job);
-}
-
-static Raftcron__Run *waitState(struct rc_client *c, uint64_t id, uint32_t want, int timeout_ms)
-{
-    int64_t deadline = harnessNowMs() + timeout_ms;
-    uint32_t state = 0;
-    while (harnessNowMs() < deadline) {
-        Raftcron__Run *r = NULL;
-        if (rc_run_get(c, id, 0, &r) == 0) {
-            state = r->state;
-            if (state == want) {
-                return r;
-            }
-            rc_message_free(r);
-        }
-        usleep(50000);
-    }
-    fail_msg("run %llu is in state %u, not %u, after %d ms", (unsigned long long)id, state, want,
-             timeout_ms);
-    return NULL;
 }
 
 static struct rc_client *oneNode(void)
@@ -129,11 +64,15 @@ static void test_retries_back_off_then_dead_letter(void **state)
     snprintf(out, sizeof out, "%s/attempts.txt", H.dir);
     snprintf(cmd, sizeof cmd,
              "echo \"$RAFTCRON_ATTEMPT $RAFTCRON_FENCE $(date +%%s%%N)\" >> %s; exit 1", out);
-    struct job_opts flaky = {.name = "flaky", .command = cmd, .attempts = 3, .backoff = 2,
-                             .delay_us = 400 * MS, .multiplier = 2};
-    addJob(c, &flaky);
+    struct harness_job flaky = {.name = "flaky",
+                                .command = cmd,
+                                .attempts = 3,
+                                .backoff = 2,
+                                .delay_us = 400 * MS,
+                                .multiplier = 2};
+    harnessPutJob(c, &flaky);
     uint64_t id = runNow(c, "flaky");
-    Raftcron__Run *r = waitState(c, id, ST_DEAD, 30000);
+    Raftcron__Run *r = harnessWaitRun(c, id, ST_DEAD, 30000);
     assert_int_equal(r->attempt, 3);
     assert_int_equal(r->outcome->exit_code, 1);
     rc_message_free(r);
@@ -173,11 +112,11 @@ static void test_timeout_kills_the_process_group(void **state)
     char pidfile[300], cmd[500];
     snprintf(pidfile, sizeof pidfile, "%s/child.pid", H.dir);
     snprintf(cmd, sizeof cmd, "sleep 120 & echo $! > %s; wait", pidfile);
-    struct job_opts slow = {.name = "slow", .command = cmd, .timeout_us = 700 * MS,
-                            .attempts = 1};
-    addJob(c, &slow);
+    struct harness_job slow = {
+        .name = "slow", .command = cmd, .timeout_us = 700 * MS, .attempts = 1};
+    harnessPutJob(c, &slow);
     uint64_t id = runNow(c, "slow");
-    Raftcron__Run *r = waitState(c, id, ST_DEAD, 20000);
+    Raftcron__Run *r = harnessWaitRun(c, id, ST_DEAD, 20000);
     assert_non_null(strstr(r->end_reason, "retries exhausted"));
     rc_message_free(r);
     /* The dead letter came from a TIMED_OUT attempt: check the outcome's error. */
@@ -203,13 +142,13 @@ static void test_huge_output_keeps_the_tail(void **state)
 {
     (void)state;
     struct rc_client *c = oneNode();
-    struct job_opts loud = {.name = "loud",
-                            .command = "head -c 100000000 /dev/zero | tr '\\0' x; echo; "
-                                       "echo the-end",
-                            .attempts = 1};
-    addJob(c, &loud);
+    struct harness_job loud = {.name = "loud",
+                               .command = "head -c 100000000 /dev/zero | tr '\\0' x; echo; "
+                                          "echo the-end",
+                               .attempts = 1};
+    harnessPutJob(c, &loud);
     uint64_t id = runNow(c, "loud");
-    Raftcron__Run *r = waitState(c, id, ST_SUCCEEDED, 60000);
+    Raftcron__Run *r = harnessWaitRun(c, id, ST_SUCCEEDED, 60000);
     assert_non_null(r->outcome);
     assert_true(r->outcome->output_tail.len > 0);
     assert_true(r->outcome->output_tail.len <= 16384);
@@ -226,25 +165,25 @@ static void test_missing_command_fails_the_run_not_the_node(void **state)
 {
     (void)state;
     struct rc_client *c = oneNode();
-    struct job_opts viaShell = {.name = "via-shell", .command = "/no/such/command --flag",
-                                .attempts = 1};
-    struct job_opts viaArgv = {.name = "via-argv", .argv0 = "/no/such/binary", .attempts = 1};
-    addJob(c, &viaShell);
-    addJob(c, &viaArgv);
+    struct harness_job viaShell = {
+        .name = "via-shell", .command = "/no/such/command --flag", .attempts = 1};
+    struct harness_job viaArgv = {.name = "via-argv", .argv0 = "/no/such/binary", .attempts = 1};
+    harnessPutJob(c, &viaShell);
+    harnessPutJob(c, &viaArgv);
     uint64_t a = runNow(c, "via-shell");
     uint64_t b = runNow(c, "via-argv");
-    Raftcron__Run *r = waitState(c, a, ST_DEAD, 20000);
+    Raftcron__Run *r = harnessWaitRun(c, a, ST_DEAD, 20000);
     assert_int_equal(r->outcome->exit_code, 127);
     assert_non_null(memmem(r->outcome->output_tail.data, r->outcome->output_tail.len,
                            "/no/such/command", strlen("/no/such/command")));
     rc_message_free(r);
-    r = waitState(c, b, ST_DEAD, 20000);
+    r = harnessWaitRun(c, b, ST_DEAD, 20000);
     assert_non_null(strstr(r->outcome->error, "/no/such/binary"));
     rc_message_free(r);
     /* The node still serves and still executes. */
-    struct job_opts fine = {.name = "fine", .command = "true", .attempts = 1};
-    addJob(c, &fine);
-    rc_message_free(waitState(c, runNow(c, "fine"), ST_SUCCEEDED, 20000));
+    struct harness_job fine = {.name = "fine", .command = "true", .attempts = 1};
+    harnessPutJob(c, &fine);
+    rc_message_free(harnessWaitRun(c, runNow(c, "fine"), ST_SUCCEEDED, 20000));
     rc_client_close(c);
 }
 
@@ -256,19 +195,50 @@ static void test_history_runs_flag_bounds_history(void **state)
     const char *const extra[] = {"--history-runs", "3", NULL};
     assert_int_not_equal(harnessStartCluster(&H, 1, extra), 0);
     struct rc_client *c = harnessClient(&H, 1, 10 * SEC);
-    struct job_opts quick = {.name = "quick", .command = "true", .attempts = 1};
-    addJob(c, &quick);
+    struct harness_job quick = {.name = "quick", .command = "true", .attempts = 1};
+    harnessPutJob(c, &quick);
     Raftcron__Job *job = NULL;
     assert_int_equal(rc_job_get(c, "", "quick", 0, &job), 0);
     assert_int_equal(job->spec->policy->history_max, 3);
     rc_message_free(job);
     for (int i = 0; i < 5; i++) {
-        rc_message_free(waitState(c, runNow(c, "quick"), ST_SUCCEEDED, 20000));
+        rc_message_free(harnessWaitRun(c, runNow(c, "quick"), ST_SUCCEEDED, 20000));
     }
     Raftcron__RunListResponse *list = NULL;
     assert_int_equal(rc_run_list(c, "", "quick", "", 100, 0, &list), 0);
     assert_int_equal(list->n_runs, 3);
     rc_message_free(list);
+    rc_client_close(c);
+}
+
+/* Workers of this version run shell commands only: a job with another executor is refused with
+ * UNIMPLEMENTED and nothing is committed, instead of a job that fails at every instant. Before
+ * the check such a job was accepted and each run went DEAD ("retries exhausted"). */
+static void test_unavailable_executor_is_refused(void **state)
+{
+    (void)state;
+    struct rc_client *c = oneNode();
+    Raftcron__JobSpec spec = RAFTCRON__JOB_SPEC__INIT;
+    Raftcron__Trigger trig = RAFTCRON__TRIGGER__INIT;
+    Raftcron__Executor ex = RAFTCRON__EXECUTOR__INIT;
+    Raftcron__HttpExec http = RAFTCRON__HTTP_EXEC__INIT;
+    trig.kind_case = RAFTCRON__TRIGGER__KIND_INTERVAL_US;
+    trig.interval_us = SEC;
+    http.url = "http://127.0.0.1:9/hook";
+    ex.kind_case = RAFTCRON__EXECUTOR__KIND_HTTP;
+    ex.http = &http;
+    spec.name = "hook";
+    spec.trigger = &trig;
+    spec.executor = &ex;
+    Raftcron__Job *job = NULL;
+    assert_int_not_equal(rc_job_put(c, &spec, 0, 1, &job), 0);
+    assert_int_equal(rc_client_status(c), RC_STATUS_UNIMPLEMENTED);
+    assert_non_null(strstr(rc_client_errmsg(c), "http executor is not available"));
+    assert_int_not_equal(rc_job_get(c, "", "hook", 0, &job), 0);
+    assert_int_equal(rc_client_status(c), RC_STATUS_NOT_FOUND);
+    /* The shell executor still goes through. */
+    struct harness_job ok = {.name = "ok", .command = "true", .attempts = 1};
+    harnessPutJob(c, &ok);
     rc_client_close(c);
 }
 
@@ -281,6 +251,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_command_fails_the_run_not_the_node, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_history_runs_flag_bounds_history, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unavailable_executor_is_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,7 +20,7 @@
 #include "harness.h"
 #include "raftcron.pb-c.h"
 
-#define SEC INT64_C(1000000)
+#define SEC       INT64_C(1000000)
 #define MAX_LINES 4096
 
 static struct harness H;
@@ -50,8 +50,8 @@ static size_t readLines(const char *path, struct line *out, size_t max)
     size_t n = 0;
     char job[64];
     while (f != NULL && n < max &&
-           fscanf(f, "%63s %39s %u %llu", job, out[n].scheduled, &out[n].attempt,
-                  &out[n].run_id) == 4) {
+           fscanf(f, "%63s %39s %u %llu", job, out[n].scheduled, &out[n].attempt, &out[n].run_id) ==
+               4) {
         assert_string_equal(job, "default/tick");
         n++;
     }
@@ -68,8 +68,8 @@ static size_t readAnyLines(const char *path, struct line *out, size_t max)
     size_t n = 0;
     char job[64];
     while (f != NULL && n < max &&
-           fscanf(f, "%63s %39s %u %llu", job, out[n].scheduled, &out[n].attempt,
-                  &out[n].run_id) == 4) {
+           fscanf(f, "%63s %39s %u %llu", job, out[n].scheduled, &out[n].attempt, &out[n].run_id) ==
+               4) {
         n++;
     }
     if (f != NULL) {
@@ -235,47 +235,6 @@ static void test_leader_killed_while_firing(void **state)
     rc_client_close(c);
 }
 
-static void addJob(struct rc_client *c, const char *name, const char *command)
-{
-    Raftcron__JobSpec spec = RAFTCRON__JOB_SPEC__INIT;
-    Raftcron__Trigger trig = RAFTCRON__TRIGGER__INIT;
-    Raftcron__Executor ex = RAFTCRON__EXECUTOR__INIT;
-    Raftcron__ShellExec sh = RAFTCRON__SHELL_EXEC__INIT;
-    trig.kind_case = RAFTCRON__TRIGGER__KIND_CRON;
-    trig.cron = "0 0 1 1 *"; /* yearly: only manual runs happen during the test */
-    sh.command = (char *)command;
-    ex.kind_case = RAFTCRON__EXECUTOR__KIND_SHELL;
-    ex.shell = &sh;
-    spec.name = (char *)name;
-    spec.trigger = &trig;
-    spec.executor = &ex;
-    Raftcron__Job *job = NULL;
-    if (rc_job_put(c, &spec, 0, 1, &job) != 0) {
-        fail_msg("put %s: %s", name, rc_client_errmsg(c));
-    }
-    rc_message_free(job);
-}
-
-/* Poll run id until its state is want (a runs.h state name); fails after timeout_ms. */
-static void waitState(struct rc_client *c, uint64_t id, uint32_t want, int timeout_ms)
-{
-    int64_t deadline = harnessNowMs() + timeout_ms;
-    uint32_t state = 0;
-    while (harnessNowMs() < deadline) {
-        Raftcron__Run *r = NULL;
-        if (rc_run_get(c, id, 0, &r) == 0) {
-            state = r->state;
-            rc_message_free(r);
-            if (state == want) {
-                return;
-            }
-        }
-        usleep(50000);
-    }
-    fail_msg("run %llu is in state %u, not %u, after %d ms", (unsigned long long)id, state, want,
-             timeout_ms);
-}
-
 enum { ST_RUNNING = 3, ST_SUCCEEDED = 4, ST_DEAD = 9, ST_CANCELLED = 10 };
 
 static void test_manual_runs_cancel_and_dead_letters(void **state)
@@ -286,15 +245,15 @@ static void test_manual_runs_cancel_and_dead_letters(void **state)
     char out[300], cmd[400];
     snprintf(out, sizeof out, "%s/manual.txt", H.dir);
     snprintf(cmd, sizeof cmd, "echo \"$RAFTCRON_RUN_ID\" >> %s", out);
-    addJob(c, "manual", cmd);
-    addJob(c, "sleeper", "sleep 30");
-    addJob(c, "fails", "exit 3");
+    harnessPutJob(c, &(struct harness_job){.name = "manual", .command = cmd});
+    harnessPutJob(c, &(struct harness_job){.name = "sleeper", .command = "sleep 30"});
+    harnessPutJob(c, &(struct harness_job){.name = "fails", .command = "exit 3"});
 
     /* run-now: a manual run executes at once. */
     uint64_t id = 0;
     assert_int_equal(rc_job_run_now(c, "", "manual", 0, &id), 0);
     assert_int_not_equal(id, 0);
-    waitState(c, id, ST_SUCCEEDED, 20000);
+    rc_message_free(harnessWaitRun(c, id, ST_SUCCEEDED, 20000));
     FILE *f = fopen(out, "r");
     assert_non_null(f);
     unsigned long long ran = 0;
@@ -306,20 +265,20 @@ static void test_manual_runs_cancel_and_dead_letters(void **state)
      * forced; cancel stops both. */
     uint64_t s1 = 0, s2 = 0;
     assert_int_equal(rc_job_run_now(c, "", "sleeper", 0, &s1), 0);
-    waitState(c, s1, ST_RUNNING, 20000);
+    rc_message_free(harnessWaitRun(c, s1, ST_RUNNING, 20000));
     assert_int_not_equal(rc_job_run_now(c, "", "sleeper", 0, &s2), 0);
     assert_int_equal(rc_client_status(c), RC_STATUS_FAILED_PRECONDITION);
     assert_int_equal(rc_job_run_now(c, "", "sleeper", 1, &s2), 0);
     assert_int_equal(rc_run_cancel(c, s1), 0);
     assert_int_equal(rc_run_cancel(c, s2), 0);
-    waitState(c, s1, ST_CANCELLED, 5000);
-    waitState(c, s2, ST_CANCELLED, 5000);
+    rc_message_free(harnessWaitRun(c, s1, ST_CANCELLED, 5000));
+    rc_message_free(harnessWaitRun(c, s2, ST_CANCELLED, 5000));
     assert_int_not_equal(rc_run_cancel(c, s1), 0); /* already cancelled: stale */
 
     /* A failing run without retries is a dead letter; dlq retry runs its instant again. */
     uint64_t dead = 0, again = 0;
     assert_int_equal(rc_job_run_now(c, "", "fails", 0, &dead), 0);
-    waitState(c, dead, ST_DEAD, 20000);
+    rc_message_free(harnessWaitRun(c, dead, ST_DEAD, 20000));
     Raftcron__RunListResponse *dlq = NULL;
     assert_int_equal(rc_dlq_list(c, "", 100, 0, &dlq), 0);
     assert_int_equal(dlq->n_runs, 1);
@@ -328,7 +287,7 @@ static void test_manual_runs_cancel_and_dead_letters(void **state)
     rc_message_free(dlq);
     assert_int_equal(rc_dlq_retry(c, dead, &again), 0);
     assert_true(again > dead);
-    waitState(c, again, ST_DEAD, 20000);
+    rc_message_free(harnessWaitRun(c, again, ST_DEAD, 20000));
     Raftcron__Run *r = NULL;
     assert_int_equal(rc_run_get(c, again, 0, &r), 0);
     assert_int_equal(r->scheduled_us, instant);
@@ -399,8 +358,8 @@ static void test_readded_node_never_replays_runs(void **state)
     for (size_t i = 0; i < n; i++) {
         for (size_t j = i + 1; j < n; j++) {
             if (lines[i].run_id == lines[j].run_id && lines[i].attempt == lines[j].attempt) {
-                fail_msg("run %llu attempt %u (instant %s) executed twice",
-                         lines[i].run_id, lines[i].attempt, lines[i].scheduled);
+                fail_msg("run %llu attempt %u (instant %s) executed twice", lines[i].run_id,
+                         lines[i].attempt, lines[i].scheduled);
             }
         }
     }
@@ -412,8 +371,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_leader_killed_while_firing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readded_node_never_replays_runs, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_manual_runs_cancel_and_dead_letters, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_manual_runs_cancel_and_dead_letters, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

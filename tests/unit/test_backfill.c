@@ -15,6 +15,7 @@
 #include "core/command.h"
 #include "core/err.h"
 #include "core/fsm.h"
+#include "fixture_fsm.h"
 #include "core/policy.h"
 #include "core/runs.h"
 #include "core/trigger.h"
@@ -335,53 +336,6 @@ static void test_floor_and_cursor(void **state)
 
 /* ---- Through the FSM: what apply records ---------------------------------------------------- */
 
-struct fx {
-    struct rc_fsm *f;
-    uint64_t index;
-};
-
-static int setup(void **state)
-{
-    struct fx *x = calloc(1, sizeof *x);
-    assert_non_null(x);
-    assert_int_equal(fsmCreate(&x->f), 0);
-    *state = x;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *x = *state;
-    fsmDestroy(x->f);
-    free(x);
-    return 0;
-}
-
-static struct rc_fsm_result applyBuf(struct fx *x, void *buf, size_t len)
-{
-    struct rc_fsm_result res;
-    assert_int_equal(fsmApply(x->f, ++x->index, buf, len, &res), 0);
-    free(buf);
-    return res;
-}
-
-static void expectOk(const struct rc_fsm_result *res)
-{
-    if (res->code != 0) {
-        fail_msg("expected success, got %s: %s", rc_errname(res->code), res->message);
-    }
-}
-
-static void expectCode(const struct rc_fsm_result *res, int code, const char *needle)
-{
-    if (res->code != code) {
-        fail_msg("expected %s, got %s: %s", rc_errname(code), rc_errname(res->code), res->message);
-    }
-    if (needle != NULL && strstr(res->message, needle) == NULL) {
-        fail_msg("message '%s' lacks '%s'", res->message, needle);
-    }
-}
-
 struct job_opts {
     bool paused;
     uint32_t max_instances;
@@ -412,8 +366,8 @@ static const Raftcron__Job *mkJob(struct fx *x, const char *name, const struct j
     void *buf;
     size_t len;
     assert_int_equal(commandEncodeJobPut(&spec, 0, true, o->paused, o->created_us, &buf, &len), 0);
-    struct rc_fsm_result res = applyBuf(x, buf, len);
-    expectOk(&res);
+    struct rc_fsm_result res = fxApply(x, buf, len);
+    fxExpectOk(&res);
     return fsmJobGet(x->f, "", name);
 }
 
@@ -430,7 +384,7 @@ static struct rc_fsm_result backfill(struct fx *x, const char *name, int64_t fro
     void *buf;
     size_t len;
     assert_int_equal(backfillEncode(job, p, now, &buf, &len), 0);
-    return applyBuf(x, buf, len);
+    return fxApply(x, buf, len);
 }
 
 static size_t runCount(struct fx *x, const char *name)
@@ -449,7 +403,7 @@ static void test_apply_exactly_once(void **state)
     int64_t now = AT(12) + SEC;
     struct rc_backfill_plan p;
     struct rc_fsm_result r = backfill(x, "j", AT(0) + 1, AT(12), now, &p);
-    expectOk(&r);
+    fxExpectOk(&r);
     assert_int_equal(r.items_applied, 12);
     assert_int_equal(r.runs_created, 12);
     size_t n;
@@ -474,8 +428,8 @@ static void test_apply_exactly_once(void **state)
     size_t len;
     assert_int_equal(backfillEncode(fsmJobGet(x->f, "", "j"), &p, now, &buf, &len), 0);
     uint64_t digest = fsmDigest(x->f);
-    r = applyBuf(x, buf, len);
-    expectCode(&r, RC_ESTALE, "already decided");
+    r = fxApply(x, buf, len);
+    fxExpectCode(&r, RC_ESTALE, "already decided");
     assert_int_equal(r.items_rejected, 12);
     assert_int_equal(r.items_applied, 0);
     assert_false(r.changed);
@@ -508,19 +462,19 @@ static void test_apply_all_or_nothing(void **state)
                      0);
     struct rc_backfill_plan one;
     struct rc_fsm_result r = backfill(x, "j", AT(6), AT(6), now, &one);
-    expectOk(&r);
+    fxExpectOk(&r);
     backfillPlanFree(&one);
     void *buf;
     size_t len;
     assert_int_equal(backfillEncode(fsmJobGet(x->f, "", "j"), &hour, now, &buf, &len), 0);
-    r = applyBuf(x, buf, len);
-    expectCode(&r, RC_ESTALE, "item 5: ");
+    r = fxApply(x, buf, len);
+    fxExpectCode(&r, RC_ESTALE, "item 5: ");
     assert_int_equal(r.items_rejected, 12);
     assert_int_equal(runCount(x, "j"), 1);
     backfillPlanFree(&hour);
     /* Planned again, the hour fires the other 11. */
     r = backfill(x, "j", AT(0) + 1, AT(12), now, &hour);
-    expectOk(&r);
+    fxExpectOk(&r);
     assert_int_equal(r.runs_created, 11);
     assert_int_equal(hour.n_decided, 1);
     backfillPlanFree(&hour);
@@ -535,9 +489,9 @@ static void test_apply_all_or_nothing(void **state)
     void *rb;
     size_t rl;
     assert_int_equal(commandEncodeJobResume("", "k", 0, now, &rb, &rl), 0);
-    expectOk((struct rc_fsm_result[]){applyBuf(x, rb, rl)});
-    r = applyBuf(x, buf, len);
-    expectCode(&r, RC_ESTALE, "version");
+    fxExpectOk((struct rc_fsm_result[]){fxApply(x, rb, rl)});
+    r = fxApply(x, buf, len);
+    fxExpectCode(&r, RC_ESTALE, "version");
     assert_int_equal(runCount(x, "k"), 0);
     backfillPlanFree(&hour);
 }
@@ -574,7 +528,7 @@ static struct rc_fsm_result applyItems(struct fx *x, int64_t now, bool atomic,
     void *buf;
     size_t len;
     assert_int_equal(commandPack(&cmd.base, &buf, &len), 0);
-    return applyBuf(x, buf, len);
+    return fxApply(x, buf, len);
 }
 
 static void test_apply_rules(void **state)
@@ -590,25 +544,25 @@ static void test_apply_rules(void **state)
     Raftcron__FireItem it = bfItem("p", 1, AT(1));
     it.backfill = false;
     struct rc_fsm_result r = applyItems(x, now, false, &it, 1);
-    expectCode(&r, RC_ESTALE, "paused");
+    fxExpectCode(&r, RC_ESTALE, "paused");
     it = bfItem("p", 1, AT(1));
     it.manual = false;
     r = applyItems(x, now, false, &it, 1);
-    expectCode(&r, RC_EINVAL, "must be manual");
+    fxExpectCode(&r, RC_EINVAL, "must be manual");
     /* Nothing after the entry's now. */
     it = bfItem("p", 1, now + 1);
     r = applyItems(x, now, false, &it, 1);
-    expectCode(&r, RC_EINVAL, "after now");
+    fxExpectCode(&r, RC_EINVAL, "after now");
     /* An atomic batch is one job in increasing order. */
     Raftcron__FireItem two[2] = {bfItem("p", 1, AT(2)), bfItem("a", 1, AT(3))};
     r = applyItems(x, now, true, two, 2);
-    expectCode(&r, RC_EINVAL, "one job");
+    fxExpectCode(&r, RC_EINVAL, "one job");
     two[1] = bfItem("p", 1, AT(2));
     r = applyItems(x, now, true, two, 2);
-    expectCode(&r, RC_EINVAL, "increasing");
+    fxExpectCode(&r, RC_EINVAL, "increasing");
     assert_int_equal(runCount(x, "p"), 0);
     r = applyItems(x, now, true, NULL, 0);
-    expectCode(&r, RC_EINVAL, "no item");
+    fxExpectCode(&r, RC_EINVAL, "no item");
 
     /* A paused job's cursor moves up to what was backfilled after it, so that a resume by a
      * leader whose clock is behind does not decide those instants again. */
@@ -616,19 +570,19 @@ static void test_apply_rules(void **state)
     two[0] = bfItem("p", 1, AT(2));
     two[1] = bfItem("p", 1, AT(4));
     r = applyItems(x, now, true, two, 2);
-    expectOk(&r);
+    fxExpectOk(&r);
     assert_int_equal(r.runs_created, 2);
     assert_int_equal(fsmJobGet(x->f, "", "p")->cursor_us, AT(4));
     void *buf;
     size_t len;
     assert_int_equal(commandEncodeJobResume("", "p", 0, AT(3), &buf, &len), 0);
-    expectOk((struct rc_fsm_result[]){applyBuf(x, buf, len)});
+    fxExpectOk((struct rc_fsm_result[]){fxApply(x, buf, len)});
     assert_int_equal(fsmJobGet(x->f, "", "p")->cursor_us, AT(4));
 
     /* An active job's instants after its cursor are the scheduler's. */
     it = bfItem("a", 1, AT(1));
     r = applyItems(x, now, false, &it, 1);
-    expectCode(&r, RC_ESTALE, "the scheduler decides it");
+    fxExpectCode(&r, RC_ESTALE, "the scheduler decides it");
     /* Its scheduled decisions cover their instants: a backfill of them is refused. */
     Raftcron__FireItem s = RAFTCRON__FIRE_ITEM__INIT;
     s.name = "a";
@@ -639,16 +593,16 @@ static void test_apply_rules(void **state)
     s.decision = RC_DECISION_MISSED;
     s.reason = RC_REASON_MISFIRE_GRACE;
     r = applyItems(x, now, false, &s, 1);
-    expectOk(&r);
+    fxExpectOk(&r);
     it = bfItem("a", 1, AT(2));
     r = applyItems(x, now, false, &it, 1);
-    expectCode(&r, RC_ESTALE, "already decided");
+    fxExpectCode(&r, RC_ESTALE, "already decided");
     /* In a plain batch, two backfill items of one instant: the second is refused. */
     mkJob(x, "q", &(struct job_opts){.paused = true, .max_instances = 20, .created_us = AT(12)});
     two[0] = bfItem("q", 1, AT(5));
     two[1] = bfItem("q", 1, AT(5));
     r = applyItems(x, now, false, two, 2);
-    expectCode(&r, RC_ESTALE, "item 1: ");
+    fxExpectCode(&r, RC_ESTALE, "item 1: ");
     assert_int_equal(r.items_applied, 1);
     assert_int_equal(runCount(x, "q"), 1);
 }
@@ -663,7 +617,7 @@ static void test_history_floor(void **state)
     int64_t now = AT(12) + SEC;
     struct rc_backfill_plan p;
     struct rc_fsm_result r = backfill(x, "j", AT(0) + 1, AT(12), now, &p);
-    expectOk(&r);
+    fxExpectOk(&r);
     assert_int_equal(r.runs_created, 12); /* all or nothing, even beyond history_max */
     backfillPlanFree(&p);
     const Raftcron__Job *job = fsmJobGet(x->f, "", "j");
@@ -680,7 +634,7 @@ static void test_history_floor(void **state)
     backfillPlanFree(&p);
     Raftcron__FireItem it = bfItem("j", 1, AT(7));
     r = applyItems(x, now, false, &it, 1);
-    expectCode(&r, RC_ESTALE, "history floor");
+    fxExpectCode(&r, RC_ESTALE, "history floor");
 
     /* The floor is state: it survives a snapshot. */
     void *buf;
@@ -703,10 +657,10 @@ int main(void)
         cmocka_unit_test(test_overlap_policies),
         cmocka_unit_test(test_already_decided),
         cmocka_unit_test(test_floor_and_cursor),
-        cmocka_unit_test_setup_teardown(test_apply_exactly_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_apply_all_or_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_apply_rules, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_history_floor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apply_exactly_once, fxSetup, fxTeardown),
+        cmocka_unit_test_setup_teardown(test_apply_all_or_nothing, fxSetup, fxTeardown),
+        cmocka_unit_test_setup_teardown(test_apply_rules, fxSetup, fxTeardown),
+        cmocka_unit_test_setup_teardown(test_history_floor, fxSetup, fxTeardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -692,7 +692,7 @@ static void test_dev(void **state)
     assert_int_equal(cfg.id, 1);
     assert_string_equal(cfg.raft_addr, "127.0.0.1:7201");
     assert_string_equal(cfg.rpc_addr, "127.0.0.1:7101");
-    assert_string_equal(cfg.http_addr, "127.0.0.1:7301");
+    assert_string_equal(cfg.http_addr, "");
     assert_true(cfg.bootstrap);
     assert_true(cfg.dev_data_dir);
     assert_string_equal(cfg.data_dir, "");

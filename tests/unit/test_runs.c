@@ -12,6 +12,7 @@
 #include "core/command.h"
 #include "core/err.h"
 #include "core/fsm.h"
+#include "fixture_fsm.h"
 #include "core/policy.h"
 #include "core/runs.h"
 
@@ -19,56 +20,9 @@
 #define SEC INT64_C(1000000)
 #define MIN (60 * SEC)
 
-struct fx {
-    struct rc_fsm *f;
-    uint64_t index;
-};
-
-static int setup(void **state)
-{
-    struct fx *x = calloc(1, sizeof *x);
-    assert_non_null(x);
-    assert_int_equal(fsmCreate(&x->f), 0);
-    *state = x;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *x = *state;
-    fsmDestroy(x->f);
-    free(x);
-    return 0;
-}
-
-static struct rc_fsm_result applyBuf(struct fx *x, void *buf, size_t len)
-{
-    struct rc_fsm_result res;
-    assert_int_equal(fsmApply(x->f, ++x->index, buf, len, &res), 0);
-    free(buf);
-    return res;
-}
-
-static void expectOk(const struct rc_fsm_result *res)
-{
-    if (res->code != 0) {
-        fail_msg("expected success, got %s: %s", rc_errname(res->code), res->message);
-    }
-}
-
-static void expectCode(const struct rc_fsm_result *res, int code, const char *needle)
-{
-    if (res->code != code) {
-        fail_msg("expected %s, got %s: %s", rc_errname(code), rc_errname(res->code), res->message);
-    }
-    if (needle != NULL && strstr(res->message, needle) == NULL) {
-        fail_msg("message '%s' lacks '%s'", res->message, needle);
-    }
-}
-
 static void ok(struct rc_fsm_result res)
 {
-    expectOk(&res);
+    fxExpectOk(&res);
 }
 
 struct job_opts {
@@ -105,8 +59,8 @@ static const Raftcron__Job *mkJob(struct fx *x, const char *name, const struct j
     void *buf;
     size_t len;
     assert_int_equal(commandEncodeJobPut(&spec, 0, false, false, T0, &buf, &len), 0);
-    struct rc_fsm_result res = applyBuf(x, buf, len);
-    expectOk(&res);
+    struct rc_fsm_result res = fxApply(x, buf, len);
+    fxExpectOk(&res);
     return fsmJobGet(x->f, "", name);
 }
 
@@ -135,7 +89,7 @@ static struct rc_fsm_result fireItems(struct fx *x, int64_t now, Raftcron__FireI
     void *buf;
     size_t len;
     assert_int_equal(commandEncodeFireBatch(now, ptrs, n, &buf, &len), 0);
-    return applyBuf(x, buf, len);
+    return fxApply(x, buf, len);
 }
 
 /* One FIRED instant of job `name` (version 1); returns the run id. */
@@ -144,13 +98,12 @@ static uint64_t fire(struct fx *x, const char *name, int64_t t)
     Raftcron__FireItem it =
         item(name, fsmJobGet(x->f, "", name)->version, t, t, 1, RC_DECISION_FIRED);
     struct rc_fsm_result res = fireItems(x, t, &it, 1);
-    expectOk(&res);
+    fxExpectOk(&res);
     assert_int_equal(res.runs_created, 1);
     return res.run_id;
 }
 
-static struct rc_fsm_result workerUpAs(struct fx *x, uint64_t id, uint64_t incarnation,
-                                       int64_t now)
+static struct rc_fsm_result workerUpAs(struct fx *x, uint64_t id, uint64_t incarnation, int64_t now)
 {
     Raftcron__Worker w = RAFTCRON__WORKER__INIT;
     w.incarnation = incarnation;
@@ -162,7 +115,7 @@ static struct rc_fsm_result workerUpAs(struct fx *x, uint64_t id, uint64_t incar
     void *buf;
     size_t len;
     assert_int_equal(commandEncodeWorkerUp(&w, now, &buf, &len), 0);
-    return applyBuf(x, buf, len);
+    return fxApply(x, buf, len);
 }
 
 static struct rc_fsm_result workerUp(struct fx *x, uint64_t id, int64_t now)
@@ -175,7 +128,7 @@ static struct rc_fsm_result workerDown(struct fx *x, uint64_t id, int64_t now)
     void *buf;
     size_t len;
     assert_int_equal(commandEncodeWorkerDown(id, now, &buf, &len), 0);
-    return applyBuf(x, buf, len);
+    return fxApply(x, buf, len);
 }
 
 static struct rc_fsm_result assign(struct fx *x, uint64_t run, uint64_t fence, uint64_t worker,
@@ -184,7 +137,7 @@ static struct rc_fsm_result assign(struct fx *x, uint64_t run, uint64_t fence, u
     void *buf;
     size_t len;
     assert_int_equal(commandEncodeRunAssign(run, fence, worker, now, &buf, &len), 0);
-    return applyBuf(x, buf, len);
+    return fxApply(x, buf, len);
 }
 
 static struct rc_fsm_result started(struct fx *x, uint64_t run, uint64_t fence, int64_t now)
@@ -192,7 +145,7 @@ static struct rc_fsm_result started(struct fx *x, uint64_t run, uint64_t fence, 
     void *buf;
     size_t len;
     assert_int_equal(commandEncodeRunStarted(run, fence, now, &buf, &len), 0);
-    return applyBuf(x, buf, len);
+    return fxApply(x, buf, len);
 }
 
 static struct rc_fsm_result finished(struct fx *x, uint64_t run, uint64_t fence, uint32_t state,
@@ -203,7 +156,7 @@ static struct rc_fsm_result finished(struct fx *x, uint64_t run, uint64_t fence,
     void *buf;
     size_t len;
     assert_int_equal(commandEncodeRunFinished(run, fence, state, &o, now, &buf, &len), 0);
-    return applyBuf(x, buf, len);
+    return fxApply(x, buf, len);
 }
 
 static struct rc_fsm_result retry(struct fx *x, uint64_t run, uint64_t fence, int64_t nb,
@@ -212,7 +165,7 @@ static struct rc_fsm_result retry(struct fx *x, uint64_t run, uint64_t fence, in
     void *buf;
     size_t len;
     assert_int_equal(commandEncodeRunRetry(run, fence, nb, now, &buf, &len), 0);
-    return applyBuf(x, buf, len);
+    return fxApply(x, buf, len);
 }
 
 static struct rc_fsm_result runEnd(struct fx *x, Raftcron__Command__CmdCase kind, uint64_t run,
@@ -221,7 +174,7 @@ static struct rc_fsm_result runEnd(struct fx *x, Raftcron__Command__CmdCase kind
     void *buf;
     size_t len;
     assert_int_equal(commandEncodeRunEnd(kind, run, fence, reason, now, &buf, &len), 0);
-    return applyBuf(x, buf, len);
+    return fxApply(x, buf, len);
 }
 
 static const Raftcron__Run *run(struct fx *x, uint64_t id)
@@ -236,6 +189,13 @@ static const Raftcron__Run *run(struct fx *x, uint64_t id)
 static void test_table(void **state)
 {
     (void)state;
+    /* The masks say the same as runsStateFinished, state by state, and nothing outside them. */
+    for (uint32_t st = 0; st < 32; st++) {
+        bool fin = (RC_RUN_FINISHED_MASK >> st) & 1;
+        bool unfin = (RC_RUN_UNFINISHED_MASK >> st) & 1;
+        assert_int_equal(fin, runsStateValid(st) && runsStateFinished(st));
+        assert_int_equal(unfin, runsStateValid(st) && !runsStateFinished(st));
+    }
     /* The diagram of DESIGN.md §3 (plus RETRY_WAIT → CANCELLED), written out in full. */
     static const char *const allowed[] = {
         "pending>assigned",     "pending>cancelled",    "assigned>running",  "assigned>lost",
@@ -276,34 +236,34 @@ static uint64_t driveTo(struct fx *x, uint32_t s, int64_t t)
     }
     if (s == RC_RUN_CANCELLED) {
         r = runEnd(x, RAFTCRON__COMMAND__CMD_RUN_CANCEL, id, 0, "by test", t);
-        expectOk(&r);
+        fxExpectOk(&r);
         return id;
     }
     r = assign(x, id, 0, 1, t);
-    expectOk(&r);
+    fxExpectOk(&r);
     uint64_t fence = r.fence;
     if (s == RC_RUN_ASSIGNED) {
         return id;
     }
     if (s == RC_RUN_LOST) {
         r = runEnd(x, RAFTCRON__COMMAND__CMD_RUN_LOST, id, fence, "by test", t);
-        expectOk(&r);
+        fxExpectOk(&r);
         return id;
     }
     r = started(x, id, fence, t);
-    expectOk(&r);
+    fxExpectOk(&r);
     if (s == RC_RUN_RUNNING) {
         return id;
     }
     uint32_t end = s == RC_RUN_SUCCEEDED || s == RC_RUN_TIMED_OUT ? s : RC_RUN_FAILED;
     r = finished(x, id, fence, end, t);
-    expectOk(&r);
+    fxExpectOk(&r);
     if (s == RC_RUN_RETRY_WAIT) {
         r = retry(x, id, fence, t, t);
-        expectOk(&r);
+        fxExpectOk(&r);
     } else if (s == RC_RUN_DEAD) {
         r = runEnd(x, RAFTCRON__COMMAND__CMD_RUN_DEAD, id, fence, "by test", t);
-        expectOk(&r);
+        fxExpectOk(&r);
     }
     assert_int_equal(run(x, id)->state, s);
     return id;
@@ -375,7 +335,7 @@ static void test_every_move(void **state)
             r = applyKind(&x, (enum cmd_kind)k, id, fence, t + SEC);
             const Raftcron__Run *after = run(&x, id);
             if (runsCanMove(s, kind_target[k])) {
-                expectOk(&r);
+                fxExpectOk(&r);
                 assert_true(r.changed);
                 assert_int_equal(after->state, kind_target[k]);
                 if (k == K_ASSIGN) {
@@ -386,7 +346,7 @@ static void test_every_move(void **state)
                     assert_int_equal(after->attempt, attempt + 1);
                 }
             } else {
-                expectCode(&r, RC_ESTALE, "cannot become");
+                fxExpectCode(&r, RC_ESTALE, "cannot become");
                 assert_false(r.changed);
                 assert_int_equal(after->state, s);
                 assert_int_equal(fsmDigest(x.f), before);
@@ -407,30 +367,30 @@ static void test_stale_fence(void **state)
     ok(workerUp(x, 2, T0));
     uint64_t id = fire(x, "j", T0 + MIN);
     struct rc_fsm_result r = assign(x, id, 0, 1, T0 + MIN);
-    expectOk(&r);
+    fxExpectOk(&r);
     uint64_t f1 = r.fence;
     ok(started(x, id, f1, T0 + MIN));
     /* Worker 1 goes quiet; its run is lost, retried, and assigned to worker 2. */
     r = workerDown(x, 1, T0 + 2 * MIN);
-    expectOk(&r);
+    fxExpectOk(&r);
     assert_int_equal(r.runs_moved, 1);
     assert_int_equal(run(x, id)->state, RC_RUN_LOST);
     ok(retry(x, id, f1, T0 + 3 * MIN, T0 + 2 * MIN));
     /* Not before its not-before instant. */
     r = assign(x, id, f1, 2, T0 + 2 * MIN);
-    expectCode(&r, RC_ESTALE, "retry not before");
+    fxExpectCode(&r, RC_ESTALE, "retry not before");
     r = assign(x, id, f1, 2, T0 + 3 * MIN);
-    expectOk(&r);
+    fxExpectOk(&r);
     uint64_t f2 = r.fence;
     assert_true(f2 > f1);
     /* The old attempt's reports change nothing. */
     uint64_t before = fsmDigest(x->f);
     r = started(x, id, f1, T0 + 3 * MIN);
-    expectCode(&r, RC_ESTALE, "is not the current fence");
+    fxExpectCode(&r, RC_ESTALE, "is not the current fence");
     r = finished(x, id, f1, RC_RUN_SUCCEEDED, T0 + 3 * MIN);
-    expectCode(&r, RC_ESTALE, NULL);
+    fxExpectCode(&r, RC_ESTALE, NULL);
     r = runEnd(x, RAFTCRON__COMMAND__CMD_RUN_LOST, id, f1, "old", T0 + 3 * MIN);
-    expectCode(&r, RC_ESTALE, NULL);
+    fxExpectCode(&r, RC_ESTALE, NULL);
     assert_int_equal(fsmDigest(x->f), before);
     ok(started(x, id, f2, T0 + 3 * MIN));
     ok(finished(x, id, f2, RC_RUN_SUCCEEDED, T0 + 4 * MIN));
@@ -438,11 +398,11 @@ static void test_stale_fence(void **state)
     assert_int_equal(run(x, id)->worker_id, 2);
     /* A finished run takes no further report, and unknown runs are not found. */
     r = finished(x, id, f2, RC_RUN_FAILED, T0 + 4 * MIN);
-    expectCode(&r, RC_ESTALE, "succeeded: cannot become failed");
+    fxExpectCode(&r, RC_ESTALE, "succeeded: cannot become failed");
     r = started(x, 999, 1, T0);
-    expectCode(&r, RC_ENOTFOUND, "run 999 not found");
+    fxExpectCode(&r, RC_ENOTFOUND, "run 999 not found");
     r = finished(x, id, f2, RC_RUN_PENDING, T0);
-    expectCode(&r, RC_EINVAL, "not a finishing state");
+    fxExpectCode(&r, RC_EINVAL, "not a finishing state");
     /* Stats of the job: two attempts finished? No: one RunFinished recorded. */
     const Raftcron__Job *job = fsmJobGet(x->f, "", "j");
     assert_int_equal(job->runs_total, 1);
@@ -461,20 +421,20 @@ static void test_exactly_once(void **state)
     assert_int_equal(job->cursor_us, T0);
     Raftcron__FireItem it = item("j", 1, T0 + MIN, T0 + MIN, 1, RC_DECISION_FIRED);
     struct rc_fsm_result r = fireItems(x, T0 + MIN, &it, 1);
-    expectOk(&r);
+    fxExpectOk(&r);
     assert_int_equal(r.items_applied, 1);
     assert_int_equal(fsmJobGet(x->f, "", "j")->cursor_us, T0 + MIN);
     /* A second leader proposes the same instant: refused, recorded once. */
     uint64_t before = fsmDigest(x->f);
     r = fireItems(x, T0 + MIN + 5, &it, 1);
-    expectCode(&r, RC_ESTALE, "item 0: job default/j: instant");
+    fxExpectCode(&r, RC_ESTALE, "item 0: job default/j: instant");
     assert_int_equal(r.items_rejected, 1);
     assert_false(r.changed);
     assert_int_equal(fsmDigest(x->f), before);
     /* So is a range that reaches back over it. */
     Raftcron__FireItem range = item("j", 1, T0, T0 + 2 * MIN, 3, RC_DECISION_MISSED);
     r = fireItems(x, T0 + 3 * MIN, &range, 1);
-    expectCode(&r, RC_ESTALE, "already decided");
+    fxExpectCode(&r, RC_ESTALE, "already decided");
     size_t n;
     Raftcron__Decision *const *d = fsmJobDecisions(x->f, jid, &n);
     assert_int_equal(n, 1);
@@ -489,7 +449,7 @@ static void test_exactly_once(void **state)
         item("nope", 1, T0 + 2 * MIN, T0 + 2 * MIN, 1, RC_DECISION_FIRED),
     };
     r = fireItems(x, T0 + 2 * MIN, mix, 3);
-    expectCode(&r, RC_ESTALE, "item 0:");
+    fxExpectCode(&r, RC_ESTALE, "item 0:");
     assert_int_equal(r.items_applied, 1);
     assert_int_equal(r.items_rejected, 2);
     assert_true(r.changed);
@@ -500,7 +460,7 @@ static void test_exactly_once(void **state)
     Raftcron__FireItem missed = item("j", 1, T0 + 3 * MIN, T0 + 7 * MIN, 5, RC_DECISION_MISSED);
     missed.reason = RC_REASON_MISFIRE_GRACE;
     r = fireItems(x, T0 + 60 * MIN, &missed, 1);
-    expectOk(&r);
+    fxExpectOk(&r);
     assert_int_equal(r.runs_created, 0);
     d = fsmJobDecisions(x->f, jid, &n);
     assert_int_equal(n, 3);
@@ -541,23 +501,23 @@ static void test_bad_items(void **state)
                                      cases[i].count, cases[i].decision);
         it.reason = cases[i].reason;
         struct rc_fsm_result r = fireItems(x, T0 + MIN, &it, 1);
-        expectCode(&r, cases[i].code, cases[i].needle);
+        fxExpectCode(&r, cases[i].code, cases[i].needle);
         assert_int_equal(fsmDigest(x->f), before);
     }
     /* Stale version and paused job. */
     Raftcron__FireItem it = item("j", 2, T0 + MIN, T0 + MIN, 1, RC_DECISION_FIRED);
     struct rc_fsm_result r = fireItems(x, T0 + MIN, &it, 1);
-    expectCode(&r, RC_ESTALE, "is at version 1, decided at 2");
+    fxExpectCode(&r, RC_ESTALE, "is at version 1, decided at 2");
     void *buf;
     size_t len;
     assert_int_equal(commandEncodeJobPause("", "j", 0, T0, &buf, &len), 0);
-    ok(applyBuf(x, buf, len));
+    ok(fxApply(x, buf, len));
     it.job_version = 2;
     r = fireItems(x, T0 + MIN, &it, 1);
-    expectCode(&r, RC_ESTALE, "paused");
+    fxExpectCode(&r, RC_ESTALE, "paused");
     /* An empty batch is a successful no-op. */
     r = fireItems(x, T0, NULL, 0);
-    expectOk(&r);
+    fxExpectOk(&r);
     assert_false(r.changed);
 }
 
@@ -573,7 +533,7 @@ static void test_manual(void **state)
     it.reason = RC_REASON_MANUAL;
     for (int i = 0; i < 2; i++) {
         struct rc_fsm_result r = fireItems(x, T0 + 11 * MIN, &it, 1);
-        expectOk(&r);
+        fxExpectOk(&r);
         assert_true(run(x, r.run_id)->manual);
         assert_int_equal(run(x, r.run_id)->scheduled_us, T0 - 60 * MIN);
     }
@@ -597,12 +557,12 @@ static void test_replace_and_queue(void **state)
     ok(workerUp(x, 1, T0));
     uint64_t a = fire(x, "j", T0 + MIN);
     struct rc_fsm_result r = assign(x, a, 0, 1, T0 + MIN);
-    expectOk(&r);
+    fxExpectOk(&r);
     /* QUEUE_ONE while busy: the run waits, marked queued. */
     Raftcron__FireItem q = item("j", 1, T0 + 2 * MIN, T0 + 2 * MIN, 1, RC_DECISION_FIRED);
     q.queued = true;
     r = fireItems(x, T0 + 2 * MIN, &q, 1);
-    expectOk(&r);
+    fxExpectOk(&r);
     uint64_t b = r.run_id;
     assert_string_equal(run(x, b)->wait_reason, "queued");
     int active, queued;
@@ -613,7 +573,7 @@ static void test_replace_and_queue(void **state)
     Raftcron__FireItem rep = item("j", 1, T0 + 3 * MIN, T0 + 3 * MIN, 1, RC_DECISION_FIRED);
     rep.cancel_active = true;
     r = fireItems(x, T0 + 3 * MIN, &rep, 1);
-    expectOk(&r);
+    fxExpectOk(&r);
     assert_int_equal(r.runs_moved, 2);
     assert_int_equal(run(x, a)->state, RC_RUN_CANCELLED);
     assert_int_equal(run(x, b)->state, RC_RUN_CANCELLED);
@@ -631,10 +591,10 @@ static void test_workers(void **state)
     struct fx *x = *state;
     mkJob(x, "j", NULL);
     struct rc_fsm_result r = workerUp(x, 1, T0);
-    expectOk(&r);
+    fxExpectOk(&r);
     assert_true(r.changed);
     r = workerUp(x, 1, T0 + SEC); /* a re-hello with nothing new */
-    expectOk(&r);
+    fxExpectOk(&r);
     assert_false(r.changed);
     assert_int_equal(fsmWorkerGet(x->f, 1)->since_us, T0);
     ok(workerUp(x, 2, T0));
@@ -644,7 +604,7 @@ static void test_workers(void **state)
     uint64_t d = fire(x, "j", T0 + 4 * MIN);
     ok(assign(x, a, 0, 1, T0));
     r = assign(x, b, 0, 1, T0);
-    expectOk(&r);
+    fxExpectOk(&r);
     ok(started(x, b, r.fence, T0));
     ok(assign(x, c, 0, 2, T0));
     const Raftcron__Run *sel[8];
@@ -656,7 +616,7 @@ static void test_workers(void **state)
     assert_int_equal(sel[0]->id, d);
     assert_int_equal(fsmRunsSelect(x->f, 0xffff, 0, sel, 1), 4); /* counts beyond max */
     r = workerDown(x, 1, T0 + 5 * MIN);
-    expectOk(&r);
+    fxExpectOk(&r);
     assert_int_equal(r.runs_moved, 2);
     assert_int_equal(run(x, a)->state, RC_RUN_LOST);
     assert_int_equal(run(x, b)->state, RC_RUN_LOST);
@@ -666,17 +626,17 @@ static void test_workers(void **state)
     assert_false(fsmWorkerGet(x->f, 1)->alive);
     /* Down again: nothing to do. Unknown: not found. Assigning to a down worker: stale. */
     r = workerDown(x, 1, T0 + 6 * MIN);
-    expectOk(&r);
+    fxExpectOk(&r);
     assert_false(r.changed);
     r = workerDown(x, 9, T0);
-    expectCode(&r, RC_ENOTFOUND, "worker 9 unknown");
+    fxExpectCode(&r, RC_ENOTFOUND, "worker 9 unknown");
     r = assign(x, d, 0, 1, T0);
-    expectCode(&r, RC_ESTALE, "worker 1 is down");
+    fxExpectCode(&r, RC_ESTALE, "worker 1 is down");
     r = assign(x, d, 0, 9, T0);
-    expectCode(&r, RC_ENOTFOUND, "worker 9 is unknown");
+    fxExpectCode(&r, RC_ENOTFOUND, "worker 9 is unknown");
     /* Back up: alive again, since now. */
     r = workerUp(x, 1, T0 + 7 * MIN);
-    expectOk(&r);
+    fxExpectOk(&r);
     assert_true(fsmWorkerGet(x->f, 1)->alive);
     assert_int_equal(fsmWorkerGet(x->f, 1)->since_us, T0 + 7 * MIN);
     size_t n;
@@ -688,8 +648,8 @@ static void test_workers(void **state)
     void *buf;
     size_t len;
     assert_int_equal(commandEncodeWorkerUp(&w, T0, &buf, &len), 0);
-    r = applyBuf(x, buf, len);
-    expectCode(&r, RC_EINVAL, "address");
+    r = fxApply(x, buf, len);
+    fxExpectCode(&r, RC_EINVAL, "address");
 }
 
 /* Regression (Jepsen, clock,member seed 2): a node removed, wiped and re-added under the same
@@ -707,7 +667,7 @@ static void test_worker_restart_loses_its_runs(void **state)
     uint64_t done = fire(x, "j", T0 + 3 * MIN);
     ok(assign(x, a, 0, 1, T0));
     struct rc_fsm_result r = assign(x, b, 0, 1, T0);
-    expectOk(&r);
+    fxExpectOk(&r);
     ok(started(x, b, r.fence, T0));
     r = assign(x, done, 0, 1, T0);
     ok(started(x, done, r.fence, T0));
@@ -715,12 +675,12 @@ static void test_worker_restart_loses_its_runs(void **state)
     assert_int_equal(run(x, a)->worker_incarnation, 111);
     /* The same process says hello again: nothing moves. */
     r = workerUpAs(x, 1, 111, T0 + SEC);
-    expectOk(&r);
+    fxExpectOk(&r);
     assert_false(r.changed);
     assert_int_equal(run(x, a)->state, RC_RUN_ASSIGNED);
     /* A new process under id 1: what the old one held is lost, what finished stays. */
     r = workerUpAs(x, 1, 222, T0 + 2 * SEC);
-    expectOk(&r);
+    fxExpectOk(&r);
     assert_true(r.changed);
     assert_int_equal(r.runs_moved, 2);
     assert_int_equal(run(x, a)->state, RC_RUN_LOST);
@@ -749,20 +709,20 @@ static void test_retry_limits(void **state)
     uint64_t fence = 0;
     for (int attempt = 1; attempt <= 2; attempt++) {
         struct rc_fsm_result r = assign(x, id, fence, 1, T0 + MIN);
-        expectOk(&r);
+        fxExpectOk(&r);
         fence = r.fence;
         ok(started(x, id, fence, T0 + MIN));
         ok(finished(x, id, fence, RC_RUN_TIMED_OUT, T0 + MIN));
         r = retry(x, id, fence, T0 + MIN, T0 + MIN);
         if (attempt == 1) {
-            expectOk(&r);
+            fxExpectOk(&r);
         } else {
-            expectCode(&r, RC_EINVAL, "allows no attempt 3");
+            fxExpectCode(&r, RC_EINVAL, "allows no attempt 3");
         }
     }
     struct rc_fsm_result r =
         runEnd(x, RAFTCRON__COMMAND__CMD_RUN_DEAD, id, fence, "gave up", T0 + 2 * MIN);
-    expectOk(&r);
+    fxExpectOk(&r);
     assert_int_equal(run(x, id)->state, RC_RUN_DEAD);
     assert_string_equal(run(x, id)->end_reason, "gave up");
     const Raftcron__Job *j = fsmJobGet(x->f, "", "j");
@@ -772,10 +732,10 @@ static void test_retry_limits(void **state)
     /* At-most-once: a lost attempt is final. */
     uint64_t k = fire(x, "k", T0 + MIN);
     r = assign(x, k, 0, 1, T0 + MIN);
-    expectOk(&r);
+    fxExpectOk(&r);
     ok(workerDown(x, 1, T0 + MIN));
     r = retry(x, k, r.fence, T0 + MIN, T0 + MIN);
-    expectCode(&r, RC_EINVAL, "allows no attempt 2");
+    fxExpectCode(&r, RC_EINVAL, "allows no attempt 2");
 }
 
 /* ---- Job delete --------------------------------------------------------------------------- */
@@ -788,14 +748,14 @@ static void test_job_delete(void **state)
     uint64_t a = fire(x, "j", T0 + MIN);
     uint64_t b = fire(x, "j", T0 + 2 * MIN);
     struct rc_fsm_result r = assign(x, a, 0, 1, T0);
-    expectOk(&r);
+    fxExpectOk(&r);
     uint64_t fence = r.fence;
     ok(runEnd(x, RAFTCRON__COMMAND__CMD_RUN_CANCEL, b, 0, "x", T0));
     void *buf;
     size_t len;
     assert_int_equal(commandEncodeJobDelete("", "j", 0, T0, &buf, &len), 0);
-    r = applyBuf(x, buf, len);
-    expectOk(&r);
+    r = fxApply(x, buf, len);
+    fxExpectOk(&r);
     assert_int_equal(r.runs_moved, 1);
     assert_null(fsmRunGet(x->f, a));
     assert_null(fsmRunGet(x->f, b));
@@ -809,7 +769,7 @@ static void test_job_delete(void **state)
     assert_int_equal(st.decisions_dropped, 2);
     /* The worker's late report names a run that no longer exists. */
     r = started(x, a, fence, T0);
-    expectCode(&r, RC_ENOTFOUND, NULL);
+    fxExpectCode(&r, RC_ENOTFOUND, NULL);
     /* A new job of the same name starts a fresh history; run ids keep increasing. */
     mkJob(x, "j", NULL);
     assert_int_equal(fire(x, "j", T0 + MIN), 3);
@@ -828,7 +788,7 @@ static void test_retention(void **state)
         int64_t t = T0 + i * MIN;
         uint64_t id = fire(x, "j", t);
         struct rc_fsm_result r = assign(x, id, 0, 1, t);
-        expectOk(&r);
+        fxExpectOk(&r);
         ok(started(x, id, r.fence, t));
         ok(finished(x, id, r.fence, RC_RUN_SUCCEEDED, t));
         size_t n;
@@ -891,7 +851,7 @@ static void fillLedger(struct fx *x)
     Raftcron__FireItem missed = item("b", 1, T0 + 2 * MIN, T0 + 4 * MIN, 3, RC_DECISION_MISSED);
     ok(fireItems(x, T0 + 5 * MIN, &missed, 1));
     struct rc_fsm_result r = assign(x, r1, 0, 7, T0 + MIN);
-    expectOk(&r);
+    fxExpectOk(&r);
     ok(started(x, r1, r.fence, T0 + MIN));
     Raftcron__Outcome o2 = RAFTCRON__OUTCOME__INIT;
     o2.error = "boom";
@@ -899,7 +859,7 @@ static void fillLedger(struct fx *x)
     size_t len;
     assert_int_equal(
         commandEncodeRunFinished(r1, r.fence, RC_RUN_FAILED, &o2, T0 + 2 * MIN, &buf, &len), 0);
-    ok(applyBuf(x, buf, len));
+    ok(fxApply(x, buf, len));
     ok(retry(x, r1, r.fence, T0 + 3 * MIN, T0 + 2 * MIN));
     ok(assign(x, r2, 0, 3, T0 + MIN));
 }
@@ -944,7 +904,7 @@ static void test_snapshot(void **state)
     struct fx y = {.f = g, .index = 5};
     struct rc_fsm_result ra = assign(x, 3, 0, 7, T0 + 3 * MIN);
     struct rc_fsm_result rb = assign(&y, 3, 0, 7, T0 + 3 * MIN);
-    expectOk(&ra);
+    fxExpectOk(&ra);
     assert_int_equal(ra.fence, rb.fence);
     assert_int_equal(ra.fence, 3);
     assert_int_equal(fsmDigest(g), fsmDigest(x->f));
@@ -1085,8 +1045,8 @@ static void applyBoth(struct prop *p, void *buf, size_t len)
     void *copy = malloc(len);
     assert_non_null(copy);
     memcpy(copy, buf, len);
-    struct rc_fsm_result ra = applyBuf(&p->a, buf, len);
-    struct rc_fsm_result rb = applyBuf(&p->b, copy, len);
+    struct rc_fsm_result ra = fxApply(&p->a, buf, len);
+    struct rc_fsm_result rb = fxApply(&p->b, copy, len);
     assert_int_equal(ra.code, rb.code);
     assert_int_equal(ra.changed, rb.changed);
     if (ra.fence != 0) {
@@ -1261,18 +1221,18 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_every_move),
-        cmocka_unit_test_setup_teardown(test_stale_fence, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_exactly_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_items, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_manual, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_replace_and_queue, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_workers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_retry_limits, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_job_delete, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_worker_restart_loses_its_runs, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_snapshot, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_restore_rejects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_fence, fxSetup, fxTeardown),
+        cmocka_unit_test_setup_teardown(test_exactly_once, fxSetup, fxTeardown),
+        cmocka_unit_test_setup_teardown(test_bad_items, fxSetup, fxTeardown),
+        cmocka_unit_test_setup_teardown(test_manual, fxSetup, fxTeardown),
+        cmocka_unit_test_setup_teardown(test_replace_and_queue, fxSetup, fxTeardown),
+        cmocka_unit_test_setup_teardown(test_workers, fxSetup, fxTeardown),
+        cmocka_unit_test_setup_teardown(test_retry_limits, fxSetup, fxTeardown),
+        cmocka_unit_test_setup_teardown(test_job_delete, fxSetup, fxTeardown),
+        cmocka_unit_test_setup_teardown(test_retention, fxSetup, fxTeardown),
+        cmocka_unit_test_setup_teardown(test_worker_restart_loses_its_runs, fxSetup, fxTeardown),
+        cmocka_unit_test_setup_teardown(test_snapshot, fxSetup, fxTeardown),
+        cmocka_unit_test_setup_teardown(test_restore_rejects, fxSetup, fxTeardown),
         cmocka_unit_test(test_property),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
