@@ -463,7 +463,8 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
     }
     n->worker_open = true;
     setState(n, NODE_RUNNING);
-    logInfo("started", "raft_addr", "%s", opts->raft_addr);
+    logInfo("started", "raft_addr", "%s", opts->raft_addr, "rpc_addr", "%s", opts->rpc_addr, "data",
+            "%s", opts->data_dir);
     tickOnChange(&n->tick); /* a single-node cluster may already be leader */
     if (opts->join != NULL) {
         uv_timer_start(&n->join_timer, joinTimer, 0, 0);
