@@ -35,9 +35,14 @@ static void usage(FILE *f)
             "--from (default now), 'prev' the N instants strictly before it, newest first, one\n"
             "RFC 3339 timestamp with the zone's offset per line.\n"
             "\n"
-            "EXPR: 5 fields (min hour dom month dow) or 6 (seconds first); names, ranges,\n"
-            "steps, lists, ?, L, L-n, nW, LW, nL, n#k; @yearly @monthly @weekly @daily @hourly,\n"
-            "@every DURATION; an optional CRON_TZ=Zone prefix. See docs/scheduling.md.\n"
+            "EXPR: 5 fields (min hour dom month dow) or 6 (seconds first); numbers, names\n"
+            "(jan-dec, sun-sat, any case), *, ranges a-b, steps */n a-b/n, lists a,b; day of\n"
+            "week 0-7 (0 and 7 Sunday), nL (last such weekday), n#k (k-th); day of month\n"
+            "L, L-n, nW (nearest weekday), LW, and ? for either day field; @yearly @annually\n"
+            "@monthly @weekly @daily @midnight @hourly, @every DURATION; an optional\n"
+            "CRON_TZ=Zone prefix. Both day fields restricted: either matches; one starting\n"
+            "with '*': both must (cron(5)). Ranges do not wrap (5-3 is an error). See\n"
+            "docs/scheduling.md.\n"
             "\n"
             "Options:\n"
             "  --tz ZONE            IANA time zone (default UTC)\n"
@@ -53,14 +58,10 @@ static void usage(FILE *f)
 static int parseArgs(int argc, char **argv, struct cron_args *a)
 {
     static const struct option opts[] = {
-        {"tz", required_argument, NULL, 'z'},
-        {"from", required_argument, NULL, 'f'},
-        {"count", required_argument, NULL, 'n'},
-        {"explain", no_argument, NULL, 'x'},
-        {"dst-gap", required_argument, NULL, 'g'},
-        {"dst-repeat", required_argument, NULL, 'r'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"tz", required_argument, NULL, 'z'},      {"from", required_argument, NULL, 'f'},
+        {"count", required_argument, NULL, 'n'},   {"explain", no_argument, NULL, 'x'},
+        {"dst-gap", required_argument, NULL, 'g'}, {"dst-repeat", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     char err[RC_ERRMSG_SIZE];
     char *end;
@@ -102,8 +103,17 @@ static int parseArgs(int argc, char **argv, struct cron_args *a)
         case 'h':
             usage(stdout);
             return -1;
-        default:
-            return ctlUsageError("cron: unknown or incomplete option \"%s\"", argv[optind - 1]);
+        default: {
+            /* Inside a cluster such as "-1 * * * *" getopt has not moved optind past it yet. */
+            const char *bad = argv[optind - 1];
+            if (optopt != 0 && optind < argc && argv[optind][0] == '-' &&
+                strchr(argv[optind], optopt) != NULL) {
+                bad = argv[optind];
+            }
+            return ctlUsageError("cron: unknown or incomplete option \"%s\" (put an EXPR that "
+                                 "starts with '-' after --)",
+                                 bad);
+        }
         }
     }
     if (optind + 1 != argc) {
@@ -193,7 +203,12 @@ int ctlCron(const struct ctl_global *g, int argc, char **argv)
     t.dst_gap = a.gap;
     t.dst_repeat = a.repeat;
     char explained[512];
-    cronExplain(&t.cron, explained, sizeof explained);
+    size_t n = cronExplain(&t.cron, explained, sizeof explained);
+    /* The expression names its zone only with a CRON_TZ= prefix; --tz is said here. */
+    if (t.cron.tz[0] == '\0' && t.kind == RC_TRIGGER_CRON && t.cron.every_us == 0 &&
+        a.tz[0] != '\0' && n < sizeof explained) {
+        snprintf(explained + n, sizeof explained - n, " in time zone %s", tzName(t.tz));
+    }
     if (strcmp(cmd, "explain") == 0) {
         if (g->output == CTL_OUTPUT_JSON) {
             fputs("{\"expression\":", stdout);

@@ -35,22 +35,19 @@ static const char *const dow_abbr[] = {"sun", "mon", "tue", "wed", "thu", "fri",
 
 /* Day of week admits 7 for Sunday (cron(5)); it is folded onto 0 after parsing. */
 static const struct field fields[F_COUNT] = {
-    [F_SEC] = {"second", 0, 59, 60, NULL, 0},
-    [F_MIN] = {"minute", 0, 59, 60, NULL, 0},
-    [F_HOUR] = {"hour", 0, 23, 24, NULL, 0},
-    [F_DOM] = {"day of month", 1, 31, 31, NULL, 0},
-    [F_MON] = {"month", 1, 12, 12, month_abbr, 12},
-    [F_DOW] = {"day of week", 0, 7, 7, dow_abbr, 7},
+    [F_SEC] = {"second", 0, 59, 60, NULL, 0},       [F_MIN] = {"minute", 0, 59, 60, NULL, 0},
+    [F_HOUR] = {"hour", 0, 23, 24, NULL, 0},        [F_DOM] = {"day of month", 1, 31, 31, NULL, 0},
+    [F_MON] = {"month", 1, 12, 12, month_abbr, 12}, [F_DOW] = {"day of week", 0, 7, 7, dow_abbr, 7},
 };
 
-static const char *const month_full[] = {"January", "February", "March",     "April",
-                                         "May",     "June",     "July",      "August",
-                                         "September", "October", "November", "December"};
+static const char *const month_full[] = {"January",   "February", "March",    "April",
+                                         "May",       "June",     "July",     "August",
+                                         "September", "October",  "November", "December"};
 static const char *const dow_full[] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
                                        "Thursday", "Friday", "Saturday"};
 
 /* Longest token an error message quotes before eliding it. */
-#define QUOTE_MAX 40
+#define QUOTE_MAX  40
 #define QUOTE_SIZE (QUOTE_MAX + 4)
 
 /* Beyond every field's range: digits past it stop growing the value, so nothing overflows. */
@@ -178,7 +175,8 @@ static void putSeparator(struct sbuf *b, int index, int count)
     }
 }
 
-/* The runs of consecutive values in bits over [lo, hi]; runs of three or more read "a through b". */
+/* The runs of consecutive values in bits over [lo, hi]; runs of three or more read "a through b".
+ */
 static int runs(uint64_t bits, int lo, int hi, int starts[], int ends[])
 {
     int n = 0;
@@ -512,7 +510,13 @@ static int parseRange(const struct parser *p, const char *s, const char *e, uint
                 hi = 7;
             }
             if (hi < lo) {
-                return fieldError(p, "range %s is reversed", quote(q, s, (size_t)(re - s)));
+                /* No Quartz-style wraparound: say how to write it. */
+                int max = starHigh(p->kind), min = fields[p->kind].lo;
+                char a[16], b[16];
+                snprintf(a, sizeof a, lo == max ? "%d" : "%d-%d", lo, max);
+                snprintf(b, sizeof b, hi == min ? "%d" : "%d-%d", min, hi);
+                return fieldError(p, "range %s is reversed (ranges do not wrap: write %s,%s)",
+                                  quote(q, s, (size_t)(re - s)), a, b);
             }
         }
     }
@@ -555,8 +559,7 @@ static int parseSpecialNumber(const struct parser *p, const char *s, const char 
     char q[QUOTE_SIZE];
     int v = 0;
     if (s == e || !allDigits(s, e)) {
-        return fieldError(p, "%s in \"%s\" is not a number", what,
-                          quote(q, element, element_len));
+        return fieldError(p, "%s in \"%s\" is not a number", what, quote(q, element, element_len));
     }
     for (; s < e; s++) {
         v = v < NUMBER_CAP ? v * 10 + (*s - '0') : v;
@@ -638,8 +641,7 @@ static int parseDowSpecial(const struct parser *p, const char *s, const char *e,
         return rc;
     }
     if (equalsIgnoreCase(s, n, "l")) {
-        return fieldError(p, "\"%s\" needs a weekday, e.g. 5L for the last Friday",
-                          quote(q, s, n));
+        return fieldError(p, "\"%s\" needs a weekday, e.g. 5L for the last Friday", quote(q, s, n));
     }
     *handled = false;
     return 0;
@@ -745,8 +747,8 @@ static int checkPossible(const struct rc_cron *c, const struct parser *dom)
     char months[128];
     struct sbuf b = {months, sizeof months, 0};
     months[0] = '\0';
-    if (!c->dow_any) {
-        return 0;
+    if (!c->dow_star) {
+        return 0; /* a restricted day of week matches on its own (or) */
     }
     for (int m = 1; m <= 12; m++) {
         if ((c->months & (1u << m)) && domPossibleIn(c, m)) {
@@ -793,8 +795,8 @@ static int parseFields(const char *s, struct rc_cron *c, char *err, size_t errle
     c->seconds = 1; /* five fields fire at second 0 */
     struct parser dom = {0};
     for (int i = 0; i < n; i++) {
-        struct parser p = {c, i + (n == 5), i + 1, spans[i][0], (size_t)(spans[i][1] - spans[i][0]),
-                           err, errlen};
+        struct parser p = {
+            c, i + (n == 5), i + 1, spans[i][0], (size_t)(spans[i][1] - spans[i][0]), err, errlen};
         uint64_t bits = 0;
         bool any;
         int rc = parseField(&p, &bits, &any);
@@ -802,8 +804,12 @@ static int parseFields(const char *s, struct rc_cron *c, char *err, size_t errle
             return rc;
         }
         storeField(c, p.kind, bits, any);
+        bool star = p.field_len > 0 && (p.field[0] == '*' || p.field[0] == '?');
         if (p.kind == F_DOM) {
             dom = p;
+            c->dom_star = star;
+        } else if (p.kind == F_DOW) {
+            c->dow_star = star;
         }
     }
     return checkPossible(c, &dom);
@@ -813,8 +819,8 @@ static const struct {
     const char *name;
     const char *expr;
 } macros[] = {
-    {"@yearly", "0 0 1 1 *"},  {"@annually", "0 0 1 1 *"}, {"@monthly", "0 0 1 * *"},
-    {"@weekly", "0 0 * * 0"},  {"@daily", "0 0 * * *"},    {"@midnight", "0 0 * * *"},
+    {"@yearly", "0 0 1 1 *"}, {"@annually", "0 0 1 1 *"}, {"@monthly", "0 0 1 * *"},
+    {"@weekly", "0 0 * * 0"}, {"@daily", "0 0 * * *"},    {"@midnight", "0 0 * * *"},
     {"@hourly", "0 * * * *"},
 };
 
@@ -1005,7 +1011,8 @@ static uint32_t dowDays(const struct rc_cron *c, int dim, int wd1)
     return m & daysUpTo(dim);
 }
 
-/* The matching days of a month as bits 1-31 (cron(5): OR when both day fields are restricted). */
+/* The matching days of a month as bits 1-31 (cron(5): OR when both day fields are restricted,
+ * AND when either starts with '*'). */
 static uint32_t monthDays(const struct rc_cron *c, int year, int month)
 {
     int dim = civilDaysInMonth(year, month);
@@ -1018,6 +1025,9 @@ static uint32_t monthDays(const struct rc_cron *c, int year, int month)
     }
     if (c->dom_any) {
         return dowDays(c, dim, wd1);
+    }
+    if (c->dom_star || c->dow_star) {
+        return domDays(c, dim, wd1) & dowDays(c, dim, wd1);
     }
     return domDays(c, dim, wd1) | dowDays(c, dim, wd1);
 }
@@ -1465,8 +1475,8 @@ static bool putDuringMinute(struct sbuf *b, const struct rc_cron *c)
 
 static int domItems(const struct rc_cron *c)
 {
-    return listItems(c->dom, 1, 31) + popcount(c->dom_last_offsets) +
-           popcount(c->dom_nearest_wd) + (c->dom_last_wd ? 1 : 0);
+    return listItems(c->dom, 1, 31) + popcount(c->dom_last_offsets) + popcount(c->dom_nearest_wd) +
+           (c->dom_last_wd ? 1 : 0);
 }
 
 /* "day 1", "days 1 and 15", "the last day", "3 days before the last day", ... "of the month" */
@@ -1530,7 +1540,7 @@ static void putDays(struct sbuf *b, const struct rc_cron *c, bool clock)
         putDom(b, c);
     }
     if (!c->dom_any && !c->dow_any) {
-        put(b, " or");
+        put(b, c->dom_star || c->dow_star ? " and" : " or");
     }
     if (!c->dow_any) {
         put(b, " on ");
@@ -1548,8 +1558,12 @@ static void putDays(struct sbuf *b, const struct rc_cron *c, bool clock)
 static void putDuration(struct sbuf *b, int64_t us)
 {
     static const struct unit parts[] = {
-        {"d", 86400 * RC_USEC_PER_SEC}, {"h", 3600 * RC_USEC_PER_SEC}, {"m", 60 * RC_USEC_PER_SEC},
-        {"s", RC_USEC_PER_SEC},         {"ms", 1000},                 {"us", 1},
+        {"d", 86400 * RC_USEC_PER_SEC},
+        {"h", 3600 * RC_USEC_PER_SEC},
+        {"m", 60 * RC_USEC_PER_SEC},
+        {"s", RC_USEC_PER_SEC},
+        {"ms", 1000},
+        {"us", 1},
     };
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         int64_t n = us / parts[i].us;

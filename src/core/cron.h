@@ -19,10 +19,14 @@
  *     and @every DURATION (e.g. "@every 1h30m", "@every 500ms"; see cronParseDuration);
  *   - an optional "CRON_TZ=Zone " or "TZ=Zone " prefix naming an IANA zone, stored verbatim in
  *     tz (shorter than RC_CRON_TZ_MAX); the zone is validated by the caller (tzGet).
- * When both day of month and day of week are restricted (neither is '*', '?' or '* / 1'), a day
- * matches if either matches (cron(5)); otherwise only the restricted one counts. An expression
- * that can never match because day of week is unrestricted and no selected month has a selected
- * day (e.g. "* * 31 2 *", "0 0 31 4,6,9,11 *"; Feb 29 counts as possible) is rejected.
+ * Day of month and day of week (cron(5), as Vixie cron and cronie implement it): a field that
+ * starts with '*' or '?' is unrestricted. When both fields are restricted, a day matches if
+ * either matches ("0 0 13 * fri": every 13th and every Friday); when one or both are
+ * unrestricted, a day must match both ("0 0 * / 2 * mon", written without the blanks: Mondays
+ * that are odd days of the month). robfig/cron (Kubernetes) instead treats a stepped star as
+ * restricted; docs/scheduling.md lists the differences. An expression that can never match because
+ * no selected month has a selected day while day of week is unrestricted (e.g. "* * 31 2 *",
+ * "0 0 31 4,6,9,11 *"; Feb 29 counts as possible) is rejected.
  *
  * Errors name the field, the token and the reason, e.g.
  *   "field 3 (day of month): 32 is out of range 1-31".
@@ -39,23 +43,25 @@
 #define RC_CRON_TZ_MAX 64
 
 struct rc_cron {
-    uint64_t seconds;  /* bit s set: second s matches (0-59) */
-    uint64_t minutes;  /* bit m set: minute m matches (0-59) */
-    uint32_t hours;    /* bit h set: hour h matches (0-23) */
-    uint32_t dom;      /* bit d set: day of month d matches (1-31) */
-    uint16_t months;   /* bit m set: month m matches (1-12) */
-    uint8_t dow;       /* bit w set: weekday w matches (0-6, 0 = Sunday) */
-    bool dom_any;      /* day-of-month field was '*' or '?' */
-    bool dow_any;      /* day-of-week field was '*' or '?' */
-    bool has_seconds;  /* the expression had 6 fields */
+    uint64_t seconds; /* bit s set: second s matches (0-59) */
+    uint64_t minutes; /* bit m set: minute m matches (0-59) */
+    uint32_t hours;   /* bit h set: hour h matches (0-23) */
+    uint32_t dom;     /* bit d set: day of month d matches (1-31) */
+    uint16_t months;  /* bit m set: month m matches (1-12) */
+    uint8_t dow;      /* bit w set: weekday w matches (0-6, 0 = Sunday) */
+    bool dom_any;     /* day-of-month field was '*' or '?' */
+    bool dow_any;     /* day-of-week field was '*' or '?' */
+    bool dom_star;    /* day-of-month field starts with '*' or '?' (cron(5): unrestricted) */
+    bool dow_star;    /* day-of-week field starts with '*' or '?' */
+    bool has_seconds; /* the expression had 6 fields */
     /* Day-of-month specials (each also makes dom restricted). */
     uint32_t dom_last_offsets; /* bit n set: "L-n" (n = 0 for plain "L"), n 0-30 */
     uint32_t dom_nearest_wd;   /* bit d set: "dW" */
     bool dom_last_wd;          /* "LW" */
     /* Day-of-week specials (each also makes dow restricted). */
-    uint8_t dow_last;       /* bit w set: "wL" */
-    uint8_t dow_nth[6];     /* dow_nth[k] bit w set: "w#k", k 1-5 */
-    int64_t every_us;       /* > 0: the expression was "@every DURATION"; other fields unused */
+    uint8_t dow_last;        /* bit w set: "wL" */
+    uint8_t dow_nth[6];      /* dow_nth[k] bit w set: "w#k", k 1-5 */
+    int64_t every_us;        /* > 0: the expression was "@every DURATION"; other fields unused */
     char tz[RC_CRON_TZ_MAX]; /* zone from a CRON_TZ= prefix, or "" */
 };
 

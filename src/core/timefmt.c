@@ -96,6 +96,9 @@ void timefmtFormat(int64_t instant_us, int offset_s, char *buf)
 {
     int64_t secs = civilFloorDiv(instant_us, RC_USEC_PER_SEC);
     int64_t frac = instant_us - secs * RC_USEC_PER_SEC;
+    if (offset_s % 60 != 0) {
+        offset_s = 0; /* RFC 3339 offsets are whole minutes (LMT, Monrovia before 1972): UTC */
+    }
     struct rc_civil c;
     civilFromSeconds(secs + offset_s, &c);
     int n = snprintf(buf, RC_TIMEFMT_MAX, "%04d-%02d-%02dT%02d:%02d:%02d", c.year, c.month, c.day,

@@ -21,7 +21,9 @@ int timefmtParse(const char *text, int64_t *out_us, char *err, size_t errlen);
 /*
  * Format the instant as RFC 3339 in the given UTC offset (seconds), e.g.
  * "2025-03-30T03:00:00+02:00"; offset 0 prints "Z". Fractional seconds are printed only when
- * non-zero (6 digits). buf must hold RC_TIMEFMT_MAX bytes.
+ * non-zero (6 digits). An offset that is not a whole number of minutes (local mean times before
+ * 1972) cannot be written in RFC 3339: the instant is then printed in UTC ("Z"). buf must hold
+ * RC_TIMEFMT_MAX bytes.
  */
 void timefmtFormat(int64_t instant_us, int offset_s, char *buf);
 

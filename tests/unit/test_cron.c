@@ -97,8 +97,9 @@ static void expectExplain(const char *expr, const char *want)
 }
 
 /*
- * An independent, deliberately naive reading of the day rules (cron(5) OR semantics and the
- * Quartz specials), evaluated per date: the engine's month masks are checked against it.
+ * An independent, deliberately naive reading of the day rules (cron(5): OR when both day fields
+ * are restricted, AND when either starts with '*' or '?'; and the Quartz specials), evaluated
+ * per date: the engine's month masks are checked against it.
  */
 static int refNearestWeekday(int y, int m, int n)
 {
@@ -139,14 +140,8 @@ static bool refDay(const struct rc_cron *c, int y, int m, int d)
     for (int k = 1; k <= 5; k++) {
         dow = dow || (((c->dow_nth[k] >> wd) & 1) && (d - 1) / 7 + 1 == k);
     }
-    if (c->dom_any && c->dow_any) {
-        return true;
-    }
-    if (c->dom_any) {
-        return dow;
-    }
-    if (c->dow_any) {
-        return dom;
+    if (c->dom_star || c->dow_star) {
+        return dom && dow;
     }
     return dom || dow;
 }
@@ -159,36 +154,16 @@ static uint64_t lcg(uint64_t *state)
 
 /* Expressions exercising every feature, used by the property tests. */
 static const char *const property_exprs[] = {
-    "* * * * *",
-    "*/5 * * * *",
-    "0 9 * * mon-fri",
-    "0 0 1 * *",
-    "30 2 L * *",
-    "0 0 29 2 *",
-    "0 0 29 2 1",
-    "15 10 L-3 * *",
-    "0 12 15W * *",
-    "0 12 1W * *",
-    "0 12 31W * *",
-    "0 18 LW * *",
-    "0 8 * * 5L",
-    "0 8 * * 1#1,3#3",
-    "0 8 * * 1#5",
-    "0 0 13 * 5",
-    "0 0 31 * *",
-    "5,35 */7 10-20/3 jan,jun-aug ?",
-    "*/13 5-9,17 * * 0,6",
-    "0 0 * * 7",
-    "*/20 */6 1,L * 2L",
-    "7 3 */10 */2 sun#2",
-    "*/15 30 9 * * *",
-    "0,30 * * * * *",
-    "10-20/5 0 0 1 1 *",
-    "59 59 23 31 12 *",
-    "* * * 2 *",
-    "0 0 L-30 * *",
-    "0 0 1-7 * 1",
-    "0 0 ? * 6#5",
+    "* * * * *",           "*/5 * * * *",      "0 9 * * mon-fri",
+    "0 0 1 * *",           "30 2 L * *",       "0 0 29 2 *",
+    "0 0 29 2 1",          "15 10 L-3 * *",    "0 12 15W * *",
+    "0 12 1W * *",         "0 12 31W * *",     "0 18 LW * *",
+    "0 8 * * 5L",          "0 8 * * 1#1,3#3",  "0 8 * * 1#5",
+    "0 0 13 * 5",          "0 0 31 * *",       "5,35 */7 10-20/3 jan,jun-aug ?",
+    "*/13 5-9,17 * * 0,6", "0 0 * * 7",        "*/20 */6 1,L * 2L",
+    "7 3 */10 */2 sun#2",  "*/15 30 9 * * *",  "0,30 * * * * *",
+    "10-20/5 0 0 1 1 *",   "59 59 23 31 12 *", "* * * 2 *",
+    "0 0 L-30 * *",        "0 0 1-7 * 1",      "0 0 ? * 6#5",
 };
 #define PROPERTY_COUNT (sizeof property_exprs / sizeof property_exprs[0])
 
@@ -396,9 +371,9 @@ static void test_parse_macros(void **state)
         const char *macro;
         const char *expr;
     } cases[] = {
-        {"@yearly", "0 0 1 1 *"},   {"@annually", "0 0 1 1 *"}, {"@monthly", "0 0 1 * *"},
-        {"@weekly", "0 0 * * 0"},   {"@daily", "0 0 * * *"},    {"@midnight", "0 0 * * *"},
-        {"@hourly", "0 * * * *"},   {"@DAILY", "0 0 * * *"},    {"  @Hourly  ", "0 * * * *"},
+        {"@yearly", "0 0 1 1 *"}, {"@annually", "0 0 1 1 *"}, {"@monthly", "0 0 1 * *"},
+        {"@weekly", "0 0 * * 0"}, {"@daily", "0 0 * * *"},    {"@midnight", "0 0 * * *"},
+        {"@hourly", "0 * * * *"}, {"@DAILY", "0 0 * * *"},    {"  @Hourly  ", "0 * * * *"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct rc_cron a = parseOk(cases[i].macro);
@@ -467,9 +442,13 @@ static void test_parse_error_messages(void **state)
     expectError("*/0 * * * *", "field 1 (minute): step 0 must be at least 1");
     expectError("*/61 * * * *", "field 1 (minute): step 61 is out of range 1-60");
     expectError("0 */25 * * *", "field 2 (hour): step 25 is out of range 1-24");
-    expectError("0 5-3 * * *", "field 2 (hour): range 5-3 is reversed");
-    expectError("0 0 * * fri-mon", "field 5 (day of week): range fri-mon is reversed");
-    expectError("0 0 * dec-jan *", "field 4 (month): range dec-jan is reversed");
+    expectError("0 5-3 * * *",
+                "field 2 (hour): range 5-3 is reversed (ranges do not wrap: write 5-23,0-3)");
+    expectError("0 0 * * fri-mon",
+                "field 5 (day of week): range fri-mon is reversed (ranges do not wrap: write "
+                "5-6,0-1)");
+    expectError("0 0 * dec-jan *",
+                "field 4 (month): range dec-jan is reversed (ranges do not wrap: write 12,1)");
     expectError("1,,2 * * * *", "field 1 (minute): empty list element in \"1,,2\"");
     expectError(",1 * * * *", "field 1 (minute): empty list element in \",1\"");
     expectError("1, * * * *", "field 1 (minute): empty list element in \"1,\"");
@@ -622,8 +601,8 @@ static void test_duration_invalid(void **state)
         char err[RC_ERRMSG_SIZE] = "";
         int rc = cronParseDuration(cases[i].text, &us, err, sizeof err);
         if (rc != RC_EPARSE) {
-            fail_msg("cronParseDuration(\"%s\") = %d (%lld), expected RC_EPARSE", cases[i].text,
-                     rc, (long long)us);
+            fail_msg("cronParseDuration(\"%s\") = %d (%lld), expected RC_EPARSE", cases[i].text, rc,
+                     (long long)us);
         }
         assert_int_equal(us, 42);
         if (cases[i].message != NULL && strcmp(err, cases[i].message) != 0) {
@@ -664,6 +643,27 @@ static void test_match_or_semantics(void **state)
     assert_true(cronMatchesDay(&feb, 2025, 2, 3)); /* a Monday */
     assert_false(cronMatchesDay(&feb, 2025, 3, 3));
     assert_false(cronMatchesDay(&feb, 2025, 2, 4));
+    /* cron(5): a day field starting with '*' is unrestricted even with a step, so the other
+     * field must match too (AND), as in Vixie cron and cronie. 2026-01-05 is a Monday. */
+    struct rc_cron odd_mondays = parseOk("0 0 */2 * mon");
+    assert_true(odd_mondays.dom_star && !odd_mondays.dom_any && !odd_mondays.dow_star);
+    assert_true(cronMatchesDay(&odd_mondays, 2026, 1, 5));
+    assert_false(cronMatchesDay(&odd_mondays, 2026, 1, 12)); /* Monday, even day */
+    assert_false(cronMatchesDay(&odd_mondays, 2026, 1, 7));  /* odd day, Wednesday */
+    struct rc_cron every_other = parseOk("0 0 1-10 * */2");
+    assert_true(cronMatchesDay(&every_other, 2026, 1, 6));   /* Tuesday: 2 is in 0-6/2 */
+    assert_false(cronMatchesDay(&every_other, 2026, 1, 5));  /* Monday */
+    assert_false(cronMatchesDay(&every_other, 2026, 1, 13)); /* Tuesday, day 13 */
+    /* Without a star both fields are restricted: OR. */
+    struct rc_cron first_week_or_monday = parseOk("0 0 1-7 * mon");
+    assert_true(cronMatchesDay(&first_week_or_monday, 2026, 1, 12));
+    assert_true(cronMatchesDay(&first_week_or_monday, 2026, 1, 7));
+    assert_false(cronMatchesDay(&first_week_or_monday, 2026, 1, 13));
+    /* A stepped star day of week cannot rescue an impossible day of month. */
+    expectError("0 0 31 2 */2", "field 3 (day of month): \"31\" never occurs in February");
+    char text[256];
+    assert_int_equal(cronExplain(&odd_mondays, text, sizeof text) > 0, true);
+    assert_non_null(strstr(text, "of the month and on Monday"));
 }
 
 static void test_match_fields_and_invalid_input(void **state)
@@ -822,13 +822,15 @@ static void test_next_month_ends(void **state)
 {
     (void)state;
     const struct rc_civil want[] = {
-        at(2025, 3, 31, 0, 0, 0),  at(2025, 5, 31, 0, 0, 0),  at(2025, 7, 31, 0, 0, 0),
-        at(2025, 8, 31, 0, 0, 0),  at(2025, 10, 31, 0, 0, 0), at(2025, 12, 31, 0, 0, 0),
+        at(2025, 3, 31, 0, 0, 0), at(2025, 5, 31, 0, 0, 0),  at(2025, 7, 31, 0, 0, 0),
+        at(2025, 8, 31, 0, 0, 0), at(2025, 10, 31, 0, 0, 0), at(2025, 12, 31, 0, 0, 0),
         at(2026, 1, 31, 0, 0, 0),
     };
     expectNextChain("0 0 31 * *", at(2025, 1, 31, 0, 0, 0), want, 7);
     const struct rc_civil last[] = {
-        at(2024, 2, 29, 0, 0, 0), at(2024, 3, 31, 0, 0, 0), at(2024, 4, 30, 0, 0, 0),
+        at(2024, 2, 29, 0, 0, 0),
+        at(2024, 3, 31, 0, 0, 0),
+        at(2024, 4, 30, 0, 0, 0),
     };
     expectNextChain("0 0 L * *", at(2024, 1, 31, 0, 0, 0), last, 3);
     expectNext("0 0 30 * *", at(2025, 1, 30, 0, 0, 0), at(2025, 3, 30, 0, 0, 0));

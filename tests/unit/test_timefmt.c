@@ -74,6 +74,10 @@ static void test_format(void **state)
     int64_t back = 0;
     assert_int_equal(timefmtParse(buf, &back, NULL, 0), 0);
     assert_int_equal(back, INT64_C(1743296400) * 1000000);
+    /* Offsets that are not whole minutes (Africa/Monrovia until 1972: -00:44:30) cannot be
+     * written in RFC 3339: the instant is printed in UTC, never with a truncated offset. */
+    timefmtFormat((INT64_C(-315576000) + 44 * 60 + 30) * 1000000, -2670, buf);
+    assert_string_equal(buf, "1960-01-01T12:44:30Z");
 }
 
 int main(void)
