@@ -81,8 +81,8 @@ static void runNever(void)
     char err[RC_ERRMSG_SIZE];
     double t0 = now();
     int rv = triggerInitCron(&t, "* * 31 2 *", "", 0, err, sizeof err);
-    printf("%-28s %-20s rejected=%s in %.1f us (%s)\n", "* * 31 2 *", "UTC",
-           rv != 0 ? "yes" : "NO", (now() - t0) * 1e6, rv != 0 ? err : "accepted");
+    printf("%-28s %-20s rejected=%s in %.1f us (%s)\n", "* * 31 2 *", "UTC", rv != 0 ? "yes" : "NO",
+           (now() - t0) * 1e6, rv != 0 ? err : "accepted");
 }
 
 int main(int argc, char **argv)

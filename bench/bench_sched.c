@@ -200,10 +200,10 @@ static void run(long jobs, long spread, long plans)
         double t0 = nowMs();
         /* The planner's select (unfinished states): jobs without unfinished runs are skipped
          * by their count, so history no longer costs a walk. */
-        fsmRunsSelect(f, (1u << RC_RUN_PENDING) | (1u << RC_RUN_ASSIGNED) |
-                             (1u << RC_RUN_RUNNING) | (1u << RC_RUN_RETRY_WAIT) |
-                             (1u << RC_RUN_FAILED) | (1u << RC_RUN_TIMED_OUT) |
-                             (1u << RC_RUN_LOST),
+        fsmRunsSelect(f,
+                      (1u << RC_RUN_PENDING) | (1u << RC_RUN_ASSIGNED) | (1u << RC_RUN_RUNNING) |
+                          (1u << RC_RUN_RETRY_WAIT) | (1u << RC_RUN_FAILED) |
+                          (1u << RC_RUN_TIMED_OUT) | (1u << RC_RUN_LOST),
                       0, NULL, 0);
         double ms = nowMs() - t0;
         scan = ms < scan ? ms : scan;

@@ -49,7 +49,7 @@ enum rc_errno {
     RC__ERRNO_FIRST = 1000,
     RC_ERRNO_MAP(RC__ERRNO_ENUM)
 #undef RC__ERRNO_ENUM
-    RC__ERRNO_LAST
+        RC__ERRNO_LAST
 };
 
 /* Static message for an RC_E* code (or "unknown error"). Never NULL, never to be freed. */
@@ -142,8 +142,8 @@ RC_API void rc_message_free(void *message);
  * DEADLINE_EXCEEDED, NOTLEADER/IO for UNAVAILABLE, INTERNAL otherwise).
  * idempotent: the call may be retried on another endpoint after a transport failure.
  */
-RC_API int rc_client_call(struct rc_client *c, const char *method, const void *req,
-                          size_t req_len, void **resp, size_t *resp_len, int idempotent);
+RC_API int rc_client_call(struct rc_client *c, const char *method, const void *req, size_t req_len,
+                          void **resp, size_t *resp_len, int idempotent);
 
 /* Job.Put: create or update (expected_version != 0: compare-and-set; create_only: fail with
  * RC_EEXISTS if present). *out (may be NULL) receives the stored job. */
@@ -191,8 +191,8 @@ RC_API int rc_dlq_list(struct rc_client *c, const char *ns, uint32_t limit, int 
                        struct Raftcron__RunListResponse **out);
 /* Job.Next: the job's next n (0: 5, at most 1000) scheduled instants after the later of its
  * cursor and the answering node's clock, with the zone's UTC offset at each. */
-RC_API int rc_job_next(struct rc_client *c, const char *ns, const char *name, uint32_t n,
-                       int stale, struct Raftcron__JobNextResponse **out);
+RC_API int rc_job_next(struct rc_client *c, const char *ns, const char *name, uint32_t n, int stale,
+                       struct Raftcron__JobNextResponse **out);
 
 /* Cluster.Status and Cluster.Digest. */
 RC_API int rc_cluster_status(struct rc_client *c, int stale, struct Raftcron__ClusterStatus **out);

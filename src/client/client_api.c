@@ -178,8 +178,9 @@ int rc_run_get(struct rc_client *c, uint64_t id, int stale, struct Raftcron__Run
     *out = m->run;
     m->run = NULL;
     raftcron__run_response__free_unpacked(m, NULL);
-    return *out != NULL ? 0
-                        : clientFail(c, RC_EPARSE, RC_STATUS_INTERNAL, "Run.Get: reply without a run");
+    return *out != NULL
+               ? 0
+               : clientFail(c, RC_EPARSE, RC_STATUS_INTERNAL, "Run.Get: reply without a run");
 }
 
 int rc_decision_list(struct rc_client *c, const char *ns, const char *job, uint32_t limit,

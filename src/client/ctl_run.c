@@ -22,28 +22,29 @@ enum { OPT_JOB = 900, OPT_NAMESPACE, OPT_STATE, OPT_LIMIT, OPT_STALE, OPT_FORCE 
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: raftcronctl run list [--job NAME] [--namespace NS] [--state S] [--limit N]\n"
-               "                            [--stale]\n"
-               "       raftcronctl run get ID [--stale]\n"
-               "       raftcronctl run cancel ID\n"
-               "       raftcronctl run now NAME [--namespace NS] [--force]\n"
-               "       raftcronctl dlq list [--namespace NS] [--limit N] [--stale]\n"
-               "       raftcronctl dlq retry ID\n"
-               "\n"
-               "run list shows runs newest first: of one job (--job, NAME may be NS/NAME), or of\n"
-               "every job of --namespace (default: every namespace). --state keeps one state:\n"
-               "pending, assigned, running, succeeded, failed, timed_out, lost, retry_wait, dead\n"
-               "or cancelled. --limit N (default 100, at most 1000). run get shows one run with\n"
-               "its output tail. run cancel stops a run (its worker kills it if it runs). run now\n"
-               "starts a manual run of job NAME now (also 'job run-now'); the job's overlap\n"
-               "policy applies unless --force. dlq list shows the dead letters: runs in state\n"
-               "dead; dlq retry starts a new manual run for a dead run's scheduled instant.\n"
-               "\n"
-               "-o json (global): list prints {\"runs\": [...]}, get one run object, with keys id,\n"
-               "job, scheduled_at, state, attempt, worker, fence, fired_at, start_at, started_at,\n"
-               "finished_at, not_before, manual, backfill, exit_code, http_status, rows, error,\n"
-               "output_tail, wait_reason, end_reason (instants RFC 3339 UTC, null when unset).\n"
-               "In the table, REASON says manual or backfill for such a run with no other reason.\n");
+    fprintf(f,
+            "Usage: raftcronctl run list [--job NAME] [--namespace NS] [--state S] [--limit N]\n"
+            "                            [--stale]\n"
+            "       raftcronctl run get ID [--stale]\n"
+            "       raftcronctl run cancel ID\n"
+            "       raftcronctl run now NAME [--namespace NS] [--force]\n"
+            "       raftcronctl dlq list [--namespace NS] [--limit N] [--stale]\n"
+            "       raftcronctl dlq retry ID\n"
+            "\n"
+            "run list shows runs newest first: of one job (--job, NAME may be NS/NAME), or of\n"
+            "every job of --namespace (default: every namespace). --state keeps one state:\n"
+            "pending, assigned, running, succeeded, failed, timed_out, lost, retry_wait, dead\n"
+            "or cancelled. --limit N (default 100, at most 1000). run get shows one run with\n"
+            "its output tail. run cancel stops a run (its worker kills it if it runs). run now\n"
+            "starts a manual run of job NAME now (also 'job run-now'); the job's overlap\n"
+            "policy applies unless --force. dlq list shows the dead letters: runs in state\n"
+            "dead; dlq retry starts a new manual run for a dead run's scheduled instant.\n"
+            "\n"
+            "-o json (global): list prints {\"runs\": [...]}, get one run object, with keys id,\n"
+            "job, scheduled_at, state, attempt, worker, fence, fired_at, start_at, started_at,\n"
+            "finished_at, not_before, manual, backfill, exit_code, http_status, rows, error,\n"
+            "output_tail, wait_reason, end_reason (instants RFC 3339 UTC, null when unset).\n"
+            "In the table, REASON says manual or backfill for such a run with no other reason.\n");
 }
 
 /* ---- Output ---------------------------------------------------------------------------------- */
@@ -225,7 +226,7 @@ struct run_args {
     const char *state;
     uint32_t limit;
     int stale;
-    int force; /* run now */
+    int force;   /* run now */
     uint64_t id; /* run get */
 };
 
@@ -315,17 +316,18 @@ static int parseArgs(int argc, char **argv, struct run_args *a)
             usage(stdout);
             return -1;
         }
-        int rv = c == '?' || c == ':'
-                     ? ctlUsageError("%s %s: unknown or incomplete option \"%s\"", a->group,
-                                     a->cmd, argv[optind - 1])
-                     : onOption(a, c, optarg);
+        int rv = c == '?' || c == ':' ? ctlUsageError("%s %s: unknown or incomplete option \"%s\"",
+                                                      a->group, a->cmd, argv[optind - 1])
+                                      : onOption(a, c, optarg);
         if (rv != 0) {
             return rv;
         }
     }
     if (argc - optind != (list ? 0 : 1)) {
         return ctlUsageError("%s %s: expected %s, got %d argument%s", a->group, a->cmd,
-                             list ? "no argument" : now ? "one job NAME" : "one run ID",
+                             list  ? "no argument"
+                             : now ? "one job NAME"
+                                   : "one run ID",
                              argc - optind, argc - optind == 1 ? "" : "s");
     }
     if (now) {

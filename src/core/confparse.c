@@ -75,11 +75,12 @@ static const struct option options[CONF_N_KEYS] = {
                        "Address for protobuf RPC from clients, raftcronctl and workers. Required "
                        "for a Raft member unless --dev.",
                        0},
-    [CONF_HTTP_ADDR] = {NAMES("http-addr", "http_addr", "HTTP_ADDR"), K_ADDR, FIELD(http_addr), 0,
-                        0, "", "HOST:PORT", G_CLUSTER,
-                        "Reserved for the REST/JSON API, /metrics and /health, which this version does "
-                        "not serve yet: the daemon refuses to start with a non-empty value.",
-                        F_EMPTY_OK},
+    [CONF_HTTP_ADDR] =
+        {NAMES("http-addr", "http_addr", "HTTP_ADDR"), K_ADDR, FIELD(http_addr), 0, 0, "",
+         "HOST:PORT", G_CLUSTER,
+         "Reserved for the REST/JSON API, /metrics and /health, which this version does "
+         "not serve yet: the daemon refuses to start with a non-empty value.",
+         F_EMPTY_OK},
     [CONF_DATA] = {NAMES("data", "data", "DATA"), K_PATH, FIELD(data_dir), 0, 0, NULL, "DIR",
                    G_CLUSTER,
                    "Data directory (Raft log, snapshots); created if missing. Required for a "

@@ -600,7 +600,7 @@ static void emitRecord(ProtobufCBuffer *out, uint8_t tag, const ProtobufCMessage
     uint8_t head[1 + 10];
     size_t n = 0;
     head[n++] = tag;
-    for (uint64_t v = protobuf_c_message_get_packed_size(m); ; v >>= 7) {
+    for (uint64_t v = protobuf_c_message_get_packed_size(m);; v >>= 7) {
         head[n++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
         if (v < 0x80) {
             break;

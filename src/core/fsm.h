@@ -44,8 +44,8 @@ void fsmDestroy(struct rc_fsm *f);
  * Apply one committed entry. buf is an encoded raftcron.Command (borrowed). index is the
  * entry's Raft index (recorded as the applied index). Fills *res (may be NULL).
  * Returns 0, or RC_ENOMEM only when memory ran out (the caller must then stop the node: the
- * replica can no longer follow the log; a FireBatch may then have recorded its earlier items). Undecodable entries are no-ops with res->code
- * RC_EPARSE.
+ * replica can no longer follow the log; a FireBatch may then have recorded its earlier items).
+ * Undecodable entries are no-ops with res->code RC_EPARSE.
  */
 int fsmApply(struct rc_fsm *f, uint64_t index, const void *buf, size_t len,
              struct rc_fsm_result *res);

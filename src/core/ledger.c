@@ -208,8 +208,7 @@ err_nomem:
     return RC_ENOMEM;
 }
 
-static uint32_t moveAll(struct rc_ledger *l, struct batch *b, enum rc_run_state to,
-                        int64_t now_us)
+static uint32_t moveAll(struct rc_ledger *l, struct batch *b, enum rc_run_state to, int64_t now_us)
 {
     for (size_t i = 0; i < b->n; i++) {
         move(l, b->runs[i], to, now_us);

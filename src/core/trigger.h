@@ -47,16 +47,16 @@ enum rc_dst_repeat {
 
 struct rc_trigger {
     enum rc_trigger_kind kind;
-    struct rc_cron cron;            /* CRON */
-    const struct rc_tz *tz;         /* CRON: zone (borrowed from tzGet's cache) */
-    enum rc_dst_gap dst_gap;        /* CRON */
-    enum rc_dst_repeat dst_repeat;  /* CRON */
-    int64_t interval_us;            /* INTERVAL: > 0 */
-    int64_t anchor_us;              /* INTERVAL: instants are anchor + k * interval */
-    int64_t at_us;                  /* ONCE */
-    int64_t start_us;               /* no instant before this (RC_TIME_NONE_LO: unbounded) */
-    int64_t end_us;                 /* no instant after this (RC_TIME_NONE_HI: unbounded) */
-    int64_t jitter_us;              /* maximum start delay added by triggerJitter; 0 = none */
+    struct rc_cron cron;           /* CRON */
+    const struct rc_tz *tz;        /* CRON: zone (borrowed from tzGet's cache) */
+    enum rc_dst_gap dst_gap;       /* CRON */
+    enum rc_dst_repeat dst_repeat; /* CRON */
+    int64_t interval_us;           /* INTERVAL: > 0 */
+    int64_t anchor_us;             /* INTERVAL: instants are anchor + k * interval */
+    int64_t at_us;                 /* ONCE */
+    int64_t start_us;              /* no instant before this (RC_TIME_NONE_LO: unbounded) */
+    int64_t end_us;                /* no instant after this (RC_TIME_NONE_HI: unbounded) */
+    int64_t jitter_us;             /* maximum start delay added by triggerJitter; 0 = none */
 };
 
 /*

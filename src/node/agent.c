@@ -12,10 +12,10 @@
 #include "raftcron/client.h"
 #include "worker.h"
 
-#define AGENT_WAIT_MS 1000        /* how long the leader may hold a watch */
-#define AGENT_RETRY_MS 200        /* after a failed watch */
-#define AGENT_UNREGISTERED_MS 50  /* waiting for the hello to be answered */
-#define AGENT_CALL_SLACK_US 3000000
+#define AGENT_WAIT_MS         1000 /* how long the leader may hold a watch */
+#define AGENT_RETRY_MS        200  /* after a failed watch */
+#define AGENT_UNREGISTERED_MS 50   /* waiting for the hello to be answered */
+#define AGENT_CALL_SLACK_US   3000000
 
 struct agent {
     const struct rc_config *cfg;
@@ -128,8 +128,8 @@ static void watchWork(uv_work_t *w)
             return;
         }
     }
-    a->rc = rc_client_call(a->client, "Worker.Watch", a->req, a->req_len, &a->resp, &a->resp_len,
-                           1);
+    a->rc =
+        rc_client_call(a->client, "Worker.Watch", a->req, a->req_len, &a->resp, &a->resp_len, 1);
     a->status = rc_client_status(a->client);
     snprintf(a->msg, sizeof a->msg, "%s", rc_client_errmsg(a->client));
 }
@@ -270,8 +270,7 @@ int agentRun(const struct rc_config *cfg)
                                  .tags = cfg->tags,
                                  .n_tags = cfg->n_tags,
                                  .capacity = cfg->max_parallel,
-                                 .auth_token =
-                                     cfg->auth_token[0] != '\0' ? cfg->auth_token : NULL,
+                                 .auth_token = cfg->auth_token[0] != '\0' ? cfg->auth_token : NULL,
                                  .incarnation = workerIncarnation()};
     struct worker_source src = {.assigned = viewAssigned,
                                 .run = viewRun,

@@ -26,16 +26,16 @@ typedef void (*conn_frame_cb)(struct conn *c, uint8_t type, uint32_t stream, con
                               size_t len, void *data);
 
 struct conn {
-    uv_tcp_t tcp;                  /* private */
-    enum conn_state state;         /* read-only */
-    unsigned refs;                 /* private */
-    struct rc_frame_decoder dec;   /* private */
-    conn_frame_cb frame_cb;        /* private */
-    void *data;                    /* private: the dispatcher's */
-    uint64_t id;                   /* read-only: for logs */
-    char peer[64];                 /* read-only: "ip:port" */
-    struct conn *next, *prev;      /* private: the listener's list */
-    void *owner;                   /* private: the listener */
+    uv_tcp_t tcp;                      /* private */
+    enum conn_state state;             /* read-only */
+    unsigned refs;                     /* private */
+    struct rc_frame_decoder dec;       /* private */
+    conn_frame_cb frame_cb;            /* private */
+    void *data;                        /* private: the dispatcher's */
+    uint64_t id;                       /* read-only: for logs */
+    char peer[64];                     /* read-only: "ip:port" */
+    struct conn *next, *prev;          /* private: the listener's list */
+    void *owner;                       /* private: the listener */
     void (*closed_cb)(struct conn *c); /* private: told when the handle is closed */
 };
 

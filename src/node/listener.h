@@ -15,9 +15,9 @@ struct listener;
 typedef void (*listener_close_cb)(struct listener *l);
 
 struct listener {
-    uv_tcp_t tcp;          /* private */
-    struct conn *conns;    /* private: open connections */
-    size_t max_frame;      /* private */
+    uv_tcp_t tcp;       /* private */
+    struct conn *conns; /* private: open connections */
+    size_t max_frame;   /* private */
     conn_frame_cb frame_cb;
     void *data;
     bool listening;

@@ -19,8 +19,8 @@
 #include "raftcron/client.h"
 #include "rpc.h"
 
-#define NODE_ID_FILE "raftcron-node"
-#define NODE_JOIN_RETRY_MS 1000
+#define NODE_ID_FILE           "raftcron-node"
+#define NODE_JOIN_RETRY_MS     1000
 #define NODE_TRANSFER_GRACE_MS 3000
 
 static void setState(struct node *n, enum node_state to)
@@ -142,9 +142,8 @@ static void onApplied(struct cluster *c, void *data)
 static void joinWork(uv_work_t *w)
 {
     struct node *n = w->data;
-    struct rc_client_options o = {.endpoints = n->opts.join,
-                                  .timeout_us = 10 * 1000000,
-                                  .auth_token = n->opts.auth_token};
+    struct rc_client_options o = {
+        .endpoints = n->opts.join, .timeout_us = 10 * 1000000, .auth_token = n->opts.auth_token};
     struct rc_client *cl;
     n->join_status = rc_client_open(&o, &cl);
     if (n->join_status != 0) {
@@ -352,12 +351,11 @@ static void onSignal(uv_signal_t *s, int signum)
 
 /* ---- the node's own worker reads its assignments from this node's replica ---------------- */
 
-static size_t replicaAssigned(void *ctx, uint64_t worker_id, const Raftcron__Run **out,
-                              size_t max)
+static size_t replicaAssigned(void *ctx, uint64_t worker_id, const Raftcron__Run **out, size_t max)
 {
     struct node *n = ctx;
-    return fsmRunsSelect(n->cluster.core, 1u << RC_RUN_ASSIGNED | 1u << RC_RUN_RUNNING,
-                         worker_id, out, max);
+    return fsmRunsSelect(n->cluster.core, 1u << RC_RUN_ASSIGNED | 1u << RC_RUN_RUNNING, worker_id,
+                         out, max);
 }
 
 static const Raftcron__Run *replicaRun(void *ctx, uint64_t run_id)

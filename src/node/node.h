@@ -34,32 +34,32 @@ struct node_options {
     unsigned snapshot_threshold;
     unsigned snapshot_trailing;
     size_t max_frame;
-    int64_t lookahead_us;      /* claims are committed this long before their instant */
-    int64_t worker_timeout_us; /* a worker silent for longer is marked down */
-    bool no_execute;           /* this node's worker runs nothing */
+    int64_t lookahead_us;           /* claims are committed this long before their instant */
+    int64_t worker_timeout_us;      /* a worker silent for longer is marked down */
+    bool no_execute;                /* this node's worker runs nothing */
     const struct rc_conf_tag *tags; /* this node's worker tags (borrowed) */
     unsigned n_tags;
-    unsigned max_parallel;     /* this node's worker capacity */
-    unsigned history_runs;     /* default history count of jobs put through this leader */
-    int64_t history_age_us;    /* default history age of jobs put through this leader */
+    unsigned max_parallel;  /* this node's worker capacity */
+    unsigned history_runs;  /* default history count of jobs put through this leader */
+    int64_t history_age_us; /* default history age of jobs put through this leader */
 };
 
 enum node_state { NODE_STARTING = 0, NODE_RUNNING, NODE_STOPPING, NODE_STOPPED };
 
 struct node {
-    uv_loop_t *loop;               /* borrowed */
-    struct node_options opts;      /* strings borrowed from the caller */
+    uv_loop_t *loop;          /* borrowed */
+    struct node_options opts; /* strings borrowed from the caller */
     enum node_state state;
     struct cluster cluster;
     struct listener rpc;
     struct tick tick;
     struct worker worker;
     bool worker_open;
-    struct watches watches;        /* worker agents' parked Worker.Watch calls */
+    struct watches watches; /* worker agents' parked Worker.Watch calls */
     bool watches_open;
     uv_signal_t sigterm, sigint;
-    uv_timer_t join_timer;         /* retries the join request until it succeeds */
-    uv_timer_t stop_timer;         /* bounds the leadership transfer at shutdown */
+    uv_timer_t join_timer; /* retries the join request until it succeeds */
+    uv_timer_t stop_timer; /* bounds the leadership transfer at shutdown */
     bool transfer_pending;
     uv_work_t join_work;
     bool join_pending;

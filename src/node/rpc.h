@@ -19,8 +19,8 @@ struct conn;
 struct node;
 
 struct rpc_call {
-    struct node *node;      /* borrowed */
-    struct conn *conn;      /* referenced until the reply */
+    struct node *node; /* borrowed */
+    struct conn *conn; /* referenced until the reply */
     uint32_t stream;
     Raftcron__Request *req; /* owned (unpacked envelope) */
     ProtobufCMessage *msg;  /* owned: the unpacked payload (rpcUnpack) */
@@ -37,7 +37,7 @@ typedef void (*rpc_write_fn)(struct rpc_call *call, const struct rc_fsm_result *
 typedef void (*rpc_handler)(struct rpc_call *call);
 
 struct rpc_method {
-    const char *name;  /* "Job.Put" */
+    const char *name; /* "Job.Put" */
     rpc_handler handler;
 };
 
@@ -107,4 +107,3 @@ void rpcRunCancel(struct rpc_call *call);
 void rpcJobBackfill(struct rpc_call *call); /* rpc_manual.c */
 
 #endif /* RC_NODE_RPC_H */
-

@@ -27,7 +27,7 @@ static const char *roleName(int role)
  * a leader.
  */
 #define STATUS_PROBE_MS 500
-#define STATUS_POLL_MS 10
+#define STATUS_POLL_MS  10
 
 struct status_probe {
     uv_timer_t timer;

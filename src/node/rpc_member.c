@@ -63,7 +63,6 @@ static void addChanged(void *data, int status, const char *msg)
     addStep(op);
 }
 
-
 static void recordApplied(void *data, int status, const struct rc_fsm_result *res)
 {
     struct member_op *op = data;

@@ -88,8 +88,8 @@ static void runListRead(struct rpc_call *call)
     size_t limit;
     if (badArgument(call, runviewStateMask(req->state, &mask, err, sizeof err), err) ||
         badArgument(call,
-                    runviewLimit(req->limit, RC_RUNVIEW_LIMIT_DEFAULT, RC_RUNVIEW_LIMIT_MAX,
-                                 &limit, err, sizeof err),
+                    runviewLimit(req->limit, RC_RUNVIEW_LIMIT_DEFAULT, RC_RUNVIEW_LIMIT_MAX, &limit,
+                                 err, sizeof err),
                     err)) {
         return;
     }
@@ -165,8 +165,8 @@ static void decisionListRead(struct rpc_call *call)
     char err[RC_ERRMSG_SIZE];
     size_t limit;
     if (badArgument(call,
-                    runviewLimit(req->limit, RC_RUNVIEW_LIMIT_DEFAULT, RC_RUNVIEW_LIMIT_MAX,
-                                 &limit, err, sizeof err),
+                    runviewLimit(req->limit, RC_RUNVIEW_LIMIT_DEFAULT, RC_RUNVIEW_LIMIT_MAX, &limit,
+                                 err, sizeof err),
                     err)) {
         return;
     }
@@ -207,10 +207,10 @@ static void jobNextRead(struct rpc_call *call)
     Raftcron__JobNextRequest *req = (Raftcron__JobNextRequest *)call->msg;
     char err[RC_ERRMSG_SIZE];
     size_t n;
-    if (badArgument(call,
-                    runviewLimit(req->n, RC_RUNVIEW_NEXT_DEFAULT, RC_RUNVIEW_NEXT_MAX, &n, err,
-                                 sizeof err),
-                    err)) {
+    if (badArgument(
+            call,
+            runviewLimit(req->n, RC_RUNVIEW_NEXT_DEFAULT, RC_RUNVIEW_NEXT_MAX, &n, err, sizeof err),
+            err)) {
         return;
     }
     const Raftcron__Job *job = findJob(call, req->namespace_, req->name);
@@ -226,8 +226,8 @@ static void jobNextRead(struct rpc_call *call)
         rpcReply(call, RC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
         goto out;
     }
-    int rv = runviewNext(job, now, n, instants, offsets, &resp.n_instants_us, &zone, err,
-                         sizeof err);
+    int rv =
+        runviewNext(job, now, n, instants, offsets, &resp.n_instants_us, &zone, err, sizeof err);
     if (rv != 0) {
         rpcReplyf(call, RC_STATUS_INTERNAL, "Job.Next: stored job has a bad trigger: %s", err);
         goto out;

@@ -134,8 +134,8 @@ void rpcRunReport(struct rpc_call *call)
         rv = commandEncodeRunStarted(req->run_id, req->fence, at, &buf, &len);
         break;
     case 2:
-        rv = commandEncodeRunFinished(req->run_id, req->fence, req->state, req->outcome, at,
-                                      &buf, &len);
+        rv = commandEncodeRunFinished(req->run_id, req->fence, req->state, req->outcome, at, &buf,
+                                      &len);
         break;
     case 3:
         rv = commandEncodeRunEnd(RAFTCRON__COMMAND__CMD_RUN_LOST, req->run_id, req->fence,

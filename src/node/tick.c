@@ -13,14 +13,14 @@
 
 /* Even with nothing due, look again this often: worker liveness is judged on the timer. */
 #define TICK_MAX_SLEEP_US 1000000
-#define TICK_REFUSED_US 100000 /* after Raft refused a proposal */
+#define TICK_REFUSED_US   100000 /* after Raft refused a proposal */
 
 static void setState(struct tick *t, enum tick_state to)
 {
     static const bool allowed[4][4] = {
         [TICK_IDLE] = {[TICK_BARRIER] = true, [TICK_CLOSED] = true},
-        [TICK_BARRIER] = {[TICK_IDLE] = true, [TICK_ACTIVE] = true, [TICK_BARRIER] = true,
-                          [TICK_CLOSED] = true},
+        [TICK_BARRIER] =
+            {[TICK_IDLE] = true, [TICK_ACTIVE] = true, [TICK_BARRIER] = true, [TICK_CLOSED] = true},
         [TICK_ACTIVE] = {[TICK_IDLE] = true, [TICK_BARRIER] = true, [TICK_CLOSED] = true},
     };
     assert(allowed[t->state][to]);
@@ -303,9 +303,8 @@ void tickPoke(struct tick *t)
         return;
     }
     uint64_t now = uv_now(t->timer.loop);
-    uint64_t due = t->last_plan_ms + TICK_POKE_GAP_MS > now
-                       ? t->last_plan_ms + TICK_POKE_GAP_MS - now
-                       : 0;
+    uint64_t due =
+        t->last_plan_ms + TICK_POKE_GAP_MS > now ? t->last_plan_ms + TICK_POKE_GAP_MS - now : 0;
     if (uv_is_active((uv_handle_t *)&t->timer) && uv_timer_get_due_in(&t->timer) <= due) {
         return;
     }

@@ -31,25 +31,25 @@ enum tick_state { TICK_IDLE = 0, TICK_BARRIER, TICK_ACTIVE, TICK_CLOSED };
 struct node;
 
 struct tick {
-    struct node *node;         /* borrowed */
-    enum tick_state state;     /* read-only */
-    uv_timer_t timer;          /* private */
-    uint64_t term;             /* the term of the leadership being served */
-    bool in_flight;            /* a plan's entries are being proposed */
-    struct sched_plan plan;    /* private: the plan being proposed */
-    struct dueheap heap;       /* private: due-heap of this leadership (owned) */
+    struct node *node;      /* borrowed */
+    enum tick_state state;  /* read-only */
+    uv_timer_t timer;       /* private */
+    uint64_t term;          /* the term of the leadership being served */
+    bool in_flight;         /* a plan's entries are being proposed */
+    struct sched_plan plan; /* private: the plan being proposed */
+    struct dueheap heap;    /* private: due-heap of this leadership (owned) */
     size_t next_entry;
     int64_t lookahead_us;
     int64_t worker_timeout_us;
-    int64_t active_since_us;   /* wall clock when this leadership became ACTIVE */
+    int64_t active_since_us;      /* wall clock when this leadership became ACTIVE */
     int64_t active_since_mono_us; /* the same on the monotonic clock (worker silence) */
     uint64_t seen_id[TICK_MAX_SEEN];
     int64_t seen_us[TICK_MAX_SEEN];
     unsigned n_seen;
-    struct sched_wait *waits;  /* private: why runs wait, from the latest plan (owned) */
+    struct sched_wait *waits; /* private: why runs wait, from the latest plan (owned) */
     size_t n_waits;
-    uint64_t plans;            /* read-only: plans computed (metrics, tests) */
-    uint64_t last_plan_ms;     /* loop time of the last plan */
+    uint64_t plans;        /* read-only: plans computed (metrics, tests) */
+    uint64_t last_plan_ms; /* loop time of the last plan */
 };
 
 void tickInit(struct tick *t, struct node *n, uv_loop_t *loop, int64_t lookahead_us,

@@ -11,7 +11,7 @@
 #include "tick.h"
 
 #define WATCH_MAX_WAIT_MS 5000
-#define WATCH_MAX_RUNS 1024
+#define WATCH_MAX_RUNS    1024
 
 struct parked_watch {
     struct parked_watch *next;
@@ -25,8 +25,7 @@ static uint32_t assignedMask(void)
 }
 
 /* The worker's runs now, or SIZE_MAX when there are more than an answer carries. */
-static size_t assignedRuns(const struct rc_fsm *f, uint64_t worker_id,
-                           const Raftcron__Run **runs)
+static size_t assignedRuns(const struct rc_fsm *f, uint64_t worker_id, const Raftcron__Run **runs)
 {
     return fsmRunsSelect(f, assignedMask(), worker_id, runs, WATCH_MAX_RUNS);
 }

@@ -17,10 +17,10 @@
 #include "rpc.h"
 #include "rtimer.h"
 
-#define WORKER_SCAN_MS 20
-#define WORKER_HEARTBEAT_US 1000000
-#define WORKER_RETRY_US 200000
-#define WORKER_REFUSED_US 5000000 /* a refused hello is retried, but not in a tight loop */
+#define WORKER_SCAN_MS         20
+#define WORKER_HEARTBEAT_US    1000000
+#define WORKER_RETRY_US        200000
+#define WORKER_REFUSED_US      5000000 /* a refused hello is retried, but not in a tight loop */
 #define WORKER_CALL_TIMEOUT_US 2000000
 
 enum run_state { RUN_WAITING = 0, RUN_RUNNING, RUN_DONE, RUN_DROPPED };
@@ -32,8 +32,8 @@ struct worker_run {
     uint64_t fence;
     enum run_state state;
     struct rtimer timer; /* start_at on the wall clock, sub-millisecond (rtimer.h) */
-    bool timer_open;    /* initialised and not yet closed */
-    bool timer_closing; /* uv_close called, its callback not yet run */
+    bool timer_open;     /* initialised and not yet closed */
+    bool timer_closing;  /* uv_close called, its callback not yet run */
     struct exec_handle *h;
 };
 
@@ -102,9 +102,8 @@ static void popQueue(struct worker *w)
 static void deliverWork(uv_work_t *req)
 {
     (void)req;
-    struct rc_client_options o = {.endpoints = cur.endpoints,
-                                  .timeout_us = WORKER_CALL_TIMEOUT_US,
-                                  .auth_token = NULL};
+    struct rc_client_options o = {
+        .endpoints = cur.endpoints, .timeout_us = WORKER_CALL_TIMEOUT_US, .auth_token = NULL};
     struct worker *w = req->data;
     o.auth_token = w->me.auth_token;
     struct rc_client *c;
@@ -255,8 +254,8 @@ static void deliver(struct worker *w)
     control(w);
 }
 
-static void report(struct worker *w, uint64_t run_id, uint64_t fence, uint32_t kind,
-                   uint32_t state, Raftcron__Outcome *outcome)
+static void report(struct worker *w, uint64_t run_id, uint64_t fence, uint32_t kind, uint32_t state,
+                   Raftcron__Outcome *outcome)
 {
     Raftcron__RunReport r = RAFTCRON__RUN_REPORT__INIT;
     r.run_id = run_id;

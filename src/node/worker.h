@@ -49,28 +49,28 @@ struct worker_identity {
     const char *address;            /* what the worker table shows */
     const struct rc_conf_tag *tags; /* matched against jobs' target tags */
     unsigned n_tags;
-    unsigned capacity;              /* runs at once */
-    const char *auth_token;         /* or NULL */
-    uint64_t incarnation;           /* random, non-zero, new for every process (workerIncarnation) */
+    unsigned capacity;      /* runs at once */
+    const char *auth_token; /* or NULL */
+    uint64_t incarnation;   /* random, non-zero, new for every process (workerIncarnation) */
 };
 
 struct worker {
-    struct worker_identity me;    /* strings borrowed */
+    struct worker_identity me; /* strings borrowed */
     struct worker_source src;
     uv_loop_t *loop;
     bool enabled;
     bool closing;
-    struct exec_backend exec;     /* shell */
-    uv_timer_t timer;             /* scan of the replica + heartbeats */
-    struct worker_run *runs;      /* local runs */
-    struct worker_report *queue;  /* reports to deliver, in order */
+    struct exec_backend exec;    /* shell */
+    uv_timer_t timer;            /* scan of the replica + heartbeats */
+    struct worker_run *runs;     /* local runs */
+    struct worker_report *queue; /* reports to deliver, in order */
     struct worker_report *tail;
-    bool sending;                 /* a report or hello/heartbeat is in the thread pool */
+    bool sending; /* a report or hello/heartbeat is in the thread pool */
     uv_work_t work;
     int64_t last_heartbeat_us;
-    int64_t retry_at_us;          /* after a failed delivery */
-    bool hello_ok;                /* source without registered(): hello answered, not since lost */
-    uint64_t started;             /* read-only: runs started by this process */
+    int64_t retry_at_us; /* after a failed delivery */
+    bool hello_ok;       /* source without registered(): hello answered, not since lost */
+    uint64_t started;    /* read-only: runs started by this process */
     void (*close_cb)(struct worker *w);
     unsigned pending_close;
 };

@@ -323,8 +323,7 @@ static void applied(struct raft_apply *req, int status, void *result)
     }
 }
 
-int clusterPropose(struct cluster *c, const void *buf, size_t len, cluster_apply_cb cb,
-                   void *data)
+int clusterPropose(struct cluster *c, const void *buf, size_t len, cluster_apply_cb cb, void *data)
 {
     /* A leader handing over leadership refuses raft_apply with RAFT_NOTLEADER before taking
      * the entry's buffer, which then nobody frees (found by the Jepsen soak: LeakSanitizer at

@@ -39,13 +39,13 @@ typedef void (*cluster_apply_cb)(void *data, int status, const struct rc_fsm_res
 typedef void (*cluster_done_cb)(void *data, int status, const char *msg);
 
 struct cluster {
-    uv_loop_t *loop;           /* borrowed */
-    struct rc_fsm *core;       /* owned */
-    struct raft raft;          /* private */
-    struct raft_io io;         /* private */
+    uv_loop_t *loop;                    /* borrowed */
+    struct rc_fsm *core;                /* owned */
+    struct raft raft;                   /* private */
+    struct raft_io io;                  /* private */
     struct raft_uv_transport transport; /* private */
-    struct raft_fsm fsm;       /* private */
-    uv_timer_t watch;          /* private: polls for state/leader changes */
+    struct raft_fsm fsm;                /* private */
+    uv_timer_t watch;                   /* private: polls for state/leader changes */
     int last_state;
     raft_term last_term;
     raft_id last_leader;
@@ -81,8 +81,7 @@ bool clusterHasConfiguration(struct cluster *c);
 
 /* Propose an encoded Command (copied). Returns 0 (cb will fire) or RC_ENOTLEADER/RC_ENOMEM/…
  * (cb will not fire). */
-int clusterPropose(struct cluster *c, const void *buf, size_t len, cluster_apply_cb cb,
-                   void *data);
+int clusterPropose(struct cluster *c, const void *buf, size_t len, cluster_apply_cb cb, void *data);
 
 /* A barrier: cb fires when every entry before it is applied (linearizable reads). */
 int clusterBarrier(struct cluster *c, cluster_done_cb cb, void *data);

@@ -24,8 +24,8 @@ struct result_slot {
 };
 
 struct bridge {
-    struct rc_fsm *core; /* borrowed */
-    struct raft *raft;   /* borrowed; NULL until fsmBridgeAttach */
+    struct rc_fsm *core;      /* borrowed */
+    struct raft *raft;        /* borrowed; NULL until fsmBridgeAttach */
     struct result_slot *ring; /* owned, RESULT_RING slots */
     struct rc_fsm_result scratch;
     char errmsg[RC_ERRMSG_SIZE];
@@ -68,7 +68,7 @@ static raft_index entryIndex(const struct bridge *b)
  * not a multiple of 8, while protobuf cannot carry padding. So a command entry is
  * "RCE1", u32 big-endian command length, the command, then zeros up to a multiple of 8.
  */
-#define ENTRY_MAGIC "RCE1"
+#define ENTRY_MAGIC  "RCE1"
 #define ENTRY_HEADER 8
 
 int fsmBridgeEncodeEntry(const void *cmd, size_t len, struct raft_buffer *out)

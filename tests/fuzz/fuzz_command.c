@@ -96,8 +96,8 @@ static void prefillLedger(struct rc_fsm *f)
     applyEncoded(f, 11, commandEncodeRunStarted(3, 2, 5002, &buf, &len), buf, len);
     applyEncoded(f, 12, commandEncodeRunAssign(4, 0, 2, 5001, &buf, &len), buf, len);
     applyEncoded(f, 13, commandEncodeRunStarted(4, 3, 5002, &buf, &len), buf, len);
-    applyEncoded(f, 14, commandEncodeRunFinished(4, 3, RC_RUN_FAILED, NULL, 5003, &buf, &len),
-                 buf, len);
+    applyEncoded(f, 14, commandEncodeRunFinished(4, 3, RC_RUN_FAILED, NULL, 5003, &buf, &len), buf,
+                 len);
 }
 
 static void checkLedger(const struct rc_fsm *f)

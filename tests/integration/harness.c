@@ -157,8 +157,7 @@ void harnessEndpoints(const struct harness *h, int n, char *buf, size_t len)
     }
 }
 
-static void spawn(struct harness *h, int id, const char **argv, int argc,
-                  const char *const *extra)
+static void spawn(struct harness *h, int id, const char **argv, int argc, const char *const *extra)
 {
     char log[300];
     snprintf(log, sizeof log, "%s/node%d.log", h->dir, id);
@@ -188,9 +187,10 @@ void harnessStart(struct harness *h, int id, const char *const *extra)
     harnessRpcAddr(h, id, rpc, sizeof rpc);
     harnessDataDir(h, id, data, sizeof data);
     snprintf(exe, sizeof exe, "%s/raftcrond", h->bin);
-    const char *argv[32] = {exe,    "--id", idbuf,  "--raft-addr", raft,
-                            "--rpc-addr", rpc, "--data", data,
-                            "--election-timeout", "500ms", "--heartbeat-timeout", "50ms"};
+    const char *argv[32] = {
+        exe,   "--id",   idbuf, "--raft-addr",        raft,    "--rpc-addr",
+        rpc,   "--data", data,  "--election-timeout", "500ms", "--heartbeat-timeout",
+        "50ms"};
     spawn(h, id, argv, 13, extra);
 }
 
@@ -296,8 +296,7 @@ bool harnessWaitConverged(const struct harness *h, int n, int id, int timeout_ms
     while (!ok && harnessNowMs() < deadline) {
         Raftcron__DigestResponse *mine = NULL;
         Raftcron__DigestResponse *lead = NULL;
-        if (rc_cluster_digest(cluster, 0, &lead) == 0 &&
-            rc_cluster_digest(node, 1, &mine) == 0) {
+        if (rc_cluster_digest(cluster, 0, &lead) == 0 && rc_cluster_digest(node, 1, &mine) == 0) {
             ok = mine->digest == lead->digest;
         }
         rc_message_free(mine);

@@ -394,8 +394,8 @@ static void damage(const char *dir, bool truncate_it)
     char victim[600] = "";
     off_t best = 0;
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        bool segment = (e->d_name[0] >= '0' && e->d_name[0] <= '9') ||
-                       strncmp(e->d_name, "open-", 5) == 0;
+        bool segment =
+            (e->d_name[0] >= '0' && e->d_name[0] <= '9') || strncmp(e->d_name, "open-", 5) == 0;
         char path[600];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         struct stat st;

@@ -58,8 +58,7 @@ static int dial(void)
 }
 
 /* Read one frame (or detect EOF: returns -1) within 5 s. */
-static int readFrame(int fd, uint8_t *type, uint32_t *stream, uint8_t *buf, size_t cap,
-                     size_t *len)
+static int readFrame(int fd, uint8_t *type, uint32_t *stream, uint8_t *buf, size_t cap, size_t *len)
 {
     uint8_t hdr[RC_FRAME_HEADER_SIZE];
     size_t got = 0;
@@ -74,8 +73,8 @@ static int readFrame(int fd, uint8_t *type, uint32_t *stream, uint8_t *buf, size
         }
         got += (size_t)n;
     }
-    uint32_t length = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 |
-                      hdr[3];
+    uint32_t length =
+        (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
     *type = hdr[4];
     *stream = (uint32_t)hdr[5] << 24 | (uint32_t)hdr[6] << 16 | (uint32_t)hdr[7] << 8 | hdr[8];
     *len = length - 5;
@@ -128,8 +127,8 @@ static const char *expectStatus(int fd, uint32_t stream, int status)
     char err[RC_ERRMSG_SIZE];
     assert_int_equal(frameUnpackResponse(buf, len, &resp, err, sizeof err), 0);
     if ((int)resp->status != status) {
-        fail_msg("stream %u: status %s (%s), expected %s", stream, rc_status_name((int)resp->status),
-                 resp->message, rc_status_name(status));
+        fail_msg("stream %u: status %s (%s), expected %s", stream,
+                 rc_status_name((int)resp->status), resp->message, rc_status_name(status));
     }
     snprintf(msg, sizeof msg, "%s", resp->message);
     raftcron__response__free_unpacked(resp, NULL);

@@ -56,8 +56,8 @@ struct prop {
     int status;
     bool has_result;
     struct rc_fsm_result res;
-    int kind;     /* PROP_* */
-    size_t exec;  /* PROP_STARTED / PROP_FINISHED: the execution reported */
+    int kind;    /* PROP_* */
+    size_t exec; /* PROP_STARTED / PROP_FINISHED: the execution reported */
     unsigned server;
     raft_term term;
 };
@@ -72,11 +72,11 @@ struct exec {
     uint64_t worker;
     int64_t scheduled_us;
     int64_t start_at_us;
-    int64_t started_us; /* worker's clock */
-    bool finished;      /* the fake reported the end */
-    bool cancelled;     /* the worker died under it */
-    uint32_t state;     /* reported outcome */
-    int stage;          /* 0: report started, 1: started committed, 2: finished committed */
+    int64_t started_us;  /* worker's clock */
+    bool finished;       /* the fake reported the end */
+    bool cancelled;      /* the worker died under it */
+    uint32_t state;      /* reported outcome */
+    int stage;           /* 0: report started, 1: started committed, 2: finished committed */
     struct prop *report; /* the report in flight */
     struct exec_handle *h;
 };
@@ -102,7 +102,7 @@ struct sim {
     uint64_t planned_at_index;
     int64_t next_wake;
     /* Workers: */
-    int64_t server_down_since[N_SERVERS]; /* 0: up */
+    int64_t server_down_since[N_SERVERS];    /* 0: up */
     struct prop *worker_prop[N_WORKERS + 1]; /* WorkerUp/WorkerDown in flight */
     unsigned worker_downs;                   /* WorkerDown committed */
     bool partitioned[N_SERVERS];
@@ -110,7 +110,7 @@ struct sim {
     uint64_t dispatched_at_index; /* dispatch rescans when the leader applied more, */
     int64_t dispatch_wake;        /* or when a start_at it waited for has come */
     size_t report_from;           /* executions before it have nothing left to report */
-    struct prop *fire_prop; /* the last FireBatch proposed */
+    struct prop *fire_prop;       /* the last FireBatch proposed */
     unsigned plans_proposed;
     unsigned stale_items;
 };
@@ -396,7 +396,8 @@ static void dispatch(struct sim *s)
     for (size_t i = 0; i < n && i < 256; i++) {
         const Raftcron__Run *r = runs[i];
         if (virtualNow(s) < r->start_at_us) {
-            s->dispatch_wake = r->start_at_us < s->dispatch_wake ? r->start_at_us : s->dispatch_wake;
+            s->dispatch_wake =
+                r->start_at_us < s->dispatch_wake ? r->start_at_us : s->dispatch_wake;
             continue;
         }
         if (!workerAlive(s, r->worker_id) || findExec(s, r->id, r->fence) != NULL) {
@@ -425,8 +426,8 @@ static void dispatch(struct sim *s)
  * duplicate a no-op). A worker whose server is down reports nothing. */
 static void report(struct sim *s)
 {
-    while (s->report_from < s->n_execs && (s->execs[s->report_from].stage == 2 ||
-                                           s->execs[s->report_from].cancelled)) {
+    while (s->report_from < s->n_execs &&
+           (s->execs[s->report_from].stage == 2 || s->execs[s->report_from].cancelled)) {
         s->report_from++;
     }
     for (size_t i = s->report_from; i < s->n_execs; i++) {
@@ -454,8 +455,8 @@ static void report(struct sim *s)
         void *buf;
         size_t len;
         if (e->stage == 0) {
-            assert_int_equal(commandEncodeRunStarted(e->run_id, e->fence, e->started_us, &buf, &len),
-                             0);
+            assert_int_equal(
+                commandEncodeRunStarted(e->run_id, e->fence, e->started_us, &buf, &len), 0);
         } else {
             assert_int_equal(commandEncodeRunFinished(e->run_id, e->fence, e->state, NULL,
                                                       virtualNow(s), &buf, &len),
@@ -905,7 +906,7 @@ static void runOutage(void **state, bool coalesce)
     struct sim *s = scenario("minutely", &o);
     *state = s;
     int64_t from = fsmJobGet(s->core[s->leader], "", "minutely")->cursor_us;
-    int64_t m0 = from - from % (60 * SEC); /* the minute the job was created in */
+    int64_t m0 = from - from % (60 * SEC);          /* the minute the job was created in */
     driveUntil(s, m0 + 60 * SEC + SEC, NULL, NULL); /* instant m0+1m fired normally */
     /* Kill two servers: no quorum from m0+1m01s to m0+11m30s. */
     unsigned l = s->leader;
@@ -1074,8 +1075,8 @@ static void test_randomized(void **state)
     if (env != NULL) {
         seed = strtoull(env, NULL, 10);
     }
-    printf("test_randomized: seed %llu (RC_SIM_SEED=%llu reproduces)\n",
-           (unsigned long long)seed, (unsigned long long)seed);
+    printf("test_randomized: seed %llu (RC_SIM_SEED=%llu reproduces)\n", (unsigned long long)seed,
+           (unsigned long long)seed);
     struct job_opts o = {"*/5 * * * * *", 60 * SEC, true, 4, 3};
     struct sim *s = scenario("chaos", &o);
     *state = s;

@@ -35,7 +35,7 @@ static void test_leap_and_month_lengths(void **state)
 static void test_weekday(void **state)
 {
     (void)state;
-    assert_int_equal(civilWeekday(1970, 1, 1), 4); /* Thursday */
+    assert_int_equal(civilWeekday(1970, 1, 1), 4);   /* Thursday */
     assert_int_equal(civilWeekday(2026, 11, 23), 1); /* Monday */
     assert_int_equal(civilWeekday(1969, 12, 28), 0); /* Sunday, before the epoch */
 }
@@ -72,10 +72,8 @@ static void test_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_days_roundtrip),
-        cmocka_unit_test(test_leap_and_month_lengths),
-        cmocka_unit_test(test_weekday),
-        cmocka_unit_test(test_seconds_roundtrip),
+        cmocka_unit_test(test_days_roundtrip), cmocka_unit_test(test_leap_and_month_lengths),
+        cmocka_unit_test(test_weekday),        cmocka_unit_test(test_seconds_roundtrip),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -582,9 +582,8 @@ static void test_command_roundtrip(void **state)
         assert_int_equal(wc->worker_down->worker_id, 3);
         commandFree(wc);
         free(wb);
-        assert_int_equal(commandEncodeRunEnd(RAFTCRON__COMMAND__CMD_JOB_PUT, 1, 1, "", T0, &wb,
-                                             &wl),
-                         RC_EINVAL);
+        assert_int_equal(
+            commandEncodeRunEnd(RAFTCRON__COMMAND__CMD_JOB_PUT, 1, 1, "", T0, &wb, &wl), RC_EINVAL);
     }
     assert_string_equal(cmd->job_pause->namespace_, "");
     assert_string_equal(cmd->job_pause->name, "z");

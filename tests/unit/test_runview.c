@@ -275,9 +275,8 @@ static void expectNext(const Raftcron__Job *job, int64_t now, const char *const 
     size_t count;
     const char *z;
     char err[RC_ERRMSG_SIZE];
-    assert_int_equal(runviewNext(job, now, 16 < n + 2 ? 16 : n + 2, got, off, &count, &z, err,
-                                 sizeof err),
-                     0);
+    assert_int_equal(
+        runviewNext(job, now, 16 < n + 2 ? 16 : n + 2, got, off, &count, &z, err, sizeof err), 0);
     assert_string_equal(z, zone);
     assert_true(count >= n);
     for (size_t i = 0; i < n; i++) {
@@ -300,13 +299,11 @@ static void test_next_berlin_dst(void **state)
     expectNext(shift, at("2030-03-29T12:00:00Z"), want, 3, "Europe/Berlin");
     tr.dst_gap = 1;
     const Raftcron__Job *skip = putJob(x, "", "skip", &tr, T0);
-    static const char *const skipped[] = {"2030-03-30T02:30:00+01:00",
-                                          "2030-04-01T02:30:00+02:00"};
+    static const char *const skipped[] = {"2030-03-30T02:30:00+01:00", "2030-04-01T02:30:00+02:00"};
     expectNext(skip, at("2030-03-29T12:00:00Z"), skipped, 2, "Europe/Berlin");
     /* Fall back: 02:30 happens twice on 2030-10-27; once by default. */
     static const char *const fall[] = {"2030-10-27T02:30:00+02:00", "2030-10-28T02:30:00+01:00"};
-    expectNext(fsmJobGet(x->f, "", "shift"), at("2030-10-26T12:00:00Z"), fall, 2,
-               "Europe/Berlin");
+    expectNext(fsmJobGet(x->f, "", "shift"), at("2030-10-26T12:00:00Z"), fall, 2, "Europe/Berlin");
     /* A start bound in the future wins over now. */
     tr.dst_gap = 0;
     tr.start_us = at("2030-06-01T00:00:00Z");
@@ -342,9 +339,8 @@ static void test_next_interval_anchor(void **state)
     tr.tz = "Asia/Kolkata";
     tr.end_us = at("2030-01-01T03:00:00Z");
     job = putJob(x, "", "anchored", &tr, created);
-    assert_int_equal(runviewNext(job, at("2029-12-31T23:59:00Z"), 4, got, off, &n, &z, err,
-                                 sizeof err),
-                     0);
+    assert_int_equal(
+        runviewNext(job, at("2029-12-31T23:59:00Z"), 4, got, off, &n, &z, err, sizeof err), 0);
     assert_int_equal(n, 3);
     assert_string_equal(z, "Asia/Kolkata");
     assert_int_equal(got[0], at("2030-01-01T00:00:00Z"));

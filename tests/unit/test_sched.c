@@ -297,8 +297,7 @@ static void test_outage_coalesce(void **state)
     Raftcron__Command *cmd = decode(&p, 0);
     Raftcron__FireBatch *fb = batchOf(cmd);
     assert_int_equal(fb->n_items, 2);
-    assertItem(fb->items[0], RC_DECISION_COALESCED, RC_REASON_COALESCED, T0 + MIN, T0 + 9 * MIN,
-               9);
+    assertItem(fb->items[0], RC_DECISION_COALESCED, RC_REASON_COALESCED, T0 + MIN, T0 + 9 * MIN, 9);
     assertItem(fb->items[1], RC_DECISION_FIRED, RC_REASON_NONE, T0 + 10 * MIN, T0 + 10 * MIN, 1);
     assert_int_equal(fb->items[1]->start_at_us, now); /* late: starts at once */
     commandFree(cmd);
@@ -551,8 +550,8 @@ static void test_retry_exponential(void **state)
         uint64_t fence = r->fence;
         assert_int_equal(commandEncodeRunStarted(id, fence, now, &buf, &len), 0);
         assert_int_equal(applyOwned(x, buf, len).code, 0);
-        assert_int_equal(
-            commandEncodeRunFinished(id, fence, RC_RUN_FAILED, NULL, now, &buf, &len), 0);
+        assert_int_equal(commandEncodeRunFinished(id, fence, RC_RUN_FAILED, NULL, now, &buf, &len),
+                         0);
         assert_int_equal(applyOwned(x, buf, len).code, 0);
     }
     /* Attempt 5 of 5 failed: dead letter. */
