@@ -1,7 +1,8 @@
 /*
  * libraftcron — the public C API of raftcron.
  *
- * This is the only installed header. Everything under src/ is internal.
+ * Installed with the protobuf-c headers it relies on, <raftcron/raftcron.pb-c.h> and
+ * <raftcron/api.pb-c.h>; everything under src/ is internal. pkg-config name: raftcron.
  * Naming: public symbols start with rc_ / RC_ (STYLE.md §5).
  */
 #ifndef RAFTCRON_CLIENT_H
@@ -99,8 +100,10 @@ RC_API const char *rc_status_name(int status);
  * rc_client_errmsg). A client is not thread-safe: use one per thread.
  *
  * Messages are raftcron's protobuf-c types (installed as <raftcron/raftcron.pb-c.h> and
- * <raftcron/api.pb-c.h>). Requests are borrowed; every response is allocated by the library and
- * owned by the caller, who frees it with rc_message_free().
+ * <raftcron/api.pb-c.h>; libraftcron exports their descriptors, so the RAFTCRON__*__INIT macros
+ * work without compiling the .proto files). Requests are borrowed; every response is allocated by
+ * the library and owned by the caller, who frees it with rc_message_free(). On failure, a call
+ * that returns a response through out sets *out to NULL, so it may be freed either way.
  */
 struct rc_client;
 struct ProtobufCMessage;
@@ -152,7 +155,10 @@ RC_API int rc_job_put(struct rc_client *c, const struct Raftcron__JobSpec *spec,
 /* Job.Get (stale: read the answering node's state without a barrier). */
 RC_API int rc_job_get(struct rc_client *c, const char *ns, const char *name, int stale,
                       struct Raftcron__Job **out);
-/* Job.List ("" or NULL ns: all namespaces). */
+/* Job.List ("" or NULL ns: all namespaces), in key order (namespace, name). The server answers
+ * in pages of at most 1000 jobs, which this call fetches one after another and returns as one
+ * response; each page is a read of its own, so a list longer than a page is not one snapshot
+ * (a job created or deleted meanwhile may or may not appear). */
 RC_API int rc_job_list(struct rc_client *c, const char *ns, int stale,
                        struct Raftcron__JobListResponse **out);
 RC_API int rc_job_delete(struct rc_client *c, const char *ns, const char *name,
@@ -173,7 +179,6 @@ RC_API int rc_run_list(struct rc_client *c, const char *ns, const char *job, con
                        uint32_t limit, int stale, struct Raftcron__RunListResponse **out);
 /* Run.Get: one run by id (RC_ENOTFOUND when absent or dropped by retention). */
 RC_API int rc_run_get(struct rc_client *c, uint64_t id, int stale, struct Raftcron__Run **out);
-/* Decision.List: the decision records (fired, coalesced, missed, skipped) of one job. */
 /* Job.RunNow: a manual run of the job now; the overlap policy applies unless force
  * (RC_ESTALE / FAILED_PRECONDITION when it refuses). *run_id (may be NULL) gets the new run.
  * Not retried after a lost attempt: the outcome is then unknown. */
@@ -184,6 +189,7 @@ RC_API int rc_dlq_retry(struct rc_client *c, uint64_t id, uint64_t *run_id);
 /* Run.Cancel: cancel run id (pending, assigned, running or waiting to retry); a running one
  * is killed by its worker. */
 RC_API int rc_run_cancel(struct rc_client *c, uint64_t id);
+/* Decision.List: the decision records (fired, coalesced, missed, skipped) of one job. */
 RC_API int rc_decision_list(struct rc_client *c, const char *ns, const char *job, uint32_t limit,
                             int stale, struct Raftcron__DecisionListResponse **out);
 /* Dlq.List: runs in state DEAD (ns NULL or "": every namespace). */
@@ -199,12 +205,18 @@ RC_API int rc_cluster_status(struct rc_client *c, int stale, struct Raftcron__Cl
 RC_API int rc_cluster_digest(struct rc_client *c, int stale, struct Raftcron__DigestResponse **out);
 
 /* Member.Add (standby: non-voting), Member.Remove, Member.Promote, Member.Demote,
- * Member.Transfer (id 0: let the leader choose). */
+ * Member.Transfer (id 0: let the leader choose; a standby is refused with RC_ESTALE /
+ * FAILED_PRECONDITION).
+ * Remove and demote refuse (RC_ESTALE / FAILED_PRECONDITION) to take away the last voter, and,
+ * unless force, a voter whose departure leaves fewer than a majority of the remaining voters
+ * answering the leader (the cluster could elect no leader afterwards). Add answers RC_EIO /
+ * UNAVAILABLE when the new node cannot be caught up: it is then left in the configuration as
+ * a spare (remove it, or start it with --join). */
 RC_API int rc_member_add(struct rc_client *c, uint64_t id, const char *raft_addr,
                          const char *rpc_addr, int standby);
-RC_API int rc_member_remove(struct rc_client *c, uint64_t id);
+RC_API int rc_member_remove(struct rc_client *c, uint64_t id, int force);
 RC_API int rc_member_promote(struct rc_client *c, uint64_t id);
-RC_API int rc_member_demote(struct rc_client *c, uint64_t id);
+RC_API int rc_member_demote(struct rc_client *c, uint64_t id, int force);
 RC_API int rc_member_transfer(struct rc_client *c, uint64_t id);
 
 /*

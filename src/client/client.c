@@ -14,7 +14,8 @@
  *   - once a request may have reached a server, only an idempotent call is sent again: a write
  *     whose connection broke, or that got UNAVAILABLE without a hint (the server's "leadership
  *     lost, outcome unknown"), is reported as it is, never repeated, because repeating it could
- *     apply it twice.
+ *     apply it twice — unless the answer says retryable: the server did not act on it (a node
+ *     that is shutting down, a follower without a leader), so any call moves on.
  *
  * The deadline is measured on the monotonic clock; the request carries it as an absolute UTC
  * instant so that a server can drop work nobody waits for.
@@ -277,7 +278,7 @@ static enum step unavailable(struct call *k, const Raftcron__Response *resp)
     snprintf(k->last, sizeof k->last, "%.300s: %.200s", k->target,
              resp->message[0] != '\0' ? resp->message : "unavailable");
     k->last_code = RC_ENOTLEADER;
-    return k->idempotent ? STEP_NEXT : STEP_REPLY;
+    return k->idempotent || resp->retryable ? STEP_NEXT : STEP_REPLY;
 }
 
 static enum step attempt(struct rc_client *c, struct call *k, Raftcron__Response **resp)

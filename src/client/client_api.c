@@ -11,7 +11,9 @@
  *   - Member.*: not (a repeated transfer or remove acts on a changed cluster).
  */
 #include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "api.pb-c.h"
 #include "client_internal.h"
@@ -114,16 +116,71 @@ int rc_job_get(struct rc_client *c, const char *ns, const char *name, int stale,
     return jobCall(c, "Job.Get", ns, name, 0, stale, out);
 }
 
+/* Job.List comes in pages (at most 1000 jobs each); the pages are joined into one response
+ * by moving each page's jobs into it. protobuf-c's unpack allocates every sub-message on its
+ * own with the default allocator, so the joined message frees like an unpacked one. */
 int rc_job_list(struct rc_client *c, const char *ns, int stale,
                 struct Raftcron__JobListResponse **out)
 {
+    *out = NULL;
+    Raftcron__JobListResponse *all = malloc(sizeof *all);
+    if (all == NULL) {
+        return clientFail(c, RC_ENOMEM, RC_STATUS_RESOURCE_EXHAUSTED, "Job.List: out of memory");
+    }
+    raftcron__job_list_response__init(all);
     Raftcron__JobListRequest req = RAFTCRON__JOB_LIST_REQUEST__INIT;
     req.namespace_ = (char *)(ns != NULL ? ns : "");
     req.stale = stale != 0;
-    ProtobufCMessage *m;
-    int rv = invoke(c, "Job.List", &req.base, 1, &raftcron__job_list_response__descriptor, &m);
-    *out = rv == 0 ? (Raftcron__JobListResponse *)m : NULL;
-    return rv;
+    char *after_ns = NULL, *after_name = NULL;
+    int rv = 0;
+    for (;;) {
+        ProtobufCMessage *m;
+        rv = invoke(c, "Job.List", &req.base, 1, &raftcron__job_list_response__descriptor, &m);
+        if (rv != 0) {
+            break;
+        }
+        Raftcron__JobListResponse *page = (Raftcron__JobListResponse *)m;
+        Raftcron__Job **grown =
+            page->n_jobs == 0 ? all->jobs
+                              : realloc(all->jobs, (all->n_jobs + page->n_jobs) * sizeof *grown);
+        if (grown == NULL && page->n_jobs > 0) {
+            protobuf_c_message_free_unpacked(m, NULL);
+            rv = clientFail(c, RC_ENOMEM, RC_STATUS_RESOURCE_EXHAUSTED, "Job.List: out of memory");
+            break;
+        }
+        all->jobs = grown;
+        if (page->n_jobs > 0) {
+            memcpy(all->jobs + all->n_jobs, page->jobs, page->n_jobs * sizeof *grown);
+        }
+        all->n_jobs += page->n_jobs;
+        bool more = page->more && page->n_jobs > 0;
+        if (more) {
+            const Raftcron__JobSpec *last = page->jobs[page->n_jobs - 1]->spec;
+            free(after_ns);
+            free(after_name);
+            after_ns = strdup(last->namespace_);
+            after_name = strdup(last->name);
+        }
+        page->n_jobs = 0; /* the jobs are all's now */
+        protobuf_c_message_free_unpacked(m, NULL);
+        if (!more) {
+            break;
+        }
+        if (after_ns == NULL || after_name == NULL) {
+            rv = clientFail(c, RC_ENOMEM, RC_STATUS_RESOURCE_EXHAUSTED, "Job.List: out of memory");
+            break;
+        }
+        req.after_namespace = after_ns;
+        req.after_name = after_name;
+    }
+    free(after_ns);
+    free(after_name);
+    if (rv != 0) {
+        protobuf_c_message_free_unpacked(&all->base, NULL);
+        return rv;
+    }
+    *out = all;
+    return 0;
 }
 
 int rc_job_delete(struct rc_client *c, const char *ns, const char *name, uint64_t expected_version)
@@ -247,13 +304,14 @@ int rc_cluster_digest(struct rc_client *c, int stale, struct Raftcron__DigestRes
 }
 
 static int memberCall(struct rc_client *c, const char *method, uint64_t id, const char *raft_addr,
-                      const char *rpc_addr, int standby)
+                      const char *rpc_addr, int standby, int force)
 {
     Raftcron__MemberRequest req = RAFTCRON__MEMBER_REQUEST__INIT;
     req.id = id;
     req.raft_addr = (char *)(raft_addr != NULL ? raft_addr : "");
     req.rpc_addr = (char *)(rpc_addr != NULL ? rpc_addr : "");
     req.standby = standby != 0;
+    req.force = force != 0;
     return invoke(c, method, &req.base, 0, NULL, NULL);
 }
 
@@ -264,27 +322,27 @@ int rc_member_add(struct rc_client *c, uint64_t id, const char *raft_addr, const
         return clientFail(c, RC_EINVAL, RC_STATUS_INVALID_ARGUMENT,
                           "Member.Add: needs an id > 0, a raft address and an rpc address");
     }
-    return memberCall(c, "Member.Add", id, raft_addr, rpc_addr, standby);
+    return memberCall(c, "Member.Add", id, raft_addr, rpc_addr, standby, 0);
 }
 
-int rc_member_remove(struct rc_client *c, uint64_t id)
+int rc_member_remove(struct rc_client *c, uint64_t id, int force)
 {
-    return memberCall(c, "Member.Remove", id, NULL, NULL, 0);
+    return memberCall(c, "Member.Remove", id, NULL, NULL, 0, force);
 }
 
 int rc_member_promote(struct rc_client *c, uint64_t id)
 {
-    return memberCall(c, "Member.Promote", id, NULL, NULL, 0);
+    return memberCall(c, "Member.Promote", id, NULL, NULL, 0, 0);
 }
 
-int rc_member_demote(struct rc_client *c, uint64_t id)
+int rc_member_demote(struct rc_client *c, uint64_t id, int force)
 {
-    return memberCall(c, "Member.Demote", id, NULL, NULL, 0);
+    return memberCall(c, "Member.Demote", id, NULL, NULL, 0, force);
 }
 
 int rc_member_transfer(struct rc_client *c, uint64_t id)
 {
-    return memberCall(c, "Member.Transfer", id, NULL, NULL, 0);
+    return memberCall(c, "Member.Transfer", id, NULL, NULL, 0, 0);
 }
 
 int rc_job_run_now(struct rc_client *c, const char *ns, const char *name, int force,

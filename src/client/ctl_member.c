@@ -15,24 +15,31 @@ static void usage(FILE *f)
 {
     fprintf(f, "Usage: raftcronctl member list [--stale]\n"
                "       raftcronctl member add ID RAFT_ADDR RPC_ADDR [--standby]\n"
-               "       raftcronctl member remove ID\n"
+               "       raftcronctl member remove ID [--force]\n"
                "       raftcronctl member promote ID\n"
-               "       raftcronctl member demote ID\n"
+               "       raftcronctl member demote ID [--force]\n"
                "       raftcronctl member transfer [ID]\n"
                "\n"
                "list      every member: id, role (voter, standby, spare), addresses, reachability\n"
-               "add       add node ID as a voter (or a non-voting standby with --standby); the\n"
-               "          node must be running with --join or an empty data directory\n"
+               "add       add node ID as a voter (or a non-voting standby with --standby). The\n"
+               "          node must be running: started with --join (which asks for this by\n"
+               "          itself), or restarted from a data dir of this cluster. One that\n"
+               "          cannot be caught up is left as a spare: start it, or remove it\n"
                "remove    remove node ID from the cluster\n"
                "promote   make standby ID a voter\n"
                "demote    make voter ID a standby\n"
                "transfer  hand leadership to voter ID (default: the most up-to-date voter)\n"
+               "\n"
+               "remove and demote refuse to take away the last voter, or a voter without which\n"
+               "fewer than a majority of the remaining voters answer the leader (the cluster\n"
+               "could not elect a leader afterwards); --force skips the second check.\n"
                "\n"
                "Membership changes are not retried after a lost connection: when the outcome is\n"
                "unknown the command says so; check with 'member list'.\n"
                "\n"
                "Options:\n"
                "  --standby  add as a non-voting standby\n"
+               "  --force    remove, demote: even if the voters left answering are no majority\n"
                "  --stale    list: ask any node, without a leader barrier\n"
                "  -o json    (global) list: {\"leader_id\", \"members\": [{\"id\", \"role\",\n"
                "             \"raft_addr\", \"rpc_addr\", \"reachable\", \"match_index\"}]};\n"
@@ -46,6 +53,7 @@ struct member_args {
     const char *rpc_addr;
     int standby;
     int stale;
+    int force;
 };
 
 /* A member id: a whole number > 0. */
@@ -86,6 +94,7 @@ static int parseFlags(int argc, char **argv, struct member_args *a)
     static const struct option opts[] = {
         {"standby", no_argument, NULL, 'S'},
         {"stale", no_argument, NULL, 's'},
+        {"force", no_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -99,6 +108,10 @@ static int parseFlags(int argc, char **argv, struct member_args *a)
         }
         if ((c == 'S' && strcmp(a->cmd, "add") == 0) || (c == 's' && strcmp(a->cmd, "list") == 0)) {
             *(c == 'S' ? &a->standby : &a->stale) = 1;
+            continue;
+        }
+        if (c == 'F' && (strcmp(a->cmd, "remove") == 0 || strcmp(a->cmd, "demote") == 0)) {
+            a->force = 1;
             continue;
         }
         return ctlUsageError("member %s: unknown or incomplete option \"%s\"", a->cmd,
@@ -154,13 +167,13 @@ static int change(const struct ctl_global *g, struct rc_client *c, const struct 
         rv = rc_member_add(c, a->id, a->raft_addr, a->rpc_addr, a->standby);
         done = a->standby ? "added as standby" : "added as voter";
     } else if (strcmp(a->cmd, "remove") == 0) {
-        rv = rc_member_remove(c, a->id);
+        rv = rc_member_remove(c, a->id, a->force);
         done = "removed";
     } else if (strcmp(a->cmd, "promote") == 0) {
         rv = rc_member_promote(c, a->id);
         done = "promoted to voter";
     } else if (strcmp(a->cmd, "demote") == 0) {
-        rv = rc_member_demote(c, a->id);
+        rv = rc_member_demote(c, a->id, a->force);
         done = "demoted to standby";
     } else {
         rv = rc_member_transfer(c, a->id);

@@ -22,6 +22,9 @@
 #define NODE_ID_FILE           "raftcron-node"
 #define NODE_JOIN_RETRY_MS     1000
 #define NODE_TRANSFER_GRACE_MS 3000
+#define NODE_TRANSFER_TRIES    2
+#define NODE_DRAIN_MS          1500
+#define NODE_DRAIN_POLL_MS     10
 
 static void setState(struct node *n, enum node_state to)
 {
@@ -242,6 +245,12 @@ static void workerClosed(struct worker *w)
     finishStop(w->src.ctx);
 }
 
+static void orphanClosed(uv_handle_t *h)
+{
+    struct orphan *o = h->data;
+    finishStop(o->node);
+}
+
 static void tickClosed(uv_handle_t *h)
 {
     struct tick *t = h->data;
@@ -259,41 +268,109 @@ static void closeCluster(struct node *n)
 
 static void closeStopTimer(struct node *n)
 {
-    n->pending_close++;
-    uv_close((uv_handle_t *)&n->stop_timer, handleClosed);
+    if (n->stop_timer_open) {
+        n->stop_timer_open = false;
+        n->pending_close++;
+        uv_close((uv_handle_t *)&n->stop_timer, handleClosed);
+    }
+}
+
+/* The last steps of a stop: client connections, Raft, and the signal handlers (kept until now
+ * so that a second signal still means "exit at once"). */
+static void closeRest(struct node *n)
+{
+    closeStopTimer(n);
+    if (n->rpc_open) {
+        n->rpc_open = false;
+        n->pending_close++;
+        listenerClose(&n->rpc, listenerClosed);
+    }
+    closeCluster(n);
+    if (n->signals_open) {
+        n->signals_open = false;
+        n->pending_close += 2;
+        uv_close((uv_handle_t *)&n->sigterm, handleClosed);
+        uv_close((uv_handle_t *)&n->sigint, handleClosed);
+    }
 }
 
 /* The transfer ends in its callback or, when no voter can take over (the others are
- * stopping too), at the grace timer: whichever comes first closes Raft and releases the hold
- * taken when the transfer started; the other finds nothing left to do. */
+ * stopping too), at the grace timer: whichever comes first closes the rest and releases the
+ * hold taken when the drain started; the other finds nothing left to do. */
 static void transferEnded(struct node *n, bool handed_over)
 {
     if (!n->transfer_pending) {
         return;
     }
     n->transfer_pending = false;
-    closeStopTimer(n);
     if (handed_over) {
-        const char *addr;
         logInfo("leadership handed over", "leader", "%llu",
-                (unsigned long long)clusterLeader(&n->cluster, &addr));
+                (unsigned long long)clusterLeader(&n->cluster, NULL));
     } else {
         logWarn("leadership transfer did not finish in time; stopping anyway");
     }
-    closeCluster(n);
+    closeRest(n);
     finishStop(n);
 }
 
 static void transferred(void *data, int status, const char *msg)
 {
-    (void)status;
-    (void)msg;
-    transferEnded(data, true);
+    struct node *n = data;
+    if (!n->transfer_pending) {
+        return;
+    }
+    uint64_t leader = clusterLeader(&n->cluster, NULL);
+    if (leader != 0 && leader != n->opts.id) {
+        transferEnded(n, true);
+        return;
+    }
+    /* libraft reports the end of a transfer, not its success: the target may have lost the
+     * election it was asked to start. Try again (its choice of voter) within the grace. */
+    if (n->transfer_tries < NODE_TRANSFER_TRIES && clusterIsLeader(&n->cluster) &&
+        clusterTransfer(&n->cluster, 0, transferred, n) == 0) {
+        n->transfer_tries++;
+        logWarn("leadership transfer left this node leader; trying again", "status", "%d", status,
+                "error", "%s", msg != NULL ? msg : "");
+        return;
+    }
+    transferEnded(n, false);
 }
 
 static void transferTimeout(uv_timer_t *t)
 {
     transferEnded(t->data, false);
+}
+
+static void startTransfer(struct node *n)
+{
+    if (n->cluster_open && clusterIsLeader(&n->cluster) &&
+        clusterTransfer(&n->cluster, 0, transferred, n) == 0) {
+        n->transfer_pending = true;
+        n->transfer_tries = 1;
+        uv_timer_start(&n->stop_timer, transferTimeout, NODE_TRANSFER_GRACE_MS, 0);
+        logInfo("handing over leadership");
+        return;
+    }
+    closeRest(n);
+    finishStop(n); /* the hold taken when the drain started */
+}
+
+/* A stopping leader lets the client writes it proposed commit before it hands over: a
+ * transfer would fail them, and their clients could not tell whether they were applied. */
+static void drainTick(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    n->drain_waited_ms += NODE_DRAIN_POLL_MS;
+    if (n->writes_pending > 0 && n->drain_waited_ms < NODE_DRAIN_MS &&
+        clusterIsLeader(&n->cluster)) {
+        return;
+    }
+    uv_timer_stop(t);
+    if (n->writes_pending > 0 && clusterIsLeader(&n->cluster)) {
+        logWarn("writes still pending after the drain; handing over anyway", "writes", "%u",
+                n->writes_pending);
+    }
+    startTransfer(n);
 }
 
 void nodeStop(struct node *n)
@@ -309,31 +386,26 @@ void nodeStop(struct node *n)
         n->pending_close++;
         watchesClose(&n->watches, watchesClosed);
     }
-    if (n->rpc_open) {
-        n->rpc_open = false;
-        n->pending_close++;
-        listenerClose(&n->rpc, listenerClosed);
-    }
     if (n->worker_open) {
         n->worker_open = false;
         n->pending_close += 2;
         tickClose(&n->tick, tickClosed);
         workerClose(&n->worker, workerClosed);
     }
+    if (n->orphan_open) {
+        n->orphan_open = false;
+        n->pending_close++;
+        orphanClose(&n->orphan, orphanClosed);
+    }
     uv_timer_stop(&n->join_timer);
-    n->pending_close += 3;
+    n->pending_close++;
     uv_close((uv_handle_t *)&n->join_timer, handleClosed);
-    uv_close((uv_handle_t *)&n->sigterm, handleClosed);
-    uv_close((uv_handle_t *)&n->sigint, handleClosed);
-    if (n->cluster_open && clusterIsLeader(&n->cluster) &&
-        clusterTransfer(&n->cluster, 0, transferred, n) == 0) {
-        n->pending_close++; /* held until the transfer is done and the cluster closing */
-        n->transfer_pending = true;
-        uv_timer_start(&n->stop_timer, transferTimeout, NODE_TRANSFER_GRACE_MS, 0);
-        logInfo("handing over leadership");
+    if (n->cluster_open && clusterIsLeader(&n->cluster)) {
+        n->pending_close++; /* held until the transfer is over and the rest closing */
+        n->drain_waited_ms = 0;
+        uv_timer_start(&n->stop_timer, drainTick, 0, NODE_DRAIN_POLL_MS);
     } else {
-        closeStopTimer(n);
-        closeCluster(n);
+        closeRest(n);
     }
     finishStop(n);
 }
@@ -402,9 +474,11 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
     uv_signal_init(loop, &n->sigint);
     uv_timer_init(loop, &n->join_timer);
     uv_timer_init(loop, &n->stop_timer);
+    n->stop_timer_open = true;
     n->sigterm.data = n->sigint.data = n->join_timer.data = n->stop_timer.data = n;
     uv_signal_start(&n->sigterm, onSignal, SIGTERM);
     uv_signal_start(&n->sigint, onSignal, SIGINT);
+    n->signals_open = true;
     int rv = checkDataDir(opts, err, errlen);
     if (rv != 0) {
         goto err_stop;
@@ -461,6 +535,9 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
     }
     n->worker_open = true;
     setState(n, NODE_RUNNING);
+    orphanStart(&n->orphan, n);
+    n->orphan_open = true;
+    logSetRaftState(clusterTerm(&n->cluster), clusterStateName(&n->cluster));
     logInfo("started", "raft_addr", "%s", opts->raft_addr, "rpc_addr", "%s", opts->rpc_addr, "data",
             "%s", opts->data_dir);
     tickOnChange(&n->tick); /* a single-node cluster may already be leader */

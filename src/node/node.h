@@ -2,9 +2,13 @@
  * A raftcrond node: the Raft member (raft/cluster.c), the RPC server (listener.c, conn.c,
  * rpc_*.c) and the signal handling that makes shutdown graceful. One libuv loop.
  *
- * Lifecycle: nodeStart → RUNNING → (SIGTERM/SIGINT) → STOPPING: stop accepting RPCs, hand over
- * leadership if leader, close Raft → STOPPED (loop exits, exit status 0). A second signal while
- * STOPPING exits at once with status 130.
+ * Lifecycle: nodeStart → RUNNING → (SIGTERM/SIGINT) → STOPPING → STOPPED (loop exits, exit
+ * status 0). Stopping: new requests are refused as retryable (the client sends them elsewhere);
+ * a leader first lets the writes it proposed commit (at most NODE_DRAIN_MS), then hands over
+ * leadership (at most NODE_TRANSFER_GRACE_MS, trying again if the first transfer left it
+ * leader), so that no client is left with an "outcome unknown"; then the client connections,
+ * Raft and the signal handlers close. A second signal while STOPPING exits at once with
+ * status 130.
  */
 #ifndef RC_NODE_NODE_H
 #define RC_NODE_NODE_H
@@ -15,6 +19,7 @@
 #include <uv.h>
 
 #include "listener.h"
+#include "orphan.h"
 #include "raft/cluster.h"
 #include "tick.h"
 #include "watch.h"
@@ -57,10 +62,17 @@ struct node {
     bool worker_open;
     struct watches watches; /* worker agents' parked Worker.Watch calls */
     bool watches_open;
+    struct orphan orphan; /* stops this node once it learns it was removed */
+    bool orphan_open;
     uv_signal_t sigterm, sigint;
     uv_timer_t join_timer; /* retries the join request until it succeeds */
-    uv_timer_t stop_timer; /* bounds the leadership transfer at shutdown */
+    uv_timer_t stop_timer; /* polls the drain, then bounds the leadership transfer */
+    bool stop_timer_open;
     bool transfer_pending;
+    unsigned transfer_tries;
+    unsigned drain_waited_ms;
+    unsigned writes_pending; /* client writes proposed and not yet answered (rpc.c) */
+    bool signals_open;
     uv_work_t join_work;
     bool join_pending;
     bool joined;

@@ -159,6 +159,7 @@ void rpcReplyNotLeader(struct rpc_call *call)
     resp.leader_id = clusterLeader(&n->cluster, NULL);
     resp.leader_hint = (char *)(hint != NULL ? hint : "");
     resp.message = (char *)(hint != NULL ? "not the leader" : "no leader known");
+    resp.retryable = true; /* nothing was proposed */
     call->replied = true;
     replyWith(call, &resp, NULL);
 }
@@ -237,6 +238,7 @@ static void applied(void *data, int status, const struct rc_fsm_result *res)
     struct rpc_call *call = p->call;
     rpc_write_fn fn = p->write;
     free(p);
+    call->node->writes_pending--;
     if (status == RC_ENOTLEADER) {
         rpcReply(call, RC_STATUS_UNAVAILABLE,
                  "leadership lost before the write was applied: its outcome is unknown", NULL);
@@ -263,7 +265,9 @@ void rpcWrite(struct rpc_call *call, void *buf, size_t len, rpc_write_fn fn)
     p->write = fn;
     int rv = clusterPropose(&n->cluster, buf, len, applied, p);
     free(buf);
-    if (rv != 0) {
+    if (rv == 0) {
+        n->writes_pending++; /* a stopping leader waits for these (node.c) */
+    } else {
         free(p);
         if (rv == RC_ENOTLEADER) {
             rpcReplyNotLeader(call);
@@ -273,11 +277,13 @@ void rpcWrite(struct rpc_call *call, void *buf, size_t len, rpc_write_fn fn)
     }
 }
 
+/* A reply before any handler ran: nothing was done, so the client may send it again. */
 static void immediate(struct conn *c, uint32_t stream, int status, const char *msg)
 {
     Raftcron__Response resp = RAFTCRON__RESPONSE__INIT;
     resp.status = (uint32_t)status;
     resp.message = (char *)msg;
+    resp.retryable = status == RC_STATUS_UNAVAILABLE;
     sendResponse(c, stream, &resp);
 }
 

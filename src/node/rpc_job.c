@@ -121,26 +121,64 @@ void rpcJobGet(struct rpc_call *call)
     }
 }
 
+/* Job.List answers in pages so that a reply stays far below the frame limit whatever the
+ * number of jobs: at most JOB_PAGE_MAX jobs and about JOB_PAGE_BYTES of encoded jobs. */
+#define JOB_PAGE_MAX   1000
+#define JOB_PAGE_BYTES (4u << 20)
+
+static int keyCompare(const Raftcron__Job *job, const char *ns, const char *name)
+{
+    int c = strcmp(job->spec->namespace_, ns);
+    return c != 0 ? c : strcmp(job->spec->name, name);
+}
+
+/* The index of the first job after (ns, name) in key order. */
+static size_t firstAfter(struct rc_fsm *f, const char *ns, const char *name)
+{
+    size_t lo = 0, hi = fsmJobCount(f);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (keyCompare(fsmJobAt(f, mid), ns, name) <= 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
 static void listRead(struct rpc_call *call)
 {
     Raftcron__JobListRequest *req = (Raftcron__JobListRequest *)call->msg;
     struct rc_fsm *f = fsmOf(call);
     size_t total = fsmJobCount(f);
-    Raftcron__Job **jobs = calloc(total > 0 ? total : 1, sizeof *jobs);
+    size_t limit = req->limit == 0 || req->limit > JOB_PAGE_MAX ? JOB_PAGE_MAX : req->limit;
+    Raftcron__Job **jobs = calloc(limit, sizeof *jobs);
     if (jobs == NULL) {
         rpcReply(call, RC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
         return;
     }
-    size_t n = 0;
-    for (size_t i = 0; i < total; i++) {
+    bool paged = req->after_namespace[0] != '\0' || req->after_name[0] != '\0';
+    size_t i = paged ? firstAfter(f, req->after_namespace, req->after_name) : 0;
+    size_t n = 0, bytes = 0;
+    bool more = false;
+    for (; i < total; i++) {
         const Raftcron__Job *job = fsmJobAt(f, i);
-        if (req->namespace_[0] == '\0' || strcmp(job->spec->namespace_, req->namespace_) == 0) {
-            jobs[n++] = (Raftcron__Job *)job;
+        if (req->namespace_[0] != '\0' && strcmp(job->spec->namespace_, req->namespace_) != 0) {
+            continue;
         }
+        size_t size = raftcron__job__get_packed_size(job);
+        if (n == limit || (n > 0 && bytes + size > JOB_PAGE_BYTES)) {
+            more = true;
+            break;
+        }
+        jobs[n++] = (Raftcron__Job *)job;
+        bytes += size;
     }
     Raftcron__JobListResponse resp = RAFTCRON__JOB_LIST_RESPONSE__INIT;
     resp.jobs = jobs;
     resp.n_jobs = n;
+    resp.more = more;
     rpcReply(call, RC_STATUS_OK, NULL, &resp.base);
     free(jobs);
 }

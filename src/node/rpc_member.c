@@ -2,6 +2,12 @@
  * Member.* handlers: membership changes on the leader. Adding is three committed steps —
  * record the RPC address (MemberSet), raft_add (as spare), raft_assign (voter or standby; raft
  * catches the new server up before it counts) — each started when the previous one is done.
+ *
+ * Removing or demoting a voter is refused (FAILED_PRECONDITION) when it would leave no voter,
+ * or when the voters left that acknowledge a fresh barrier within QUORUM_PROBE_MS are not a
+ * majority of the new configuration: such a change commits (the old majority agrees) and then
+ * leaves a cluster that can elect no leader. etcd's strict reconfiguration check; --force
+ * skips it. Every change that completes is logged on the leader.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +17,12 @@
 #include "core/command.h"
 #include "core/err.h"
 #include "core/fsm.h"
+#include "log.h"
 #include "node.h"
 #include "rpc.h"
+
+#define QUORUM_PROBE_MS 500
+#define QUORUM_POLL_MS  10
 
 enum add_step { ADD_RECORD = 0, ADD_RAFT, ADD_ASSIGN, ADD_DONE };
 
@@ -20,8 +30,17 @@ struct member_op {
     struct rpc_call *call;
     enum add_step step;
     uint64_t id;
-    int role;
+    int role;         /* add / promote / demote: the role asked for */
+    bool remove;      /* remove rather than demote (quorum check) */
+    uv_timer_t timer; /* quorum probe */
+    uint64_t target;  /* index the voters left must have acknowledged */
+    unsigned waited_ms;
 };
+
+static const char *roleWord(int role)
+{
+    return role == RAFT_VOTER ? "voter" : role == RAFT_STANDBY ? "standby" : "spare";
+}
 
 static const struct raft_server *findServer(struct cluster *c, uint64_t id)
 {
@@ -55,6 +74,20 @@ static void addStep(struct member_op *op);
 static void addChanged(void *data, int status, const char *msg)
 {
     struct member_op *op = data;
+    if (status != 0 && op->step == ADD_ASSIGN && status != RC_ENOTLEADER && status != RC_ESTALE) {
+        /* Raft added the server as a spare but could not catch it up (not running, wrong
+         * address): say what is left behind and how to finish or undo it. */
+        struct rpc_call *call = op->call;
+        unsigned long long id = (unsigned long long)op->id;
+        logWarn("member not caught up", "id", "%llu", id, "error", "%s",
+                msg != NULL ? msg : rc_strerror(status));
+        free(op);
+        rpcReplyf(call, RC_STATUS_UNAVAILABLE,
+                  "member %llu is in the configuration as a spare but could not be caught up "
+                  "(%s): start it with --join, or undo with 'member remove %llu'",
+                  id, msg != NULL && msg[0] != '\0' ? msg : rc_strerror(status), id);
+        return;
+    }
     if (status != 0) {
         opFail(op, status, op->step == ADD_ASSIGN ? "raft assign" : "raft add", msg);
         return;
@@ -114,6 +147,9 @@ static void addStep(struct member_op *op)
         break;
     case ADD_DONE: {
         Raftcron__Empty empty = RAFTCRON__EMPTY__INIT;
+        logInfo("member added", "id", "%llu", (unsigned long long)op->id, "role", "%s",
+                roleWord(op->role), "raft_addr", "%s", req->raft_addr, "rpc_addr", "%s",
+                req->rpc_addr);
         free(op);
         rpcReply(call, RC_STATUS_OK, NULL, &empty.base);
         return;
@@ -147,10 +183,26 @@ static void addOrJoin(struct rpc_call *call, bool join)
                   (unsigned long long)req->id, s->address);
         return;
     }
+    const struct raft_configuration *conf = clusterConfiguration(c);
+    for (unsigned i = 0; i < conf->n; i++) {
+        if (conf->servers[i].id != req->id &&
+            strcmp(conf->servers[i].address, req->raft_addr) == 0) {
+            rpcReplyf(call, RC_STATUS_ALREADY_EXISTS, "raft address %s is member %llu's",
+                      req->raft_addr, (unsigned long long)conf->servers[i].id);
+            return;
+        }
+    }
     int role = req->standby ? RAFT_STANDBY : RAFT_VOTER;
     if (s != NULL && !join && s->role == role) {
         rpcReplyf(call, RC_STATUS_ALREADY_EXISTS, "member %llu already exists",
                   (unsigned long long)req->id);
+        return;
+    }
+    if (s != NULL && !join && s->role != RAFT_SPARE) {
+        rpcReplyf(call, RC_STATUS_ALREADY_EXISTS,
+                  "member %llu already exists as a %s; use 'member %s %llu'",
+                  (unsigned long long)req->id, roleWord(s->role),
+                  role == RAFT_VOTER ? "promote" : "demote", (unsigned long long)req->id);
         return;
     }
     struct member_op *op = calloc(1, sizeof *op);
@@ -183,6 +235,12 @@ static void changeDone(void *data, int status, const char *msg)
         return;
     }
     struct rpc_call *call = op->call;
+    if (op->remove) {
+        logInfo("member removed", "id", "%llu", (unsigned long long)op->id);
+    } else {
+        logInfo("member role changed", "id", "%llu", (unsigned long long)op->id, "role", "%s",
+                roleWord(op->role));
+    }
     free(op);
     Raftcron__Empty empty = RAFTCRON__EMPTY__INIT;
     rpcReply(call, RC_STATUS_OK, NULL, &empty.base);
@@ -217,34 +275,155 @@ static struct member_op *changeBegin(struct rpc_call *call, const struct raft_se
     return op;
 }
 
-static void assignRole(struct rpc_call *call, int role)
+static void removed(void *data, int status, const char *msg);
+
+/* The configuration change itself, once allowed. */
+static void changeStart(struct member_op *op)
+{
+    struct rpc_call *call = op->call;
+    struct cluster *c = &call->node->cluster;
+    int rv = op->remove ? clusterRemove(c, op->id, removed, op)
+                        : clusterAssign(c, op->id, op->role, changeDone, op);
+    if (rv != 0) {
+        opFail(op, rv, call->req->method, c->errmsg);
+    }
+}
+
+/* Voters of the configuration without op->id, and how many of them have acknowledged
+ * op->target (this node counts as acknowledging). */
+static void votersLeft(const struct member_op *op, unsigned *voters, unsigned *acked)
+{
+    struct node *n = op->call->node;
+    struct cluster *c = &n->cluster;
+    const struct raft_configuration *conf = clusterConfiguration(c);
+    *voters = 0;
+    *acked = 0;
+    for (unsigned i = 0; i < conf->n; i++) {
+        const struct raft_server *s = &conf->servers[i];
+        if (s->role != RAFT_VOTER || s->id == op->id) {
+            continue;
+        }
+        (*voters)++;
+        if (s->id == n->opts.id || (op->target > 0 && clusterMatchIndex(c, s->id) >= op->target)) {
+            (*acked)++;
+        }
+    }
+}
+
+static void quorumClosed(uv_handle_t *h)
+{
+    struct member_op *op = h->data;
+    struct rpc_call *call = op->call;
+    if (!clusterIsLeader(&call->node->cluster)) {
+        free(op);
+        rpcReplyNotLeader(call);
+        return;
+    }
+    unsigned voters, acked;
+    votersLeft(op, &voters, &acked);
+    if (acked * 2 > voters) {
+        changeStart(op);
+        return;
+    }
+    unsigned long long id = (unsigned long long)op->id;
+    free(op);
+    rpcReplyf(call, RC_STATUS_FAILED_PRECONDITION,
+              "%s: without voter %llu only %u of the %u voters left answer, not a majority: the "
+              "cluster could elect no leader. Bring members back first, or use --force",
+              call->req->method, id, acked, voters);
+}
+
+static void quorumTick(uv_timer_t *t)
+{
+    struct member_op *op = t->data;
+    unsigned voters, acked;
+    votersLeft(op, &voters, &acked);
+    op->waited_ms += QUORUM_POLL_MS;
+    if (acked * 2 > voters || op->waited_ms >= QUORUM_PROBE_MS ||
+        !clusterIsLeader(&op->call->node->cluster)) {
+        uv_timer_stop(t);
+        uv_close((uv_handle_t *)t, quorumClosed);
+    }
+}
+
+/* After a barrier: give the voters left QUORUM_PROBE_MS to acknowledge it. */
+static void quorumBarrier(void *data, int status, const char *msg)
+{
+    struct member_op *op = data;
+    if (status != 0) {
+        opFail(op, status, "quorum check", msg);
+        return;
+    }
+    struct rpc_call *call = op->call;
+    op->target = clusterLastIndex(&call->node->cluster);
+    uv_timer_init(call->node->loop, &op->timer);
+    op->timer.data = op;
+    uv_timer_start(&op->timer, quorumTick, 0, QUORUM_POLL_MS);
+}
+
+/* Remove or demote: refuse what leaves no voter; unless forced, check the quorum first. */
+static void removeOrDemote(struct rpc_call *call, bool remove)
 {
     const struct raft_server *s;
     struct member_op *op = changeBegin(call, &s);
     if (op == NULL) {
         return;
     }
-    if (s->role == role) {
+    Raftcron__MemberRequest *req = (Raftcron__MemberRequest *)call->msg;
+    op->remove = remove;
+    op->role = RAFT_STANDBY;
+    if (!remove && s->role == RAFT_STANDBY) {
         free(op);
         Raftcron__Empty empty = RAFTCRON__EMPTY__INIT;
         rpcReply(call, RC_STATUS_OK, NULL, &empty.base);
         return;
     }
+    if (s->role != RAFT_VOTER) {
+        changeStart(op); /* a standby or spare never counts towards a quorum */
+        return;
+    }
+    unsigned voters, acked;
+    votersLeft(op, &voters, &acked);
+    if (voters == 0) {
+        free(op);
+        rpcReplyf(call, RC_STATUS_FAILED_PRECONDITION,
+                  "%s: member %llu is the last voter: the cluster would have none left",
+                  call->req->method, (unsigned long long)req->id);
+        return;
+    }
+    if (req->force) {
+        logWarn("membership change forced", "id", "%llu", (unsigned long long)req->id, "method",
+                "%s", call->req->method);
+        changeStart(op);
+        return;
+    }
     struct cluster *c = &call->node->cluster;
-    int rv = clusterAssign(c, op->id, role, changeDone, op);
+    int rv = clusterBarrier(c, quorumBarrier, op);
     if (rv != 0) {
-        opFail(op, rv, call->req->method, c->errmsg);
+        opFail(op, rv, "quorum check", c->errmsg);
     }
 }
 
 void rpcMemberPromote(struct rpc_call *call)
 {
-    assignRole(call, RAFT_VOTER);
+    const struct raft_server *s;
+    struct member_op *op = changeBegin(call, &s);
+    if (op == NULL) {
+        return;
+    }
+    op->role = RAFT_VOTER;
+    if (s->role == RAFT_VOTER) {
+        free(op);
+        Raftcron__Empty empty = RAFTCRON__EMPTY__INIT;
+        rpcReply(call, RC_STATUS_OK, NULL, &empty.base);
+        return;
+    }
+    changeStart(op);
 }
 
 void rpcMemberDemote(struct rpc_call *call)
 {
-    assignRole(call, RAFT_STANDBY);
+    removeOrDemote(call, false);
 }
 
 static void forgetApplied(void *data, int status, const struct rc_fsm_result *res)
@@ -277,16 +456,7 @@ static void removed(void *data, int status, const char *msg)
 
 void rpcMemberRemove(struct rpc_call *call)
 {
-    const struct raft_server *s;
-    struct member_op *op = changeBegin(call, &s);
-    if (op == NULL) {
-        return;
-    }
-    struct cluster *c = &call->node->cluster;
-    int rv = clusterRemove(c, op->id, removed, op);
-    if (rv != 0) {
-        opFail(op, rv, "Member.Remove", c->errmsg);
-    }
+    removeOrDemote(call, true);
 }
 
 static void transferred(void *data, int status, const char *msg)
@@ -302,6 +472,7 @@ static void transferred(void *data, int status, const char *msg)
                  "leadership transfer did not complete within the election timeout", NULL);
         return;
     }
+    logInfo("leadership transferred", "to", "%llu", (unsigned long long)leader);
     Raftcron__Empty empty = RAFTCRON__EMPTY__INIT;
     rpcReply(call, RC_STATUS_OK, NULL, &empty.base);
 }
@@ -317,6 +488,20 @@ void rpcMemberTransfer(struct rpc_call *call)
     if (!clusterIsLeader(c)) {
         rpcReplyNotLeader(call);
         return;
+    }
+    if (req->id != 0) {
+        const struct raft_server *s = findServer(c, req->id);
+        if (s == NULL) {
+            rpcReplyf(call, RC_STATUS_NOT_FOUND, "member %llu is not in the configuration",
+                      (unsigned long long)req->id);
+            return;
+        }
+        if (s->role != RAFT_VOTER) {
+            rpcReplyf(call, RC_STATUS_FAILED_PRECONDITION,
+                      "member %llu is a %s: only a voter can lead ('member promote %llu' first)",
+                      (unsigned long long)req->id, roleWord(s->role), (unsigned long long)req->id);
+            return;
+        }
     }
     struct member_op *op = calloc(1, sizeof *op);
     if (op == NULL) {

@@ -3,7 +3,9 @@
  * (transport.c) and the bridged FSM (fsm_bridge.c). Everything runs on one libuv loop.
  *
  * Rules (DESIGN.md §7): pre-vote on, raft_uv's automatic segment recovery off (a damaged data
- * dir stops the node with a message instead of silently dropping entries).
+ * dir stops the node with a message instead of silently dropping entries). Likewise damaged
+ * Raft metadata (term and vote) with a log on disk, or a term below the last entry's term, stops
+ * the node: restarting at an older term would let it vote twice in a term (Raft §5.2).
  * Async calls that fail synchronously never invoke their callback (STYLE.md §6).
  */
 #ifndef RC_RAFT_CLUSTER_H
@@ -55,6 +57,10 @@ struct cluster {
     void (*applied_cb)(struct cluster *c, void *data); /* after each local proposal applied */
     bool started;
     bool raft_open;
+    /* private: raft_uv's load, called by the checking one installed in io */
+    int (*uv_load)(struct raft_io *io, raft_term *term, raft_id *voted_for,
+                   struct raft_snapshot **snapshot, raft_index *start_index,
+                   struct raft_entry *entries[], size_t *n_entries);
     char errmsg[256];
 };
 

@@ -605,7 +605,7 @@ static void test_writes_not_repeated(void **state)
     /* A broken connection after the request went out: the write is not sent again. */
     snprintf(eps, sizeof eps, "%s,%s", dropper.addr, good.addr);
     struct rc_client *c = client(eps, 2000 * MS, NULL);
-    assert_int_equal(rc_member_remove(c, 3), RC_EIO);
+    assert_int_equal(rc_member_remove(c, 3, 0), RC_EIO);
     assert_int_equal(rc_client_status(c), RC_STATUS_UNAVAILABLE);
     assert_non_null(strstr(rc_client_errmsg(c), "outcome is unknown"));
     assert_int_equal(requests(&dropper), 1);
@@ -900,7 +900,7 @@ static void test_typed_job_calls(void **state)
     assert_null(job);
     assert_string_equal(seenAt(&f, 5).method, "Job.Resume");
 
-    assert_int_equal(rc_member_demote(c, 2), 0);
+    assert_int_equal(rc_member_demote(c, 2, 0), 0);
     q = seenAt(&f, 6);
     assert_string_equal(q.method, "Member.Demote");
     Raftcron__MemberRequest *mr = raftcron__member_request__unpack(NULL, q.len, q.payload);

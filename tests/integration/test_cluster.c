@@ -206,6 +206,35 @@ static void test_lagging_node_gets_snapshot(void **state)
     }
     closedir(d);
     assert_true(snapshot);
+    /* The 10,000 jobs list whole and in order, in pages of at most 1000 (one reply would be
+     * near the frame limit at ~100k jobs): the client joins ten pages. */
+    c = harnessClient(&H, 3, 30 * SEC);
+    Raftcron__JobListResponse *list = NULL;
+    assert_int_equal(rc_job_list(c, NULL, 0, &list), 0);
+    assert_int_equal(list->n_jobs, 10000);
+    for (size_t i = 0; i < list->n_jobs; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "job-%05zu", i);
+        assert_string_equal(list->jobs[i]->spec->name, name);
+    }
+    rc_message_free(list);
+    Raftcron__JobListRequest req = RAFTCRON__JOB_LIST_REQUEST__INIT;
+    req.after_namespace = "default";
+    req.after_name = "job-09989";
+    req.limit = 5;
+    uint8_t buf[128];
+    size_t len = raftcron__job_list_request__pack(&req, buf);
+    void *resp = NULL;
+    size_t resp_len = 0;
+    assert_int_equal(rc_client_call(c, "Job.List", buf, len, &resp, &resp_len, 1), 0);
+    Raftcron__JobListResponse *page = raftcron__job_list_response__unpack(NULL, resp_len, resp);
+    assert_non_null(page);
+    assert_int_equal(page->n_jobs, 5);
+    assert_string_equal(page->jobs[0]->spec->name, "job-09990");
+    assert_true(page->more);
+    raftcron__job_list_response__free_unpacked(page, NULL);
+    free(resp);
+    rc_client_close(c);
 }
 
 static void test_member_join_and_remove(void **state)
@@ -221,7 +250,7 @@ static void test_member_join_and_remove(void **state)
     assert_int_not_equal(harnessWaitLeader(&H, 3, 4, 30000), 0);
     assert_true(harnessWaitConverged(&H, 4, 4, 20000));
 
-    assert_int_equal(rc_member_remove(c, 4), 0);
+    assert_int_equal(rc_member_remove(c, 4, 0), 0);
     Raftcron__ClusterStatus *st = NULL;
     assert_int_equal(rc_cluster_status(c, 0, &st), 0);
     assert_int_equal(st->n_members, 3);
@@ -232,7 +261,7 @@ static void test_member_join_and_remove(void **state)
     }
     rc_message_free(st);
     /* Removing an unknown member is NOT_FOUND, not a crash. */
-    assert_int_equal(rc_member_remove(c, 9), RC_ENOTFOUND);
+    assert_int_equal(rc_member_remove(c, 9, 0), RC_ENOTFOUND);
     assert_int_equal(rc_client_status(c), RC_STATUS_NOT_FOUND);
     rc_client_close(c);
 }
@@ -282,7 +311,7 @@ static void test_member_roles_and_transfer(void **state)
 
     assert_int_equal(rc_member_promote(c, 4), 0);
     assert_string_equal(roleOf(c, 4), "voter");
-    assert_int_equal(rc_member_demote(c, 4), 0);
+    assert_int_equal(rc_member_demote(c, 4, 0), 0);
     assert_string_equal(roleOf(c, 4), "standby");
     /* A transfer to a standby is refused; to a voter it moves the leadership there. */
     Raftcron__ClusterStatus *st = NULL;
@@ -386,8 +415,16 @@ static void test_sigterm_hands_over_leadership(void **state)
     assert_true(harnessFileContains(log, "msg=stopped"));
 }
 
-/* Flip bytes in the middle of the largest closed segment (or the open one). */
-static void damage(const char *dir, bool truncate_it)
+enum damage_kind {
+    SEGMENT_FLIPPED,    /* bytes flipped in the middle of the largest segment */
+    SEGMENT_TRUNCATED,  /* the largest segment cut in half */
+    METADATA_DELETED,   /* metadata1 and metadata2 removed */
+    METADATA_TRUNCATED, /* each metadata file cut to 10 bytes */
+    METADATA_TERM_ZERO, /* the term field of each metadata file zeroed */
+};
+
+/* Damage the largest closed segment (or the open one). */
+static void damageSegment(const char *dir, bool truncate_it)
 {
     DIR *d = opendir(dir);
     assert_non_null(d);
@@ -418,7 +455,65 @@ static void damage(const char *dir, bool truncate_it)
     close(fd);
 }
 
-static void damagedDataDirRefused(bool truncate_it)
+/* Set the term field (third little-endian u64 of raft_uv's 32-byte metadata file) of each
+ * metadata file present; at least one must be. */
+static void setMetadataTerm(const char *dir, uint64_t term)
+{
+    unsigned char le[8];
+    for (int i = 0; i < 8; i++) {
+        le[i] = (unsigned char)(term >> (8 * i));
+    }
+    int found = 0;
+    for (int n = 1; n <= 2; n++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/metadata%d", dir, n);
+        int fd = open(path, O_RDWR);
+        if (fd < 0) {
+            continue;
+        }
+        assert_int_equal(pwrite(fd, le, sizeof le, 16), (ssize_t)sizeof le);
+        close(fd);
+        found++;
+    }
+    assert_true(found > 0);
+}
+
+static void damageMetadata(const char *dir, enum damage_kind kind)
+{
+    if (kind == METADATA_TERM_ZERO) {
+        setMetadataTerm(dir, 0);
+        return;
+    }
+    int found = 0;
+    for (int n = 1; n <= 2; n++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/metadata%d", dir, n);
+        if (access(path, F_OK) != 0) {
+            continue;
+        }
+        found++;
+        if (kind == METADATA_DELETED) {
+            assert_int_equal(unlink(path), 0);
+        } else {
+            assert_int_equal(truncate(path, 10), 0);
+        }
+    }
+    assert_true(found > 0);
+}
+
+/* Node id, stopped, does not start again from its data dir: it exits 1 and its log names
+ * the data dir and the problem. */
+static void assertRestartRefused(int id, const char *problem)
+{
+    harnessStart(&H, id, NULL);
+    assert_int_equal(harnessWait(&H, id, 15000), 1);
+    char log[300];
+    snprintf(log, sizeof log, "%s/node%d.log", H.dir, id);
+    assert_true(harnessFileContains(log, "cannot start from data dir"));
+    assert_true(harnessFileContains(log, problem));
+}
+
+static void damagedDataDirRefused(enum damage_kind kind, const char *problem)
 {
     harnessStart(&H, 1, BOOTSTRAP);
     assert_int_not_equal(harnessWaitLeader(&H, 1, 1, 20000), 0);
@@ -429,26 +524,75 @@ static void damagedDataDirRefused(bool truncate_it)
     assert_int_equal(harnessWait(&H, 1, 15000), 0);
     char dir[300];
     harnessDataDir(&H, 1, dir, sizeof dir);
-    damage(dir, truncate_it);
-    harnessStart(&H, 1, NULL);
-    int status = harnessWait(&H, 1, 15000);
-    assert_int_not_equal(status, 0);
-    assert_int_not_equal(status, -1);
-    char log[300];
-    snprintf(log, sizeof log, "%s/node1.log", H.dir);
-    assert_true(harnessFileContains(log, "cannot start from data dir"));
+    if (kind == SEGMENT_FLIPPED || kind == SEGMENT_TRUNCATED) {
+        damageSegment(dir, kind == SEGMENT_TRUNCATED);
+    } else {
+        damageMetadata(dir, kind);
+    }
+    assertRestartRefused(1, problem);
 }
 
 static void test_corrupt_data_dir_refused(void **state)
 {
     (void)state;
-    damagedDataDirRefused(false);
+    damagedDataDirRefused(SEGMENT_FLIPPED, "cannot start from data dir");
 }
 
 static void test_truncated_data_dir_refused(void **state)
 {
     (void)state;
-    damagedDataDirRefused(true);
+    damagedDataDirRefused(SEGMENT_TRUNCATED, "cannot start from data dir");
+}
+
+/* Without its metadata (current term and vote) a node with a log once came back at term 0 and
+ * served; in a cluster it could then vote twice in a term. */
+static void test_deleted_metadata_refused(void **state)
+{
+    (void)state;
+    damagedDataDirRefused(METADATA_DELETED,
+                          "metadata1 and metadata2 are missing or unreadable (metadata1 missing, "
+                          "metadata2 missing) but the log holds entries");
+}
+
+static void test_truncated_metadata_refused(void **state)
+{
+    (void)state;
+    /* raft_uv would take the short file for an interrupted first write and delete it. */
+    damagedDataDirRefused(METADATA_TRUNCATED, "metadata1 truncated to 10 of 32 bytes");
+}
+
+static void test_zeroed_metadata_term_refused(void **state)
+{
+    (void)state;
+    damagedDataDirRefused(METADATA_TERM_ZERO, "records term 0 but the log holds entries");
+}
+
+/* A term still non-zero but below the term of the node's last log entry (stale or damaged
+ * metadata) is refused too: it takes a cluster whose leadership moved to get entries past
+ * term 1. */
+static void test_metadata_term_behind_log_refused(void **state)
+{
+    (void)state;
+    uint64_t leader = startCluster(3, NULL);
+    harnessSignal(&H, (int)leader, SIGTERM);
+    assert_int_equal(harnessWait(&H, (int)leader, 15000), 0);
+    uint64_t next = harnessWaitLeader(&H, 3, 2, 20000);
+    assert_int_not_equal(next, 0);
+    struct rc_client *c = harnessClientOf(&H, (int)next, 10 * SEC);
+    Raftcron__ClusterStatus *st = NULL;
+    assert_int_equal(rc_cluster_status(c, 0, &st), 0);
+    assert_true(st->term >= 2);
+    rc_message_free(st);
+    putJobs(c, 0, 5); /* entries of the new term, on both running nodes */
+    rc_client_close(c);
+    int victim = 6 - (int)leader - (int)next;
+    assert_true(harnessWaitConverged(&H, 3, victim, 20000));
+    harnessSignal(&H, victim, SIGTERM);
+    assert_int_equal(harnessWait(&H, victim, 15000), 0);
+    char dir[300];
+    harnessDataDir(&H, victim, dir, sizeof dir);
+    setMetadataTerm(dir, 1);
+    assertRestartRefused(victim, "the metadata records term 1 but the last log entry");
 }
 
 static void test_empty_data_dir_needs_bootstrap_or_join(void **state)
@@ -474,6 +618,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sigterm_hands_over_leadership, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_data_dir_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_data_dir_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deleted_metadata_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_metadata_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zeroed_metadata_term_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metadata_term_behind_log_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_data_dir_needs_bootstrap_or_join, setup,
                                         teardown),
     };

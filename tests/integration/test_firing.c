@@ -326,7 +326,7 @@ static void test_readded_node_never_replays_runs(void **state)
         uint64_t leader = harnessWaitLeader(&H, 3, 3, 30000);
         assert_int_not_equal(leader, 0);
         int victim = leader == 3 ? 2 : 3;
-        assert_int_equal(rc_member_remove(c, (uint64_t)victim), 0);
+        assert_int_equal(rc_member_remove(c, (uint64_t)victim, 0), 0);
         harnessSignal(&H, victim, SIGKILL);
         char data[300];
         harnessDataDir(&H, victim, data, sizeof data);

@@ -118,9 +118,21 @@ class Node:
     def watch(self, proc):
         status = proc.wait()
         current = proc is self.proc
+        expected = self.expected_exit if current else True
+        # A member that finds itself removed stops by itself (status 0): not a crash.
+        removed = status == 0 and self.logTailHas(b"removed from the cluster")
         self.cluster.record({"event": "exit", "node": self.n, "pid": proc.pid, "status": status,
-                             "expected": self.expected_exit if current else True,
-                             "graceful": self.graceful and current})
+                             "expected": expected or removed,
+                             "graceful": (self.graceful and current) or removed})
+
+    def logTailHas(self, text, tail=65536):
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - tail))
+                return text in f.read()
+        except OSError:
+            return False
 
     def signal(self, sig):
         if self.proc is not None and self.proc.poll() is None:

@@ -1,0 +1,44 @@
+/*
+ * The removed-member check. Raft stops talking to a member the moment the configuration that
+ * removes it is appended, so a removed node usually never learns of its removal: it would
+ * stand for election forever (pre-vote keeps it harmless) and keep answering stale reads with
+ * an old member list. Like etcd, a node that has heard from no leader for ORPHAN_QUIET_MIN_MS
+ * (or three election timeouts, if longer) asks the other members it knows — over RPC, from the
+ * thread pool — for the leader's configuration; if a leader answers and this node is not in it,
+ * the node logs "removed from the cluster" and stops gracefully (exit status 0). A node that
+ * reaches no one, or hears of no leader, keeps running: that is a partition, not a removal.
+ */
+#ifndef RC_NODE_ORPHAN_H
+#define RC_NODE_ORPHAN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define ORPHAN_QUIET_MIN_MS 5000
+#define ORPHAN_POLL_MS      1000
+#define ORPHAN_ENDPOINTS    2048
+
+struct node;
+
+struct orphan {
+    struct node *node; /* borrowed */
+    uv_timer_t timer;
+    uv_work_t work;
+    bool busy;            /* a probe is in the thread pool */
+    bool was_member;      /* this node has been in its own configuration */
+    uint64_t quiet_since; /* uv_now when no leader was known, 0 while one is */
+    char endpoints[ORPHAN_ENDPOINTS];
+    /* Written by the probe (thread pool), read after it (loop). */
+    bool removed;
+    uint64_t leader_id;
+    char msg[256];
+};
+
+/* Start polling (the node must be RUNNING). */
+void orphanStart(struct orphan *o, struct node *n);
+/* Stop polling and close the timer; cb runs when the handle is closed. A probe still in the
+ * thread pool finishes and is ignored. */
+void orphanClose(struct orphan *o, uv_close_cb cb);
+
+#endif /* RC_NODE_ORPHAN_H */
