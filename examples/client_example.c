@@ -1,19 +1,22 @@
 /*
  * libraftcron in a few calls: show the leader, create a job (create-only, so that running the
- * example twice is harmless), read it back, pause and resume it, list the jobs, delete it.
+ * example twice is harmless), pause and resume it, list the jobs, delete it.
  *
- * Build against an installed libraftcron (headers in <raftcron/…>). The library keeps its own
- * protobuf-c code private, so a program that builds messages (the RAFTCRON__*__INIT macros
- * name their descriptors) compiles the generated code of the two .proto files itself:
- *   protoc-c --c_out=. -I proto proto/raftcron.proto proto/api.proto
- *   cc client_example.c raftcron.pb-c.c api.pb-c.c -I. -o client_example \
- *      $(pkg-config --cflags --libs raftcron libprotobuf-c)
- * Run:
+ * Build against an installed libraftcron. The install has <raftcron/client.h> and the generated
+ * <raftcron/raftcron.pb-c.h> and <raftcron/api.pb-c.h>, and the library exports the message
+ * descriptors the RAFTCRON__*__INIT macros name, so there is nothing to generate; raftcron.pc
+ * requires libprotobuf-c (the INIT macros refer to protobuf_c_empty_string):
+ *   cc client_example.c -o client_example $(pkg-config --cflags --libs raftcron)
+ * (With an install outside the default paths, set PKG_CONFIG_PATH to its lib/pkgconfig and
+ * LD_LIBRARY_PATH to its lib.)
+ * Run (endpoints default to $RAFTCRON_ENDPOINTS, then 127.0.0.1:7101; $RAFTCRON_AUTH_TOKEN is sent
+ * when set):
  *   ./client_example 127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <raftcron/api.pb-c.h>
 #include <raftcron/client.h>
@@ -113,6 +116,10 @@ static int listJobs(struct rc_client *c)
 
 int main(int argc, char **argv)
 {
+    if (argc > 2 || (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))) {
+        fprintf(argc > 2 ? stderr : stdout, "usage: %s [host:port,host:port,...]\n", argv[0]);
+        return argc > 2 ? 2 : 0;
+    }
     const char *endpoints = argc > 1 ? argv[1] : getenv("RAFTCRON_ENDPOINTS");
     struct rc_client_options opts = {
         .endpoints = endpoints != NULL ? endpoints : "127.0.0.1:7101",

@@ -149,6 +149,9 @@ static int parseEndpoints(struct rc_client *c, const char *list)
 
 int rc_client_open(const struct rc_client_options *opts, struct rc_client **out)
 {
+    if (out != NULL) {
+        *out = NULL;
+    }
     if (opts == NULL || out == NULL || opts->endpoints == NULL || opts->timeout_us < 0) {
         return RC_EINVAL;
     }

@@ -97,6 +97,12 @@ static const struct option options[CONF_N_KEYS] = {
     [CONF_STANDBY] = {NAMES("standby", "standby", "STANDBY"), K_BOOL, FIELD(standby), 0, 0, "false",
                       NULL, G_CLUSTER,
                       "Join as a non-voting standby that replicates but does not vote.", 0},
+    [CONF_RECOVER] = {"recover", "RAFTCRON_RECOVER", NULL, K_BOOL, FIELD(recover), 0, 0, "false",
+                      NULL, G_CLUSTER,
+                      "After losing a majority for good: make this node the only voter of its "
+                      "log and serve (docs/operations.md). Once, on the survivor with the "
+                      "longest log; never in a config file.",
+                      0},
     [CONF_WORKER] = {NAMES("worker", "worker", "WORKER"), K_BOOL, FIELD(worker), 0, 0, "false",
                      NULL, G_CLUSTER,
                      "Run as a worker agent: executes runs, is not a Raft member (needs --join).",
@@ -1242,6 +1248,9 @@ static int checkDev(struct rc_config *cfg, char *err, size_t errlen)
     if (cfg->n_join > 0) {
         return conflict(cfg, CONF_DEV, CONF_JOIN, err, errlen);
     }
+    if (cfg->recover) {
+        return conflict(cfg, CONF_DEV, CONF_RECOVER, err, errlen);
+    }
     fillDefault(cfg, CONF_ID, "1");
     fillDefault(cfg, CONF_RAFT_ADDR, "127.0.0.1:7201");
     fillDefault(cfg, CONF_RPC_ADDR, "127.0.0.1:7101");
@@ -1252,6 +1261,9 @@ static int checkDev(struct rc_config *cfg, char *err, size_t errlen)
 
 static int checkWorker(struct rc_config *cfg, char *err, size_t errlen)
 {
+    if (cfg->recover) {
+        return conflict(cfg, CONF_WORKER, CONF_RECOVER, err, errlen);
+    }
     if (cfg->bootstrap) {
         return conflict(cfg, CONF_WORKER, CONF_BOOTSTRAP, err, errlen);
     }
@@ -1289,6 +1301,13 @@ static int checkMember(struct rc_config *cfg, char *err, size_t errlen)
     }
     if (cfg->bootstrap && cfg->standby) {
         return conflict(cfg, CONF_STANDBY, CONF_BOOTSTRAP, err, errlen);
+    }
+    if (cfg->recover && (cfg->bootstrap || cfg->n_join > 0 || cfg->standby)) {
+        return conflict(cfg, CONF_RECOVER,
+                        cfg->bootstrap    ? CONF_BOOTSTRAP
+                        : cfg->n_join > 0 ? CONF_JOIN
+                                          : CONF_STANDBY,
+                        err, errlen);
     }
     return 0;
 }

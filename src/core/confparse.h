@@ -50,6 +50,7 @@ enum conf_key {
     CONF_BOOTSTRAP,
     CONF_JOIN,
     CONF_STANDBY,
+    CONF_RECOVER,
     CONF_WORKER,
     CONF_DEV,
     CONF_CONFIG,
@@ -101,6 +102,7 @@ struct rc_config {
     char join[RC_CONF_JOIN_SIZE]; /* "h:p,h:p" (validated, spaces removed) or "" */
     unsigned n_join;
     bool standby;
+    bool recover;
     bool worker;
     bool dev;
     bool dev_data_dir;                  /* --dev without --data: node makes a temp dir */

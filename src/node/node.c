@@ -488,6 +488,7 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
         .raft_addr = opts->raft_addr,
         .data_dir = opts->data_dir,
         .bootstrap = opts->bootstrap,
+        .recover = opts->recover,
         .election_timeout_ms = opts->election_timeout_ms,
         .heartbeat_timeout_ms = opts->heartbeat_timeout_ms,
         .snapshot_threshold = opts->snapshot_threshold,
@@ -504,6 +505,10 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
                     "the others with --join",
                     opts->data_dir);
         goto err_stop;
+    }
+    if (opts->recover) {
+        logWarn("recovered: this node is now the only voter of the cluster; remove --recover, "
+                "and add the other nodes back with empty data dirs and --join");
     }
     rv = listenerStart(&n->rpc, loop, opts->rpc_addr, opts->max_frame, rpcOnFrame, n, err, errlen);
     if (rv != 0) {

@@ -33,6 +33,7 @@ struct node_options {
     bool bootstrap;
     const char *join;       /* "h:p,h:p" RPC endpoints to ask to join, or NULL */
     bool standby;           /* join as a non-voting standby */
+    bool recover;           /* --recover: force a one-voter configuration (this node) */
     const char *auth_token; /* required on every RPC when non-NULL */
     unsigned election_timeout_ms;
     unsigned heartbeat_timeout_ms;

@@ -113,6 +113,32 @@ static int bootstrap(struct cluster *c, const struct cluster_options *opts, char
     return 0;
 }
 
+static bool findLog(const char *dir, char *name, size_t len);
+
+/* Quorum loss for good (a majority of voters gone): append a configuration with this node as
+ * the only voter to the log on disk, as raft_recover documents; the node then elects itself
+ * and serves everything it had. Only for a data dir that holds a log. */
+static int recover(struct cluster *c, const struct cluster_options *opts, char *err, size_t errlen)
+{
+    char entry[256];
+    if (!findLog(opts->data_dir, entry, sizeof entry)) {
+        return errSet(err, errlen, RC_EINVAL, "--recover: data dir %s holds no log to recover",
+                      opts->data_dir);
+    }
+    struct raft_configuration conf;
+    raft_configuration_init(&conf);
+    int rv = raft_configuration_add(&conf, opts->id, opts->raft_addr, RAFT_VOTER);
+    if (rv == 0) {
+        rv = raft_recover(&c->raft, &conf);
+    }
+    raft_configuration_close(&conf);
+    if (rv != 0) {
+        return errSet(err, errlen, fromRaft(rv), "--recover: %s%s%s", raft_strerror(rv),
+                      raft_errmsg(&c->raft)[0] != '\0' ? ": " : "", raft_errmsg(&c->raft));
+    }
+    return 0;
+}
+
 /* raft_uv keeps the current term and vote in two files written in turn: metadata1 holds the odd
  * versions, metadata2 the even ones, each 32 bytes (little-endian u64s: disk format 1, version,
  * term, voted_for). It rewrites a file in place, so a crash can leave a file short only while
@@ -424,6 +450,12 @@ int clusterStart(struct cluster *c, uv_loop_t *loop, const struct cluster_option
     raft_set_heartbeat_timeout(&c->raft, opts->heartbeat_timeout_ms);
     raft_set_snapshot_threshold(&c->raft, opts->snapshot_threshold);
     raft_set_snapshot_trailing(&c->raft, opts->snapshot_trailing);
+    if (opts->recover) {
+        rv = recover(c, opts, err, errlen);
+        if (rv != 0) {
+            return rv; /* raft is open: the caller closes with clusterClose */
+        }
+    }
     if (opts->bootstrap) {
         rv = bootstrap(c, opts, err, errlen);
         if (rv != 0) {

@@ -24,6 +24,7 @@ struct cluster_options {
     const char *raft_addr; /* borrowed */
     const char *data_dir;  /* borrowed */
     bool bootstrap;        /* bootstrap a one-voter configuration if the data dir is pristine */
+    bool recover;          /* force a one-voter configuration (this node) onto the log on disk */
     unsigned election_timeout_ms;
     unsigned heartbeat_timeout_ms;
     unsigned snapshot_threshold;

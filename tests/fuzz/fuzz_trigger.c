@@ -54,7 +54,9 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Zones with every kind of change: 1 h and 30 min DST, southern hemisphere, a skipped day
- * (Apia 2011), negative DST (Dublin, Casablanca), 2 h DST (Troll), odd offsets, no DST. */
+ * (Apia 2011), negative DST (Dublin, Casablanca), 2 h DST (Troll), changes at midnight (Sao
+ * Paulo) or in the evening (Nuuk), offsets of odd minutes or seconds before 1972 (Amsterdam,
+ * Monrovia, Moscow), no DST; "" is UTC by the empty id. */
 static const char *const zones[] = {
     "Europe/Berlin",
     "America/New_York",
@@ -72,6 +74,10 @@ static const char *const zones[] = {
     "America/Santiago",
     "Australia/Adelaide",
     "",
+    "Europe/Amsterdam",
+    "Africa/Monrovia",
+    "Europe/Moscow",
+    "America/Nuuk",
 };
 
 #define NZONES (sizeof zones / sizeof zones[0])

@@ -177,6 +177,73 @@ static void test_removed_members_stop(void **state)
     rc_client_close(c);
 }
 
+/* A majority lost for good: the survivor restarted with --recover becomes the only voter of
+ * its log, keeps every job, takes writes, and takes new members with empty data dirs. Without
+ * --recover it could never elect a leader again. An old member that comes back does not
+ * disturb it. */
+static void test_recover_after_losing_the_majority(void **state)
+{
+    (void)state;
+    uint64_t leader = harnessStartCluster(&H, 3, NULL);
+    assert_int_not_equal(leader, 0);
+    struct rc_client *c = harnessClient(&H, 3, 10 * SEC);
+    for (int i = 0; i < 20; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "j%02d", i);
+        writeOne(c, name);
+    }
+    rc_client_close(c);
+    int survivor = leader == 1 ? 2 : 1;
+    int lost = 6 - survivor - (int)leader;
+    harnessSignal(&H, (int)leader, SIGKILL);
+    harnessSignal(&H, lost, SIGKILL);
+    harnessSignal(&H, survivor, SIGTERM);
+    assert_int_equal(harnessWait(&H, survivor, 15000), 0);
+    const char *const recover[] = {"--recover", NULL};
+    harnessStart(&H, survivor, recover);
+    c = harnessClientOf(&H, survivor, 10 * SEC);
+    int64_t deadline = harnessNowMs() + 20000;
+    Raftcron__JobListResponse *list = NULL;
+    while (rc_job_list(c, NULL, 0, &list) != 0 && harnessNowMs() < deadline) {
+        usleep(100000);
+    }
+    assert_non_null(list);
+    assert_int_equal(list->n_jobs, 20);
+    rc_message_free(list);
+    roleOf(c, (uint64_t)survivor, "voter");
+    roleOf(c, leader, "absent");
+    writeOne(c, "after-recovery");
+    /* The old leader comes back with its old data dir and campaigns in the old configuration:
+     * pre-vote keeps it from disturbing the recovered cluster, which still takes writes. */
+    harnessStart(&H, (int)leader, NULL);
+    usleep(3000000); /* several of its election timeouts (500 ms): nothing to wait for */
+    writeOne(c, "with-the-old-leader-back");
+    rc_client_close(c);
+    harnessSignal(&H, (int)leader, SIGTERM);
+    assert_int_equal(harnessWait(&H, (int)leader, 15000), 0);
+    /* A wiped node joins the recovered cluster and gets everything. */
+    char dir[300], out[256];
+    harnessDataDir(&H, lost, dir, sizeof dir);
+    assert_int_equal(harnessRun(out, sizeof out, "rm -rf '%s'", dir), 0);
+    char via[64];
+    harnessRpcAddr(&H, survivor, via, sizeof via);
+    const char *const join[] = {"--join", via, NULL};
+    harnessStart(&H, lost, join);
+    assert_true(harnessWaitConverged(&H, 3, lost, 30000));
+}
+
+/* --recover needs a log: on an empty data dir it refuses, naming the dir. */
+static void test_recover_needs_a_log(void **state)
+{
+    (void)state;
+    const char *const recover[] = {"--recover", NULL};
+    harnessStart(&H, 1, recover);
+    assert_int_equal(harnessWait(&H, 1, 15000), 1);
+    char log[300];
+    snprintf(log, sizeof log, "%s/node1.log", H.dir);
+    assert_true(harnessFileContains(log, "holds no log to recover"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -184,6 +251,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_quorum_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_add_and_transfer_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_removed_members_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recover_after_losing_the_majority, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recover_needs_a_log, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -111,8 +111,8 @@ static void test_names_follow_the_rule(void **state)
         }
         want_env[9 + i] = '\0';
         assert_string_equal(env, want_env);
-        if (k == CONF_CONFIG) {
-            assert_null(key);
+        if (k == CONF_CONFIG || k == CONF_RECOVER) {
+            assert_null(key); /* a file that names itself, or a one-time act, is no setting */
         } else {
             assert_non_null(key);
             assert_string_equal(key, want_key);
@@ -684,6 +684,20 @@ static void test_worker(void **state)
               RC_EINVAL, "--worker: cannot be combined with --no-execute");
 }
 
+static void test_recover_flag(void **state)
+{
+    (void)state;
+    expectOk(load(NULL, NULL, ARGS(MEMBER, "--recover")));
+    assert_true(cfg.recover);
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--recover", "--bootstrap")), RC_EINVAL,
+              "--recover: cannot be combined with --bootstrap");
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--recover", "--join", "127.0.0.1:1")), RC_EINVAL,
+              "--recover: cannot be combined with --join");
+    /* Never from a file: left there, every restart would force the configuration again. */
+    expectErr(load("recover: true\n", NULL, ARGS(MEMBER, "--config", "config.yaml")), RC_EPARSE,
+              "config.yaml:1: recover: unknown setting");
+}
+
 static void test_dev(void **state)
 {
     (void)state;
@@ -877,6 +891,7 @@ int main(void)
         cmocka_unit_test(test_conflicts),
         cmocka_unit_test(test_worker),
         cmocka_unit_test(test_dev),
+        cmocka_unit_test(test_recover_flag),
         cmocka_unit_test(test_logfmt_line),
         cmocka_unit_test(test_logfmt_escaping),
         cmocka_unit_test(test_json_line),
