@@ -137,6 +137,7 @@ static void onApplied(struct cluster *c, void *data)
     if (n->state == NODE_RUNNING) {
         tickPoke(&n->tick);
         watchesPoke(&n->watches);
+        orphanRemember(&n->orphan);
     }
 }
 

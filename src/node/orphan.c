@@ -1,5 +1,6 @@
 #include "orphan.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,21 +60,79 @@ static void probeDone(uv_work_t *w, int status)
     nodeStop(n);
 }
 
-/* Comma-separated RPC addresses of the other members of this node's configuration. */
-static bool otherMembers(struct orphan *o)
+/* "ID RPC_ADDR" lines for the members of this node's configuration whose address the applied
+ * member table knows; returns the length written. */
+static size_t knownAddresses(struct orphan *o, char *buf, size_t size)
 {
     struct node *n = o->node;
     const struct raft_configuration *conf = clusterConfiguration(&n->cluster);
     size_t len = 0;
-    o->endpoints[0] = '\0';
+    buf[0] = '\0';
     for (unsigned i = 0; i < conf->n; i++) {
         const char *rpc = fsmMemberRpcAddr(n->cluster.core, conf->servers[i].id);
-        if (conf->servers[i].id == n->opts.id || rpc == NULL || rpc[0] == '\0') {
+        if (rpc == NULL || rpc[0] == '\0') {
+            continue;
+        }
+        int k = snprintf(buf + len, size - len, "%llu %s\n",
+                         (unsigned long long)conf->servers[i].id, rpc);
+        if (k < 0 || (size_t)k >= size - len) {
+            buf[len] = '\0';
+            break;
+        }
+        len += (size_t)k;
+    }
+    return len;
+}
+
+void orphanRemember(struct orphan *o)
+{
+    char now[ORPHAN_ENDPOINTS];
+    if (knownAddresses(o, now, sizeof now) == 0 || strcmp(now, o->saved) == 0) {
+        return;
+    }
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/%s", o->node->opts.data_dir, ORPHAN_FILE);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL) {
+        return; /* a hint only: the next change tries again */
+    }
+    bool ok = fputs(now, f) >= 0;
+    ok = fclose(f) == 0 && ok;
+    if (ok && rename(tmp, path) == 0) {
+        snprintf(o->saved, sizeof o->saved, "%s", now);
+    }
+}
+
+/* Comma-separated RPC addresses of the other members: from the applied member table, or, on a
+ * node that has not applied its log yet, from ORPHAN_FILE. */
+static bool otherMembers(struct orphan *o)
+{
+    struct node *n = o->node;
+    char lines[ORPHAN_ENDPOINTS];
+    if (knownAddresses(o, lines, sizeof lines) == 0) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", n->opts.data_dir, ORPHAN_FILE);
+        FILE *f = fopen(path, "r");
+        size_t got = f != NULL ? fread(lines, 1, sizeof lines - 1, f) : 0;
+        lines[got] = '\0';
+        if (f != NULL) {
+            fclose(f);
+        }
+    }
+    size_t len = 0;
+    o->endpoints[0] = '\0';
+    for (char *save = NULL, *line = strtok_r(lines, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        unsigned long long id;
+        char addr[256];
+        if (sscanf(line, "%llu %255s", &id, addr) != 2 || id == n->opts.id) {
             continue;
         }
         int k = snprintf(o->endpoints + len, sizeof o->endpoints - len, "%s%s", len > 0 ? "," : "",
-                         rpc);
+                         addr);
         if (k < 0 || (size_t)k >= sizeof o->endpoints - len) {
+            o->endpoints[len] = '\0';
             break;
         }
         len += (size_t)k;

@@ -7,6 +7,11 @@
  * thread pool — for the leader's configuration; if a leader answers and this node is not in it,
  * the node logs "removed from the cluster" and stops gracefully (exit status 0). A node that
  * reaches no one, or hears of no leader, keeps running: that is a partition, not a removal.
+ *
+ * The members' RPC addresses come from the replicated member table, which a restarted node
+ * has only once it has applied its log again — which needs a leader. So the node keeps a copy
+ * in its data dir (ORPHAN_FILE, "ID RPC_ADDR" lines, rewritten when the table changes; a hint,
+ * never trusted for anything but whom to ask), and a restarted former member asks those.
  */
 #ifndef RC_NODE_ORPHAN_H
 #define RC_NODE_ORPHAN_H
@@ -18,6 +23,7 @@
 #define ORPHAN_QUIET_MIN_MS 5000
 #define ORPHAN_POLL_MS      1000
 #define ORPHAN_ENDPOINTS    2048
+#define ORPHAN_FILE         "member-addresses"
 
 struct node;
 
@@ -29,6 +35,7 @@ struct orphan {
     bool was_member;      /* this node has been in its own configuration */
     uint64_t quiet_since; /* uv_now when no leader was known, 0 while one is */
     char endpoints[ORPHAN_ENDPOINTS];
+    char saved[ORPHAN_ENDPOINTS]; /* what ORPHAN_FILE holds */
     /* Written by the probe (thread pool), read after it (loop). */
     bool removed;
     uint64_t leader_id;
@@ -37,6 +44,8 @@ struct orphan {
 
 /* Start polling (the node must be RUNNING). */
 void orphanStart(struct orphan *o, struct node *n);
+/* After entries were applied: rewrite ORPHAN_FILE if the members' addresses changed. */
+void orphanRemember(struct orphan *o);
 /* Stop polling and close the timer; cb runs when the handle is closed. A probe still in the
  * thread pool finishes and is ignored. */
 void orphanClose(struct orphan *o, uv_close_cb cb);
