@@ -130,6 +130,7 @@ static void statusJson(const Raftcron__ClusterStatus *st)
     printJsonUint(&j, "term", st->term);
     printJsonUint(&j, "commit_index", st->commit_index);
     printJsonUint(&j, "applied_index", st->applied_index);
+    printJsonStr(&j, "cluster_id", st->cluster_id);
     membersJson(&j, st);
     printJsonClose(&j);
 }
@@ -145,7 +146,8 @@ static void statusTable(const Raftcron__ClusterStatus *st)
     printf("node           %" PRIu64 " %s\n", st->node_id, st->node_state);
     printf("term           %" PRIu64 "\n", st->term);
     printf("commit_index   %" PRIu64 "\n", st->commit_index);
-    printf("applied_index  %" PRIu64 "\n\n", st->applied_index);
+    printf("applied_index  %" PRIu64 "\n", st->applied_index);
+    printf("cluster_id     %s\n\n", st->cluster_id[0] != '\0' ? st->cluster_id : "unknown");
     membersTable(st);
 }
 

@@ -137,8 +137,22 @@ static void onApplied(struct cluster *c, void *data)
     if (n->state == NODE_RUNNING) {
         tickPoke(&n->tick);
         watchesPoke(&n->watches);
-        orphanRemember(&n->orphan);
+        orphanRemember(&n->orphan); /* the leader at once; followers at the next poll */
     }
+}
+
+static void onClusterId(struct cluster *c, void *data, uint64_t peer_id, uint64_t peer_cluster,
+                        bool adopted)
+{
+    (void)data;
+    if (adopted) {
+        logInfo("cluster id learned", "cluster_id", "%016llx", (unsigned long long)peer_cluster,
+                "from", "%llu", (unsigned long long)peer_id);
+        return;
+    }
+    logWarn("refused a peer of another cluster", "peer", "%llu", (unsigned long long)peer_id,
+            "peer_cluster_id", "%016llx", (unsigned long long)peer_cluster, "cluster_id", "%016llx",
+            (unsigned long long)clusterId(c));
 }
 
 /* ---- joining: ask an existing member (over RPC, from the thread pool) to add us ---------- */
@@ -519,6 +533,7 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
     watchesInit(&n->watches, n, loop);
     n->watches_open = true;
     n->cluster.applied_cb = onApplied;
+    n->cluster.cluster_cb = onClusterId;
     tickInit(&n->tick, n, loop, opts->lookahead_us, opts->worker_timeout_us);
     struct worker_identity me = {.id = opts->id,
                                  .address = opts->rpc_addr,

@@ -145,6 +145,9 @@ static void poll(uv_timer_t *t)
     struct orphan *o = t->data;
     struct node *n = o->node;
     struct cluster *c = &n->cluster;
+    if (n->state == NODE_RUNNING) {
+        orphanRemember(o); /* followers too: applied_cb runs only for local proposals */
+    }
     bool member = clusterRole(c) >= 0;
     o->was_member = o->was_member || member;
     /* A leader that removed itself knows it is out (role -1); a removed follower does not.

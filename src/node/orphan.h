@@ -21,7 +21,7 @@
 #include <uv.h>
 
 #define ORPHAN_QUIET_MIN_MS 5000
-#define ORPHAN_POLL_MS      1000
+#define ORPHAN_POLL_MS      250
 #define ORPHAN_ENDPOINTS    2048
 #define ORPHAN_FILE         "member-addresses"
 
@@ -44,7 +44,8 @@ struct orphan {
 
 /* Start polling (the node must be RUNNING). */
 void orphanStart(struct orphan *o, struct node *n);
-/* After entries were applied: rewrite ORPHAN_FILE if the members' addresses changed. */
+/* Rewrite ORPHAN_FILE if the members' addresses changed (after local proposals are applied,
+ * and at every poll). */
 void orphanRemember(struct orphan *o);
 /* Stop polling and close the timer; cb runs when the handle is closed. A probe still in the
  * thread pool finishes and is ignored. */

@@ -72,6 +72,11 @@ static void statusReply(struct rpc_call *call, uint64_t target)
     st.term = clusterTerm(c);
     st.commit_index = clusterCommitIndex(c);
     st.applied_index = clusterAppliedIndex(c);
+    char cluster_id[20] = "";
+    if (clusterId(c) != 0) {
+        snprintf(cluster_id, sizeof cluster_id, "%016llx", (unsigned long long)clusterId(c));
+    }
+    st.cluster_id = cluster_id;
     for (unsigned i = 0; i < conf->n; i++) {
         const struct raft_server *s = &conf->servers[i];
         Raftcron__MemberStatus *m = &ms[i];

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -94,6 +95,61 @@ static void watchTick(uv_timer_t *t)
     }
 }
 
+/* ---- the cluster id ------------------------------------------------------------------- */
+
+#define CLUSTER_ID_FILE "cluster-id"
+
+static uint64_t readClusterId(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, CLUSTER_ID_FILE);
+    FILE *f = fopen(path, "r");
+    unsigned long long id = 0;
+    if (f != NULL) {
+        if (fscanf(f, "%16llx", &id) != 1) {
+            id = 0;
+        }
+        fclose(f);
+    }
+    return (uint64_t)id;
+}
+
+/* Written once (then never changed): a temporary file renamed into place after fsync. */
+static int writeClusterId(const char *dir, uint64_t id)
+{
+    char path[4200], tmp[4300];
+    snprintf(path, sizeof path, "%s/%s", dir, CLUSTER_ID_FILE);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL) {
+        return RC_EIO;
+    }
+    bool ok = fprintf(f, "%016llx\n", (unsigned long long)id) > 0 && fflush(f) == 0 &&
+              fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return RC_EIO;
+    }
+    return 0;
+}
+
+static void transportCluster(void *data, uint64_t peer_id, uint64_t peer_cluster, bool adopted)
+{
+    struct cluster *c = data;
+    if (adopted) {
+        (void)writeClusterId(c->data_dir, peer_cluster); /* kept in memory even if this fails */
+    }
+    if (c->cluster_cb != NULL) {
+        c->cluster_cb(c, c->change_data, peer_id, peer_cluster, adopted);
+    }
+}
+
+uint64_t clusterId(struct cluster *c)
+{
+    return c->transport.impl != NULL ? transportClusterId(&c->transport) : 0;
+}
+
 static int bootstrap(struct cluster *c, const struct cluster_options *opts, char *err,
                      size_t errlen)
 {
@@ -110,6 +166,19 @@ static int bootstrap(struct cluster *c, const struct cluster_options *opts, char
     if (rv != 0) {
         return errSet(err, errlen, fromRaft(rv), "bootstrap: %s", raft_strerror(rv));
     }
+    /* A new cluster: a new random id (time and randomness stay out of the FSM: this is the
+     * transport's, never replicated). */
+    uint64_t id = 0;
+    while (id == 0) {
+        if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id) {
+            return errSet(err, errlen, RC_EIO, "bootstrap: getrandom: %s", strerror(errno));
+        }
+    }
+    if (writeClusterId(opts->data_dir, id) != 0) {
+        return errSet(err, errlen, RC_EIO, "bootstrap: cannot write %s/%s", opts->data_dir,
+                      CLUSTER_ID_FILE);
+    }
+    transportSetCluster(&c->transport, id, transportCluster, c);
     return 0;
 }
 
@@ -427,6 +496,8 @@ int clusterStart(struct cluster *c, uv_loop_t *loop, const struct cluster_option
         errSet(err, errlen, rv, "transport: %s", rc_strerror(rv));
         goto err_after_bridge;
     }
+    snprintf(c->data_dir, sizeof c->data_dir, "%s", opts->data_dir);
+    transportSetCluster(&c->transport, readClusterId(opts->data_dir), transportCluster, c);
     rv = raft_uv_init(&c->io, loop, opts->data_dir, &c->transport);
     if (rv != 0) {
         errSet(err, errlen, RC_EIO, "data dir %s: %s", opts->data_dir, c->io.errmsg);

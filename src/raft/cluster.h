@@ -56,6 +56,11 @@ struct cluster {
     void *change_data;
     cluster_close_cb close_cb;
     void (*applied_cb)(struct cluster *c, void *data); /* after each local proposal applied */
+    /* A peer of another cluster was refused (peer_cluster: its id), or this node adopted its
+     * cluster's id (adopted). May be NULL. */
+    void (*cluster_cb)(struct cluster *c, void *data, uint64_t peer_id, uint64_t peer_cluster,
+                       bool adopted);
+    char data_dir[4096]; /* private: where the cluster id is kept */
     bool started;
     bool raft_open;
     /* private: raft_uv's load, called by the checking one installed in io */
@@ -69,6 +74,11 @@ struct cluster {
  * leaves nothing running (c needs no close). */
 int clusterStart(struct cluster *c, uv_loop_t *loop, const struct cluster_options *opts,
                  cluster_change_cb change_cb, void *change_data, char *err, size_t errlen);
+
+/* The cluster's id (random, made at bootstrap, kept in DATA/cluster-id; a joining node learns
+ * it from the first peer that connects): peers of another cluster are refused at the
+ * transport handshake. 0 while not known. */
+uint64_t clusterId(struct cluster *c);
 
 /* Stop Raft and release everything; cb fires when c may be freed. */
 void clusterClose(struct cluster *c, cluster_close_cb cb);

@@ -11,9 +11,9 @@
 
 #include "core/err.h"
 
-#define MAGIC      "RCRAFT01"
+#define MAGIC      "RCRAFT02"
 #define MAGIC_LEN  8
-#define HEADER_LEN (MAGIC_LEN + 8 + 2)
+#define HEADER_LEN (MAGIC_LEN + 8 + 8 + 2)
 #define BACKLOG    128
 #define HOST_MAX   256
 #define PORT_MAX   8
@@ -104,6 +104,9 @@ struct transport {
     char address[TRANSPORT_ADDRESS_MAX + 1];
     char *bind_address; /* owned, may be NULL */
     unsigned handshake_timeout_ms;
+    uint64_t cluster_id; /* 0: not known yet (adopted from the first peer that says) */
+    transport_cluster_cb cluster_cb;
+    void *cluster_data;
     raft_uv_accept_cb accept_cb;
     raft_uv_transport_close_cb close_cb;
     bool has_handles; /* listener and sweep are initialised */
@@ -141,6 +144,7 @@ struct incoming {
     size_t nread;      /* bytes of the current part received so far */
     size_t address_len;
     raft_id id;
+    uint64_t cluster_id;
     unsigned char header[HEADER_LEN];
     char address[TRANSPORT_ADDRESS_MAX + 1];
 };
@@ -336,7 +340,8 @@ static size_t encodeHandshake(const struct transport *tr, char *buf)
     size_t len = strlen(tr->address);
     memcpy(buf, MAGIC, MAGIC_LEN);
     putBigEndian((unsigned char *)buf + MAGIC_LEN, tr->id, 8);
-    putBigEndian((unsigned char *)buf + MAGIC_LEN + 8, len, 2);
+    putBigEndian((unsigned char *)buf + MAGIC_LEN + 8, tr->cluster_id, 8);
+    putBigEndian((unsigned char *)buf + MAGIC_LEN + 16, len, 2);
     memcpy(buf + HEADER_LEN, tr->address, len);
     return HEADER_LEN + len;
 }
@@ -564,7 +569,8 @@ static bool headerValid(struct incoming *in)
         return false;
     }
     in->id = getBigEndian(in->header + MAGIC_LEN, 8);
-    in->address_len = getBigEndian(in->header + MAGIC_LEN + 8, 2);
+    in->cluster_id = getBigEndian(in->header + MAGIC_LEN + 8, 8);
+    in->address_len = getBigEndian(in->header + MAGIC_LEN + 16, 2);
     return in->id != 0 && in->address_len >= 1 && in->address_len <= TRANSPORT_ADDRESS_MAX;
 }
 
@@ -599,6 +605,25 @@ static void incomingRead(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (!headerValid(in)) {
             incomingReject(in, &in->tr->stats.rejected);
             return;
+        }
+        struct transport *tr = in->tr;
+        if (in->cluster_id != 0 && tr->cluster_id != 0 && in->cluster_id != tr->cluster_id) {
+            /* A node of another cluster (a reused address or data dir): its messages could
+             * overwrite our log. Refused before raft sees a byte. */
+            trace(tr, "rejected %" PRIu64 ": cluster %016" PRIx64 ", ours %016" PRIx64,
+                  (uint64_t)in->id, in->cluster_id, tr->cluster_id);
+            uint64_t peer = in->id, theirs = in->cluster_id;
+            incomingReject(in, &tr->stats.foreign);
+            if (tr->cluster_cb != NULL) {
+                tr->cluster_cb(tr->cluster_data, peer, theirs, false);
+            }
+            return;
+        }
+        if (in->cluster_id != 0 && tr->cluster_id == 0) {
+            tr->cluster_id = in->cluster_id; /* a new member learns its cluster's id */
+            if (tr->cluster_cb != NULL) {
+                tr->cluster_cb(tr->cluster_data, in->id, in->cluster_id, true);
+            }
         }
         in->nread = 0;
         incomingMove(in, IN_ADDRESS);
@@ -798,6 +823,21 @@ int transportSetBindAddress(struct raft_uv_transport *t, const char *address)
     free(tr->bind_address);
     tr->bind_address = copy;
     return 0;
+}
+
+void transportSetCluster(struct raft_uv_transport *t, uint64_t id, transport_cluster_cb cb,
+                         void *data)
+{
+    struct transport *tr = t->impl;
+    tr->cluster_id = id;
+    tr->cluster_cb = cb;
+    tr->cluster_data = data;
+}
+
+uint64_t transportClusterId(const struct raft_uv_transport *t)
+{
+    const struct transport *tr = t->impl;
+    return tr->cluster_id;
 }
 
 void transportSetHandshakeTimeout(struct raft_uv_transport *t, unsigned ms)

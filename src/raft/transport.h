@@ -17,15 +17,20 @@
  * all integers big-endian):
  *
  *     offset  size  field
- *          0     8  magic "RCRAFT01" (protocol and version)
+ *          0     8  magic "RCRAFT02" (protocol and version)
  *          8     8  server id of the connecting node (non-zero)
- *         16     2  length L of its Raft address, 1..TRANSPORT_ADDRESS_MAX
- *         18     L  the address bytes, no terminator, no NUL inside
+ *         16     8  cluster id of the connecting node (0: it does not know one yet)
+ *         24     2  length L of its Raft address, 1..TRANSPORT_ADDRESS_MAX
+ *         26     L  the address bytes, no terminator, no NUL inside
  *
  * The listening side reads exactly these bytes (never more: what follows is raft_uv's) and
  * then calls raft's accept callback with the id, address and stream. A wrong magic, a zero id,
  * an out-of-range length, a NUL in the address or EOF before the end closes the connection
  * without calling accept; so does a handshake not complete within the handshake timeout.
+ * Cluster ids: a handshake whose cluster id differs from ours (both non-zero) is refused the
+ * same way — a node of another cluster (an address or data dir reused) could otherwise
+ * overwrite our log; a transport without an id adopts the first non-zero one it is sent (a
+ * new member learns its cluster's id from the leader that catches it up).
  * The format is ours: a stock raft_uv_tcp peer cannot talk to this transport (all the members
  * of one cluster must use the same one).
  *
@@ -46,6 +51,7 @@
 
 #include <raft.h>
 #include <raft/uv.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -64,7 +70,18 @@ struct transport_stats {
     uint64_t accepted;       /* incoming connections handed to raft */
     uint64_t rejected;       /* incoming connections closed for a bad or truncated handshake */
     uint64_t timed_out;      /* incoming connections closed for a late handshake */
+    uint64_t foreign;        /* incoming connections closed: another cluster's id */
 };
+
+/* Told (on the loop) when this transport adopted a cluster id (adopted) or refused a peer of
+ * another cluster (!adopted). */
+typedef void (*transport_cluster_cb)(void *data, uint64_t peer_id, uint64_t peer_cluster,
+                                     bool adopted);
+
+/* This node's cluster id (0: adopt the first one a peer sends) and who to tell. */
+void transportSetCluster(struct raft_uv_transport *t, uint64_t id, transport_cluster_cb cb,
+                         void *data);
+uint64_t transportClusterId(const struct raft_uv_transport *t);
 
 /* Make t a transport for raft_uv_init on loop (borrowed; must outlive t). Sets t->version to
  * 1 and the vtable; keeps t->data. Returns 0 or RC_ENOMEM. Release with transportClose. */

@@ -246,6 +246,56 @@ static void test_recover_needs_a_log(void **state)
     assert_true(harnessFileContains(log, "holds no log to recover"));
 }
 
+/* Two clusters, and the first is told to add a node of the second (an address reused, a
+ * mistyped member add): the second node refuses the first's connections at the handshake, so
+ * its log and jobs stay its own, and the add fails saying the node was left a spare. Without
+ * the cluster id, the first leader's appends would have replaced the second node's log. */
+static void test_foreign_cluster_refused(void **state)
+{
+    (void)state;
+    const char *const bootstrap[] = {"--bootstrap", NULL};
+    harnessStart(&H, 1, bootstrap);
+    harnessStart(&H, 2, bootstrap);
+    struct rc_client *a = harnessClientOf(&H, 1, 10 * SEC);
+    struct rc_client *b = harnessClientOf(&H, 2, 10 * SEC);
+    int64_t deadline = harnessNowMs() + 20000;
+    Raftcron__ClusterStatus *st = NULL;
+    while ((rc_cluster_status(b, 0, &st) != 0 || st->leader_id != 2) && harnessNowMs() < deadline) {
+        rc_message_free(st);
+        st = NULL;
+        usleep(50000);
+    }
+    assert_non_null(st);
+    char b_cluster[20];
+    snprintf(b_cluster, sizeof b_cluster, "%s", st->cluster_id);
+    assert_int_equal(strlen(b_cluster), 16);
+    rc_message_free(st);
+    writeOne(a, "a-only");
+    writeOne(b, "b-only");
+    char raft2[64], rpc2[64];
+    harnessRaftAddr(&H, 2, raft2, sizeof raft2);
+    harnessRpcAddr(&H, 2, rpc2, sizeof rpc2);
+    expectRefused(a, rc_member_add(a, 2, raft2, rpc2, 0), RC_STATUS_UNAVAILABLE,
+                  "could not be caught up");
+    char log[300];
+    snprintf(log, sizeof log, "%s/node2.log", H.dir);
+    assert_true(harnessFileContains(log, "refused a peer of another cluster"));
+    /* Node 2 is still the leader of its own cluster, with its own job only. */
+    assert_int_equal(rc_cluster_status(b, 0, &st), 0);
+    assert_int_equal(st->leader_id, 2);
+    assert_string_equal(st->cluster_id, b_cluster);
+    assert_int_equal(st->n_members, 1);
+    rc_message_free(st);
+    Raftcron__JobListResponse *list = NULL;
+    assert_int_equal(rc_job_list(b, NULL, 0, &list), 0);
+    assert_int_equal(list->n_jobs, 1);
+    assert_string_equal(list->jobs[0]->spec->name, "b-only");
+    rc_message_free(list);
+    assert_int_equal(rc_member_remove(a, 2, 0), 0);
+    rc_client_close(a);
+    rc_client_close(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +305,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_removed_members_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recover_after_losing_the_majority, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recover_needs_a_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_cluster_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

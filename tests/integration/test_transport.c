@@ -250,15 +250,18 @@ static bool rawIsClosed(void *arg)
     return ((struct raw *)arg)->closed;
 }
 
-/* Our handshake for (id, address) followed by extra bytes. */
-static size_t handshake(char *buf, uint64_t id, const char *address, uint16_t len_field,
-                        const char *extra)
+/* Our handshake for (id, cluster, address) followed by extra bytes. */
+static size_t handshakeOf(char *buf, uint64_t id, uint64_t cluster, const char *address,
+                          uint16_t len_field, const char *extra)
 {
     size_t n = 0;
-    memcpy(buf, "RCRAFT01", 8);
+    memcpy(buf, "RCRAFT02", 8);
     n = 8;
     for (int i = 7; i >= 0; i--) {
         buf[n++] = (char)(id >> (8 * i));
+    }
+    for (int i = 7; i >= 0; i--) {
+        buf[n++] = (char)(cluster >> (8 * i));
     }
     buf[n++] = (char)(len_field >> 8);
     buf[n++] = (char)(len_field & 0xff);
@@ -266,6 +269,13 @@ static size_t handshake(char *buf, uint64_t id, const char *address, uint16_t le
     n += strlen(address);
     memcpy(buf + n, extra, strlen(extra));
     return n + strlen(extra);
+}
+
+/* The same from a node that knows no cluster id yet. */
+static size_t handshake(char *buf, uint64_t id, const char *address, uint16_t len_field,
+                        const char *extra)
+{
+    return handshakeOf(buf, id, 0, address, len_field, extra);
 }
 
 /* ---- Handshake tests -------------------------------------------------------------------- */
@@ -364,10 +374,10 @@ static void test_handshake_rejected(void **state)
     cases[5].len = handshake(cases[5].bytes, 0, "127.0.0.1:1", 11, "");
     cases[6].name = "NUL inside the address";
     cases[6].len = handshake(cases[6].bytes, 7, "127.0.0.1:1", 11, "");
-    cases[6].bytes[20] = '\0';
+    cases[6].bytes[28] = '\0';
     cases[7].name = "next protocol version";
     cases[7].len = handshake(cases[7].bytes, 7, "127.0.0.1:1", 11, "");
-    cases[7].bytes[7] = '2';
+    cases[7].bytes[7] = '3';
     cases[8].name = "empty address";
     cases[8].len = handshake(cases[8].bytes, 7, "", 0, "");
 
@@ -392,6 +402,78 @@ static void test_handshake_rejected(void **state)
     }
     assert_int_equal(s.accepted, 0);
     serverStop(&h, &s);
+    harnessClose(&h);
+}
+
+struct cluster_seen {
+    int calls;
+    uint64_t peer, cluster;
+    bool adopted;
+};
+
+static void clusterSeen(void *data, uint64_t peer_id, uint64_t peer_cluster, bool adopted)
+{
+    struct cluster_seen *c = data;
+    c->calls++;
+    c->peer = peer_id;
+    c->cluster = peer_cluster;
+    c->adopted = adopted;
+}
+
+static bool rejectedForeign(void *arg)
+{
+    struct transport_stats st;
+    transportStats(&((struct server *)arg)->t, &st);
+    return st.foreign > 0;
+}
+
+/* Cluster ids: a peer of another cluster is refused before raft sees it (its messages could
+ * overwrite our log); our own id and "none yet" are accepted; a transport without an id
+ * adopts the first one it is sent and says so. */
+static void test_handshake_cluster_ids(void **state)
+{
+    struct harness h;
+    struct server s;
+    struct raw r;
+    char buf[128];
+    struct cluster_seen seen = {0};
+    harnessInit(&h);
+    serverStart(&h, &s, 1, freePort(), 0);
+    transportSetCluster(&s.t, 0xaa, clusterSeen, &seen);
+    int port = atoi(strrchr(s.address, ':') + 1);
+    size_t n = handshakeOf(buf, 7, 0xbb, "10.0.0.7:9999", 13, "");
+    rawStart(&h, &r, port, buf, n, false);
+    assert_true(runUntil(&h, rawIsClosed, &r, WAIT_MS));
+    assert_true(rejectedForeign(&s));
+    assert_int_equal(s.accepted, 0);
+    assert_int_equal(seen.calls, 1);
+    assert_false(seen.adopted);
+    assert_int_equal(seen.peer, 7);
+    assert_int_equal(seen.cluster, 0xbb);
+    assert_int_equal(transportClusterId(&s.t), 0xaa);
+    n = handshakeOf(buf, 8, 0xaa, "10.0.0.8:9999", 13, "");
+    struct raw r2;
+    rawStart(&h, &r2, port, buf, n, false);
+    assert_true(runUntil(&h, serverAccepted, &s, WAIT_MS));
+    assert_int_equal(s.peer_id, 8);
+    uv_close((uv_handle_t *)&r2.tcp, rawClosed);
+    serverStop(&h, &s);
+
+    /* No id yet: the first one sent is adopted. */
+    struct server s2;
+    struct cluster_seen seen2 = {0};
+    serverStart(&h, &s2, 2, freePort(), 0);
+    transportSetCluster(&s2.t, 0, clusterSeen, &seen2);
+    port = atoi(strrchr(s2.address, ':') + 1);
+    n = handshakeOf(buf, 9, 0xcc, "10.0.0.9:9999", 13, "");
+    struct raw r3;
+    rawStart(&h, &r3, port, buf, n, false);
+    assert_true(runUntil(&h, serverAccepted, &s2, WAIT_MS));
+    assert_int_equal(transportClusterId(&s2.t), 0xcc);
+    assert_int_equal(seen2.calls, 1);
+    assert_true(seen2.adopted);
+    uv_close((uv_handle_t *)&r3.tcp, rawClosed);
+    serverStop(&h, &s2);
     harnessClose(&h);
 }
 
@@ -908,6 +990,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_handshake_accepted),
         cmocka_unit_test(test_handshake_rejected),
+        cmocka_unit_test(test_handshake_cluster_ids),
         cmocka_unit_test(test_handshake_timeout),
         cmocka_unit_test(test_connect_ipv4),
         cmocka_unit_test(test_connect_by_name),
