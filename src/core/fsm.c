@@ -981,6 +981,11 @@ const Raftcron__Job *fsmJobAt(const struct rc_fsm *f, size_t i)
     return i < n ? jobs[i] : NULL;
 }
 
+size_t fsmJobIndexAfter(const struct rc_fsm *f, const char *ns, const char *name)
+{
+    return jobsSortedAfter(f->jobs, ns, name);
+}
+
 const char *fsmMemberRpcAddr(const struct rc_fsm *f, uint64_t id)
 {
     size_t i = memberSlot(f, id);

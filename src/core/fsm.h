@@ -96,6 +96,8 @@ uint64_t fsmJobsGeneration(const struct rc_fsm *f);
  * above. Iterating in order costs O(n log n) once after each change, then O(1) per call. */
 size_t fsmJobCount(const struct rc_fsm *f);
 const Raftcron__Job *fsmJobAt(const struct rc_fsm *f, size_t i);
+/* The index (for fsmJobAt) of the first job whose key comes after (ns, name). */
+size_t fsmJobIndexAfter(const struct rc_fsm *f, const char *ns, const char *name);
 
 /* ---- Run ledger queries (docs/ledger.md). Pointers are borrowed, valid until the next
  * apply or restore. ---- */

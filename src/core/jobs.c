@@ -240,12 +240,17 @@ void jobsDelete(struct rc_jobs *t, Raftcron__Job *job)
     raftcron__job__free_unpacked(job, NULL);
 }
 
+/* The key order: namespace, then name, bytewise. */
+static int keyCompare(const Raftcron__Job *job, const char *ns, const char *name)
+{
+    int c = strcmp(job->spec->namespace_, ns);
+    return c != 0 ? c : strcmp(job->spec->name, name);
+}
+
 static int compareJobs(const void *a, const void *b)
 {
-    const Raftcron__Job *x = *(Raftcron__Job *const *)a;
     const Raftcron__Job *y = *(Raftcron__Job *const *)b;
-    int c = strcmp(x->spec->namespace_, y->spec->namespace_);
-    return c != 0 ? c : strcmp(x->spec->name, y->spec->name);
+    return keyCompare(*(Raftcron__Job *const *)a, y->spec->namespace_, y->spec->name);
 }
 
 Raftcron__Job **jobsSorted(struct rc_jobs *t, size_t *n)
@@ -265,4 +270,20 @@ Raftcron__Job **jobsSorted(struct rc_jobs *t, size_t *n)
         t->order_valid = true;
     }
     return t->order;
+}
+
+size_t jobsSortedAfter(struct rc_jobs *t, const char *ns, const char *name)
+{
+    size_t n;
+    Raftcron__Job **jobs = jobsSorted(t, &n);
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (keyCompare(jobs[mid], ns, name) <= 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
 }

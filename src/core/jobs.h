@@ -56,5 +56,7 @@ void jobsDelete(struct rc_jobs *t, Raftcron__Job *job);
 /* All jobs in key order (*n set to the count). Never fails: the index lives in reserved room.
  * Valid until the next insert or delete. */
 Raftcron__Job **jobsSorted(struct rc_jobs *t, size_t *n);
+/* The index in jobsSorted of the first job whose key comes after (ns, name). */
+size_t jobsSortedAfter(struct rc_jobs *t, const char *ns, const char *name);
 
 #endif /* RC_CORE_JOBS_H */

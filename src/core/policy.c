@@ -45,7 +45,7 @@ static int64_t addSat(int64_t a, int64_t b)
     return r;
 }
 
-static bool validOverlap(enum rc_overlap o)
+bool policyOverlapValid(enum rc_overlap o)
 {
     switch (o) {
 #define RC__OVERLAP_CASE(name, text) case RC_OVERLAP_##name:
@@ -69,7 +69,7 @@ static bool validInput(const struct rc_policy_input *in, const struct rc_decisio
         in->queued_runs > in->active_runs) {
         return false;
     }
-    return validOverlap(in->policy->overlap);
+    return policyOverlapValid(in->policy->overlap);
 }
 
 static bool full(const struct decider *d)

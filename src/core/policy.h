@@ -112,5 +112,7 @@ const char *policyReasonText(enum rc_reason r);
 const char *policyOverlapName(enum rc_overlap o);
 /* Parse "allow" | "skip" | "replace" | "queue-one". Returns 0 or RC_EPARSE. */
 int policyOverlapParse(const char *text, enum rc_overlap *out);
+/* One of the overlap policies of RC_OVERLAP_MAP (a hand-made JobPut may carry another value). */
+bool policyOverlapValid(enum rc_overlap o);
 
 #endif /* RC_CORE_POLICY_H */

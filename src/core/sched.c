@@ -188,17 +188,6 @@ static void addItem(struct builder *b, const Raftcron__Job *job, const struct rc
     b->item_ptrs[b->n_items++] = it;
 }
 
-static bool overlapKnown(enum rc_overlap o)
-{
-    switch (o) {
-#define RC__OVERLAP_CASE(name, text) case RC_OVERLAP_##name:
-        RC_OVERLAP_MAP(RC__OVERLAP_CASE)
-#undef RC__OVERLAP_CASE
-        return true;
-    }
-    return false;
-}
-
 /* A job the planner decides for: not paused, with a trigger this node can build and a policy
  * policyDecide accepts (an unknown overlap can only come from a hand-made JobPut). The full
  * scan and the heap rebuild use this one test, so they skip the same jobs. */
@@ -208,7 +197,7 @@ static bool plannable(const Raftcron__Job *job, struct rc_trigger *t, struct rc_
         return false;
     }
     policyOf(job->spec, pol);
-    return overlapKnown(pol->overlap);
+    return policyOverlapValid(pol->overlap);
 }
 
 /* What planJob leaves for the due-heap. */

@@ -88,11 +88,13 @@ static int checkDataDir(const struct node_options *o, char *err, size_t errlen)
 
 static void selfRecorded(void *data, int status, const struct rc_fsm_result *res)
 {
-    (void)data;
+    struct node *n = data;
     (void)res;
     if (status != 0) {
         logWarn("could not record this node's rpc address", "error", "%s", rc_strerror(status));
+        return;
     }
+    orphanRemember(&n->orphan);
 }
 
 /* Followers hint clients at the leader's RPC address, which must therefore be in the FSM. */
@@ -137,7 +139,6 @@ static void onApplied(struct cluster *c, void *data)
     if (n->state == NODE_RUNNING) {
         tickPoke(&n->tick);
         watchesPoke(&n->watches);
-        orphanRemember(&n->orphan); /* the leader at once; followers at the next poll */
     }
 }
 

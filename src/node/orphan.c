@@ -87,7 +87,7 @@ static size_t knownAddresses(struct orphan *o, char *buf, size_t size)
 void orphanRemember(struct orphan *o)
 {
     char now[ORPHAN_ENDPOINTS];
-    if (knownAddresses(o, now, sizeof now) == 0 || strcmp(now, o->saved) == 0) {
+    if (o->node == NULL || knownAddresses(o, now, sizeof now) == 0 || strcmp(now, o->saved) == 0) {
         return;
     }
     char path[4096], tmp[4200];
@@ -146,7 +146,7 @@ static void poll(uv_timer_t *t)
     struct node *n = o->node;
     struct cluster *c = &n->cluster;
     if (n->state == NODE_RUNNING) {
-        orphanRemember(o); /* followers too: applied_cb runs only for local proposals */
+        orphanRemember(o); /* followers learn of member changes only from their replica */
     }
     bool member = clusterRole(c) >= 0;
     o->was_member = o->was_member || member;

@@ -44,8 +44,8 @@ struct orphan {
 
 /* Start polling (the node must be RUNNING). */
 void orphanStart(struct orphan *o, struct node *n);
-/* Rewrite ORPHAN_FILE if the members' addresses changed (after local proposals are applied,
- * and at every poll). */
+/* Rewrite ORPHAN_FILE if the members' addresses changed: called by the leader when a member
+ * change completes, and by every node at each poll. */
 void orphanRemember(struct orphan *o);
 /* Stop polling and close the timer; cb runs when the handle is closed. A probe still in the
  * thread pool finishes and is ignored. */

@@ -4,37 +4,17 @@
 
 #include "api.pb-c.h"
 #include "core/fsm.h"
+#include "acks.h"
 #include "node.h"
 #include "rpc.h"
 
-static const char *roleName(int role)
-{
-    switch (role) {
-    case RAFT_VOTER:
-        return "voter";
-    case RAFT_STANDBY:
-        return "standby";
-    default:
-        return "spare";
-    }
-}
-
 /*
  * "Reachable" must be an observation, not a guess: on the leader, a member is reachable when it
- * acknowledged, within STATUS_PROBE_MS, the barrier entry this very request appended (libraft
+ * acknowledged, within ACKS_WAIT_MS (acks.h), the barrier entry this very request appended (libraft
  * exposes no heartbeat times, and match indexes alone stay current for a dead member of an idle
  * cluster). A follower answering a --stale status knows only itself and whether it hears from
  * a leader.
  */
-#define STATUS_PROBE_MS 500
-#define STATUS_POLL_MS  10
-
-struct status_probe {
-    uv_timer_t timer;
-    struct rpc_call *call;
-    uint64_t target;
-    unsigned waited_ms;
-};
 
 static bool reachable(struct node *n, const struct raft_server *s, uint64_t target)
 {
@@ -85,7 +65,7 @@ static void statusReply(struct rpc_call *call, uint64_t target)
         m->raft_addr = s->address;
         const char *rpc = fsmMemberRpcAddr(c->core, s->id);
         m->rpc_addr = (char *)(rpc != NULL ? rpc : "");
-        m->role = (char *)roleName(s->role);
+        m->role = (char *)clusterRoleName(s->role);
         m->reachable = reachable(n, s, target);
         m->match_index = s->id == n->opts.id ? clusterLastIndex(c) : clusterMatchIndex(c, s->id);
         mp[i] = m;
@@ -97,8 +77,10 @@ static void statusReply(struct rpc_call *call, uint64_t target)
     free(mp);
 }
 
-static bool allCaughtUp(struct node *n, uint64_t target)
+/* Every member but spares acknowledged target (acks.h). */
+static bool allCaughtUp(struct node *n, uint64_t target, void *data)
 {
+    (void)data;
     const struct raft_configuration *conf = clusterConfiguration(&n->cluster);
     for (unsigned i = 0; i < conf->n; i++) {
         const struct raft_server *s = &conf->servers[i];
@@ -109,22 +91,10 @@ static bool allCaughtUp(struct node *n, uint64_t target)
     return true;
 }
 
-static void probeClosed(uv_handle_t *h)
+static void statusAcked(struct node *n, uint64_t target, void *data)
 {
-    free(h->data);
-}
-
-static void probeTick(uv_timer_t *t)
-{
-    struct status_probe *p = t->data;
-    struct node *n = p->call->node;
-    p->waited_ms += STATUS_POLL_MS;
-    if (!clusterIsLeader(&n->cluster) || p->waited_ms >= STATUS_PROBE_MS ||
-        allCaughtUp(n, p->target)) {
-        statusReply(p->call, p->target);
-        uv_timer_stop(t);
-        uv_close((uv_handle_t *)t, probeClosed);
-    }
+    (void)n;
+    statusReply(data, target);
 }
 
 static void statusRead(struct rpc_call *call)
@@ -135,21 +105,9 @@ static void statusRead(struct rpc_call *call)
         statusReply(call, 0);
         return;
     }
-    uint64_t target = clusterLastIndex(&n->cluster);
-    if (allCaughtUp(n, target)) {
-        statusReply(call, target);
-        return;
+    if (acksAwait(n, allCaughtUp, statusAcked, call) != 0) {
+        statusReply(call, clusterLastIndex(&n->cluster));
     }
-    struct status_probe *p = calloc(1, sizeof *p);
-    if (p == NULL) {
-        statusReply(call, target);
-        return;
-    }
-    p->call = call;
-    p->target = target;
-    uv_timer_init(n->loop, &p->timer);
-    p->timer.data = p;
-    uv_timer_start(&p->timer, probeTick, STATUS_POLL_MS, STATUS_POLL_MS);
 }
 
 void rpcClusterStatus(struct rpc_call *call)

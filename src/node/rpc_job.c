@@ -126,27 +126,6 @@ void rpcJobGet(struct rpc_call *call)
 #define JOB_PAGE_MAX   1000
 #define JOB_PAGE_BYTES (4u << 20)
 
-static int keyCompare(const Raftcron__Job *job, const char *ns, const char *name)
-{
-    int c = strcmp(job->spec->namespace_, ns);
-    return c != 0 ? c : strcmp(job->spec->name, name);
-}
-
-/* The index of the first job after (ns, name) in key order. */
-static size_t firstAfter(struct rc_fsm *f, const char *ns, const char *name)
-{
-    size_t lo = 0, hi = fsmJobCount(f);
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (keyCompare(fsmJobAt(f, mid), ns, name) <= 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return lo;
-}
-
 static void listRead(struct rpc_call *call)
 {
     Raftcron__JobListRequest *req = (Raftcron__JobListRequest *)call->msg;
@@ -159,7 +138,7 @@ static void listRead(struct rpc_call *call)
         return;
     }
     bool paged = req->after_namespace[0] != '\0' || req->after_name[0] != '\0';
-    size_t i = paged ? firstAfter(f, req->after_namespace, req->after_name) : 0;
+    size_t i = paged ? fsmJobIndexAfter(f, req->after_namespace, req->after_name) : 0;
     size_t n = 0, bytes = 0;
     bool more = false;
     for (; i < total; i++) {

@@ -4,7 +4,7 @@
  * catches the new server up before it counts) — each started when the previous one is done.
  *
  * Removing or demoting a voter is refused (FAILED_PRECONDITION) when it would leave no voter,
- * or when the voters left that acknowledge a fresh barrier within QUORUM_PROBE_MS are not a
+ * or when the voters left that acknowledge a fresh barrier within ACKS_WAIT_MS are not a
  * majority of the new configuration: such a change commits (the old majority agrees) and then
  * leaves a cluster that can elect no leader. etcd's strict reconfiguration check; --force
  * skips it. Every change that completes is logged on the leader.
@@ -17,12 +17,10 @@
 #include "core/command.h"
 #include "core/err.h"
 #include "core/fsm.h"
+#include "acks.h"
 #include "log.h"
 #include "node.h"
 #include "rpc.h"
-
-#define QUORUM_PROBE_MS 500
-#define QUORUM_POLL_MS  10
 
 enum add_step { ADD_RECORD = 0, ADD_RAFT, ADD_ASSIGN, ADD_DONE };
 
@@ -36,11 +34,6 @@ struct member_op {
     uint64_t target;  /* index the voters left must have acknowledged */
     unsigned waited_ms;
 };
-
-static const char *roleWord(int role)
-{
-    return role == RAFT_VOTER ? "voter" : role == RAFT_STANDBY ? "standby" : "spare";
-}
 
 static const struct raft_server *findServer(struct cluster *c, uint64_t id)
 {
@@ -147,8 +140,9 @@ static void addStep(struct member_op *op)
         break;
     case ADD_DONE: {
         Raftcron__Empty empty = RAFTCRON__EMPTY__INIT;
+        orphanRemember(&call->node->orphan);
         logInfo("member added", "id", "%llu", (unsigned long long)op->id, "role", "%s",
-                roleWord(op->role), "raft_addr", "%s", req->raft_addr, "rpc_addr", "%s",
+                clusterRoleName(op->role), "raft_addr", "%s", req->raft_addr, "rpc_addr", "%s",
                 req->rpc_addr);
         free(op);
         rpcReply(call, RC_STATUS_OK, NULL, &empty.base);
@@ -201,7 +195,7 @@ static void addOrJoin(struct rpc_call *call, bool join)
     if (s != NULL && !join && s->role != RAFT_SPARE) {
         rpcReplyf(call, RC_STATUS_ALREADY_EXISTS,
                   "member %llu already exists as a %s; use 'member %s %llu'",
-                  (unsigned long long)req->id, roleWord(s->role),
+                  (unsigned long long)req->id, clusterRoleName(s->role),
                   role == RAFT_VOTER ? "promote" : "demote", (unsigned long long)req->id);
         return;
     }
@@ -235,11 +229,12 @@ static void changeDone(void *data, int status, const char *msg)
         return;
     }
     struct rpc_call *call = op->call;
+    orphanRemember(&call->node->orphan);
     if (op->remove) {
         logInfo("member removed", "id", "%llu", (unsigned long long)op->id);
     } else {
         logInfo("member role changed", "id", "%llu", (unsigned long long)op->id, "role", "%s",
-                roleWord(op->role));
+                clusterRoleName(op->role));
     }
     free(op);
     Raftcron__Empty empty = RAFTCRON__EMPTY__INIT;
@@ -291,7 +286,10 @@ static void changeStart(struct member_op *op)
 
 /* Voters of the configuration without op->id, and how many of them have acknowledged
  * op->target (this node counts as acknowledging). */
-static void votersLeft(const struct member_op *op, unsigned *voters, unsigned *acked)
+/* Voters of the configuration without op->id, and how many of them have acknowledged target
+ * (this node counts as acknowledging). */
+static void votersLeft(const struct member_op *op, uint64_t target, unsigned *voters,
+                       unsigned *acked)
 {
     struct node *n = op->call->node;
     struct cluster *c = &n->cluster;
@@ -304,23 +302,31 @@ static void votersLeft(const struct member_op *op, unsigned *voters, unsigned *a
             continue;
         }
         (*voters)++;
-        if (s->id == n->opts.id || (op->target > 0 && clusterMatchIndex(c, s->id) >= op->target)) {
+        if (s->id == n->opts.id || (target > 0 && clusterMatchIndex(c, s->id) >= target)) {
             (*acked)++;
         }
     }
 }
 
-static void quorumClosed(uv_handle_t *h)
+static bool majorityLeft(struct node *n, uint64_t target, void *data)
 {
-    struct member_op *op = h->data;
+    (void)n;
+    unsigned voters, acked;
+    votersLeft(data, target, &voters, &acked);
+    return acked * 2 > voters;
+}
+
+static void quorumAcked(struct node *n, uint64_t target, void *data)
+{
+    struct member_op *op = data;
     struct rpc_call *call = op->call;
-    if (!clusterIsLeader(&call->node->cluster)) {
+    if (!clusterIsLeader(&n->cluster)) {
         free(op);
         rpcReplyNotLeader(call);
         return;
     }
     unsigned voters, acked;
-    votersLeft(op, &voters, &acked);
+    votersLeft(op, target, &voters, &acked);
     if (acked * 2 > voters) {
         changeStart(op);
         return;
@@ -333,20 +339,7 @@ static void quorumClosed(uv_handle_t *h)
               call->req->method, id, acked, voters);
 }
 
-static void quorumTick(uv_timer_t *t)
-{
-    struct member_op *op = t->data;
-    unsigned voters, acked;
-    votersLeft(op, &voters, &acked);
-    op->waited_ms += QUORUM_POLL_MS;
-    if (acked * 2 > voters || op->waited_ms >= QUORUM_PROBE_MS ||
-        !clusterIsLeader(&op->call->node->cluster)) {
-        uv_timer_stop(t);
-        uv_close((uv_handle_t *)t, quorumClosed);
-    }
-}
-
-/* After a barrier: give the voters left QUORUM_PROBE_MS to acknowledge it. */
+/* After a barrier: give the voters left ACKS_WAIT_MS to acknowledge it. */
 static void quorumBarrier(void *data, int status, const char *msg)
 {
     struct member_op *op = data;
@@ -354,11 +347,10 @@ static void quorumBarrier(void *data, int status, const char *msg)
         opFail(op, status, "quorum check", msg);
         return;
     }
-    struct rpc_call *call = op->call;
-    op->target = clusterLastIndex(&call->node->cluster);
-    uv_timer_init(call->node->loop, &op->timer);
-    op->timer.data = op;
-    uv_timer_start(&op->timer, quorumTick, 0, QUORUM_POLL_MS);
+    int rv = acksAwait(op->call->node, majorityLeft, quorumAcked, op);
+    if (rv != 0) {
+        opFail(op, rv, "quorum check", NULL);
+    }
 }
 
 /* Remove or demote: refuse what leaves no voter; unless forced, check the quorum first. */
@@ -383,7 +375,7 @@ static void removeOrDemote(struct rpc_call *call, bool remove)
         return;
     }
     unsigned voters, acked;
-    votersLeft(op, &voters, &acked);
+    votersLeft(op, 0, &voters, &acked);
     if (voters == 0) {
         free(op);
         rpcReplyf(call, RC_STATUS_FAILED_PRECONDITION,
@@ -499,7 +491,8 @@ void rpcMemberTransfer(struct rpc_call *call)
         if (s->role != RAFT_VOTER) {
             rpcReplyf(call, RC_STATUS_FAILED_PRECONDITION,
                       "member %llu is a %s: only a voter can lead ('member promote %llu' first)",
-                      (unsigned long long)req->id, roleWord(s->role), (unsigned long long)req->id);
+                      (unsigned long long)req->id, clusterRoleName(s->role),
+                      (unsigned long long)req->id);
             return;
         }
     }

@@ -145,21 +145,41 @@ static void transportCluster(void *data, uint64_t peer_id, uint64_t peer_cluster
     }
 }
 
+const char *clusterRoleName(int role)
+{
+    switch (role) {
+    case RAFT_VOTER:
+        return "voter";
+    case RAFT_STANDBY:
+        return "standby";
+    default:
+        return "spare";
+    }
+}
+
 uint64_t clusterId(struct cluster *c)
 {
     return c->transport.impl != NULL ? transportClusterId(&c->transport) : 0;
 }
 
-static int bootstrap(struct cluster *c, const struct cluster_options *opts, char *err,
-                     size_t errlen)
+/* raft_bootstrap or raft_recover with a configuration of this node as the only voter. */
+static int selfAsOnlyVoter(struct cluster *c, const struct cluster_options *opts,
+                           int (*op)(struct raft *, const struct raft_configuration *))
 {
     struct raft_configuration conf;
     raft_configuration_init(&conf);
     int rv = raft_configuration_add(&conf, opts->id, opts->raft_addr, RAFT_VOTER);
     if (rv == 0) {
-        rv = raft_bootstrap(&c->raft, &conf);
+        rv = op(&c->raft, &conf);
     }
     raft_configuration_close(&conf);
+    return rv;
+}
+
+static int bootstrap(struct cluster *c, const struct cluster_options *opts, char *err,
+                     size_t errlen)
+{
+    int rv = selfAsOnlyVoter(c, opts, raft_bootstrap);
     if (rv == RAFT_CANTBOOTSTRAP) {
         return 0; /* already bootstrapped: --bootstrap on a restart is harmless */
     }
@@ -194,13 +214,7 @@ static int recover(struct cluster *c, const struct cluster_options *opts, char *
         return errSet(err, errlen, RC_EINVAL, "--recover: data dir %s holds no log to recover",
                       opts->data_dir);
     }
-    struct raft_configuration conf;
-    raft_configuration_init(&conf);
-    int rv = raft_configuration_add(&conf, opts->id, opts->raft_addr, RAFT_VOTER);
-    if (rv == 0) {
-        rv = raft_recover(&c->raft, &conf);
-    }
-    raft_configuration_close(&conf);
+    int rv = selfAsOnlyVoter(c, opts, raft_recover);
     if (rv != 0) {
         return errSet(err, errlen, fromRaft(rv), "--recover: %s%s%s", raft_strerror(rv),
                       raft_errmsg(&c->raft)[0] != '\0' ? ": " : "", raft_errmsg(&c->raft));

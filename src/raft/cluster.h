@@ -91,6 +91,8 @@ const char *clusterStateName(struct cluster *c);
 uint64_t clusterTerm(struct cluster *c);
 uint64_t clusterCommitIndex(struct cluster *c);
 uint64_t clusterAppliedIndex(struct cluster *c);
+/* "voter", "standby" or "spare" for a RAFT_* role. */
+const char *clusterRoleName(int role);
 /* Role of this node in the configuration (RAFT_VOTER, RAFT_STANDBY, RAFT_SPARE) or -1. */
 int clusterRole(struct cluster *c);
 /* Whether the configuration has any server (false before bootstrap or join). */

@@ -17,12 +17,7 @@
 #include "core/err.h"
 #include "core/logfmt.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            __builtin_trap();                                                                      \
-        }                                                                                          \
-    } while (0)
+#include "fuzz_check.h"
 
 #define TERMINATED(field) CHECK(memchr((field), '\0', sizeof(field)) != NULL)
 

@@ -72,7 +72,13 @@ bool harnessFileContains(const char *path, const char *text);
 /* Milliseconds of the monotonic clock. */
 int64_t harnessNowMs(void);
 
-/* ---- Jobs and runs through the client (harness_jobs.c; these fail the cmocka test) --------- */
+/* ---- cmocka fixtures and jobs/runs through the client (harness_jobs.c; these fail the test) - */
+
+/* The harness of a test program: harnessSetup (cmocka setup) gives each test a fresh one,
+ * harnessTeardown stops its nodes and fails the test when a log shows a crash. */
+extern struct harness H;
+int harnessSetup(void **state);
+int harnessTeardown(void **state);
 
 /* A shell job for tests. Zero fields take the cluster's defaults; the policy and the retry
  * policy are sent only when one of their fields is set. */
@@ -91,7 +97,9 @@ struct harness_job {
     uint32_t max_instances;
 };
 
-/* Create the job (create-only); fails the test with the client's message otherwise. */
+/* Create the job (create-only): harnessTryPutJob returns rc_job_put's result (safe off the
+ * test's thread), harnessPutJob fails the test with the client's message. */
+int harnessTryPutJob(struct rc_client *c, const struct harness_job *j);
 void harnessPutJob(struct rc_client *c, const struct harness_job *j);
 /* Poll run id until its state is want (RC_RUN_* of runs.h); returns the run (free it with
  * rc_message_free) or fails the test after timeout_ms. */

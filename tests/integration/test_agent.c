@@ -29,21 +29,6 @@ enum {
     ST_CANCELLED = 10,
 };
 
-static struct harness H;
-
-static int setup(void **state)
-{
-    (void)state;
-    harnessInit(&H);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return harnessClose(&H) ? 0 : -1;
-}
-
 static size_t countLines(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -253,8 +238,9 @@ static void test_agent_cancel_and_death(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_agents_run_what_matches_their_tags, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_agent_cancel_and_death, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agents_run_what_matches_their_tags, harnessSetup,
+                                        harnessTeardown),
+        cmocka_unit_test_setup_teardown(test_agent_cancel_and_death, harnessSetup, harnessTeardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,21 +26,6 @@
 #define STEP  (300 * SEC)
 #define LINES 64
 
-static struct harness H;
-
-static int setup(void **state)
-{
-    (void)state;
-    harnessInit(&H);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return harnessClose(&H) ? 0 : -1;
-}
-
 static int64_t wallNow(void)
 {
     struct timespec ts;
@@ -259,7 +244,7 @@ static void test_backfill_past_hour(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_backfill_past_hour, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backfill_past_hour, harnessSetup, harnessTeardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,21 +25,6 @@
 
 #define SEC 1000000
 
-static struct harness H;
-
-static int setup(void **state)
-{
-    (void)state;
-    harnessInit(&H);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return harnessClose(&H) ? 0 : -1;
-}
-
 static const char *const BOOTSTRAP[] = {"--bootstrap", NULL};
 
 static void joinArgs(char *buf, size_t len, const char **argv)
@@ -608,22 +593,33 @@ static void test_empty_data_dir_needs_bootstrap_or_join(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_writes_survive_leader_kill, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lagging_node_gets_snapshot, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_member_join_and_remove, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_member_roles_and_transfer, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_writes_during_transfers_leak_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writes_survive_leader_kill, harnessSetup,
+                                        harnessTeardown),
+        cmocka_unit_test_setup_teardown(test_lagging_node_gets_snapshot, harnessSetup,
+                                        harnessTeardown),
+        cmocka_unit_test_setup_teardown(test_member_join_and_remove, harnessSetup, harnessTeardown),
+        cmocka_unit_test_setup_teardown(test_member_roles_and_transfer, harnessSetup,
+                                        harnessTeardown),
+        cmocka_unit_test_setup_teardown(test_writes_during_transfers_leak_nothing, harnessSetup,
+                                        harnessTeardown),
         cmocka_unit_test_setup_teardown(test_transfer_to_a_stopped_node_does_not_stall_the_leader,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigterm_hands_over_leadership, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_corrupt_data_dir_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_truncated_data_dir_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_deleted_metadata_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_truncated_metadata_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_zeroed_metadata_term_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_metadata_term_behind_log_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_empty_data_dir_needs_bootstrap_or_join, setup,
-                                        teardown),
+                                        harnessSetup, harnessTeardown),
+        cmocka_unit_test_setup_teardown(test_sigterm_hands_over_leadership, harnessSetup,
+                                        harnessTeardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_data_dir_refused, harnessSetup,
+                                        harnessTeardown),
+        cmocka_unit_test_setup_teardown(test_truncated_data_dir_refused, harnessSetup,
+                                        harnessTeardown),
+        cmocka_unit_test_setup_teardown(test_deleted_metadata_refused, harnessSetup,
+                                        harnessTeardown),
+        cmocka_unit_test_setup_teardown(test_truncated_metadata_refused, harnessSetup,
+                                        harnessTeardown),
+        cmocka_unit_test_setup_teardown(test_zeroed_metadata_term_refused, harnessSetup,
+                                        harnessTeardown),
+        cmocka_unit_test_setup_teardown(test_metadata_term_behind_log_refused, harnessSetup,
+                                        harnessTeardown),
+        cmocka_unit_test_setup_teardown(test_empty_data_dir_needs_bootstrap_or_join, harnessSetup,
+                                        harnessTeardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,39 +5,10 @@
 set -u
 bin="${RC_BIN:-build/bin}"
 ctl="$bin/raftcronctl"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-checks=0
-closed=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cmd=$ctl
+. "$(dirname "$0")/lib.sh"
+closed=$(freeport)
 E=(--endpoints "127.0.0.1:$closed" --timeout 300ms)
-
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-expect() {
-  local code=$1 pattern=$2
-  shift 2
-  checks=$((checks + 1))
-  "$ctl" "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  if [ "$rc" -ne "$code" ]; then
-    fail "raftcronctl $* exited $rc, want $code; stderr: $(head -c 300 "$tmp/err")"
-    return
-  fi
-  if ! cat "$tmp/out" "$tmp/err" | grep -qE -- "$pattern"; then
-    fail "raftcronctl $*: no /$pattern/ in: $(head -c 300 "$tmp/out" "$tmp/err")"
-  fi
-}
-
-help() {
-  expect 0 '^Usage: raftcronctl' "$@"
-  if [ -s "$tmp/err" ]; then
-    fail "raftcronctl $* printed on stderr: $(head -c 200 "$tmp/err")"
-  fi
-}
 
 help run --help
 help dlq --help
@@ -79,5 +50,4 @@ for args in "run list" "run get 7" "dlq list" "job next a" "job decisions a"; do
   fi
 done
 
-echo "test_ctl_run: $checks checks, $failures failed"
-[ "$failures" -eq 0 ]
+finish test_ctl_run

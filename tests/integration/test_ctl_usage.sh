@@ -6,44 +6,13 @@
 set -u
 bin="${RC_BIN:-build/bin}"
 ctl="$bin/raftcronctl"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-checks=0
+cmd=$ctl
+. "$(dirname "$0")/lib.sh"
 
 # A port nobody listens on; usage errors point at it too, so that a command that wrongly
 # tried the network would fail with exit 1, not 2.
-closed=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+closed=$(freeport)
 ep="127.0.0.1:$closed"
-
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-# expect CODE PATTERN ARGS...: exit status CODE, and PATTERN (grep -E) in stdout+stderr.
-expect() {
-  local code=$1 pattern=$2
-  shift 2
-  checks=$((checks + 1))
-  "$ctl" "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  if [ "$rc" -ne "$code" ]; then
-    fail "raftcronctl $* exited $rc, want $code; stderr: $(head -c 300 "$tmp/err")"
-    return
-  fi
-  if ! cat "$tmp/out" "$tmp/err" | grep -qE -- "$pattern"; then
-    fail "raftcronctl $*: no /$pattern/ in: $(head -c 300 "$tmp/out" "$tmp/err")"
-  fi
-}
-
-# help ARGS...: exit 0 with a usage text on stdout and nothing on stderr.
-help() {
-  expect 0 '^Usage: raftcronctl' "$@"
-  if [ -s "$tmp/err" ]; then
-    fail "raftcronctl $* printed on stderr: $(head -c 200 "$tmp/err")"
-  fi
-}
 
 # ---- --help everywhere ------------------------------------------------------------------------
 help --help
@@ -135,5 +104,4 @@ for args in "cluster status" "cluster digest" "member list" "job list" "job get 
   fi
 done
 
-echo "test_ctl_usage: $checks checks, $failures failed"
-[ "$failures" -eq 0 ]
+finish test_ctl_usage

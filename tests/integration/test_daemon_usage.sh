@@ -7,39 +7,14 @@ set -u
 bin="${RC_BIN:-build/bin}"
 d="$bin/raftcrond"
 ctl="$bin/raftcronctl"
-tmp=$(mktemp -d)
+cmd=$d
+. "$(dirname "$0")/lib.sh"
 dev_pid=
 cleanup() {
-  [ -n "$dev_pid" ] && kill -9 "$dev_pid" 2>/dev/null
+  if [ -n "$dev_pid" ]; then kill -9 "$dev_pid" 2>/dev/null; fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-failures=0
-checks=0
-
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-expect() {
-  local code=$1 pattern=$2
-  shift 2
-  checks=$((checks + 1))
-  "$d" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
-  local rc=$?
-  if [ "$rc" -ne "$code" ]; then
-    fail "raftcrond $* exited $rc, want $code; stderr: $(head -c 300 "$tmp/err")"
-    return
-  fi
-  if ! cat "$tmp/out" "$tmp/err" | grep -qE -- "$pattern"; then
-    fail "raftcrond $*: no /$pattern/ in: $(head -c 300 "$tmp/out" "$tmp/err")"
-  fi
-}
-
-freeport() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 expect 0 '^Usage: raftcrond --id N' --help
 [ -s "$tmp/err" ] && fail "raftcrond --help printed on stderr"
@@ -101,5 +76,4 @@ fi
 checks=$((checks + 1))
 [ -z "$(ls -A "$tmp/devtmp")" ] || fail "--dev: data dir left behind: $(ls "$tmp/devtmp")"
 
-echo "test_daemon_usage: $checks checks, $failures failed"
-[ "$failures" -eq 0 ]
+finish test_daemon_usage

@@ -24,21 +24,6 @@
 
 enum { ST_SUCCEEDED = 4, ST_DEAD = 9 };
 
-static struct harness H;
-
-static int setup(void **state)
-{
-    (void)state;
-    harnessInit(&H);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return harnessClose(&H) ? 0 : -1;
-}
-
 static struct rc_client *oneNode(void)
 {
     assert_int_not_equal(harnessStartCluster(&H, 1, NULL), 0);
@@ -245,13 +230,18 @@ static void test_unavailable_executor_is_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_retries_back_off_then_dead_letter, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_timeout_kills_the_process_group, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_huge_output_keeps_the_tail, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_missing_command_fails_the_run_not_the_node, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_history_runs_flag_bounds_history, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unavailable_executor_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retries_back_off_then_dead_letter, harnessSetup,
+                                        harnessTeardown),
+        cmocka_unit_test_setup_teardown(test_timeout_kills_the_process_group, harnessSetup,
+                                        harnessTeardown),
+        cmocka_unit_test_setup_teardown(test_huge_output_keeps_the_tail, harnessSetup,
+                                        harnessTeardown),
+        cmocka_unit_test_setup_teardown(test_missing_command_fails_the_run_not_the_node,
+                                        harnessSetup, harnessTeardown),
+        cmocka_unit_test_setup_teardown(test_history_runs_flag_bounds_history, harnessSetup,
+                                        harnessTeardown),
+        cmocka_unit_test_setup_teardown(test_unavailable_executor_is_refused, harnessSetup,
+                                        harnessTeardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

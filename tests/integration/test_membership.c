@@ -23,21 +23,6 @@
 
 #define SEC INT64_C(1000000)
 
-static struct harness H;
-
-static int setup(void **state)
-{
-    (void)state;
-    harnessInit(&H);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return harnessClose(&H) ? 0 : -1;
-}
-
 static void expectRefused(struct rc_client *c, int rv, int status, const char *needle)
 {
     if (rv == 0 || rc_client_status(c) != status || strstr(rc_client_errmsg(c), needle) == NULL) {
@@ -299,13 +284,16 @@ static void test_foreign_cluster_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_last_voter_stays, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_quorum_kept, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_add_and_transfer_checks, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_removed_members_stop, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_recover_after_losing_the_majority, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_recover_needs_a_log, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_foreign_cluster_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_last_voter_stays, harnessSetup, harnessTeardown),
+        cmocka_unit_test_setup_teardown(test_quorum_kept, harnessSetup, harnessTeardown),
+        cmocka_unit_test_setup_teardown(test_add_and_transfer_checks, harnessSetup,
+                                        harnessTeardown),
+        cmocka_unit_test_setup_teardown(test_removed_members_stop, harnessSetup, harnessTeardown),
+        cmocka_unit_test_setup_teardown(test_recover_after_losing_the_majority, harnessSetup,
+                                        harnessTeardown),
+        cmocka_unit_test_setup_teardown(test_recover_needs_a_log, harnessSetup, harnessTeardown),
+        cmocka_unit_test_setup_teardown(test_foreign_cluster_refused, harnessSetup,
+                                        harnessTeardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,21 +22,12 @@
 #include "harness.h"
 #include "rpc.pb-c.h"
 
-static struct harness H;
-
 static int setup(void **state)
 {
-    (void)state;
-    harnessInit(&H);
+    harnessSetup(state);
     const char *const args[] = {"--bootstrap", "--auth-token", "s3cret", NULL};
     harnessStart(&H, 1, args);
     return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return harnessClose(&H) ? 0 : -1;
 }
 
 static int dial(void)
@@ -245,5 +236,5 @@ int main(void)
         cmocka_unit_test(test_bad_envelopes_get_statuses),
         cmocka_unit_test(test_bad_frames_close_the_connection),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, harnessTeardown);
 }

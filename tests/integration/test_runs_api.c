@@ -20,7 +20,6 @@
 
 #define SEC INT64_C(1000000)
 
-static struct harness H;
 static char EP[128];
 
 static void put(struct rc_client *c, const char *name, Raftcron__Trigger *tr)
@@ -42,19 +41,12 @@ static void put(struct rc_client *c, const char *name, Raftcron__Trigger *tr)
 
 static int setup(void **state)
 {
-    (void)state;
-    harnessInit(&H);
+    harnessSetup(state);
     static const char *const args[] = {"--bootstrap", NULL};
     harnessStart(&H, 1, args);
     assert_int_not_equal(harnessWaitLeader(&H, 1, 1, 20000), 0);
     harnessEndpoints(&H, 1, EP, sizeof EP);
     return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return harnessClose(&H) ? 0 : -1;
 }
 
 static void test_next(void **state)
@@ -191,5 +183,5 @@ int main(void)
         cmocka_unit_test(test_empty_history),
         cmocka_unit_test(test_cli),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, harnessTeardown);
 }

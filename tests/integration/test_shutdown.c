@@ -24,21 +24,6 @@
 
 #define SEC INT64_C(1000000)
 
-static struct harness H;
-
-static int setup(void **state)
-{
-    (void)state;
-    harnessInit(&H);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return harnessClose(&H) ? 0 : -1;
-}
-
 struct writer {
     pthread_t thread;
     atomic_int done;   /* writes acknowledged */
@@ -56,27 +41,10 @@ static void *writeLoop(void *arg)
     for (int i = 0; !atomic_load(&w->stop); i++) {
         char name[32];
         snprintf(name, sizeof name, "w-%05d", i);
-        Raftcron__JobSpec spec = RAFTCRON__JOB_SPEC__INIT;
-        Raftcron__Trigger trig = RAFTCRON__TRIGGER__INIT;
-        Raftcron__Executor ex = RAFTCRON__EXECUTOR__INIT;
-        Raftcron__ShellExec sh = RAFTCRON__SHELL_EXEC__INIT;
-        trig.kind_case = RAFTCRON__TRIGGER__KIND_CRON;
-        trig.cron = "0 0 1 1 *";
-        sh.command = "true";
-        ex.kind_case = RAFTCRON__EXECUTOR__KIND_SHELL;
-        ex.shell = &sh;
-        spec.name = name;
-        spec.trigger = &trig;
-        spec.executor = &ex;
-        Raftcron__Job *job = NULL;
-        if (rc_job_put(c, &spec, 0, 1, &job) == 0) {
+        if (harnessTryPutJob(c, &(struct harness_job){.name = name, .command = "true"}) == 0) {
             atomic_fetch_add(&w->done, 1);
-            rc_message_free(job);
-        } else {
-            if (atomic_fetch_add(&w->failed, 1) == 0) {
-                snprintf(w->first_error, sizeof w->first_error, "%s: %s", name,
-                         rc_client_errmsg(c));
-            }
+        } else if (atomic_fetch_add(&w->failed, 1) == 0) {
+            snprintf(w->first_error, sizeof w->first_error, "%s: %s", name, rc_client_errmsg(c));
         }
     }
     rc_client_close(c);
@@ -169,8 +137,10 @@ static void test_second_signal_exits_at_once(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_leader_sigterm_fails_no_write, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_second_signal_exits_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_leader_sigterm_fails_no_write, harnessSetup,
+                                        harnessTeardown),
+        cmocka_unit_test_setup_teardown(test_second_signal_exits_at_once, harnessSetup,
+                                        harnessTeardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
