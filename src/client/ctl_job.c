@@ -83,7 +83,7 @@ static void usage(FILE *f)
                "\n"
                "TRIGGER: --cron EXPR [--tz ZONE] | --every DURATION | --at RFC3339\n"
                "EXECUTOR: --shell CMD | --http URL [--method M] [--header K:V]... [--body B]\n"
-               "          [--expect CODE]... | --sql QUERY --dsn DSN\n"
+               "          [--expect CODE]... | --sql QUERY --dsn DSN | --noop\n"
                "\n"
                "Definition options (also the keys of 'job apply' files, with _ for -):\n");
     for (size_t i = 1; jobyamlKey(i) != NULL; i++) {
@@ -228,6 +228,9 @@ static void emitTrigger(struct out *o, const Raftcron__Trigger *t)
     default:
         break;
     }
+    if (t->anchor_us != 0) {
+        kvTime(o, "anchor", t->anchor_us);
+    }
     if (t->start_us != 0) {
         kvTime(o, "start", t->start_us);
     }
@@ -285,6 +288,8 @@ static void emitExecutor(struct out *o, const Raftcron__Executor *e)
         kvStr(o, "sql", e->sql->query);
         kvStr(o, "dsn", e->sql->dsn);
         kvBool(o, "dedupe", e->sql->dedupe);
+    } else if (e->kind_case == RAFTCRON__EXECUTOR__KIND_NOOP) {
+        kvBool(o, "noop", true);
     }
 }
 
@@ -433,6 +438,8 @@ static const char *executorOf(const Raftcron__JobSpec *s)
         return "http";
     case RAFTCRON__EXECUTOR__KIND_SQL:
         return "sql";
+    case RAFTCRON__EXECUTOR__KIND_NOOP:
+        return "noop";
     default:
         return "-";
     }

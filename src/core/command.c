@@ -1,6 +1,7 @@
 #include "command.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "err.h"
 #include "pbuf.h"
@@ -11,8 +12,98 @@ int commandUnpack(const ProtobufCMessageDescriptor *desc, const void *buf, size_
     return pbufUnpack(desc, buf, len, out);
 }
 
+/* ---- Wire scanning (no allocation) --------------------------------------------------------- */
+
+static bool readVarint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Visit the top-level fields of a message: for each length-delimited field, fn(field, bytes).
+ * False when the bytes are not a well-formed sequence of fields or fn says stop. */
+static bool scanFields(const uint8_t *p, size_t len,
+                       bool (*fn)(uint32_t field, const uint8_t *b, size_t n, void *arg), void *arg)
+{
+    const uint8_t *end = p + len;
+    while (p < end) {
+        uint64_t key;
+        uint64_t v;
+        if (!readVarint(&p, end, &key) || key >> 3 == 0 || key >> 3 > UINT32_MAX) {
+            return false;
+        }
+        switch (key & 7) {
+        case 0:
+            if (!readVarint(&p, end, &v)) {
+                return false;
+            }
+            break;
+        case 1:
+            if ((size_t)(end - p) < 8) {
+                return false;
+            }
+            p += 8;
+            break;
+        case 5:
+            if ((size_t)(end - p) < 4) {
+                return false;
+            }
+            p += 4;
+            break;
+        case 2:
+            if (!readVarint(&p, end, &v) || v > (uint64_t)(end - p)) {
+                return false;
+            }
+            if (fn != NULL && !fn((uint32_t)(key >> 3), p, (size_t)v, arg)) {
+                return false;
+            }
+            p += v;
+            break;
+        default:
+            return false;
+        }
+    }
+    return true;
+}
+
+#define COMMAND_BATCH_FIELD 17 /* Command.batch */
+#define BATCH_COMMANDS      1  /* Batch.commands */
+
+static bool noBatch(uint32_t field, const uint8_t *b, size_t n, void *arg)
+{
+    (void)b;
+    (void)n;
+    (void)arg;
+    return field != COMMAND_BATCH_FIELD;
+}
+
+static bool flatCommand(uint32_t field, const uint8_t *b, size_t n, void *arg)
+{
+    (void)arg;
+    return field != BATCH_COMMANDS || scanFields(b, n, noBatch, NULL);
+}
+
+static bool flatBatch(uint32_t field, const uint8_t *b, size_t n, void *arg)
+{
+    (void)arg;
+    return field != COMMAND_BATCH_FIELD || scanFields(b, n, flatCommand, NULL);
+}
+
 int commandDecode(const void *buf, size_t len, Raftcron__Command **out)
 {
+    /* Rule (proto Batch): no batch inside a batch. Refused before protobuf-c sees the bytes,
+     * whose unpacking recurses once per level of nesting. */
+    if (len > 0 && !scanFields(buf, len, flatBatch, NULL)) {
+        *out = NULL;
+        return RC_EPARSE;
+    }
     ProtobufCMessage *msg;
     int rv = commandUnpack(&raftcron__command__descriptor, buf, len, &msg);
     *out = (Raftcron__Command *)msg;
@@ -32,6 +123,114 @@ const char *commandName(const Raftcron__Command *cmd)
     const ProtobufCFieldDescriptor *fd =
         protobuf_c_message_descriptor_get_field(&raftcron__command__descriptor, cmd->cmd_case);
     return fd != NULL ? fd->name : "unknown";
+}
+
+/* ---- Batches ------------------------------------------------------------------------------- */
+
+static size_t varintLen(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *putVarint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+static int batchReserve(struct command_batch *b, size_t more)
+{
+    if (b->len + more <= b->cap) {
+        return 0;
+    }
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + more) {
+        cap *= 2;
+    }
+    uint8_t *p = realloc(b->buf, cap);
+    if (p == NULL) {
+        return RC_ENOMEM;
+    }
+    b->buf = p;
+    b->cap = cap;
+    return 0;
+}
+
+void commandBatchInit(struct command_batch *b)
+{
+    memset(b, 0, sizeof *b);
+}
+
+int commandBatchAdd(struct command_batch *b, const void *cmd, size_t len)
+{
+    if (cmd == NULL && len > 0) {
+        return RC_EINVAL;
+    }
+    int rv = batchReserve(b, 1 + varintLen(len) + len);
+    if (rv != 0) {
+        return rv;
+    }
+    uint8_t *p = b->buf + b->len;
+    *p++ = (uint8_t)(BATCH_COMMANDS << 3 | 2);
+    p = putVarint(p, len);
+    if (len > 0) {
+        memcpy(p, cmd, len);
+    }
+    b->len = (size_t)(p - b->buf) + len;
+    b->n++;
+    return 0;
+}
+
+int commandBatchFinish(struct command_batch *b, void **buf, size_t *len)
+{
+    /* Command.batch is field 17: a two-byte key (17 << 3 | 2 = 138 = 0x8a 0x01). */
+    size_t head = 2 + varintLen(b->len);
+    uint8_t *out = malloc(head + b->len + 1);
+    if (out == NULL) {
+        return RC_ENOMEM;
+    }
+    uint8_t *p = out;
+    p = putVarint(p, (uint64_t)COMMAND_BATCH_FIELD << 3 | 2);
+    p = putVarint(p, b->len);
+    if (b->len > 0) {
+        memcpy(p, b->buf, b->len);
+    }
+    *len = (size_t)(p - out) + b->len;
+    *buf = out;
+    return 0;
+}
+
+void commandBatchReset(struct command_batch *b)
+{
+    b->len = 0;
+    b->n = 0;
+}
+
+void commandBatchClose(struct command_batch *b)
+{
+    free(b->buf);
+    memset(b, 0, sizeof *b);
+}
+
+int commandEncodeRunAccept(uint64_t run_id, uint64_t fence, int64_t now_us, void **buf, size_t *len)
+{
+    Raftcron__RunAccept a = RAFTCRON__RUN_ACCEPT__INIT;
+    a.run_id = run_id;
+    a.fence = fence;
+    a.now_us = now_us;
+    Raftcron__Command cmd = RAFTCRON__COMMAND__INIT;
+    cmd.cmd_case = RAFTCRON__COMMAND__CMD_RUN_ACCEPT;
+    cmd.run_accept = &a;
+    return commandPack(&cmd.base, buf, len);
 }
 
 int commandPack(const ProtobufCMessage *msg, void **buf, size_t *len)

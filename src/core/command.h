@@ -62,6 +62,30 @@ int commandEncodeRunRetry(uint64_t run_id, uint64_t fence, int64_t not_before_us
  * whatever attempt is current. */
 int commandEncodeRunEnd(Raftcron__Command__CmdCase kind, uint64_t run_id, uint64_t fence,
                         const char *reason, int64_t now_us, void **buf, size_t *len);
+/* RunAccept: the worker holding fence accepted the run. */
+int commandEncodeRunAccept(uint64_t run_id, uint64_t fence, int64_t now_us, void **buf,
+                           size_t *len);
+
+/*
+ * A Batch command built from already encoded commands (group commit: one entry for many state
+ * changes). The sub-commands are appended as bytes, never decoded again; commandBatchFinish
+ * writes the whole Command. A batch must hold no batch (apply and commandDecode refuse it).
+ * Ownership: the builder owns its buffer (commandBatchClose); *buf from Finish is the
+ * caller's (free()). Add and Finish return 0 or RC_ENOMEM (RC_EINVAL: cmd NULL with len > 0).
+ */
+struct command_batch {
+    uint8_t *buf; /* private */
+    size_t len;   /* read-only: bytes of the commands field so far */
+    size_t cap;   /* private */
+    size_t n;     /* read-only: commands added */
+};
+void commandBatchInit(struct command_batch *b);
+int commandBatchAdd(struct command_batch *b, const void *cmd, size_t len);
+int commandBatchFinish(struct command_batch *b, void **buf, size_t *len);
+/* Empty the batch, keeping its buffer for the next one. */
+void commandBatchReset(struct command_batch *b);
+void commandBatchClose(struct command_batch *b);
+
 int commandEncodeWorkerUp(const Raftcron__Worker *worker, int64_t now_us, void **buf, size_t *len);
 int commandEncodeWorkerDown(uint64_t worker_id, int64_t now_us, void **buf, size_t *len);
 

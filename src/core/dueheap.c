@@ -20,7 +20,23 @@ void dueheapClose(struct dueheap *h)
         return;
     }
     free(h->items);
+    free(h->busy);
     dueheapInit(h);
+}
+
+int dueheapBusyAdd(struct dueheap *h, int64_t key, uint64_t job_id, size_t slot)
+{
+    if (h->n_busy == h->cap_busy) {
+        size_t cap = h->cap_busy ? 2 * h->cap_busy : 16;
+        struct dueheap_item *b = realloc(h->busy, cap * sizeof *b);
+        if (b == NULL) {
+            return RC_ENOMEM;
+        }
+        h->busy = b;
+        h->cap_busy = cap;
+    }
+    h->busy[h->n_busy++] = (struct dueheap_item){key, job_id, slot};
+    return 0;
 }
 
 void dueheapInvalidate(struct dueheap *h)
@@ -31,6 +47,7 @@ void dueheapInvalidate(struct dueheap *h)
 void dueheapClear(struct dueheap *h)
 {
     h->n = 0;
+    h->n_busy = 0;
 }
 
 int dueheapReserve(struct dueheap *h, size_t n)

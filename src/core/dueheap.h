@@ -38,6 +38,12 @@ struct dueheap {
     uint64_t jobs_gen;          /* private (kept by sched.c): fsmJobsGeneration when built */
     int64_t lookahead_us;       /* private (kept by sched.c): the lookahead of the keys */
     uint64_t rebuilds;          /* read-only: times rebuilt (metrics, tests) */
+    /* Jobs whose next instant waits for their active runs (policy.h, deferred_us): looked at
+     * on every plan, outside the heap, since a run ending (which moves no key) may let the
+     * instant be decided before it is due. */
+    struct dueheap_item *busy; /* private (owned) */
+    size_t n_busy;             /* read-only */
+    size_t cap_busy;           /* private */
 };
 
 /* An empty, invalid heap (the first plan builds it). */
@@ -50,7 +56,7 @@ void dueheapClose(struct dueheap *h);
  * outcome is unknown: the cursors the heap assumed may not have moved). */
 void dueheapInvalidate(struct dueheap *h);
 
-/* Empty the heap, keeping its memory. */
+/* Empty the heap and the busy list, keeping their memory. */
 void dueheapClear(struct dueheap *h);
 /* Make room for n items in total. Returns 0 or RC_ENOMEM. */
 int dueheapReserve(struct dueheap *h, size_t n);
@@ -61,6 +67,9 @@ int dueheapPush(struct dueheap *h, int64_t key, uint64_t job_id, size_t slot);
 void dueheapAppend(struct dueheap *h, int64_t key, uint64_t job_id, size_t slot);
 /* Restore the heap order after appends (O(n)). */
 void dueheapHeapify(struct dueheap *h);
+
+/* Keep an item on the busy list. Returns 0 or RC_ENOMEM (the list is then unchanged). */
+int dueheapBusyAdd(struct dueheap *h, int64_t key, uint64_t job_id, size_t slot);
 
 /* The earliest item, or NULL when empty (borrowed until the next change). */
 const struct dueheap_item *dueheapTop(const struct dueheap *h);

@@ -112,7 +112,8 @@ static int checkShape(const Raftcron__JobSpec *spec, char *err, size_t errlen)
                       "trigger: kind not set (one of cron, interval_us, at_us)");
     }
     if (spec->executor == NULL || spec->executor->kind_case == RAFTCRON__EXECUTOR__KIND__NOT_SET) {
-        return errSet(err, errlen, RC_EINVAL, "executor: kind not set (one of shell, http, sql)");
+        return errSet(err, errlen, RC_EINVAL,
+                      "executor: kind not set (one of shell, http, sql, noop)");
     }
     return 0;
 }
@@ -459,10 +460,17 @@ static int applyMemberSet(struct rc_fsm *f, const Raftcron__MemberSet *set,
 /* ---- Apply -------------------------------------------------------------------------------- */
 
 static int dispatchLedger(struct rc_fsm *f, Raftcron__Command *cmd, struct rc_fsm_result *res);
+static int applyBatch(struct rc_fsm *f, Raftcron__Batch *b, struct rc_fsm_result *res);
 
 static int dispatch(struct rc_fsm *f, Raftcron__Command *cmd, struct rc_fsm_result *res)
 {
     switch (cmd->cmd_case) {
+    case RAFTCRON__COMMAND__CMD_BATCH:
+        if (cmd->batch == NULL) {
+            refuse(res, RC_EPARSE, "command: batch body missing");
+            return 0;
+        }
+        return applyBatch(f, cmd->batch, res);
     case RAFTCRON__COMMAND__CMD_JOB_PUT:
         if (cmd->job_put == NULL) {
             refuse(res, RC_EPARSE, "command: job_put body missing");
@@ -490,8 +498,10 @@ static int dispatch(struct rc_fsm *f, Raftcron__Command *cmd, struct rc_fsm_resu
 static int dispatchLedger(struct rc_fsm *f, Raftcron__Command *cmd, struct rc_fsm_result *res)
 {
     struct rc_ledger *l = &f->ledger;
-    if (cmd->cmd_case >= RAFTCRON__COMMAND__CMD_FIRE_BATCH &&
-        cmd->cmd_case <= RAFTCRON__COMMAND__CMD_WORKER_DOWN && cmd->fire_batch == NULL) {
+    if (((cmd->cmd_case >= RAFTCRON__COMMAND__CMD_FIRE_BATCH &&
+          cmd->cmd_case <= RAFTCRON__COMMAND__CMD_WORKER_DOWN) ||
+         cmd->cmd_case == RAFTCRON__COMMAND__CMD_RUN_ACCEPT) &&
+        cmd->fire_batch == NULL) {
         refuse(res, RC_EPARSE, "command: %s body missing", commandName(cmd));
         return 0;
     }
@@ -502,6 +512,8 @@ static int dispatchLedger(struct rc_fsm *f, Raftcron__Command *cmd, struct rc_fs
         return ledgerApplyAssign(l, cmd->run_assign, res);
     case RAFTCRON__COMMAND__CMD_RUN_STARTED:
         return ledgerApplyStarted(l, cmd->run_started, res);
+    case RAFTCRON__COMMAND__CMD_RUN_ACCEPT:
+        return ledgerApplyAccept(l, cmd->run_accept, res);
     case RAFTCRON__COMMAND__CMD_RUN_FINISHED:
         return ledgerApplyFinished(l, f->jobs, cmd->run_finished, res);
     case RAFTCRON__COMMAND__CMD_RUN_RETRY:
@@ -536,6 +548,42 @@ static bool touchesJobs(const Raftcron__Command *cmd)
     default:
         return false;
     }
+}
+
+/*
+ * Rule (proto Batch): each command as if it were an entry of its own, in order; a Batch inside
+ * a Batch is refused (a no-op), so nesting cannot make an entry's cost unbounded. The result
+ * counts the commands applied and refused (items_applied / items_rejected, the first refusal's
+ * code and message), adds up runs moved, and says changed if any command changed the state.
+ * RC_ENOMEM stops the node (fsmApply), whatever commands before it did.
+ */
+static int applyBatch(struct rc_fsm *f, Raftcron__Batch *b, struct rc_fsm_result *res)
+{
+    for (size_t i = 0; i < b->n_commands; i++) {
+        Raftcron__Command *cmd = b->commands[i];
+        struct rc_fsm_result one;
+        memset(&one, 0, sizeof one);
+        int rv = 0;
+        if (cmd->cmd_case == RAFTCRON__COMMAND__CMD_BATCH) {
+            refuse(&one, RC_EINVAL, "a batch inside a batch");
+        } else {
+            rv = dispatch(f, cmd, &one);
+        }
+        if (rv != 0) {
+            return rv;
+        }
+        if (one.changed && touchesJobs(cmd)) {
+            f->jobs_gen++;
+        }
+        res->changed |= one.changed;
+        res->runs_moved += one.runs_moved;
+        if (one.code == 0) {
+            res->items_applied++;
+        } else if (res->items_rejected++ == 0) {
+            refuse(res, one.code, "command %zu (%s): %s", i, commandName(cmd), one.message);
+        }
+    }
+    return 0;
 }
 
 /* Every path allocates before it mutates, so RC_ENOMEM leaves the state as it was: the caller
@@ -934,16 +982,27 @@ int fsmRestore(struct rc_fsm *f, uint64_t index, const void *buf, size_t len, ch
         f->members = st.members;
         f->n_members = st.n_members;
         f->cap_members = st.n_members;
+        st.ledger.obs = f->ledger.obs;
+        st.ledger.obs_data = f->ledger.obs_data;
         f->ledger = st.ledger;
         f->job_seq = s->job_seq;
         f->applied = index;
         f->jobs_gen++;
+        if (f->ledger.obs != NULL && f->ledger.obs->restored != NULL) {
+            f->ledger.obs->restored(f->ledger.obs_data);
+        }
     }
     raftcron__snapshot__free_unpacked(s, NULL);
     return rv;
 }
 
 /* ---- Queries ------------------------------------------------------------------------------ */
+
+void fsmSetObserver(struct rc_fsm *f, const struct rc_fsm_observer *obs, void *data)
+{
+    f->ledger.obs = obs;
+    f->ledger.obs_data = data;
+}
 
 const Raftcron__Job *fsmJobGet(const struct rc_fsm *f, const char *ns, const char *name)
 {
@@ -1188,8 +1247,11 @@ static int checkExecutor(const Raftcron__Executor *e, char *err, size_t errlen)
             return errSet(err, errlen, RC_EINVAL, "executor.sql.query: empty");
         }
         return 0;
+    case RAFTCRON__EXECUTOR__KIND_NOOP:
+        return 0;
     default:
-        return errSet(err, errlen, RC_EINVAL, "executor: kind not set (one of shell, http, sql)");
+        return errSet(err, errlen, RC_EINVAL,
+                      "executor: kind not set (one of shell, http, sql, noop)");
     }
 }
 

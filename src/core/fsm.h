@@ -36,6 +36,23 @@ struct rc_fsm_result {
                                 fire, dropped unfinished by JobDelete */
 };
 
+/*
+ * Told of every change to a run as it is applied (DESIGN.md §5: the leader pushes a committed
+ * assignment the moment it applies). Local to this replica, never part of the state: an
+ * observer reads, it must not change the FSM or apply anything from inside the call.
+ */
+struct rc_fsm_observer {
+    /* run was created (from == RC_RUN_NONE), moved from state `from` to run->state, or changed
+     * within its state (from == run->state: a reassignment, an acceptance); dropped: an
+     * unfinished run removed with its deleted job. run is borrowed for the call only. */
+    void (*run_changed)(void *data, const Raftcron__Run *run, uint32_t from, bool dropped);
+    /* The whole state was replaced by a snapshot: no run_changed is told for it. */
+    void (*restored)(void *data);
+};
+
+/* Install obs (borrowed, NULL to remove) with its data. */
+void fsmSetObserver(struct rc_fsm *f, const struct rc_fsm_observer *obs, void *data);
+
 /* Create an empty FSM. Returns 0 or RC_ENOMEM. Free with fsmDestroy. */
 int fsmCreate(struct rc_fsm **out);
 void fsmDestroy(struct rc_fsm *f);

@@ -34,8 +34,10 @@ enum key_id {
     K_JITTER,
     K_DST_GAP,
     K_DST_REPEAT,
+    K_ANCHOR,
     K_SHELL,
     K_WORKDIR,
+    K_NOOP,
     K_HTTP,
     K_METHOD,
     K_HEADER,
@@ -129,12 +131,20 @@ static const struct key_def keys[K_COUNT] = {
                       .kind = KIND_ENUM,
                       .needs = K_CRON,
                       .names = dst_repeat_names},
+    [K_ANCHOR] = {.pub = {"anchor", "RFC3339",
+                          "instants of --every (or @every) are anchor + k * period "
+                          "(default: the job's creation)",
+                          false},
+                  .kind = KIND_TIME},
     [K_SHELL] = {.pub = {"shell", "CMD", "run CMD with /bin/sh -c", false},
                  .kind = KIND_STR,
                  .group = GROUP_EXECUTOR},
     [K_WORKDIR] = {.pub = {"workdir", "DIR", "working directory of the shell command", false},
                    .kind = KIND_STR,
                    .needs = K_SHELL},
+    [K_NOOP] = {.pub = {"noop", NULL, "run nothing: record the start and succeed", false},
+                .kind = KIND_BOOL,
+                .group = GROUP_EXECUTOR},
     [K_HTTP] = {.pub = {"http", "URL", "send an HTTP request to URL", false},
                 .kind = KIND_STR,
                 .group = GROUP_EXECUTOR},
@@ -635,7 +645,7 @@ static int checkGroup(const struct rc_jobdraft *d, enum group g, char *err, size
                     d->file != NULL ? "cron, every or at" : "--cron, --every or --at");
     }
     return fail(d, K_NONE, d->line, err, errlen, "an executor is required: %s",
-                d->file != NULL ? "shell, http or sql" : "--shell, --http or --sql");
+                d->file != NULL ? "shell, http, sql or noop" : "--shell, --http, --sql or --noop");
 }
 
 static int checkKeys(const struct rc_jobdraft *d, char *err, size_t errlen)
@@ -649,6 +659,10 @@ static int checkKeys(const struct rc_jobdraft *d, char *err, size_t errlen)
     }
     if (rv != 0) {
         return rv;
+    }
+    if (isSet(d, K_NOOP) && d->v[K_NOOP].num == 0) {
+        return fail(d, K_NOOP, d->v[K_NOOP].line, err, errlen,
+                    "false is no executor: leave it out and name another");
     }
     char buf[40];
     for (int id = 1; id < K_COUNT; id++) {
@@ -689,6 +703,7 @@ struct tree {
     Raftcron__ShellExec shell;
     Raftcron__HttpExec http;
     Raftcron__SqlExec sql;
+    Raftcron__NoopExec noop;
     uint32_t *codes;
     ProtobufCMessage **maps[3]; /* headers, target, env (entries allocated in one block) */
 };
@@ -780,6 +795,7 @@ static void buildTrigger(const struct rc_jobdraft *d, Raftcron__Trigger *tr)
         tr->kind_case = RAFTCRON__TRIGGER__KIND_AT_US;
         tr->at_us = d->v[K_AT].num;
     }
+    tr->anchor_us = num(d, K_ANCHOR, 0);
     tr->start_us = num(d, K_START, 0);
     tr->end_us = num(d, K_END, 0);
     tr->jitter_us = num(d, K_JITTER, 0);
@@ -850,6 +866,12 @@ static int buildExecutor(const struct rc_jobdraft *d, struct tree *t)
         t->shell.workdir = text(d, K_WORKDIR, "");
         e->kind_case = RAFTCRON__EXECUTOR__KIND_SHELL;
         e->shell = &t->shell;
+        return 0;
+    }
+    if (isSet(d, K_NOOP)) {
+        raftcron__noop_exec__init(&t->noop);
+        e->kind_case = RAFTCRON__EXECUTOR__KIND_NOOP;
+        e->noop = &t->noop;
         return 0;
     }
     if (isSet(d, K_SQL)) {

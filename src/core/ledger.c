@@ -117,7 +117,7 @@ static bool retain(struct rc_ledger *l, Raftcron__Job *job, int64_t now_us)
 /* Every run move goes through here: the table is checked again as an assertion, because the
  * callers' checks (checkRun) are what make apply a no-op, and a move they let through that the
  * table forbids would be a bug that diverges nothing yet breaks the contract. */
-static void move(struct rc_ledger *l, Raftcron__Run *run, enum rc_run_state to, int64_t now_us)
+static uint32_t move(struct rc_ledger *l, Raftcron__Run *run, enum rc_run_state to, int64_t now_us)
 {
     assert(runsCanMove(run->state, to));
     uint32_t from = run->state;
@@ -125,6 +125,18 @@ static void move(struct rc_ledger *l, Raftcron__Run *run, enum rc_run_state to, 
     runsStateChanged(l->runs, run, from);
     if (to != RC_RUN_ASSIGNED && to != RC_RUN_RUNNING && to != RC_RUN_RETRY_WAIT) {
         run->finished_us = now_us;
+    }
+    if (to != RC_RUN_ASSIGNED) {
+        run->accepted_us = 0; /* an acceptance is of one assignment */
+    }
+    return from;
+}
+
+/* The observer (fsm.h) learns of a run once its fields are final for this command. */
+static void notify(const struct rc_ledger *l, const Raftcron__Run *run, uint32_t from, bool dropped)
+{
+    if (l->obs != NULL && l->obs->run_changed != NULL) {
+        l->obs->run_changed(l->obs_data, run, from, dropped);
     }
 }
 
@@ -211,12 +223,29 @@ err_nomem:
 static uint32_t moveAll(struct rc_ledger *l, struct batch *b, enum rc_run_state to, int64_t now_us)
 {
     for (size_t i = 0; i < b->n; i++) {
-        move(l, b->runs[i], to, now_us);
+        uint32_t from = move(l, b->runs[i], to, now_us);
         setString(&b->runs[i]->end_reason, b->reasons[i]);
+        notify(l, b->runs[i], from, false);
     }
     free(b->reasons);
     free(b->runs);
     return (uint32_t)b->n;
+}
+
+/* The assignment itself, as RunAssign and a FireItem's worker_id make it: a new fence from the
+ * counter, the worker's incarnation, nothing of an earlier attempt's times. */
+static void assignTo(struct rc_ledger *l, Raftcron__Run *run, const Raftcron__Worker *w,
+                     int64_t now_us)
+{
+    uint32_t from = move(l, run, RC_RUN_ASSIGNED, now_us);
+    run->worker_id = w->id;
+    run->worker_incarnation = w->incarnation;
+    run->fence = ++l->fence_seq;
+    run->accepted_us = 0;
+    run->started_us = 0;
+    run->finished_us = 0;
+    setString(&run->wait_reason, NULL);
+    notify(l, run, from, false);
 }
 
 /* ---- FireBatch ---------------------------------------------------------------------------- */
@@ -405,6 +434,13 @@ static void recordFire(struct rc_ledger *l, Raftcron__Job *job, const Raftcron__
         if (res->runs_created++ == 0) {
             res->run_id = r->id;
         }
+        const Raftcron__Worker *w =
+            it->worker_id != 0 && !it->queued ? workersFind(l->workers, it->worker_id) : NULL;
+        if (w != NULL && w->alive) {
+            assignTo(l, r, w, now_us);
+        } else {
+            notify(l, r, RC_RUN_NONE, false);
+        }
     }
     d->id = ++l->decision_seq;
     d->job_id = job->id;
@@ -546,11 +582,18 @@ int ledgerApplyFire(struct rc_ledger *l, struct rc_jobs *jobs, const Raftcron__F
 /* ---- Run commands ------------------------------------------------------------------------- */
 
 /* Rule: a run is assigned only to a live worker, and a retry only once its not-before instant
- * (per the entry's clock) is reached; the fence is new on every assignment. */
+ * (per the entry's clock) is reached; the fence is new on every assignment. An assigned run
+ * moves to another worker (same attempt) only while its worker has not accepted it: after
+ * RunAccept that worker may start it, and only LOST (then the retry policy) takes it away. */
 int ledgerApplyAssign(struct rc_ledger *l, const Raftcron__RunAssign *a, struct rc_fsm_result *res)
 {
     Raftcron__Run *run = checkRun(l, a->run_id, a->fence, false, RC_RUN_ASSIGNED, res);
     if (run == NULL) {
+        return 0;
+    }
+    if (run->state == RC_RUN_ASSIGNED && run->accepted_us != 0) {
+        refuse(res, RC_ESTALE, "run %llu: accepted by worker %llu, not reassignable",
+               (unsigned long long)run->id, (unsigned long long)run->worker_id);
         return 0;
     }
     const Raftcron__Worker *w = workersFind(l->workers, a->worker_id);
@@ -565,15 +608,42 @@ int ledgerApplyAssign(struct rc_ledger *l, const Raftcron__RunAssign *a, struct 
                (unsigned long long)run->id, (long long)run->not_before_us, (long long)a->now_us);
         return 0;
     }
-    move(l, run, RC_RUN_ASSIGNED, a->now_us);
-    run->worker_id = a->worker_id;
-    run->worker_incarnation = w->incarnation;
-    run->fence = ++l->fence_seq;
-    run->started_us = 0;
-    run->finished_us = 0;
-    setString(&run->wait_reason, NULL);
+    assignTo(l, run, w, a->now_us);
     res->fence = run->fence;
     res->changed = true;
+    return 0;
+}
+
+/* Rule (docs/ledger.md "Acceptance"): the worker holding the current fence has the run and may
+ * start it at start_at. Accepting the same fence again is a no-op; a worker marked down (or a
+ * process of it other than the one assigned) cannot accept. */
+int ledgerApplyAccept(struct rc_ledger *l, const Raftcron__RunAccept *a, struct rc_fsm_result *res)
+{
+    res->run_id = a->run_id;
+    Raftcron__Run *run = runsFind(l->runs, a->run_id);
+    if (run == NULL) {
+        refuse(res, RC_ENOTFOUND, "run %llu not found", (unsigned long long)a->run_id);
+        return 0;
+    }
+    if (run->state != RC_RUN_ASSIGNED || run->fence != a->fence) {
+        refuse(res, RC_ESTALE, "run %llu is %s with fence %llu: cannot accept fence %llu",
+               (unsigned long long)run->id, runsStateName(run->state),
+               (unsigned long long)run->fence, (unsigned long long)a->fence);
+        return 0;
+    }
+    if (run->accepted_us != 0) {
+        return 0;
+    }
+    const Raftcron__Worker *w = workersFind(l->workers, run->worker_id);
+    if (w == NULL || !w->alive || w->incarnation != run->worker_incarnation) {
+        /* Marked down or restarted since the assignment: the leader gives the run again. */
+        refuse(res, RC_ESTALE, "run %llu: worker %llu is down or restarted",
+               (unsigned long long)run->id, (unsigned long long)run->worker_id);
+        return 0;
+    }
+    run->accepted_us = a->now_us != 0 ? a->now_us : 1;
+    res->changed = true;
+    notify(l, run, run->state, false);
     return 0;
 }
 
@@ -584,9 +654,18 @@ int ledgerApplyStarted(struct rc_ledger *l, const Raftcron__RunStarted *s,
     if (run == NULL) {
         return 0;
     }
-    move(l, run, RC_RUN_RUNNING, s->now_us);
+    /* An assignment left on a worker marked down (never accepted) is the leader's to move: the
+     * worker may not start it (DESIGN.md §5). */
+    const Raftcron__Worker *w = workersFind(l->workers, run->worker_id);
+    if (w == NULL || !w->alive || w->incarnation != run->worker_incarnation) {
+        refuse(res, RC_ESTALE, "run %llu: worker %llu is down or restarted",
+               (unsigned long long)run->id, (unsigned long long)run->worker_id);
+        return 0;
+    }
+    uint32_t from = move(l, run, RC_RUN_RUNNING, s->now_us);
     run->started_us = s->now_us;
     res->changed = true;
+    notify(l, run, from, false);
     return 0;
 }
 
@@ -639,7 +718,7 @@ int ledgerApplyFinished(struct rc_ledger *l, struct rc_jobs *jobs, Raftcron__Run
     if (recordStats(job, fin->state, fin->now_us) != 0) {
         return RC_ENOMEM;
     }
-    move(l, run, fin->state, fin->now_us);
+    uint32_t from = move(l, run, fin->state, fin->now_us);
     if (fin->outcome != NULL) {
         boundOutcome(fin->outcome);
         if (run->outcome != NULL) {
@@ -649,6 +728,7 @@ int ledgerApplyFinished(struct rc_ledger *l, struct rc_jobs *jobs, Raftcron__Run
         fin->outcome = NULL;
     }
     res->changed = true;
+    notify(l, run, from, false);
     retain(l, job, fin->now_us);
     return 0;
 }
@@ -671,10 +751,11 @@ int ledgerApplyRetry(struct rc_ledger *l, struct rc_jobs *jobs, const Raftcron__
                (unsigned long long)run->id, run->attempt + 1);
         return 0;
     }
-    move(l, run, RC_RUN_RETRY_WAIT, r->now_us);
+    uint32_t from = move(l, run, RC_RUN_RETRY_WAIT, r->now_us);
     run->attempt++;
     run->not_before_us = r->not_before_us;
     res->changed = true;
+    notify(l, run, from, false);
     return 0;
 }
 
@@ -689,9 +770,10 @@ int ledgerApplyEnd(struct rc_ledger *l, struct rc_jobs *jobs, const Raftcron__Ru
     if (reason == NULL) {
         return RC_ENOMEM;
     }
-    move(l, run, to, e->now_us);
+    uint32_t from = move(l, run, to, e->now_us);
     setString(&run->end_reason, reason);
     res->changed = true;
+    notify(l, run, from, false);
     Raftcron__Job *job = ledgerJobOfRun(jobs, run);
     assert(job != NULL);
     retain(l, job, e->now_us);
@@ -718,10 +800,14 @@ static bool sameWorker(const Raftcron__Worker *a, const Raftcron__Worker *b)
     return same;
 }
 
+/* Runs a worker may have started: running, or accepted (it starts them at start_at on its
+ * own). An assignment it has not accepted it never starts: the leader gives it to another
+ * worker under a new fence (RunAssign), which is not an attempt. */
 static bool onWorker(const Raftcron__Run *run, uint64_t worker_id)
 {
     return run->worker_id == worker_id &&
-           (run->state == RC_RUN_ASSIGNED || run->state == RC_RUN_RUNNING);
+           ((run->state == RC_RUN_ASSIGNED && run->accepted_us != 0) ||
+            run->state == RC_RUN_RUNNING);
 }
 
 /* A hello from a live worker with nothing new keeps its since_us: heartbeat-like re-hellos do
@@ -762,8 +848,9 @@ int ledgerApplyWorkerUp(struct rc_ledger *l, Raftcron__WorkerUp *up, struct rc_f
     return 0;
 }
 
-/* Rule (DESIGN.md §5): a worker marked down loses its assigned and running runs in the same
- * apply; they then follow the job's retry policy through RunRetry / RunDead. */
+/* Rule (DESIGN.md §5): a worker marked down loses its accepted and running runs in the same
+ * apply; they then follow the job's retry policy through RunRetry / RunDead. Assignments it
+ * never accepted stay ASSIGNED for the leader to give to another worker. */
 int ledgerApplyWorkerDown(struct rc_ledger *l, const Raftcron__WorkerDown *down,
                           struct rc_fsm_result *res)
 {
@@ -797,6 +884,13 @@ void ledgerJobDeleted(struct rc_ledger *l, uint64_t job_id, struct rc_fsm_result
     int queued;
     ledgerJobActive(l, job_id, &active, &queued);
     res->runs_moved = (uint32_t)active;
+    size_t n;
+    Raftcron__Run *const *runs = runsOfJob(l->runs, job_id, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (!runsStateFinished(runs[i]->state)) {
+            notify(l, runs[i], runs[i]->state, true);
+        }
+    }
     runsDropJob(l->runs, job_id, &l->runs_dropped, &l->decisions_dropped);
 }
 

@@ -1,7 +1,7 @@
 /*
  * Applying the run ledger's commands (DESIGN.md §3, docs/ledger.md): FireBatch, RunAssign,
- * RunStarted, RunFinished, RunRetry, RunDead, RunLost, RunCancel, WorkerUp and WorkerDown,
- * and restoring the ledger from a snapshot. Called by fsm.c only.
+ * RunAccept, RunStarted, RunFinished, RunRetry, RunDead, RunLost, RunCancel, WorkerUp and
+ * WorkerDown, and restoring the ledger from a snapshot. Called by fsm.c only.
  *
  * Rules: apply reads only the entry and the state; a stale or invalid command is a no-op with
  * res->code set (RC_ESTALE: the run's state, fence or the job's version/cursor moved on;
@@ -28,6 +28,8 @@
 
 /* The ledger part of the FSM. Fields are read by fsm.c (snapshot, queries); changed only here. */
 struct rc_ledger {
+    const struct rc_fsm_observer *obs; /* borrowed, or NULL: told of every run change */
+    void *obs_data;
     struct rc_runs *runs;       /* owned */
     struct rc_workers *workers; /* owned */
     uint64_t run_seq;
@@ -50,6 +52,7 @@ int ledgerApplyFire(struct rc_ledger *l, struct rc_jobs *jobs, const Raftcron__F
 int ledgerApplyAssign(struct rc_ledger *l, const Raftcron__RunAssign *a, struct rc_fsm_result *res);
 int ledgerApplyStarted(struct rc_ledger *l, const Raftcron__RunStarted *s,
                        struct rc_fsm_result *res);
+int ledgerApplyAccept(struct rc_ledger *l, const Raftcron__RunAccept *a, struct rc_fsm_result *res);
 /* Takes fin->outcome (sets it to NULL) when the report is recorded. */
 int ledgerApplyFinished(struct rc_ledger *l, struct rc_jobs *jobs, Raftcron__RunFinished *fin,
                         struct rc_fsm_result *res);

@@ -201,6 +201,11 @@ static int judgeRemaining(struct decider *d)
         bool cancel_active;
         bool queued;
         enum rc_reason reason = judge(d, &cancel_active, &queued);
+        if (d->in->deferred_us != NULL && instant > d->in->now_us &&
+            (reason != RC_REASON_NONE || cancel_active || queued)) {
+            *d->in->deferred_us = instant; /* the active runs may end before it */
+            return 0;
+        }
         if (reason != RC_REASON_NONE) {
             return emitUpTo(d, RC_DECISION_SKIPPED, reason, d->horizon);
         }
@@ -214,6 +219,9 @@ int policyDecide(const struct rc_policy_input *in, struct rc_decision_rec *out, 
 {
     if (!validInput(in, out, max, n, new_cursor)) {
         return RC_EINVAL;
+    }
+    if (in->deferred_us != NULL) {
+        *in->deferred_us = INT64_MAX;
     }
     struct decider d = {
         .in = in,

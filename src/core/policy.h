@@ -16,6 +16,8 @@
  *       QUEUE_ONE  fire when idle; when busy, fire queued (starts after the active run ends)
  *                  unless one is already queued, else SKIPPED (QUEUE_FULL).
  *   - a FIRED run starts at max(instant + jitter, now) (late instants start at once).
+ *   - with deferred_us: an instant in the lookahead (after now) that the active runs would
+ *     decide otherwise than FIRED is not decided before it is due.
  */
 #ifndef RC_CORE_POLICY_H
 #define RC_CORE_POLICY_H
@@ -97,6 +99,13 @@ struct rc_policy_input {
     int64_t lookahead_us;             /* >= 0 */
     int active_runs;                  /* runs of the job not finished yet (incl. queued) */
     int queued_runs;                  /* of those, queued under QUEUE_ONE */
+    /* NULL: instants in the lookahead are decided now, like the others. Else an instant after
+     * now whose decision the job's active runs would change (a skip, a replace's cancel, a
+     * queue-one's queue) is left undecided, with every later one: the runs may end before it.
+     * *deferred_us is then that instant (INT64_MAX when nothing was left), and it is decided
+     * once now reaches it (APScheduler checks max_instances when an instant is due, not a
+     * lookahead before). */
+    int64_t *deferred_us;
 };
 
 /*

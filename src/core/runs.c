@@ -12,7 +12,9 @@
  * a report from an old attempt, or a command proposed twice, can never move a run backwards. */
 static const uint32_t moves[RC_RUN__COUNT] = {
     [RC_RUN_PENDING] = BIT(RC_RUN_ASSIGNED) | BIT(RC_RUN_CANCELLED),
-    [RC_RUN_ASSIGNED] = BIT(RC_RUN_RUNNING) | BIT(RC_RUN_LOST) | BIT(RC_RUN_CANCELLED),
+    /* ASSIGNED → ASSIGNED: a reassignment under a new fence, only while not accepted. */
+    [RC_RUN_ASSIGNED] =
+        BIT(RC_RUN_ASSIGNED) | BIT(RC_RUN_RUNNING) | BIT(RC_RUN_LOST) | BIT(RC_RUN_CANCELLED),
     [RC_RUN_RUNNING] = BIT(RC_RUN_SUCCEEDED) | BIT(RC_RUN_FAILED) | BIT(RC_RUN_TIMED_OUT) |
                        BIT(RC_RUN_LOST) | BIT(RC_RUN_CANCELLED),
     [RC_RUN_FAILED] = BIT(RC_RUN_RETRY_WAIT) | BIT(RC_RUN_DEAD),

@@ -4,6 +4,7 @@
  *
  * Run states (DESIGN.md §3, "Run states"):
  *   PENDING → ASSIGNED → RUNNING → SUCCEEDED | FAILED | TIMED_OUT
+ *   ASSIGNED → ASSIGNED (another worker, a new fence: only while the worker has not accepted)
  *   ASSIGNED | RUNNING → LOST
  *   FAILED | TIMED_OUT | LOST → RETRY_WAIT → ASSIGNED …      FAILED | TIMED_OUT | LOST → DEAD
  *   PENDING | ASSIGNED | RUNNING | RETRY_WAIT → CANCELLED

@@ -26,8 +26,8 @@
  * version, fence, state), so a plan that is stale by the time it commits is harmless.
  */
 
-#define DEFAULT_MAX_ITEMS  1024
-#define DEFAULT_MAX_ASSIGN 256
+#define DEFAULT_MAX_ITEMS  4096
+#define DEFAULT_MAX_ASSIGN 1024
 #define QUEUED_REASON      "queued" /* ledger.c marks queued runs with this wait_reason */
 #define JOB_KEY_SIZE       (RC_JOBS_NAMESPACE_MAX + RC_JOBS_NAME_MAX + 2)
 
@@ -44,7 +44,8 @@ struct builder {
     Raftcron__FireItem **item_ptrs;
     size_t n_items;
     struct rc_decision_rec *recs; /* max_items */
-    uint64_t *worker_load;        /* per worker, in fsmWorkers order */
+    uint64_t *worker_load;        /* per worker, in fsmWorkers order: runs held */
+    uint64_t *worker_busy;        /* the same, runs of process executors only */
     const Raftcron__Run **runs;   /* unfinished runs (selectRuns) */
     size_t n_runs;
     struct dueheap_item *due; /* schedPlanHeap: the popped items */
@@ -170,6 +171,9 @@ static void jobKeyOf(const Raftcron__Job *job, char *key, size_t n)
              job->spec->name);
 }
 
+static size_t placeRun(struct builder *b, const Raftcron__Job *job, uint64_t exclude, char *why,
+                       size_t n);
+
 static void addItem(struct builder *b, const Raftcron__Job *job, const struct rc_decision_rec *r)
 {
     Raftcron__FireItem *it = &b->items[b->n_items];
@@ -185,6 +189,14 @@ static void addItem(struct builder *b, const Raftcron__Job *job, const struct rc
     it->start_at_us = r->decision == RC_DECISION_FIRED ? r->start_at_us : 0;
     it->cancel_active = r->cancel_active;
     it->queued = r->queued;
+    if (r->decision == RC_DECISION_FIRED && !r->queued) {
+        char why[sizeof b->out->waits[0].reason];
+        size_t slot = placeRun(b, job, 0, why, sizeof why);
+        if (slot != SIZE_MAX) {
+            size_t nw;
+            it->worker_id = fsmWorkers(b->f, &nw)[slot]->id;
+        }
+    }
     b->item_ptrs[b->n_items++] = it;
 }
 
@@ -205,6 +217,7 @@ enum rekey {
     REKEY_NONE, /* nothing left to schedule (paused, no trigger, no next instant, policy error) */
     REKEY_AT,   /* look again at *key */
     REKEY_KEEP, /* the batch was already full: not looked at, keep the old key */
+    REKEY_BUSY, /* its next instant waits for its active runs: look at it on every plan */
 };
 
 /* One job's due instants into the batch, and when it must be looked at again (its next
@@ -233,6 +246,8 @@ static enum rekey planJob(struct builder *b, const Raftcron__Job *job, int64_t *
         .lookahead_us = b->o->lookahead_us,
     };
     fsmJobActive(b->f, job->id, &in.active_runs, &in.queued_runs);
+    int64_t deferred;
+    in.deferred_us = &deferred;
     size_t room = b->max_items - b->n_items;
     size_t n;
     int64_t cursor;
@@ -244,6 +259,13 @@ static enum rekey planJob(struct builder *b, const Raftcron__Job *job, int64_t *
     }
     if (n == room) {
         wakeAt(b, b->now); /* the batch is full: the rest of this job is due at once */
+    }
+    if (deferred != INT64_MAX) {
+        /* Busy: its next instant is decided when due (policy.h, deferred_us), or earlier if
+         * its runs end first. */
+        *key = deferred;
+        wakeAt(b, *key);
+        return REKEY_BUSY;
     }
     int64_t next;
     if (triggerNext(&t, cursor, &next) != 0) {
@@ -326,6 +348,27 @@ static int popDue(struct builder *b, struct dueheap *h, bool *current)
 {
     *current = true;
     b->n_due = 0;
+    /* The busy jobs first: every plan looks at them (dueheap.h). */
+    for (size_t i = 0; i < h->n_busy; i++) {
+        if (b->n_due == b->cap_due) {
+            size_t cap = b->cap_due ? 2 * b->cap_due : 64;
+            struct dueheap_item *d = realloc(b->due, cap * sizeof *d);
+            if (d == NULL) {
+                return RC_ENOMEM;
+            }
+            b->due = d;
+            b->cap_due = cap;
+        }
+        /* Its key as if it were not busy (its instant minus the lookahead): exact should the
+         * batch be full and it go back unlooked at (REKEY_KEEP). */
+        b->due[b->n_due] = h->busy[i];
+        b->due[b->n_due++].key = subSat(h->busy[i].key, b->o->lookahead_us);
+        const Raftcron__Job *job = fsmJobAt(b->f, h->busy[i].slot);
+        if (job == NULL || job->id != h->busy[i].job_id) {
+            *current = false;
+        }
+    }
+    h->n_busy = 0;
     const struct dueheap_item *top;
     while ((top = dueheapTop(h)) != NULL && top->key <= b->now) {
         if (b->n_due == b->cap_due) {
@@ -379,10 +422,12 @@ static int planFiresHeap(struct builder *b, struct dueheap *h)
     for (size_t i = 0; i < b->n_due; i++) {
         struct dueheap_item *it = &b->due[i];
         int64_t key = it->key;
-        if (planJob(b, fsmJobAt(b->f, it->slot), &key) == REKEY_NONE) {
+        enum rekey rk = planJob(b, fsmJobAt(b->f, it->slot), &key);
+        if (rk == REKEY_NONE) {
             continue;
         }
-        int rv = dueheapPush(h, key, it->job_id, it->slot); /* room: it was popped */
+        int rv = rk == REKEY_BUSY ? dueheapBusyAdd(h, key, it->job_id, it->slot)
+                                  : dueheapPush(h, key, it->job_id, it->slot); /* room: popped */
         if (rv != 0) {
             return rv;
         }
@@ -483,12 +528,20 @@ static bool inStates(const Raftcron__Run *run, uint32_t mask)
     return (mask & (UINT32_C(1) << run->state)) != 0;
 }
 
+/* Rule (SCHED_BACKLOG_DEFAULT): a noop run takes no process slot. */
+static uint64_t weightOf(const Raftcron__Job *job)
+{
+    const Raftcron__Executor *e = job != NULL ? job->spec->executor : NULL;
+    return e != NULL && e->kind_case == RAFTCRON__EXECUTOR__KIND_NOOP ? 0 : 1;
+}
+
 static int countLoad(struct builder *b)
 {
     size_t nw;
     fsmWorkers(b->f, &nw);
     b->worker_load = calloc(nw + 1, sizeof *b->worker_load);
-    if (b->worker_load == NULL) {
+    b->worker_busy = calloc(nw + 1, sizeof *b->worker_busy);
+    if (b->worker_load == NULL || b->worker_busy == NULL) {
         return RC_ENOMEM;
     }
     uint32_t mask = (1u << RC_RUN_ASSIGNED) | (1u << RC_RUN_RUNNING);
@@ -499,9 +552,30 @@ static int countLoad(struct builder *b)
         size_t slot = workerSlot(b->f, b->runs[i]->worker_id);
         if (slot != SIZE_MAX) {
             b->worker_load[slot]++;
+            b->worker_busy[slot] += weightOf(jobOfRun(b->f, b->runs[i]));
         }
     }
     return 0;
+}
+
+static bool sortedHas(const uint64_t *ids, size_t n, uint64_t id)
+{
+    size_t lo = 0;
+    size_t hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ids[mid] < id) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo < n && ids[lo] == id;
+}
+
+static bool isLive(const struct builder *b, uint64_t worker_id)
+{
+    return b->o->live == NULL || sortedHas(b->o->live, b->o->n_live, worker_id);
 }
 
 static void describeTarget(const Raftcron__JobSpec *spec, char *buf, size_t n)
@@ -517,20 +591,27 @@ static void describeTarget(const Raftcron__JobSpec *spec, char *buf, size_t n)
     }
 }
 
-/* Least loaded matching worker with room (ties: lowest id, as fsmWorkers is in id order), or
- * SIZE_MAX with the reason in why. */
-static size_t pickWorker(struct builder *b, const Raftcron__JobSpec *spec, char *why, size_t n)
+/* Least loaded matching live worker with room, other than exclude (ties: lowest id, as
+ * fsmWorkers is in id order), or SIZE_MAX with the reason in why. */
+static size_t pickWorker(struct builder *b, const Raftcron__JobSpec *spec, uint64_t weight,
+                         uint64_t exclude, char *why, size_t n)
 {
     size_t nw;
     Raftcron__Worker *const *ws = fsmWorkers(b->f, &nw);
     size_t best = SIZE_MAX;
     bool matched = false;
+    bool unreachable = false;
+    unsigned backlog = b->o->backlog;
     for (size_t i = 0; i < nw; i++) {
-        if (!ws[i]->alive || !tagsMatch(ws[i], spec)) {
+        if (!ws[i]->alive || ws[i]->id == exclude || !tagsMatch(ws[i], spec)) {
+            continue;
+        }
+        if (!isLive(b, ws[i]->id)) {
+            unreachable = true;
             continue;
         }
         matched = true;
-        if (b->worker_load[i] >= capacityOf(ws[i])) {
+        if (weight > 0 && b->worker_busy[i] >= capacityOf(ws[i]) + backlog) {
             continue;
         }
         if (best == SIZE_MAX || b->worker_load[i] < b->worker_load[best]) {
@@ -540,11 +621,26 @@ static size_t pickWorker(struct builder *b, const Raftcron__JobSpec *spec, char 
     if (best == SIZE_MAX) {
         if (matched) {
             snprintf(why, n, "all matching workers at capacity");
+        } else if (unreachable) {
+            snprintf(why, n, "no matching worker connected to the leader");
         } else {
             describeTarget(spec, why, n);
         }
     }
     return best;
+}
+
+/* Place one run of job (the load counts it at once), or SIZE_MAX with why. */
+static size_t placeRun(struct builder *b, const Raftcron__Job *job, uint64_t exclude, char *why,
+                       size_t n)
+{
+    uint64_t weight = weightOf(job);
+    size_t slot = pickWorker(b, job->spec, weight, exclude, why, n);
+    if (slot != SIZE_MAX) {
+        b->worker_load[slot]++;
+        b->worker_busy[slot] += weight;
+    }
+    return slot;
 }
 
 /* Rule (docs/ledger.md, QUEUE_ONE): a queued run starts only once every other active run of
@@ -560,8 +656,28 @@ static bool queuedBehindActive(const struct rc_fsm *f, const Raftcron__Run *run)
     return active > queued;
 }
 
+/* An assigned run its worker has not accepted, and will not: the worker is down or restarted
+ * (another incarnation), or did not acknowledge in time (overdue: not that worker again). */
+static bool reassignable(const struct builder *b, const Raftcron__Run *run, uint64_t *exclude)
+{
+    *exclude = 0;
+    if (run->state != RC_RUN_ASSIGNED || run->accepted_us != 0) {
+        return false;
+    }
+    if (sortedHas(b->o->overdue, b->o->n_overdue, run->id)) {
+        *exclude = run->worker_id;
+        return true;
+    }
+    const Raftcron__Worker *w = fsmWorkerGet(b->f, run->worker_id);
+    return w == NULL || !w->alive || w->incarnation != run->worker_incarnation;
+}
+
 static int assignRun(struct builder *b, const Raftcron__Run *run)
 {
+    uint64_t exclude = 0;
+    if (run->state == RC_RUN_ASSIGNED && !reassignable(b, run, &exclude)) {
+        return 0;
+    }
     if (run->state == RC_RUN_RETRY_WAIT && run->not_before_us > b->now) {
         wakeAt(b, run->not_before_us);
         return 0;
@@ -574,9 +690,16 @@ static int assignRun(struct builder *b, const Raftcron__Run *run)
         return pushWait(b, run->id, "queued behind an active run");
     }
     char why[sizeof b->out->waits[0].reason];
-    size_t slot = pickWorker(b, job->spec, why, sizeof why);
+    size_t slot = placeRun(b, job, exclude, why, sizeof why);
     if (slot == SIZE_MAX) {
         return pushWait(b, run->id, why);
+    }
+    if (run->state == RC_RUN_ASSIGNED) {
+        size_t old = workerSlot(b->f, run->worker_id);
+        if (old != SIZE_MAX && b->worker_load[old] > 0) {
+            b->worker_load[old]--;
+            b->worker_busy[old] -= b->worker_busy[old] > 0 ? weightOf(job) : 0;
+        }
     }
     size_t nw;
     uint64_t worker_id = fsmWorkers(b->f, &nw)[slot]->id;
@@ -586,15 +709,14 @@ static int assignRun(struct builder *b, const Raftcron__Run *run)
     if (rv != 0) {
         return rv;
     }
-    b->worker_load[slot]++;
     return pushEntry(b, buf, len, run->id, worker_id);
 }
 
 static int planAssign(struct builder *b)
 {
-    int rv = countLoad(b);
-    uint32_t mask = (1u << RC_RUN_PENDING) | (1u << RC_RUN_RETRY_WAIT);
+    uint32_t mask = (1u << RC_RUN_PENDING) | (1u << RC_RUN_RETRY_WAIT) | (1u << RC_RUN_ASSIGNED);
     size_t assigned = 0;
+    int rv = 0;
     for (size_t i = 0; i < b->n_runs && rv == 0; i++) {
         if (!inStates(b->runs[i], mask)) {
             continue;
@@ -689,6 +811,7 @@ static void builderClose(struct builder *b)
     free(b->item_ptrs);
     free(b->recs);
     free(b->worker_load);
+    free(b->worker_busy);
     free(b->runs);
     free(b->due);
 }
@@ -709,9 +832,13 @@ int schedPlanHeap(const struct rc_fsm *f, const struct sched_options *o, struct 
     if (rv != 0) {
         goto err_after_init;
     }
-    rv = h != NULL ? planFiresHeap(&b, h) : planFires(&b);
+    /* The load first: the fires place their runs. */
+    rv = selectRuns(&b);
     if (rv == 0) {
-        rv = selectRuns(&b);
+        rv = countLoad(&b);
+    }
+    if (rv == 0) {
+        rv = h != NULL ? planFiresHeap(&b, h) : planFires(&b);
     }
     if (rv == 0) {
         rv = planAssign(&b);
@@ -738,6 +865,45 @@ err_after_init:
 int schedPlan(const struct rc_fsm *f, const struct sched_options *o, struct sched_plan *out)
 {
     return schedPlanHeap(f, o, NULL, out);
+}
+
+int schedPlanPack(const struct sched_plan *p, struct sched_proposal out[2])
+{
+    int n = 0;
+    struct command_batch batch;
+    commandBatchInit(&batch);
+    for (size_t i = 0; i < p->n_entries; i++) {
+        const struct sched_entry *e = &p->entries[i];
+        if (e->run_id == 0) {
+            void *copy = malloc(e->len > 0 ? e->len : 1);
+            if (copy == NULL) {
+                goto err_nomem;
+            }
+            memcpy(copy, e->buf, e->len);
+            out[n++] = (struct sched_proposal){copy, e->len, true};
+            continue;
+        }
+        if (commandBatchAdd(&batch, e->buf, e->len) != 0) {
+            goto err_nomem;
+        }
+    }
+    if (batch.n > 0) {
+        void *buf;
+        size_t len;
+        if (commandBatchFinish(&batch, &buf, &len) != 0) {
+            goto err_nomem;
+        }
+        out[n++] = (struct sched_proposal){buf, len, false};
+    }
+    commandBatchClose(&batch);
+    return n;
+
+err_nomem:
+    commandBatchClose(&batch);
+    for (int i = 0; i < n; i++) {
+        free(out[i].buf);
+    }
+    return -RC_ENOMEM;
 }
 
 void schedPlanFree(struct sched_plan *p)

@@ -19,12 +19,27 @@
 
 #include "fsm.h"
 
+/* Runs a worker holds beyond its capacity (processes at once), waiting there for a slot: the
+ * leader assigns up to capacity + backlog runs of process executors to a worker, so that a
+ * burst due at one instant is on its workers before that instant instead of being assigned
+ * slot by slot as earlier runs finish. Runs of the noop executor do not count. */
+#define SCHED_BACKLOG_DEFAULT 64
+
 struct sched_options {
     int64_t now_us;       /* the leader's wall clock */
     int64_t lookahead_us; /* instants due up to now + lookahead are claimed now (>= 0; the
                              node uses 100 ms) */
-    size_t max_items;     /* FireBatch items per plan (0: 1024) */
-    size_t max_assign;    /* RunAssign per plan (0: 256) */
+    size_t max_items;     /* FireBatch items per plan (0: 4096) */
+    size_t max_assign;    /* RunAssign per plan (0: 1024) */
+    /* Workers the leader can reach now (DESIGN.md §5: heard from in its own term), ids in
+     * ascending order; NULL: every worker the FSM shows alive. Runs are placed only on these. */
+    const uint64_t *live;
+    size_t n_live;
+    /* Assigned runs, not accepted, whose worker did not acknowledge the assignment in time
+     * (run ids in ascending order): given to another worker under a new fence. */
+    const uint64_t *overdue;
+    size_t n_overdue;
+    unsigned backlog; /* runs held beyond capacity (the node uses SCHED_BACKLOG_DEFAULT) */
 };
 
 /* One encoded Command (malloc'd, owned by the plan). */
@@ -33,6 +48,15 @@ struct sched_entry {
     size_t len;
     uint64_t run_id;    /* the run concerned, 0 for a FireBatch */
     uint64_t worker_id; /* RunAssign: the chosen worker */
+};
+
+/* What the leader proposes for a plan: at most two log entries, the FireBatch (decisions and
+ * the placement of the runs they create) and one Batch of every other entry (assignments,
+ * retries, dead letters), so that one commit serves them all. */
+struct sched_proposal {
+    void *buf; /* malloc'd, owned by the caller */
+    size_t len;
+    bool fires; /* the FireBatch */
 };
 
 /* A run that waits and why ("no alive worker with tags region=eu", "all matching workers at
@@ -53,10 +77,15 @@ struct sched_plan {
 /*
  * Compute the plan. Jobs that are paused are skipped; a job's instants come from its trigger
  * (built from its spec: cron in its zone with its DST policy, interval anchored at its anchor or
- * creation time, one-off), starting after its cursor. Placement: the least loaded alive worker
- * whose tags include all of the job's target tags and whose ASSIGNED+RUNNING count (plus the
- * assignments made earlier in this plan) is below its capacity (0 counts as 1; ties: lowest
- * id). A queued run (QUEUE_ONE) waits while its job has a non-queued active run; a RETRY_WAIT
+ * creation time, one-off), starting after its cursor. Placement: the least loaded live worker
+ * (o->live; alive in the FSM) whose tags include all of the job's target tags and which holds
+ * fewer than capacity + backlog runs of process executors (ASSIGNED+RUNNING, plus the
+ * placements made earlier in this plan; capacity 0 counts as 1); load is every run it holds,
+ * ties go to the lowest id. A FIRED item (not queued) carries its placement (FireItem.worker_id)
+ * so the run is assigned by the same entry; a PENDING run (placed nowhere, queued) or a due
+ * RETRY_WAIT run gets a RunAssign, and so does an ASSIGNED run its worker has not accepted when
+ * that worker is down, restarted (another incarnation) or in o->overdue (then another worker).
+ * A queued run (QUEUE_ONE) waits while its job has a non-queued active run; a RETRY_WAIT
  * run waits for its not_before. Runs that cannot be placed are listed in waits with the reason.
  * next_wake_us: the earliest of each job's next instant minus the lookahead and every
  * RETRY_WAIT not_before, never before now (now itself when a limit left work for later).
@@ -88,6 +117,10 @@ struct dueheap;
  */
 int schedPlanHeap(const struct rc_fsm *f, const struct sched_options *o, struct dueheap *h,
                   struct sched_plan *out);
+
+/* The plan's entries as at most two proposals (struct sched_proposal): out must hold 2.
+ * Returns how many were written, or -RC_ENOMEM; the plan keeps its entries. */
+int schedPlanPack(const struct sched_plan *p, struct sched_proposal out[2]);
 
 void schedPlanFree(struct sched_plan *p);
 

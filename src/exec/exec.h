@@ -1,8 +1,9 @@
 /*
  * The executor interface (DESIGN.md §5): a worker runs an assigned run with one backend behind
  * one small table of function pointers (STYLE.md §3) — start, cancel, close. Backends, one file
- * each: shell.c (real processes on the libuv loop) and fake.c (scripted, driven by a virtual
- * clock, for simulation tests); http.c and sql.c are to come.
+ * each: shell.c (real processes on the libuv loop), noop.c (records its start and succeeds) and
+ * fake.c (scripted, driven by a virtual clock, for simulation tests); http.c and sql.c are to
+ * come.
  *
  * Calling rules, identical for every backend:
  * - start() either fails synchronously (returns RC_E*, b->errmsg says why, the callback never
@@ -115,6 +116,12 @@ int shellInit(struct exec_backend *b, struct uv_loop_s *loop);
 
 /* Runs in flight (done not yet called). */
 size_t shellInFlight(const struct exec_backend *b);
+
+/* ---- Noop backend (noop.c) -------------------------------------------------------------- */
+
+/* Runs that do nothing: each succeeds at once (done from the loop, never inside start) with
+ * started_us = finished_us = the wall clock at start. Returns 0 or RC_ENOMEM. */
+int noopInit(struct exec_backend *b, struct uv_loop_s *loop);
 
 /* ---- Fake backend (fake.c) -------------------------------------------------------------- */
 

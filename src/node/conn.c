@@ -11,7 +11,8 @@
 struct write_req {
     uv_write_t req;
     struct conn *conn;
-    uint8_t bytes[]; /* header + payload */
+    uint8_t *owned;  /* connSendFrame's buffer, or NULL */
+    uint8_t bytes[]; /* header + payload (connSend) */
 };
 
 static uint64_t next_conn_id = 1;
@@ -49,12 +50,23 @@ static void closed(uv_handle_t *h)
     connUnref(c); /* the handle's own reference */
 }
 
+void connOnClose(struct conn *c, void (*fn)(struct conn *c, void *data), void *data)
+{
+    c->hook = fn;
+    c->hook_data = data;
+}
+
 void connClose(struct conn *c)
 {
     if (c->state != CONN_OPEN) {
         return;
     }
     setState(c, CONN_CLOSING);
+    if (c->hook != NULL) {
+        void (*fn)(struct conn *, void *) = c->hook;
+        c->hook = NULL;
+        fn(c, c->hook_data);
+    }
     uv_read_stop((uv_stream_t *)&c->tcp);
     uv_close((uv_handle_t *)&c->tcp, closed);
 }
@@ -139,7 +151,32 @@ static void written(uv_write_t *req, int status)
         connClose(w->conn);
     }
     connUnref(w->conn);
+    free(w->owned);
     free(w);
+}
+
+void connSendFrame(struct conn *c, uint8_t *frame, size_t len)
+{
+    if (c->state != CONN_OPEN) {
+        free(frame);
+        return;
+    }
+    struct write_req *w = malloc(sizeof *w);
+    if (w == NULL) {
+        free(frame);
+        connClose(c);
+        return;
+    }
+    w->conn = c;
+    w->owned = frame;
+    connRef(c);
+    uv_buf_t buf = uv_buf_init((char *)frame, (unsigned)len);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, written) != 0) {
+        connUnref(c);
+        free(frame);
+        free(w);
+        connClose(c);
+    }
 }
 
 void connSend(struct conn *c, uint8_t type, uint32_t stream, const void *payload, size_t len)
@@ -152,6 +189,7 @@ void connSend(struct conn *c, uint8_t type, uint32_t stream, const void *payload
         connClose(c);
         return;
     }
+    w->owned = NULL;
     frameWriteHeader(w->bytes, type, stream, len);
     if (len > 0) {
         memcpy(w->bytes + RC_FRAME_HEADER_SIZE, payload, len);

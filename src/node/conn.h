@@ -26,18 +26,24 @@ typedef void (*conn_frame_cb)(struct conn *c, uint8_t type, uint32_t stream, con
                               size_t len, void *data);
 
 struct conn {
-    uv_tcp_t tcp;                      /* private */
-    enum conn_state state;             /* read-only */
-    unsigned refs;                     /* private */
-    struct rc_frame_decoder dec;       /* private */
-    conn_frame_cb frame_cb;            /* private */
-    void *data;                        /* private: the dispatcher's */
-    uint64_t id;                       /* read-only: for logs */
-    char peer[64];                     /* read-only: "ip:port" */
-    struct conn *next, *prev;          /* private: the listener's list */
-    void *owner;                       /* private: the listener */
-    void (*closed_cb)(struct conn *c); /* private: told when the handle is closed */
+    uv_tcp_t tcp;                             /* private */
+    enum conn_state state;                    /* read-only */
+    unsigned refs;                            /* private */
+    struct rc_frame_decoder dec;              /* private */
+    conn_frame_cb frame_cb;                   /* private */
+    void *data;                               /* private: the dispatcher's */
+    uint64_t id;                              /* read-only: for logs */
+    char peer[64];                            /* read-only: "ip:port" */
+    struct conn *next, *prev;                 /* private: the listener's list */
+    void *owner;                              /* private: the listener */
+    void (*closed_cb)(struct conn *c);        /* private: told when the handle is closed */
+    void (*hook)(struct conn *c, void *data); /* private: connOnClose */
+    void *hook_data;                          /* private */
 };
+
+/* Call fn(c, data) once when c starts closing (one hook per connection: a worker session;
+ * NULL removes it). */
+void connOnClose(struct conn *c, void (*fn)(struct conn *c, void *data), void *data);
 
 /* Accept a pending connection from server into a new conn. Returns 0 or an RC_E* code. */
 int connAccept(uv_stream_t *server, size_t max_frame, conn_frame_cb cb, void *data,
@@ -45,6 +51,8 @@ int connAccept(uv_stream_t *server, size_t max_frame, conn_frame_cb cb, void *da
 
 /* Queue a frame (header + payload copied). Dropped silently unless OPEN. */
 void connSend(struct conn *c, uint8_t type, uint32_t stream, const void *payload, size_t len);
+/* Queue a whole encoded frame (frame.h), taking frame (malloc'd): no copy. */
+void connSendFrame(struct conn *c, uint8_t *frame, size_t len);
 
 /* Start closing (idempotent). The memory goes when the last reference is dropped. */
 void connClose(struct conn *c);

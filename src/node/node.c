@@ -127,8 +127,10 @@ static void onChange(struct cluster *c, void *data)
         recordSelf(n);
     }
     if (n->state == NODE_RUNNING) {
-        tickOnChange(&n->tick);
-        watchesPoke(&n->watches);
+        leaderOnChange(&n->leader);
+        if (n->worker_open) {
+            linkPoke(&n->link);
+        }
     }
 }
 
@@ -137,8 +139,7 @@ static void onApplied(struct cluster *c, void *data)
     struct node *n = data;
     (void)c;
     if (n->state == NODE_RUNNING) {
-        tickPoke(&n->tick);
-        watchesPoke(&n->watches);
+        leaderPoke(&n->leader);
     }
 }
 
@@ -240,12 +241,6 @@ static void handleClosed(uv_handle_t *h)
     finishStop(h->data);
 }
 
-static void watchesClosed(uv_handle_t *h)
-{
-    struct watches *ws = h->data;
-    finishStop(ws->node);
-}
-
 static void clusterClosed(struct cluster *c)
 {
     finishStop(c->change_data);
@@ -256,21 +251,40 @@ static void listenerClosed(struct listener *l)
     finishStop(l->data);
 }
 
-static void workerClosed(struct worker *w)
-{
-    finishStop(w->src.ctx);
-}
-
 static void orphanClosed(uv_handle_t *h)
 {
     struct orphan *o = h->data;
     finishStop(o->node);
 }
 
-static void tickClosed(uv_handle_t *h)
+static void dispatchClosed(struct dispatch *d)
 {
-    struct tick *t = h->data;
-    finishStop(t->node);
+    finishStop((struct node *)((char *)d - offsetof(struct node, dispatch)));
+}
+
+static void leaderClosed(struct leader *l)
+{
+    finishStop((struct node *)((char *)l - offsetof(struct node, leader)));
+}
+
+static void backendClosed(struct exec_backend *b)
+{
+    (void)b; /* counted with the worker: see workerClosed */
+}
+
+static void workerClosed(struct worker *w)
+{
+    finishStop((struct node *)((char *)w - offsetof(struct node, worker)));
+}
+
+static void linkClosed(struct link *l)
+{
+    struct node *n = (struct node *)((char *)l - offsetof(struct node, link));
+    /* The worker after its link; its backends after it started closing, so that their
+     * cancels find it closing (worker.h). */
+    workerClose(&n->worker, workerClosed);
+    execClose(&n->shell, backendClosed);
+    execClose(&n->noop, backendClosed);
 }
 
 static void closeCluster(struct node *n)
@@ -397,16 +411,16 @@ void nodeStop(struct node *n)
     setState(n, NODE_STOPPING);
     logInfo("stopping");
     n->pending_close = 1; /* released at the end of this function */
-    if (n->watches_open) {
-        n->watches_open = false;
-        n->pending_close++;
-        watchesClose(&n->watches, watchesClosed);
-    }
     if (n->worker_open) {
         n->worker_open = false;
+        n->pending_close++; /* the worker's close, after its link's */
+        linkClose(&n->link, linkClosed);
+    }
+    if (n->sched_open) {
+        n->sched_open = false;
         n->pending_close += 2;
-        tickClose(&n->tick, tickClosed);
-        workerClose(&n->worker, workerClosed);
+        leaderClose(&n->leader, leaderClosed);
+        dispatchClose(&n->dispatch, dispatchClosed);
     }
     if (n->orphan_open) {
         n->orphan_open = false;
@@ -437,47 +451,97 @@ static void onSignal(uv_signal_t *s, int signum)
     nodeStop(n);
 }
 
-/* ---- the node's own worker reads its assignments from this node's replica ---------------- */
+/* ---- the node's own worker finds the leader through this node ---------------------------- */
 
-static size_t replicaAssigned(void *ctx, uint64_t worker_id, const Raftcron__Run **out, size_t max)
+/* Where this node's worker reaches the leader: itself when it is the active leader, else the
+ * known leader's RPC address (from the member table). */
+static bool memberTarget(void *ctx, bool *self, char *buf, size_t len)
 {
     struct node *n = ctx;
-    return fsmRunsSelect(n->cluster.core, 1u << RC_RUN_ASSIGNED | 1u << RC_RUN_RUNNING, worker_id,
-                         out, max);
-}
-
-static const Raftcron__Run *replicaRun(void *ctx, uint64_t run_id)
-{
-    struct node *n = ctx;
-    return fsmRunGet(n->cluster.core, run_id);
-}
-
-static const Raftcron__JobSpec *replicaSpec(void *ctx, const Raftcron__Run *run)
-{
-    struct node *n = ctx;
-    const Raftcron__Job *job = fsmJobOfRun(n->cluster.core, run);
-    return job != NULL ? job->spec : NULL;
-}
-
-static bool replicaRegistered(void *ctx, const struct worker *w)
-{
-    struct node *n = ctx;
-    const Raftcron__Worker *me = fsmWorkerGet(n->cluster.core, w->me.id);
-    return me != NULL && me->alive && strcmp(me->address, w->me.address) == 0 &&
-           me->n_tags == w->me.n_tags && me->capacity == w->me.capacity &&
-           me->incarnation == w->me.incarnation;
-}
-
-static bool replicaEndpoints(void *ctx, char *buf, size_t len)
-{
-    struct node *n = ctx;
-    if (clusterLeader(&n->cluster, NULL) == 0) {
+    *self = n->leader.state == LEADER_ACTIVE;
+    if (*self) {
+        return true;
+    }
+    if (clusterLeader(&n->cluster, NULL) == 0 || clusterIsLeader(&n->cluster)) {
         return false;
     }
     const char *leader = nodeLeaderRpcAddr(n);
-    snprintf(buf, len, "%s%s%s", leader != NULL ? leader : "", leader != NULL ? "," : "",
-             n->opts.rpc_addr);
+    if (leader == NULL) {
+        return false;
+    }
+    snprintf(buf, len, "%s", leader);
     return true;
+}
+
+static void leaderActivated(void *data)
+{
+    struct node *n = data;
+    if (n->worker_open) {
+        linkPoke(&n->link);
+    }
+}
+
+static void dispatchPoke(void *data)
+{
+    struct node *n = data;
+    leaderPokeNow(&n->leader);
+}
+
+static int startWorker(struct node *n, uv_loop_t *loop, const struct node_options *opts)
+{
+    int rv = shellInit(&n->shell, loop);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = noopInit(&n->noop, loop);
+    if (rv != 0) {
+        execClose(&n->shell, NULL);
+        return rv;
+    }
+    struct worker_identity me = {.id = opts->id,
+                                 .address = opts->rpc_addr,
+                                 .tags = opts->tags,
+                                 .n_tags = opts->n_tags,
+                                 .capacity = opts->max_parallel,
+                                 .incarnation = workerIncarnation()};
+    struct worker_execs execs = {.shell = &n->shell, .noop = &n->noop};
+    rv = workerStart(&n->worker, &n->io.io, &me, &execs, true);
+    if (rv != 0) {
+        execClose(&n->shell, NULL);
+        execClose(&n->noop, NULL);
+        return rv;
+    }
+    struct link_options lo = {.loop = loop,
+                              .worker = &n->worker,
+                              .dispatch = &n->dispatch,
+                              .target = memberTarget,
+                              .target_ctx = n,
+                              .auth_token = opts->auth_token,
+                              .max_frame = opts->max_frame};
+    linkStart(&n->link, &lo);
+    n->worker_open = true;
+    return 0;
+}
+
+static int startScheduler(struct node *n, const struct node_options *opts)
+{
+    struct dispatch_options dopts = {
+        .ack_timeout_us = opts->ack_timeout_us, .poke = dispatchPoke, .poke_data = n};
+    int rv = dispatchInit(&n->dispatch, &n->io.io, &dopts);
+    if (rv != 0) {
+        return rv;
+    }
+    struct leader_options lopts = {.lookahead_us = opts->lookahead_us,
+                                   .worker_timeout_us = opts->worker_timeout_us,
+                                   .activated = leaderActivated,
+                                   .activated_data = n};
+    rv = leaderInit(&n->leader, &n->io.io, &n->dispatch, &lopts);
+    if (rv != 0) {
+        dispatchClose(&n->dispatch, NULL);
+        return rv;
+    }
+    n->sched_open = true;
+    return 0;
 }
 
 int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, char *err,
@@ -531,38 +595,24 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
         goto err_stop;
     }
     n->rpc_open = true;
-    watchesInit(&n->watches, n, loop);
-    n->watches_open = true;
     n->cluster.applied_cb = onApplied;
     n->cluster.cluster_cb = onClusterId;
-    tickInit(&n->tick, n, loop, opts->lookahead_us, opts->worker_timeout_us);
-    struct worker_identity me = {.id = opts->id,
-                                 .address = opts->rpc_addr,
-                                 .tags = opts->tags,
-                                 .n_tags = opts->n_tags,
-                                 .capacity = opts->max_parallel,
-                                 .auth_token = opts->auth_token,
-                                 .incarnation = workerIncarnation()};
-    struct worker_source src = {.assigned = replicaAssigned,
-                                .run = replicaRun,
-                                .spec = replicaSpec,
-                                .registered = replicaRegistered,
-                                .endpoints = replicaEndpoints,
-                                .ctx = n};
-    rv = workerStart(&n->worker, loop, &me, &src, !opts->no_execute);
+    ioUvInit(&n->io, loop, &n->cluster);
+    rv = startScheduler(n, opts);
+    if (rv == 0 && !opts->no_execute) {
+        rv = startWorker(n, loop, opts);
+    }
     if (rv != 0) {
-        errSet(err, errlen, rv, "worker: %s", rc_strerror(rv));
-        uv_close((uv_handle_t *)&n->tick.timer, NULL);
+        errSet(err, errlen, rv, "scheduler: %s", rc_strerror(rv));
         goto err_stop;
     }
-    n->worker_open = true;
     setState(n, NODE_RUNNING);
     orphanStart(&n->orphan, n);
     n->orphan_open = true;
     logSetRaftState(clusterTerm(&n->cluster), clusterStateName(&n->cluster));
     logInfo("started", "raft_addr", "%s", opts->raft_addr, "rpc_addr", "%s", opts->rpc_addr, "data",
             "%s", opts->data_dir);
-    tickOnChange(&n->tick); /* a single-node cluster may already be leader */
+    leaderOnChange(&n->leader); /* a single-node cluster may already be leader */
     if (opts->join != NULL) {
         uv_timer_start(&n->join_timer, joinTimer, 0, 0);
     }

@@ -18,11 +18,13 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "dispatch.h"
+#include "io_uv.h"
+#include "leader.h"
+#include "link.h"
 #include "listener.h"
 #include "orphan.h"
 #include "raft/cluster.h"
-#include "tick.h"
-#include "watch.h"
 #include "worker.h"
 
 struct node_options {
@@ -42,6 +44,7 @@ struct node_options {
     size_t max_frame;
     int64_t lookahead_us;           /* claims are committed this long before their instant */
     int64_t worker_timeout_us;      /* a worker silent for longer is marked down */
+    int64_t ack_timeout_us;         /* an assignment not acknowledged within goes elsewhere */
     bool no_execute;                /* this node's worker runs nothing */
     const struct rc_conf_tag *tags; /* this node's worker tags (borrowed) */
     unsigned n_tags;
@@ -58,11 +61,15 @@ struct node {
     enum node_state state;
     struct cluster cluster;
     struct listener rpc;
-    struct tick tick;
-    struct worker worker;
+    struct io_uv io;           /* the io seam (io.h) over this loop and cluster */
+    struct dispatch dispatch;  /* the leader's side of the workers */
+    struct leader leader;      /* the trigger loop */
+    bool sched_open;           /* dispatch and leader */
+    struct worker worker;      /* this node's own worker (unless --no-execute) */
+    struct link link;          /* its link to the leader */
+    struct exec_backend shell; /* its executors */
+    struct exec_backend noop;
     bool worker_open;
-    struct watches watches; /* worker agents' parked Worker.Watch calls */
-    bool watches_open;
     struct orphan orphan; /* stops this node once it learns it was removed */
     bool orphan_open;
     uv_signal_t sigterm, sigint;

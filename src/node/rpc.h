@@ -98,9 +98,8 @@ void rpcMemberRemove(struct rpc_call *call);
 void rpcMemberPromote(struct rpc_call *call);
 void rpcMemberDemote(struct rpc_call *call);
 void rpcMemberTransfer(struct rpc_call *call);
-void rpcWorkerHello(struct rpc_call *call);
-void rpcWorkerHeartbeat(struct rpc_call *call);
-void rpcRunReport(struct rpc_call *call);
+void rpcWorkerSession(struct rpc_call *call); /* rpc_worker.c */
+void rpcWorkerReport(struct rpc_call *call);
 void rpcJobRunNow(struct rpc_call *call);
 void rpcDlqRetry(struct rpc_call *call);
 void rpcRunCancel(struct rpc_call *call);

@@ -48,7 +48,7 @@ static const Raftcron__Run *withWaitReason(struct rpc_call *call, const Raftcron
         run->wait_reason[0] != '\0') {
         return run;
     }
-    const char *why = tickWaitReason(&call->node->tick, run->id);
+    const char *why = leaderWaitReason(&call->node->leader, run->id);
     if (why == NULL) {
         return run;
     }

@@ -1,153 +1,152 @@
 /*
- * Worker.Hello, Worker.Heartbeat and Run.Report on the leader (DESIGN.md §5): what workers tell
- * the leader becomes committed entries (WorkerUp, RunStarted, RunFinished, RunLost), each
- * checked by apply against the run's current state and fence, so a late or repeated report can
- * never change a newer attempt.
+ * Worker.Session and Worker.Report on the leader (DESIGN.md §5, docs/rpc.md "Worker
+ * sessions"): the TCP side of a worker's session, translated into the dispatcher's calls
+ * (dispatch.h). A session is a held call: the dispatcher's pushes go out as PUSH frames on its
+ * stream, and its end is the call's reply. Reports are ordinary calls on the same connection,
+ * answered when the dispatcher says they are committed. One session per connection; the
+ * connection closing ends it.
  */
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.pb-c.h"
-#include "core/command.h"
+#include "conn.h"
 #include "core/err.h"
-#include "core/fsm.h"
-#include "core/runs.h"
+#include "core/frame.h"
+#include "log.h"
 #include "node.h"
 #include "rpc.h"
-#include "tick.h"
 
-static void entryApplied(struct rpc_call *call, const struct rc_fsm_result *res)
+#define SESSION_PUSH "Session.Push"
+
+struct session_peer {
+    struct dispatch_peer peer; /* first */
+    struct rpc_call *call;     /* the held Worker.Session call (owned until its reply) */
+    struct conn *conn;         /* borrowed: the call holds a reference */
+    struct node *node;
+};
+
+static void peerPush(struct dispatch_peer *p, const Raftcron__SessionPush *msg)
 {
-    if (res->code != 0) {
-        rpcReply(call, rpcStatusOf(res->code), res->message, NULL);
+    struct session_peer *sp = (struct session_peer *)p;
+    size_t len = raftcron__session_push__get_packed_size(msg);
+    uint8_t *payload = malloc(len > 0 ? len : 1);
+    if (payload == NULL) {
+        connClose(sp->conn); /* the worker reconnects and gets a sync push */
         return;
     }
-    Raftcron__Empty empty = RAFTCRON__EMPTY__INIT;
-    rpcReply(call, RC_STATUS_OK, NULL, &empty.base);
+    raftcron__session_push__pack(msg, payload);
+    Raftcron__Push push = RAFTCRON__PUSH__INIT;
+    push.kind = SESSION_PUSH;
+    push.payload.data = payload;
+    push.payload.len = len;
+    uint8_t *frame;
+    size_t flen;
+    char err[RC_ERRMSG_SIZE];
+    int rv = framePack(RC_FRAME_PUSH, sp->call->stream, &push.base, &frame, &flen, err, sizeof err);
+    free(payload);
+    if (rv != 0) {
+        LOG_WARN("worker session: cannot pack a push", "error", "%s", err);
+        connClose(sp->conn);
+        return;
+    }
+    connSendFrame(sp->conn, frame, flen);
 }
 
-static bool sameWorker(const Raftcron__Worker *a, const Raftcron__Worker *b)
+static void peerEnd(struct dispatch_peer *p, int status, const char *msg)
 {
-    return a->alive && strcmp(a->address, b->address) == 0 && a->capacity == b->capacity &&
-           a->incarnation == b->incarnation &&
-           a->n_tags == b->n_tags; /* tags are compared by count only: a change re-registers */
+    struct session_peer *sp = (struct session_peer *)p;
+    connOnClose(sp->conn, NULL, NULL);
+    if (status == RC_STATUS_UNAVAILABLE) {
+        rpcReplyNotLeader(sp->call);
+    } else {
+        rpcReply(sp->call, status, msg, NULL);
+    }
+    free(sp);
 }
 
-void rpcWorkerHello(struct rpc_call *call)
+static const struct dispatch_peer_ops peerOps = {.push = peerPush, .end = peerEnd};
+
+static void connGone(struct conn *c, void *data)
 {
-    Raftcron__WorkerHello *req =
-        (Raftcron__WorkerHello *)rpcUnpack(call, &raftcron__worker_hello__descriptor);
+    struct session_peer *sp = data;
+    (void)c;
+    dispatchPeerGone(&sp->node->dispatch, &sp->peer);
+    rpcReply(sp->call, RC_STATUS_CANCELLED, "connection closed", NULL);
+    free(sp);
+}
+
+void rpcWorkerSession(struct rpc_call *call)
+{
+    Raftcron__SessionOpen *req =
+        (Raftcron__SessionOpen *)rpcUnpack(call, &raftcron__session_open__descriptor);
     if (req == NULL) {
         return;
     }
-    if (req->worker == NULL || req->worker->id == 0) {
-        rpcReply(call, RC_STATUS_INVALID_ARGUMENT, "Worker.Hello: worker id is required", NULL);
-        return;
-    }
     struct node *n = call->node;
-    if (!clusterIsLeader(&n->cluster)) {
+    if (n->state != NODE_RUNNING || n->dispatch.state != DISPATCH_ACTIVE) {
         rpcReplyNotLeader(call);
         return;
     }
-    const char *member = fsmMemberRpcAddr(n->cluster.core, req->worker->id);
-    if (member != NULL && strcmp(member, req->worker->address) != 0) {
-        /* Two workers under one id would take each other's runs: refuse the newcomer. */
-        rpcReplyf(call, RC_STATUS_ALREADY_EXISTS,
-                  "Worker.Hello: id %llu belongs to member node %s; a worker agent needs an id "
-                  "of its own",
-                  (unsigned long long)req->worker->id, member);
+    if (call->conn->hook != NULL) {
+        rpcReply(call, RC_STATUS_FAILED_PRECONDITION,
+                 "Worker.Session: this connection already carries a session", NULL);
         return;
     }
-    int64_t now = rpcNow();
-    tickWorkerSeen(&n->tick, req->worker->id);
-    const Raftcron__Worker *have = fsmWorkerGet(n->cluster.core, req->worker->id);
-    if (have != NULL && sameWorker(have, req->worker)) {
+    struct session_peer *sp = calloc(1, sizeof *sp);
+    if (sp == NULL) {
+        rpcReply(call, RC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
+        return;
+    }
+    sp->peer.ops = &peerOps;
+    sp->call = call;
+    sp->conn = call->conn;
+    sp->node = n;
+    int status = dispatchOpen(&n->dispatch, &sp->peer, req);
+    if (status != 0) {
+        free(sp);
+        if (status == RC_STATUS_UNAVAILABLE) {
+            rpcReplyNotLeader(call);
+        } else {
+            rpcReply(call, status, n->dispatch.errmsg, NULL);
+        }
+        return;
+    }
+    connOnClose(call->conn, connGone, sp);
+}
+
+static void reportDone(void *data, int status)
+{
+    struct rpc_call *call = data;
+    if (status == 0) {
         Raftcron__Empty empty = RAFTCRON__EMPTY__INIT;
         rpcReply(call, RC_STATUS_OK, NULL, &empty.base);
-        return;
+    } else if (status == RC_ENOTLEADER || status == RC_ESHUTDOWN) {
+        rpcReplyNotLeader(call);
+    } else {
+        rpcReplyf(call, rpcStatusOf(status), "reports not committed (%s): send them again",
+                  rc_strerror(status));
     }
-    req->worker->alive = true;
-    req->worker->since_us = now;
-    void *buf;
-    size_t len;
-    int rv = commandEncodeWorkerUp(req->worker, now, &buf, &len);
-    if (rv != 0) {
-        rpcReplyf(call, rpcStatusOf(rv), "Worker.Hello: %s", rc_strerror(rv));
-        return;
-    }
-    rpcWrite(call, buf, len, entryApplied);
 }
 
-void rpcWorkerHeartbeat(struct rpc_call *call)
+void rpcWorkerReport(struct rpc_call *call)
 {
-    Raftcron__WorkerHeartbeat *req =
-        (Raftcron__WorkerHeartbeat *)rpcUnpack(call, &raftcron__worker_heartbeat__descriptor);
+    Raftcron__ReportBatch *req =
+        (Raftcron__ReportBatch *)rpcUnpack(call, &raftcron__report_batch__descriptor);
     if (req == NULL) {
         return;
     }
     struct node *n = call->node;
-    if (!clusterIsLeader(&n->cluster)) {
-        rpcReplyNotLeader(call);
+    struct session_peer *sp = call->conn->hook == connGone ? call->conn->hook_data : NULL;
+    if (sp == NULL) {
+        rpcReply(call, RC_STATUS_UNAVAILABLE,
+                 "Worker.Report: no session on this connection (Worker.Session first)", NULL);
         return;
     }
-    const Raftcron__Worker *w = fsmWorkerGet(n->cluster.core, req->worker_id);
-    if (w == NULL || !w->alive) {
-        /* Marked down (or never seen): it must say hello again to be given runs. */
-        rpcReplyf(call, RC_STATUS_NOT_FOUND, "worker %llu is not registered as alive",
-                  (unsigned long long)req->worker_id);
-        return;
+    int rv = dispatchReport(&n->dispatch, &sp->peer, req, reportDone, call);
+    if (rv == 1) {
+        reportDone(call, 0);
+    } else if (rv < 0) {
+        reportDone(call, -rv);
     }
-    tickWorkerSeen(&n->tick, req->worker_id);
-    Raftcron__Empty empty = RAFTCRON__EMPTY__INIT;
-    rpcReply(call, RC_STATUS_OK, NULL, &empty.base);
-}
-
-void rpcRunReport(struct rpc_call *call)
-{
-    Raftcron__RunReport *req =
-        (Raftcron__RunReport *)rpcUnpack(call, &raftcron__run_report__descriptor);
-    if (req == NULL) {
-        return;
-    }
-    if (req->run_id == 0 || req->fence == 0) {
-        rpcReply(call, RC_STATUS_INVALID_ARGUMENT, "Run.Report: run_id and fence are required",
-                 NULL);
-        return;
-    }
-    struct node *n = call->node;
-    if (!clusterIsLeader(&n->cluster)) {
-        rpcReplyNotLeader(call);
-        return;
-    }
-    void *buf = NULL;
-    size_t len = 0;
-    int64_t now = rpcNow();
-    /* Started and finished are the worker's clock, when it says (it knows when the process
-     * started; the leader only when the report arrived), but never later than the leader's
-     * now nor more than a minute before it: a skewed worker cannot move history around. */
-    int64_t at = req->at_us > 0 ? req->at_us : now;
-    at = at > now ? now : at < now - 60 * INT64_C(1000000) ? now - 60 * INT64_C(1000000) : at;
-    int rv;
-    switch (req->kind) {
-    case 1:
-        rv = commandEncodeRunStarted(req->run_id, req->fence, at, &buf, &len);
-        break;
-    case 2:
-        rv = commandEncodeRunFinished(req->run_id, req->fence, req->state, req->outcome, at, &buf,
-                                      &len);
-        break;
-    case 3:
-        rv = commandEncodeRunEnd(RAFTCRON__COMMAND__CMD_RUN_LOST, req->run_id, req->fence,
-                                 "the worker lost the run (it restarted)", now, &buf, &len);
-        break;
-    default:
-        rpcReplyf(call, RC_STATUS_INVALID_ARGUMENT, "Run.Report: unknown kind %u", req->kind);
-        return;
-    }
-    if (rv != 0) {
-        rpcReplyf(call, rpcStatusOf(rv), "Run.Report: %s", rc_strerror(rv));
-        return;
-    }
-    rpcWrite(call, buf, len, entryApplied);
 }

@@ -9,274 +9,460 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api.pb-c.h"
 #include "core/err.h"
 #include "core/runs.h"
 #include "log.h"
-#include "raftcron/client.h"
-#include "rpc.h"
-#include "rtimer.h"
 
-#define WORKER_SCAN_MS         20
-#define WORKER_HEARTBEAT_US    1000000
-#define WORKER_RETRY_US        200000
-#define WORKER_REFUSED_US      5000000 /* a refused hello is retried, but not in a tight loop */
-#define WORKER_CALL_TIMEOUT_US 2000000
-
-enum run_state { RUN_WAITING = 0, RUN_RUNNING, RUN_DONE, RUN_DROPPED };
+enum run_stage { WR_RECEIVED = 0, WR_ACCEPTED, WR_READY, WR_RUNNING, WR_DONE };
 
 struct worker_run {
-    struct worker_run *next;
     struct worker *w;
     uint64_t run_id;
     uint64_t fence;
-    enum run_state state;
-    struct rtimer timer; /* start_at on the wall clock, sub-millisecond (rtimer.h) */
-    bool timer_open;     /* initialised and not yet closed */
-    bool timer_closing;  /* uv_close called, its callback not yet run */
+    int64_t start_at;
+    Raftcron__AssignedRun *a; /* owned: the assignment as pushed (run + spec) */
+    enum run_stage stage;
+    bool cancelled;    /* RUNNING: the leader took it away; no report at the end */
+    bool process;      /* takes a process slot (shell) */
+    size_t heap_index; /* in w->heap while ACCEPTED */
+    struct worker_run *next_ready;
     struct exec_handle *h;
+    int64_t started_us;
+    struct worker_report *started_report; /* the started report while still unsent */
 };
+
+/* Report kinds (api.proto WorkerReport.kind). */
+enum { REPORT_RECEIVED = 1, REPORT_STARTED = 2, REPORT_FINISHED = 3, REPORT_LOST = 4 };
 
 struct worker_report {
     struct worker_report *next;
-    const char *method;
-    uint8_t *req; /* owned */
-    size_t len;
+    struct worker_run *run; /* STARTED while unsent, so that a finish can fold it in */
+    uint64_t tag;           /* the batch it went out in; 0 while pending */
+    Raftcron__WorkerReport msg;
+    Raftcron__Outcome outcome; /* msg.outcome points here when set */
+    uint8_t *tail;             /* owned copy of the output tail */
+    char *error;               /* owned */
 };
 
-/* What one thread-pool call carries: filled on the loop, used by the thread, read back. */
-struct delivery {
-    char endpoints[1024];
-    const char *method;
-    uint8_t *req; /* owned copy */
-    size_t len;
-    bool from_queue;
-    int rc;
-    int status;
-    char msg[256];
-};
+/* ---- Runs ---------------------------------------------------------------------------------- */
 
-static struct delivery cur; /* one node, one worker, one call at a time */
-
-static int64_t now(void)
+static int64_t wallNow(struct worker *w)
 {
-    return rpcNow();
+    return ioWall(w->io);
 }
-
-/* ---- delivery to the leader ------------------------------------------------------------ */
-
-static void enqueue(struct worker *w, const char *method, const ProtobufCMessage *msg)
-{
-    struct worker_report *r = calloc(1, sizeof *r);
-    size_t len = protobuf_c_message_get_packed_size(msg);
-    uint8_t *buf = malloc(len > 0 ? len : 1);
-    if (r == NULL || buf == NULL) {
-        free(r);
-        free(buf);
-        LOG_ERROR("worker: out of memory queueing a report");
-        return;
-    }
-    protobuf_c_message_pack(msg, buf);
-    r->method = method;
-    r->req = buf;
-    r->len = len;
-    if (w->tail != NULL) {
-        w->tail->next = r;
-    } else {
-        w->queue = r;
-    }
-    w->tail = r;
-}
-
-static void popQueue(struct worker *w)
-{
-    struct worker_report *r = w->queue;
-    w->queue = r->next;
-    if (w->queue == NULL) {
-        w->tail = NULL;
-    }
-    free(r->req);
-    free(r);
-}
-
-static void deliverWork(uv_work_t *req)
-{
-    (void)req;
-    struct rc_client_options o = {
-        .endpoints = cur.endpoints, .timeout_us = WORKER_CALL_TIMEOUT_US, .auth_token = NULL};
-    struct worker *w = req->data;
-    o.auth_token = w->me.auth_token;
-    struct rc_client *c;
-    cur.rc = rc_client_open(&o, &c);
-    if (cur.rc != 0) {
-        cur.status = RC_STATUS_INVALID_ARGUMENT;
-        snprintf(cur.msg, sizeof cur.msg, "bad endpoints");
-        return;
-    }
-    void *resp = NULL;
-    size_t resp_len = 0;
-    cur.rc = rc_client_call(c, cur.method, cur.req, cur.len, &resp, &resp_len, 1);
-    cur.status = rc_client_status(c);
-    snprintf(cur.msg, sizeof cur.msg, "%s", rc_client_errmsg(c));
-    free(resp);
-    rc_client_close(c);
-}
-
-static bool definite(int status)
-{
-    /* The leader answered and refused: stale fence or state, unknown run, bad request. */
-    return status == RC_STATUS_FAILED_PRECONDITION || status == RC_STATUS_NOT_FOUND ||
-           status == RC_STATUS_INVALID_ARGUMENT || status == RC_STATUS_ALREADY_EXISTS;
-}
-
-static void deliverDone(uv_work_t *req, int status)
-{
-    struct worker *w = req->data;
-    (void)status;
-    w->sending = false;
-    free(cur.req);
-    cur.req = NULL;
-    if (cur.rc != 0 && !definite(cur.status)) {
-        w->retry_at_us = now() + WORKER_RETRY_US;
-        return;
-    }
-    if (cur.rc != 0 && strcmp(cur.method, "Worker.Hello") == 0) {
-        LOG_ERROR("worker: hello refused", "error", "%s", cur.msg);
-        w->retry_at_us = now() + WORKER_REFUSED_US;
-    } else if (cur.rc != 0) {
-        LOG_DEBUG("worker: report refused", "method", "%s", cur.method, "error", "%s", cur.msg);
-    }
-    if (cur.from_queue && w->queue != NULL) {
-        popQueue(w);
-    }
-    if (strcmp(cur.method, "Worker.Heartbeat") == 0 && cur.rc == 0) {
-        w->last_heartbeat_us = now();
-    }
-    if (strcmp(cur.method, "Worker.Hello") == 0 && cur.rc == 0) {
-        w->hello_ok = true;
-        w->last_heartbeat_us = now();
-    }
-    if (strcmp(cur.method, "Worker.Heartbeat") == 0 && cur.status == RC_STATUS_NOT_FOUND) {
-        w->hello_ok = false; /* marked down meanwhile: say hello again */
-    }
-}
-
-static void deliverCall(struct worker *w, const char *method, const uint8_t *req, size_t len,
-                        bool from_queue)
-{
-    /* The thread gets its own copy: the queue may be freed by a close meanwhile. */
-    uint8_t *copy = malloc(len > 0 ? len : 1);
-    if (copy == NULL) {
-        return;
-    }
-    memcpy(copy, req, len);
-    if (!w->src.endpoints(w->src.ctx, cur.endpoints, sizeof cur.endpoints)) {
-        free(copy);
-        return;
-    }
-    cur.method = method;
-    cur.req = copy;
-    cur.len = len;
-    cur.from_queue = from_queue;
-    w->sending = true;
-    w->work.data = w;
-    if (uv_queue_work(w->loop, &w->work, deliverWork, deliverDone) != 0) {
-        w->sending = false;
-        free(copy);
-    }
-}
-
-static uint8_t *packOwned(const ProtobufCMessage *msg, size_t *len)
-{
-    *len = protobuf_c_message_get_packed_size(msg);
-    uint8_t *buf = malloc(*len > 0 ? *len : 1);
-    if (buf != NULL) {
-        protobuf_c_message_pack(msg, buf);
-    }
-    return buf;
-}
-
-bool workerRegistered(struct worker *w)
-{
-    return w->src.registered != NULL ? w->src.registered(w->src.ctx, w) : w->hello_ok;
-}
-
-static void control(struct worker *w)
-{
-    size_t len;
-    uint8_t *buf;
-    if (!workerRegistered(w)) {
-        Raftcron__Worker me = RAFTCRON__WORKER__INIT;
-        me.id = w->me.id;
-        me.address = (char *)w->me.address;
-        me.capacity = w->me.capacity;
-        me.incarnation = w->me.incarnation;
-        me.alive = true;
-        Raftcron__Worker__TagsEntry tags[RC_CONF_TAGS_MAX];
-        Raftcron__Worker__TagsEntry *tagp[RC_CONF_TAGS_MAX];
-        for (unsigned i = 0; i < w->me.n_tags && i < RC_CONF_TAGS_MAX; i++) {
-            raftcron__worker__tags_entry__init(&tags[i]);
-            tags[i].key = (char *)w->me.tags[i].key;
-            tags[i].value = (char *)w->me.tags[i].value;
-            tagp[i] = &tags[i];
-        }
-        me.n_tags = w->me.n_tags;
-        me.tags = tagp;
-        Raftcron__WorkerHello hello = RAFTCRON__WORKER_HELLO__INIT;
-        hello.worker = &me;
-        buf = packOwned(&hello.base, &len);
-        if (buf != NULL) {
-            deliverCall(w, "Worker.Hello", buf, len, false);
-            free(buf);
-        }
-        return;
-    }
-    if (now() - w->last_heartbeat_us >= WORKER_HEARTBEAT_US) {
-        Raftcron__WorkerHeartbeat hb = RAFTCRON__WORKER_HEARTBEAT__INIT;
-        hb.worker_id = w->me.id;
-        buf = packOwned(&hb.base, &len);
-        if (buf != NULL) {
-            deliverCall(w, "Worker.Heartbeat", buf, len, false);
-            free(buf);
-        }
-    }
-}
-
-static void deliver(struct worker *w)
-{
-    if (w->sending || w->closing || now() < w->retry_at_us) {
-        return;
-    }
-    if (w->queue != NULL) {
-        deliverCall(w, w->queue->method, w->queue->req, w->queue->len, true);
-        return;
-    }
-    control(w);
-}
-
-static void report(struct worker *w, uint64_t run_id, uint64_t fence, uint32_t kind, uint32_t state,
-                   Raftcron__Outcome *outcome)
-{
-    Raftcron__RunReport r = RAFTCRON__RUN_REPORT__INIT;
-    r.run_id = run_id;
-    r.fence = fence;
-    r.kind = kind;
-    r.state = state;
-    r.outcome = outcome;
-    r.at_us = now();
-    enqueue(w, "Run.Report", &r.base);
-}
-
-/* ---- local runs ----------------------------------------------------------------------- */
 
 static struct worker_run *findRun(struct worker *w, uint64_t run_id)
 {
-    for (struct worker_run *r = w->runs; r != NULL; r = r->next) {
-        if (r->run_id == run_id) {
-            return r;
+    return u64mapGet(&w->runs, run_id);
+}
+
+static void freeRun(struct worker *w, struct worker_run *r)
+{
+    u64mapDel(&w->runs, r->run_id);
+    if (r->started_report != NULL) {
+        r->started_report->run = NULL;
+    }
+    if (r->a != NULL) {
+        raftcron__assigned_run__free_unpacked(r->a, NULL);
+    }
+    free(r);
+}
+
+/* A deep copy of a pushed assignment: pack and unpack, the one copy protobuf-c offers. */
+static Raftcron__AssignedRun *copyAssignment(const Raftcron__AssignedRun *a)
+{
+    size_t len = raftcron__assigned_run__get_packed_size(a);
+    uint8_t *buf = malloc(len > 0 ? len : 1);
+    if (buf == NULL) {
+        return NULL;
+    }
+    raftcron__assigned_run__pack(a, buf);
+    Raftcron__AssignedRun *copy = raftcron__assigned_run__unpack(NULL, len, buf);
+    free(buf);
+    return copy;
+}
+
+/* ---- The start heap (accepted runs by start_at) -------------------------------------------- */
+
+static bool before(const struct worker_run *a, const struct worker_run *b)
+{
+    return a->start_at < b->start_at || (a->start_at == b->start_at && a->run_id < b->run_id);
+}
+
+static void heapSet(struct worker *w, size_t i, struct worker_run *r)
+{
+    w->heap[i] = r;
+    r->heap_index = i;
+}
+
+static void siftUp(struct worker *w, size_t i)
+{
+    struct worker_run *r = w->heap[i];
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!before(r, w->heap[parent])) {
+            break;
+        }
+        heapSet(w, i, w->heap[parent]);
+        i = parent;
+    }
+    heapSet(w, i, r);
+}
+
+static void siftDown(struct worker *w, size_t i)
+{
+    struct worker_run *r = w->heap[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= w->n_heap) {
+            break;
+        }
+        if (c + 1 < w->n_heap && before(w->heap[c + 1], w->heap[c])) {
+            c++;
+        }
+        if (!before(w->heap[c], r)) {
+            break;
+        }
+        heapSet(w, i, w->heap[c]);
+        i = c;
+    }
+    heapSet(w, i, r);
+}
+
+static void heapRemove(struct worker *w, struct worker_run *r)
+{
+    size_t i = r->heap_index;
+    assert(i < w->n_heap && w->heap[i] == r);
+    struct worker_run *last = w->heap[--w->n_heap];
+    if (last != r) {
+        heapSet(w, i, last);
+        siftDown(w, i);
+        siftUp(w, last->heap_index);
+    }
+    r->heap_index = SIZE_MAX;
+}
+
+static void onStartTimer(struct io_timer *t);
+
+static void armStart(struct worker *w)
+{
+    if (w->n_heap == 0) {
+        ioTimerStop(&w->start_timer);
+        return;
+    }
+    int64_t at = w->heap[0]->start_at;
+    if (w->start_timer.state != IO_TIMER_ARMED || w->start_timer.deadline_us != at) {
+        ioTimerStart(&w->start_timer, at, onStartTimer);
+    }
+}
+
+static int heapPush(struct worker *w, struct worker_run *r)
+{
+    if (w->n_heap == w->cap_heap) {
+        size_t cap = w->cap_heap ? 2 * w->cap_heap : 64;
+        struct worker_run **h = realloc(w->heap, cap * sizeof *h);
+        if (h == NULL) {
+            return RC_ENOMEM;
+        }
+        w->heap = h;
+        w->cap_heap = cap;
+    }
+    w->heap[w->n_heap] = r;
+    r->heap_index = w->n_heap++;
+    siftUp(w, r->heap_index);
+    return 0;
+}
+
+/* ---- Reports ------------------------------------------------------------------------------ */
+
+static void onFlush(struct io_timer *t);
+
+static void flushSoon(struct worker *w)
+{
+    if (!w->closing && w->flush_timer.state != IO_TIMER_ARMED) {
+        ioTimerIn(&w->flush_timer, 0, onFlush);
+    }
+}
+
+static void freeReport(struct worker_report *rep)
+{
+    if (rep->run != NULL && rep->run->started_report == rep) {
+        rep->run->started_report = NULL;
+    }
+    free(rep->tail);
+    free(rep->error);
+    free(rep);
+}
+
+static struct worker_report *queueReport(struct worker *w, struct worker_run *r, uint32_t kind)
+{
+    struct worker_report *rep = calloc(1, sizeof *rep);
+    if (rep == NULL) {
+        LOG_ERROR("worker: out of memory queueing a report");
+        return NULL;
+    }
+    raftcron__worker_report__init(&rep->msg);
+    rep->msg.run_id = r->run_id;
+    rep->msg.fence = r->fence;
+    rep->msg.kind = kind;
+    rep->msg.at_us = wallNow(w);
+    if (w->pending_tail != NULL) {
+        w->pending_tail->next = rep;
+    } else {
+        w->pending = rep;
+    }
+    w->pending_tail = rep;
+    flushSoon(w);
+    return rep;
+}
+
+/* Unlink rep from the pending list (a started report folded into the finished one). */
+static void unlinkPending(struct worker *w, struct worker_report *rep)
+{
+    struct worker_report *prev = NULL;
+    for (struct worker_report *p = w->pending; p != NULL; prev = p, p = p->next) {
+        if (p != rep) {
+            continue;
+        }
+        if (prev != NULL) {
+            prev->next = p->next;
+        } else {
+            w->pending = p->next;
+        }
+        if (w->pending_tail == p) {
+            w->pending_tail = prev;
+        }
+        return;
+    }
+}
+
+static void sendBatch(struct worker *w)
+{
+    size_t n = 0;
+    for (struct worker_report *p = w->pending; p != NULL && n < WORKER_BATCH_REPORTS; p = p->next) {
+        n++;
+    }
+    Raftcron__WorkerReport **items = n > 0 ? malloc(n * sizeof *items) : NULL;
+    if (n > 0 && items == NULL) {
+        return;
+    }
+    struct worker_report *p = w->pending;
+    for (size_t i = 0; i < n; i++, p = p->next) {
+        items[i] = &p->msg;
+    }
+    Raftcron__ReportBatch b = RAFTCRON__REPORT_BATCH__INIT;
+    b.worker_id = w->me.id;
+    b.incarnation = w->me.incarnation;
+    b.n_reports = n;
+    b.reports = items;
+    uint64_t tag = n > 0 ? ++w->next_tag : 0;
+    int rv = w->link->ops->report(w->link, &b, tag);
+    free(items);
+    w->last_sent_mono = ioMono(w->io);
+    if (rv != 0 || n == 0) {
+        return;
+    }
+    w->stats.batches++;
+    w->inflight++;
+    /* Move the n reports from pending to sent, tagged. */
+    for (size_t i = 0; i < n; i++) {
+        struct worker_report *rep = w->pending;
+        w->pending = rep->next;
+        if (rep->run != NULL && rep->run->started_report == rep) {
+            rep->run->started_report = NULL; /* sent: too late to fold */
+        }
+        rep->run = NULL;
+        rep->tag = tag;
+        rep->next = w->sent;
+        w->sent = rep;
+    }
+    if (w->pending == NULL) {
+        w->pending_tail = NULL;
+    }
+}
+
+static void onFlush(struct io_timer *t)
+{
+    struct worker *w = t->data;
+    if (w->closing || w->link == NULL || !w->session_up) {
+        return;
+    }
+    while (w->pending != NULL && w->inflight < WORKER_MAX_INFLIGHT) {
+        unsigned before = w->inflight;
+        sendBatch(w);
+        if (w->inflight == before) {
+            break; /* the link refused: the session is going; its end brings us back */
         }
     }
-    return NULL;
+}
+
+static void onBeat(struct io_timer *t)
+{
+    struct worker *w = t->data;
+    if (w->closing) {
+        return;
+    }
+    if (w->link != NULL && w->session_up &&
+        ioMono(w->io) - w->last_sent_mono >= WORKER_HEARTBEAT_US) {
+        if (w->pending != NULL && w->inflight < WORKER_MAX_INFLIGHT) {
+            sendBatch(w);
+        } else {
+            Raftcron__ReportBatch b = RAFTCRON__REPORT_BATCH__INIT;
+            b.worker_id = w->me.id;
+            b.incarnation = w->me.incarnation;
+            w->link->ops->report(w->link, &b, 0);
+            w->last_sent_mono = ioMono(w->io);
+        }
+    }
+    ioTimerIn(&w->beat_timer, WORKER_HEARTBEAT_US / 2, onBeat);
+}
+
+/* Sent reports go back to the front of the pending list (in their original order). */
+static void requeue(struct worker *w, uint64_t tag)
+{
+    struct worker_report **pp = &w->sent;
+    struct worker_report *back = NULL;
+    while (*pp != NULL) {
+        struct worker_report *rep = *pp;
+        if (tag != 0 && rep->tag != tag) {
+            pp = &rep->next;
+            continue;
+        }
+        *pp = rep->next;
+        rep->tag = 0;
+        rep->next = back; /* sent is newest first: prepending restores the order */
+        back = rep;
+    }
+    if (back == NULL) {
+        return;
+    }
+    struct worker_report *last = back;
+    while (last->next != NULL) {
+        last = last->next;
+    }
+    last->next = w->pending;
+    if (w->pending == NULL) {
+        w->pending_tail = last;
+    }
+    w->pending = back;
+}
+
+static bool finalRefusal(int status)
+{
+    return status == RC_EINVAL || status == RC_ENOTFOUND || status == RC_ESTALE;
+}
+
+void workerReported(struct worker *w, uint64_t tag, int status)
+{
+    if (tag == 0) {
+        return;
+    }
+    bool known = false;
+    for (struct worker_report *p = w->sent; p != NULL && !known; p = p->next) {
+        known = p->tag == tag;
+    }
+    if (!known) {
+        return; /* answered after its session ended: its reports were queued again */
+    }
+    if (w->inflight > 0) {
+        w->inflight--;
+    }
+    if (status != 0 && !finalRefusal(status)) {
+        requeue(w, tag);
+        flushSoon(w);
+        return;
+    }
+    struct worker_report **pp = &w->sent;
+    while (*pp != NULL) {
+        struct worker_report *rep = *pp;
+        if (rep->tag != tag) {
+            pp = &rep->next;
+            continue;
+        }
+        *pp = rep->next;
+        w->stats.reports++;
+        if (rep->msg.kind == REPORT_FINISHED || rep->msg.kind == REPORT_LOST) {
+            struct worker_run *r = findRun(w, rep->msg.run_id);
+            if (r != NULL && r->stage == WR_DONE && r->fence == rep->msg.fence) {
+                freeRun(w, r); /* the leader has the end: nothing left to do for it */
+            }
+        }
+        freeReport(rep);
+    }
+    flushSoon(w);
+}
+
+/* ---- Executing --------------------------------------------------------------------------- */
+
+static struct exec_backend *backendOf(struct worker *w, const Raftcron__JobSpec *spec)
+{
+    const Raftcron__Executor *e = spec != NULL ? spec->executor : NULL;
+    switch (e != NULL ? e->kind_case : RAFTCRON__EXECUTOR__KIND__NOT_SET) {
+    case RAFTCRON__EXECUTOR__KIND_SHELL:
+        return w->execs.shell;
+    case RAFTCRON__EXECUTOR__KIND_NOOP:
+        return w->execs.noop;
+    case RAFTCRON__EXECUTOR__KIND_HTTP:
+        return w->execs.http;
+    case RAFTCRON__EXECUTOR__KIND_SQL:
+        return w->execs.sql;
+    default:
+        return NULL;
+    }
+}
+
+static void startReady(struct worker *w);
+static void finishClose(struct worker *w);
+
+static void finishRun(struct worker *w, struct worker_run *r, uint32_t state,
+                      const struct exec_result *res, const char *error)
+{
+    bool was_process = r->stage == WR_RUNNING && r->process;
+    r->stage = WR_DONE;
+    r->h = NULL;
+    if (was_process) {
+        w->procs--;
+    }
+    if (r->cancelled) {
+        freeRun(w, r);
+        startReady(w);
+        return;
+    }
+    struct worker_report *started = r->started_report;
+    int64_t started_us = r->started_us;
+    if (started != NULL) {
+        /* Not sent yet: the finished report says when it started. */
+        unlinkPending(w, started);
+        r->started_report = NULL;
+        freeReport(started);
+    } else {
+        started_us = 0;
+    }
+    struct worker_report *rep = queueReport(w, r, REPORT_FINISHED);
+    if (rep != NULL) {
+        rep->msg.state = state;
+        rep->msg.started_us = started_us;
+        raftcron__outcome__init(&rep->outcome);
+        if (res != NULL) {
+            rep->outcome.exit_code = res->exit_code;
+            if (res->finished_us != 0) {
+                rep->msg.at_us = res->finished_us;
+            }
+            if (res->tail_len > 0 && (rep->tail = malloc(res->tail_len)) != NULL) {
+                memcpy(rep->tail, res->tail, res->tail_len);
+                rep->outcome.output_tail.data = rep->tail;
+                rep->outcome.output_tail.len = res->tail_len;
+            }
+        } else {
+            rep->outcome.exit_code = -1;
+        }
+        const char *text = error != NULL ? error : res != NULL ? res->error : "";
+        rep->error = strdup(text);
+        rep->outcome.error = rep->error != NULL ? rep->error : (char *)"";
+        rep->msg.outcome = &rep->outcome;
+    }
+    w->stats.finished++;
+    startReady(w);
 }
 
 static void runDone(struct exec_handle *h, const struct exec_result *res, void *data)
@@ -284,37 +470,37 @@ static void runDone(struct exec_handle *h, const struct exec_result *res, void *
     struct worker_run *r = data;
     struct worker *w = r->w;
     (void)h;
-    r->h = NULL;
-    if (r->state == RUN_DROPPED || w->closing) {
-        r->state = RUN_DONE;
+    if (w->closing) {
+        r->h = NULL;
+        r->stage = WR_DONE;
+        finishClose(w); /* workerClose counted it */
         return;
     }
-    r->state = RUN_DONE;
-    Raftcron__Outcome o = RAFTCRON__OUTCOME__INIT;
-    o.exit_code = res->exit_code;
-    o.output_tail.data = (uint8_t *)res->tail;
-    o.output_tail.len = res->tail_len;
-    o.error = (char *)res->error;
     uint32_t state = RC_RUN_SUCCEEDED;
     if (res->timed_out) {
         state = RC_RUN_TIMED_OUT;
     } else if (res->start_failed || res->exit_code != 0 || res->term_signal != 0) {
         state = RC_RUN_FAILED;
     }
-    report(w, r->run_id, r->fence, 2, state, &o);
+    if (res->started_us != 0) {
+        r->started_us = res->started_us;
+    }
+    finishRun(w, r, state, res, NULL);
 }
 
-static void startRun(struct worker_run *r)
+static void startRun(struct worker *w, struct worker_run *r)
 {
-    struct worker *w = r->w;
-    const Raftcron__Run *run = w->src.run(w->src.ctx, r->run_id);
-    if (run == NULL || run->state != RC_RUN_ASSIGNED || run->fence != r->fence) {
-        r->state = RUN_DONE; /* moved on while we waited */
-        return;
+    const Raftcron__Run *run = r->a->run;
+    const Raftcron__JobSpec *spec = r->a->spec;
+    struct exec_backend *b = backendOf(w, spec);
+    r->stage = WR_RUNNING;
+    if (r->process) {
+        w->procs++;
     }
-    const Raftcron__JobSpec *spec = w->src.spec(w->src.ctx, run);
-    if (spec == NULL) {
-        r->state = RUN_DONE;
+    if (b == NULL) {
+        char why[RC_ERRMSG_SIZE];
+        snprintf(why, sizeof why, "this worker has no executor for the job's kind");
+        finishRun(w, r, RC_RUN_FAILED, NULL, why);
         return;
     }
     const char *env[65];
@@ -336,134 +522,307 @@ static void startRun(struct worker_run *r)
         .env = env,
         .timeout_us = spec->timeout_us,
     };
-    report(w, r->run_id, r->fence, 1, 0, NULL);
-    r->state = RUN_RUNNING;
-    w->started++;
-    if (execStart(&w->exec, &req, runDone, r, &r->h) != 0) {
-        Raftcron__Outcome o = RAFTCRON__OUTCOME__INIT;
-        o.exit_code = -1;
-        o.error = w->exec.errmsg;
-        r->state = RUN_DONE;
-        report(w, r->run_id, r->fence, 2, RC_RUN_FAILED, &o);
+    int64_t now = wallNow(w);
+    r->started_us = now;
+    int64_t late = now - r->start_at;
+    if (late > w->stats.late_max_us) {
+        w->stats.late_max_us = late;
+    }
+    w->stats.started++;
+    r->started_report = queueReport(w, r, REPORT_STARTED);
+    if (r->started_report != NULL) {
+        r->started_report->run = r;
+    }
+    if (execStart(b, &req, runDone, r, &r->h) != 0) {
+        finishRun(w, r, RC_RUN_FAILED, NULL, b->errmsg);
     }
 }
 
-static void finishClose(struct worker *w);
-
-/* Run timers close either when the ledger moved on (reap) or at shutdown; a close in flight at
- * shutdown is waited for too, since finishClose frees the runs. */
-static void runTimerClosed(struct rtimer *t)
+/* Start runs waiting for a process slot, oldest first, while slots are free. */
+static void startReady(struct worker *w)
 {
-    struct worker_run *r = t->data;
-    r->timer_open = false;
-    r->timer_closing = false;
-    if (r->w->closing) {
-        finishClose(r->w);
+    while (w->ready != NULL && w->procs < w->me.capacity && !w->closing) {
+        struct worker_run *r = w->ready;
+        w->ready = r->next_ready;
+        if (w->ready == NULL) {
+            w->ready_tail = NULL;
+        }
+        r->next_ready = NULL;
+        startRun(w, r);
     }
 }
 
-static void startAtDeadline(struct rtimer *t)
+static void makeReady(struct worker *w, struct worker_run *r)
 {
-    startRun(t->data);
+    if (!r->process || w->procs < w->me.capacity) {
+        startRun(w, r);
+        return;
+    }
+    r->stage = WR_READY;
+    if (w->ready_tail != NULL) {
+        w->ready_tail->next_ready = r;
+    } else {
+        w->ready = r;
+    }
+    w->ready_tail = r;
 }
 
-static void trackAssigned(struct worker *w, const Raftcron__Run *run, int64_t t_now)
+static void onStartTimer(struct io_timer *t)
 {
-    struct worker_run *r = calloc(1, sizeof *r);
+    struct worker *w = t->data;
+    if (w->closing) {
+        return;
+    }
+    int64_t now = wallNow(w);
+    while (w->n_heap > 0 && w->heap[0]->start_at <= now) {
+        struct worker_run *r = w->heap[0];
+        heapRemove(w, r);
+        makeReady(w, r);
+    }
+    armStart(w);
+}
+
+static void dropFromReady(struct worker *w, struct worker_run *r)
+{
+    struct worker_run *prev = NULL;
+    for (struct worker_run *p = w->ready; p != NULL; prev = p, p = p->next_ready) {
+        if (p != r) {
+            continue;
+        }
+        if (prev != NULL) {
+            prev->next_ready = p->next_ready;
+        } else {
+            w->ready = p->next_ready;
+        }
+        if (w->ready_tail == p) {
+            w->ready_tail = prev;
+        }
+        return;
+    }
+}
+
+/* The leader took the run away: forget it, or kill it if it runs. */
+static void cancelRun(struct worker *w, struct worker_run *r)
+{
+    w->stats.cancelled++;
+    switch (r->stage) {
+    case WR_ACCEPTED:
+        heapRemove(w, r);
+        armStart(w);
+        freeRun(w, r);
+        break;
+    case WR_READY:
+        dropFromReady(w, r);
+        freeRun(w, r);
+        break;
+    case WR_RECEIVED:
+        freeRun(w, r);
+        break;
+    case WR_RUNNING:
+        r->cancelled = true;
+        if (r->h != NULL) {
+            execCancel(r->h);
+        }
+        break;
+    case WR_DONE:
+        break; /* its report is on the way; the leader refuses it if stale */
+    }
+}
+
+/* ---- Pushes -------------------------------------------------------------------------------- */
+
+static void receive(struct worker *w, const Raftcron__AssignedRun *a)
+{
+    const Raftcron__Run *run = a->run;
+    if (run == NULL || a->spec == NULL || run->id == 0) {
+        return;
+    }
+    struct worker_run *r = findRun(w, run->id);
+    if (r != NULL && r->fence == run->fence) {
+        if (r->stage == WR_RECEIVED) {
+            queueReport(w, r, REPORT_RECEIVED); /* the first one may have been lost */
+        }
+        return;
+    }
+    if (r != NULL) {
+        if (r->fence > run->fence) {
+            return; /* an old push */
+        }
+        cancelRun(w, r); /* reassigned here under a newer fence */
+        if (findRun(w, run->id) != NULL) {
+            return; /* still running under the old fence: its end frees it first */
+        }
+    }
+    if (!w->enabled) {
+        return;
+    }
+    r = calloc(1, sizeof *r);
     if (r == NULL) {
+        return;
+    }
+    r->a = copyAssignment(a);
+    if (r->a == NULL || u64mapPut(&w->runs, run->id, r) != 0) {
+        if (r->a != NULL) {
+            raftcron__assigned_run__free_unpacked(r->a, NULL);
+        }
+        free(r);
         return;
     }
     r->w = w;
     r->run_id = run->id;
     r->fence = run->fence;
-    r->next = w->runs;
-    w->runs = r;
+    r->start_at = run->start_at_us != 0 ? run->start_at_us : run->scheduled_us;
+    r->heap_index = SIZE_MAX;
+    const Raftcron__Executor *e = a->spec->executor;
+    r->process = e != NULL && e->kind_case == RAFTCRON__EXECUTOR__KIND_SHELL;
+    r->stage = WR_RECEIVED;
+    w->stats.received++;
     if (run->state == RC_RUN_RUNNING) {
-        /* Recorded as running here, unknown to this process: it restarted mid-run. */
-        r->state = RUN_DONE;
-        report(w, run->id, run->fence, 3, 0, NULL);
+        /* Recorded as running here, unknown to this process' state: it was lost. */
+        r->stage = WR_DONE;
+        queueReport(w, r, REPORT_LOST);
         return;
     }
-    (void)t_now;
-    if (rtimerInit(w->loop, &r->timer) != 0) {
-        LOG_WARN("worker: no start timer; starting the run now", "run", "%llu",
-                 (unsigned long long)run->id);
-        startRun(r);
+    queueReport(w, r, REPORT_RECEIVED);
+}
+
+static void accept(struct worker *w, const Raftcron__RunRef *ref)
+{
+    struct worker_run *r = findRun(w, ref->run_id);
+    if (r == NULL || r->fence != ref->fence || r->stage != WR_RECEIVED) {
         return;
     }
-    r->timer.data = r;
-    r->timer_open = true;
-    if (rtimerStart(&r->timer, startAtDeadline, run->start_at_us) != 0) {
-        startRun(r);
+    r->stage = WR_ACCEPTED;
+    if (heapPush(w, r) != 0) {
+        makeReady(w, r); /* no memory for the heap: start now rather than never */
+        return;
     }
+    armStart(w);
 }
 
-static bool stillOurs(const Raftcron__Run *run, const struct worker_run *r)
+static bool listed(const Raftcron__SessionPush *p, uint64_t run_id, uint64_t fence)
 {
-    return run != NULL && run->fence == r->fence &&
-           (run->state == RC_RUN_ASSIGNED || run->state == RC_RUN_RUNNING);
-}
-
-/* Forget local runs the ledger moved on from; cancel one still running (cancelled, lost). */
-static void reap(struct worker *w)
-{
-    struct worker_run **pp = &w->runs;
-    while (*pp != NULL) {
-        struct worker_run *r = *pp;
-        const Raftcron__Run *run = w->src.run(w->src.ctx, r->run_id);
-        if (stillOurs(run, r) || r->state == RUN_RUNNING) {
-            if (r->state == RUN_RUNNING && !stillOurs(run, r) && r->h != NULL) {
-                r->state = RUN_DROPPED;
-                execCancel(r->h);
-            }
-            pp = &r->next;
-            continue;
+    for (size_t i = 0; i < p->n_assign; i++) {
+        if (p->assign[i]->run != NULL && p->assign[i]->run->id == run_id &&
+            p->assign[i]->run->fence == fence) {
+            return true;
         }
-        if (r->timer_open) {
-            if (!r->timer_closing) {
-                r->timer_closing = true;
-                rtimerClose(&r->timer, runTimerClosed);
-            }
-            pp = &r->next;
-            continue;
-        }
-        if (r->state == RUN_DROPPED && r->h != NULL) {
-            pp = &r->next;
-            continue;
-        }
-        *pp = r->next;
-        free(r);
     }
+    return false;
 }
 
-void workerScanNow(struct worker *w)
+/* A sync push lists every run assigned to this process: anything else held was taken away. */
+static void syncDrop(struct worker *w, const Raftcron__SessionPush *p)
+{
+    size_t n = 0;
+    size_t pos = 0;
+    struct worker_run *r;
+    struct worker_run **gone = malloc((w->runs.n + 1) * sizeof *gone);
+    if (gone == NULL) {
+        return;
+    }
+    while ((r = u64mapNext(&w->runs, &pos, NULL)) != NULL) {
+        if (r->stage != WR_DONE && !listed(p, r->run_id, r->fence)) {
+            gone[n++] = r;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        cancelRun(w, gone[i]);
+    }
+    free(gone);
+}
+
+void workerOnPush(struct worker *w, const Raftcron__SessionPush *p)
 {
     if (w->closing) {
         return;
     }
-    if (w->enabled) {
-        const Raftcron__Run *runs[256];
-        size_t k = w->src.assigned(w->src.ctx, w->me.id, runs, 256);
-        int64_t t_now = now();
-        for (size_t i = 0; i < k && i < 256; i++) {
-            if (runs[i]->worker_incarnation != w->me.incarnation) {
-                /* Assigned to an earlier process with this id (a replica replaying history,
-                 * or a run from before a restart): never ours to run. Its WorkerUp for this
-                 * incarnation moves such runs to LOST. */
-                continue;
-            }
-            struct worker_run *r = findRun(w, runs[i]->id);
-            if (r == NULL || (r->fence != runs[i]->fence && r->state == RUN_DONE)) {
-                if (r != NULL) {
-                    r->run_id = 0; /* superseded: reap forgets it */
-                }
-                trackAssigned(w, runs[i], t_now);
-            }
+    if (p->sync) {
+        syncDrop(w, p);
+        if (!w->session_up) {
+            w->session_up = true;
+            flushSoon(w);
         }
-        reap(w);
     }
-    deliver(w);
+    for (size_t i = 0; i < p->n_cancel; i++) {
+        struct worker_run *r = findRun(w, p->cancel[i]->run_id);
+        if (r != NULL && r->fence == p->cancel[i]->fence) {
+            cancelRun(w, r);
+        }
+    }
+    for (size_t i = 0; i < p->n_assign; i++) {
+        receive(w, p->assign[i]);
+    }
+    for (size_t i = 0; i < p->n_accepted; i++) {
+        accept(w, p->accepted[i]);
+    }
 }
+
+void workerOnSessionEnd(struct worker *w)
+{
+    w->session_up = false;
+    w->inflight = 0;
+    requeue(w, 0);
+}
+
+/* ---- The hello --------------------------------------------------------------------------- */
+
+int workerHelloBuild(struct worker *w, struct worker_hello *h)
+{
+    memset(h, 0, sizeof *h);
+    raftcron__session_open__init(&h->open);
+    raftcron__worker__init(&h->worker);
+    h->worker.id = w->me.id;
+    h->worker.address = (char *)w->me.address;
+    h->worker.capacity = w->me.capacity;
+    h->worker.incarnation = w->me.incarnation;
+    h->worker.alive = true;
+    for (unsigned i = 0; i < w->me.n_tags && i < RC_CONF_TAGS_MAX; i++) {
+        raftcron__worker__tags_entry__init(&h->tags[i]);
+        h->tags[i].key = (char *)w->me.tags[i].key;
+        h->tags[i].value = (char *)w->me.tags[i].value;
+        h->tagp[i] = &h->tags[i];
+    }
+    h->worker.n_tags = w->me.n_tags;
+    h->worker.tags = h->tagp;
+    h->open.worker = &h->worker;
+    size_t n = w->runs.n;
+    if (n > 0) {
+        h->held = calloc(n, sizeof *h->held);
+        h->heldp = calloc(n, sizeof *h->heldp);
+        if (h->held == NULL || h->heldp == NULL) {
+            workerHelloFree(h);
+            return RC_ENOMEM;
+        }
+    }
+    size_t k = 0;
+    size_t pos = 0;
+    struct worker_run *r;
+    while ((r = u64mapNext(&w->runs, &pos, NULL)) != NULL && k < n) {
+        if (r->stage == WR_DONE) {
+            continue;
+        }
+        raftcron__held_run__init(&h->held[k]);
+        h->held[k].run_id = r->run_id;
+        h->held[k].fence = r->fence;
+        h->held[k].running = r->stage == WR_RUNNING;
+        h->heldp[k] = &h->held[k];
+        k++;
+    }
+    h->open.n_held = k;
+    h->open.held = h->heldp;
+    return 0;
+}
+
+void workerHelloFree(struct worker_hello *h)
+{
+    free(h->held);
+    free(h->heldp);
+    h->held = NULL;
+    h->heldp = NULL;
+}
+
+/* ---- Lifecycle ---------------------------------------------------------------------------- */
 
 uint64_t workerIncarnation(void)
 {
@@ -479,29 +838,58 @@ uint64_t workerIncarnation(void)
     return v;
 }
 
-static void scan(uv_timer_t *t)
+size_t workerRunCount(const struct worker *w)
 {
-    workerScanNow(t->data);
+    return w->runs.n;
 }
 
-int workerStart(struct worker *w, uv_loop_t *loop, const struct worker_identity *me,
-                const struct worker_source *src, bool enabled)
+void workerSetLink(struct worker *w, struct worker_link *link)
+{
+    if (w->link == link) {
+        return;
+    }
+    if (w->link != NULL) {
+        workerOnSessionEnd(w);
+    }
+    w->link = link;
+}
+
+int workerStart(struct worker *w, struct node_io *io, const struct worker_identity *me,
+                const struct worker_execs *execs, bool enabled)
 {
     memset(w, 0, sizeof *w);
     w->me = *me;
-    w->src = *src;
-    w->loop = loop;
-    w->enabled = enabled;
-    if (enabled) {
-        int rv = shellInit(&w->exec, loop);
-        if (rv != 0) {
-            return rv;
-        }
+    if (w->me.capacity == 0) {
+        w->me.capacity = 1;
     }
-    uv_timer_init(loop, &w->timer);
-    w->timer.data = w;
-    uv_timer_start(&w->timer, scan, WORKER_SCAN_MS, WORKER_SCAN_MS);
+    w->io = io;
+    w->execs = *execs;
+    w->enabled = enabled;
+    u64mapInit(&w->runs);
+    int rv = ioTimerInit(io, &w->start_timer, IO_WALL);
+    if (rv != 0) {
+        goto err;
+    }
+    rv = ioTimerInit(io, &w->flush_timer, IO_MONO);
+    if (rv != 0) {
+        goto err_after_start;
+    }
+    rv = ioTimerInit(io, &w->beat_timer, IO_MONO);
+    if (rv != 0) {
+        goto err_after_flush;
+    }
+    w->start_timer.data = w->flush_timer.data = w->beat_timer.data = w;
+    ioTimerIn(&w->beat_timer, WORKER_HEARTBEAT_US / 2, onBeat);
     return 0;
+
+err_after_flush:
+    ioTimerClose(&w->flush_timer, NULL);
+err_after_start:
+    ioTimerClose(&w->start_timer, NULL);
+err:
+    assert(rv != 0);
+    u64mapClose(&w->runs);
+    return rv;
 }
 
 static void finishClose(struct worker *w)
@@ -509,51 +897,52 @@ static void finishClose(struct worker *w)
     if (--w->pending_close > 0) {
         return;
     }
-    while (w->queue != NULL) {
-        popQueue(w);
+    struct worker_report *lists[2] = {w->pending, w->sent};
+    for (int i = 0; i < 2; i++) {
+        while (lists[i] != NULL) {
+            struct worker_report *next = lists[i]->next;
+            lists[i]->run = NULL;
+            freeReport(lists[i]);
+            lists[i] = next;
+        }
     }
-    struct worker_run *r = w->runs;
-    while (r != NULL) {
-        struct worker_run *next = r->next;
+    w->pending = w->pending_tail = w->sent = NULL;
+    size_t pos = 0;
+    struct worker_run *r;
+    while ((r = u64mapNext(&w->runs, &pos, NULL)) != NULL) {
+        if (r->a != NULL) {
+            raftcron__assigned_run__free_unpacked(r->a, NULL);
+        }
         free(r);
-        r = next;
     }
-    w->runs = NULL;
-    w->close_cb(w);
+    u64mapClose(&w->runs);
+    free(w->heap);
+    w->heap = NULL;
+    w->n_heap = 0;
+    if (w->close_cb != NULL) {
+        w->close_cb(w);
+    }
 }
 
-static void timerClosed(uv_handle_t *h)
+static void timerClosed(struct io_timer *t)
 {
-    finishClose(h->data);
+    finishClose(t->data);
 }
 
-static void execClosed(struct exec_backend *b)
-{
-    struct worker *w = (struct worker *)((char *)b - offsetof(struct worker, exec));
-    finishClose(w);
-}
-
+/* Running processes are cancelled by their backend's close (the owner closes the backends
+ * after this): the close completes once each has reported its end. */
 void workerClose(struct worker *w, void (*cb)(struct worker *w))
 {
     w->closing = true;
     w->close_cb = cb;
-    w->pending_close = 1; /* released at the end of this function */
-    uv_timer_stop(&w->timer);
-    w->pending_close++;
-    uv_close((uv_handle_t *)&w->timer, timerClosed);
-    for (struct worker_run *r = w->runs; r != NULL; r = r->next) {
-        if (!r->timer_open) {
-            continue;
-        }
-        w->pending_close++;
-        if (!r->timer_closing) {
-            r->timer_closing = true;
-            rtimerClose(&r->timer, runTimerClosed);
-        }
+    w->link = NULL;
+    w->pending_close = 3;
+    size_t pos = 0;
+    struct worker_run *r;
+    while ((r = u64mapNext(&w->runs, &pos, NULL)) != NULL) {
+        w->pending_close += r->h != NULL;
     }
-    if (w->enabled) {
-        w->pending_close++;
-        execClose(&w->exec, execClosed);
-    }
-    finishClose(w);
+    ioTimerClose(&w->start_timer, timerClosed);
+    ioTimerClose(&w->flush_timer, timerClosed);
+    ioTimerClose(&w->beat_timer, timerClosed);
 }

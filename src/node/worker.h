@@ -1,47 +1,63 @@
 /*
- * A worker (DESIGN.md §5): executes the runs assigned to it. Every member node has one (unless
- * --no-execute), and `raftcrond --worker` runs one alone as an agent that is not a Raft member.
- * Where the assignments come from is the worker's source: a member reads its own replica of
- * the ledger (a committed RunAssign naming it is the dispatch); an agent holds the leader's
- * latest answer to Worker.Watch (watch.c), which the leader pushes as soon as an assignment or
- * a cancel is applied. Either way the worker starts a run at its start_at with the shell
- * executor, and reports RunStarted / RunFinished to the leader (Run.Report), retrying until the
- * report is committed or refused as stale. It says hello (WorkerUp, with its tags and capacity)
- * and heartbeats. A run recorded RUNNING on this worker that this process does not know (it
- * restarted) is reported lost, and the job's retry policy decides.
+ * A worker (DESIGN.md §5): executes the runs the leader assigns to it. Every member node has
+ * one (unless --no-execute), and `raftcrond --worker` runs one alone as an agent that is not a
+ * Raft member. Both talk to the leader through a link (link.h): one session, opened with this
+ * worker's identity and the runs it holds; the leader pushes assignments, acceptances and
+ * cancels on it, and the worker sends reports back, many in flight.
  *
- * Local run lifecycle: WAITING (timer to start_at) → RUNNING (executor) → DONE (finished report
- * queued); a run reassigned or cancelled meanwhile is dropped (cancelled if running).
+ * Protocol (docs/executors.md "From assignment to process"):
+ *  1. An assignment arrives (run, fence, start_at, the job's spec): the worker keeps it and
+ *     reports "received" at once.
+ *  2. The leader commits the worker's acceptance (RunAccept) and pushes "accepted": only now
+ *     may the run start, so that an assignment the leader gave to another worker after an ack
+ *     timeout (a new fence) is never started here. The run waits for start_at on one
+ *     wall-clock timer (a heap of start times, the timerfd of rtimer.h in the daemon).
+ *  3. At start_at the run starts on the executor of its kind (shell, noop, ...); runs of
+ *     process executors (shell) wait for one of `capacity` slots, the others do not.
+ *  4. "started" and "finished" reports go to the leader in batches; a quick run's started
+ *     report still waiting to be sent is folded into its finished one. A report is kept until
+ *     the leader answers it (committed, or refused as stale); a broken session sends it again
+ *     on the next one.
+ *  A cancel (or a sync push that no longer lists a run) drops a run not yet started and kills
+ *  one running.
+ *
+ * Local run lifecycle (STYLE.md §9): RECEIVED → ACCEPTED (in the start heap) → READY (start_at
+ * reached, waiting for a slot) → RUNNING → DONE (finished report until answered); a cancel
+ * moves RECEIVED/ACCEPTED/READY to gone, RUNNING to DONE once the executor says so.
+ *
+ * Time and timers come through io.h; executors through exec.h (the simulator gives fakes).
  */
 #ifndef RC_NODE_WORKER_H
 #define RC_NODE_WORKER_H
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <uv.h>
 
 #include "api.pb-c.h"
 #include "core/confparse.h"
+#include "core/u64map.h"
 #include "exec/exec.h"
+#include "io.h"
+
+#define WORKER_HEARTBEAT_US  200000 /* an empty report when nothing else was sent */
+#define WORKER_MAX_INFLIGHT  8      /* report batches unanswered at once */
+#define WORKER_BATCH_REPORTS 2048   /* reports per batch */
 
 struct worker;
 struct worker_run;
 struct worker_report;
+struct worker_link;
 
-/* Where the worker learns its assignments. Returned pointers are borrowed and valid until the
- * loop runs again. */
-struct worker_source {
-    /* The runs assigned to worker_id (ASSIGNED or RUNNING): fills at most max, returns the
-     * number there are. */
-    size_t (*assigned)(void *ctx, uint64_t worker_id, const Raftcron__Run **out, size_t max);
-    const Raftcron__Run *(*run)(void *ctx, uint64_t run_id);
-    const Raftcron__JobSpec *(*spec)(void *ctx, const Raftcron__Run *run);
-    /* Registered alive with the cluster (else the worker says hello). NULL: the worker tracks
-     * it from the answers to its hello and heartbeats. */
-    bool (*registered)(void *ctx, const struct worker *w);
-    /* The endpoints to send to, best first; false when no leader is known. */
-    bool (*endpoints)(void *ctx, char *buf, size_t len);
-    void *ctx;
+/* How the worker reaches the leader. */
+struct worker_link_ops {
+    /* Send b (borrowed for the call) on the session; the link later calls workerReported(w,
+     * tag, status) exactly once. Returns 0, or an RC_E* code when there is no session (then no
+     * workerReported). */
+    int (*report)(struct worker_link *l, const Raftcron__ReportBatch *b, uint64_t tag);
+};
+
+struct worker_link {
+    const struct worker_link_ops *ops;
 };
 
 struct worker_identity {
@@ -49,41 +65,93 @@ struct worker_identity {
     const char *address;            /* what the worker table shows */
     const struct rc_conf_tag *tags; /* matched against jobs' target tags */
     unsigned n_tags;
-    unsigned capacity;      /* runs at once */
-    const char *auth_token; /* or NULL */
-    uint64_t incarnation;   /* random, non-zero, new for every process (workerIncarnation) */
+    unsigned capacity;    /* processes at once */
+    uint64_t incarnation; /* random, non-zero, new for every process (workerIncarnation) */
+};
+
+/* The executor of each kind (borrowed; NULL: runs of that kind fail to start). */
+struct worker_execs {
+    struct exec_backend *shell;
+    struct exec_backend *noop;
+    struct exec_backend *http;
+    struct exec_backend *sql;
+};
+
+/* The session's hello (workerHelloBuild), owned by the caller until workerHelloFree. */
+struct worker_hello {
+    Raftcron__SessionOpen open;
+    Raftcron__Worker worker;
+    Raftcron__Worker__TagsEntry tags[RC_CONF_TAGS_MAX];
+    Raftcron__Worker__TagsEntry *tagp[RC_CONF_TAGS_MAX];
+    Raftcron__HeldRun *held;
+    Raftcron__HeldRun **heldp;
+};
+
+struct worker_stats {
+    uint64_t received;   /* assignments received */
+    uint64_t started;    /* runs started by this process */
+    uint64_t finished;   /* runs whose executor ended */
+    uint64_t cancelled;  /* runs dropped or killed on the leader's word */
+    uint64_t reports;    /* reports answered */
+    uint64_t batches;    /* report batches sent */
+    int64_t late_max_us; /* the latest start relative to start_at */
 };
 
 struct worker {
     struct worker_identity me; /* strings borrowed */
-    struct worker_source src;
-    uv_loop_t *loop;
-    bool enabled;
+    struct node_io *io;        /* borrowed */
+    struct worker_execs execs; /* borrowed */
+    struct worker_link *link;  /* borrowed; NULL until workerSetLink */
+    bool enabled;              /* false: executes nothing (--no-execute) */
     bool closing;
-    struct exec_backend exec;    /* shell */
-    uv_timer_t timer;            /* scan of the replica + heartbeats */
-    struct worker_run *runs;     /* local runs */
-    struct worker_report *queue; /* reports to deliver, in order */
-    struct worker_report *tail;
-    bool sending; /* a report or hello/heartbeat is in the thread pool */
-    uv_work_t work;
-    int64_t last_heartbeat_us;
-    int64_t retry_at_us; /* after a failed delivery */
-    bool hello_ok;       /* source without registered(): hello answered, not since lost */
-    uint64_t started;    /* read-only: runs started by this process */
+    bool session_up;          /* read-only: a sync push arrived on the current session */
+    struct u64map runs;       /* private: run id → struct worker_run */
+    struct worker_run **heap; /* private: accepted runs by start_at */
+    size_t n_heap, cap_heap;  /* private */
+    struct worker_run *ready; /* private: FIFO of runs waiting for a process slot */
+    struct worker_run *ready_tail;
+    unsigned procs;                /* read-only: processes running */
+    struct io_timer start_timer;   /* private: wall clock, the heap's top */
+    struct io_timer flush_timer;   /* private: send pending reports */
+    struct io_timer beat_timer;    /* private: heartbeats */
+    struct worker_report *pending; /* private: reports to send, in order */
+    struct worker_report *pending_tail;
+    struct worker_report *sent; /* private: reports in batches unanswered */
+    unsigned inflight;          /* read-only: batches unanswered */
+    uint64_t next_tag;
+    int64_t last_sent_mono;
+    struct worker_stats stats; /* read-only */
     void (*close_cb)(struct worker *w);
     unsigned pending_close;
 };
 
 /* A fresh random incarnation (never 0): runs assigned to an earlier process under the same
- * worker id are never executed by this one, even while a replica replays them. */
+ * worker id are never executed by this one. */
 uint64_t workerIncarnation(void);
-int workerStart(struct worker *w, uv_loop_t *loop, const struct worker_identity *me,
-                const struct worker_source *src, bool enabled);
-/* Registered alive with the cluster, as far as the worker knows. */
-bool workerRegistered(struct worker *w);
-/* The source changed: look at it now rather than at the next scan. */
-void workerScanNow(struct worker *w);
+
+/* Set up w. enabled false: it still says hello and reports nothing. Returns 0 or an RC_E*
+ * code (nothing to close then). */
+int workerStart(struct worker *w, struct node_io *io, const struct worker_identity *me,
+                const struct worker_execs *execs, bool enabled);
+/* The link to use from now on (NULL: none). A change ends the current session. */
+void workerSetLink(struct worker *w, struct worker_link *link);
+
+/* ---- Called by the link ---- */
+
+/* The hello for a new session: this worker's identity and the runs it holds. */
+int workerHelloBuild(struct worker *w, struct worker_hello *h);
+void workerHelloFree(struct worker_hello *h);
+/* A push from the leader (borrowed for the call). The first of a session is a sync push. */
+void workerOnPush(struct worker *w, const Raftcron__SessionPush *p);
+/* The session ended (the link reconnects on its own): unanswered reports go again later. */
+void workerOnSessionEnd(struct worker *w);
+/* The answer to the batch sent with tag: 0 done; RC_EINVAL, RC_ENOTFOUND or RC_ESTALE refused
+ * for good (dropped); any other code: its reports are sent again (outcome unknown). */
+void workerReported(struct worker *w, uint64_t tag, int status);
+
+/* Runs held (not yet forgotten), for tests and logs. */
+size_t workerRunCount(const struct worker *w);
+
 void workerClose(struct worker *w, void (*cb)(struct worker *w));
 
 #endif /* RC_NODE_WORKER_H */

@@ -150,13 +150,14 @@ static void test_agents_run_what_matches_their_tags(void **state)
     impostor.id = 2;
     impostor.address = "agent@elsewhere";
     impostor.capacity = 1;
-    Raftcron__WorkerHello hello = RAFTCRON__WORKER_HELLO__INIT;
+    impostor.incarnation = 1;
+    Raftcron__SessionOpen hello = RAFTCRON__SESSION_OPEN__INIT;
     hello.worker = &impostor;
     uint8_t buf[256];
-    size_t len = raftcron__worker_hello__pack(&hello, buf);
+    size_t len = raftcron__session_open__pack(&hello, buf);
     void *resp = NULL;
     size_t resp_len = 0;
-    assert_int_not_equal(rc_client_call(c, "Worker.Hello", buf, len, &resp, &resp_len, 0), 0);
+    assert_int_not_equal(rc_client_call(c, "Worker.Session", buf, len, &resp, &resp_len, 0), 0);
     assert_int_equal(rc_client_status(c), RC_STATUS_ALREADY_EXISTS);
     assert_non_null(strstr(rc_client_errmsg(c), "member node"));
     free(resp);

@@ -63,7 +63,7 @@ expect 2 'job add: unknown or incomplete option "--if-version"' "${E[@]}" job ad
 expect 2 'job add: unknown or incomplete option "--cron"' "${E[@]}" job add x --cron
 expect 2 '--if-version: "zero" is not a version' "${E[@]}" job delete x --if-version zero
 expect 2 'job add: a trigger is required: --cron, --every or --at' "${E[@]}" job add x --shell true
-expect 2 'job add: an executor is required: --shell, --http or --sql' "${E[@]}" job add x --every 1m
+expect 2 'job add: an executor is required: --shell, --http, --sql or --noop' "${E[@]}" job add x --every 1m
 expect 2 'job add: --cron and --every exclude each other' "${E[@]}" job add x --cron '@daily' --every 1m --shell true
 expect 2 'job add: --cron: field 2 \(hour\): 25 is out of range 0-23' "${E[@]}" job add x --cron '0 25 * * *' --shell true
 expect 2 'job add: --tz: .*Mars/Olympus' "${E[@]}" job add x --cron '@daily' --tz Mars/Olympus --shell true

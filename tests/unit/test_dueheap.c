@@ -398,6 +398,11 @@ static void describe(const struct sched_plan *p, const char *which)
 /* Heap items keyed before the full scan's wake-up: the job a wrong key belongs to. */
 static void describeEarlyKeys(const struct world *w, const struct sched_plan *full)
 {
+    for (size_t k = 0; k < w->h.n_busy; k++) {
+        const Raftcron__Job *j = fsmJobAt(w->f, w->h.busy[k].slot);
+        fprintf(stderr, "  busy list: instant %lld (slot %zu): %s\n", (long long)w->h.busy[k].key,
+                w->h.busy[k].slot, j != NULL ? j->spec->name : "?");
+    }
     for (size_t k = 0; k < w->h.n; k++) {
         const struct dueheap_item *it = &w->h.items[k];
         const Raftcron__Job *j = fsmJobAt(w->f, it->slot);

@@ -289,7 +289,7 @@ static void test_key_table(void **state)
             assert_string_not_equal(jobyamlKey(j)->name, k->name);
         }
     }
-    assert_int_equal(n, 37);
+    assert_int_equal(n, 39);
     assert_string_equal(jobyamlKey(0)->name, "name");
     /* switches take no value, the repeatable keys are the four lists */
     size_t repeatable = 0, switches = 0;
@@ -298,7 +298,7 @@ static void test_key_table(void **state)
         switches += jobyamlKey(i)->metavar == NULL;
     }
     assert_int_equal(repeatable, 4);
-    assert_int_equal(switches, 4);
+    assert_int_equal(switches, 5);
     assert_null(jobyamlKey(n));
 }
 
@@ -386,7 +386,7 @@ static void test_shape_errors(void **state)
 {
     (void)state;
     expectError("a trigger is required: --cron, --every or --at", FLAGS("name", "j", "shell", "x"));
-    expectError("an executor is required: --shell, --http or --sql",
+    expectError("an executor is required: --shell, --http, --sql or --noop",
                 FLAGS("name", "j", "cron", "@daily"));
     expectError("--cron and --every exclude each other",
                 FLAGS("name", "j", "cron", "@daily", "every", "1m", "shell", "x"));

@@ -148,6 +148,14 @@ static struct rc_fsm_result started(struct fx *x, uint64_t run, uint64_t fence, 
     return fxApply(x, buf, len);
 }
 
+static struct rc_fsm_result accepted(struct fx *x, uint64_t run, uint64_t fence, int64_t now)
+{
+    void *buf;
+    size_t len;
+    assert_int_equal(commandEncodeRunAccept(run, fence, now, &buf, &len), 0);
+    return fxApply(x, buf, len);
+}
+
 static struct rc_fsm_result finished(struct fx *x, uint64_t run, uint64_t fence, uint32_t state,
                                      int64_t now)
 {
@@ -198,11 +206,11 @@ static void test_table(void **state)
     }
     /* The diagram of DESIGN.md §3 (plus RETRY_WAIT → CANCELLED), written out in full. */
     static const char *const allowed[] = {
-        "pending>assigned",     "pending>cancelled",    "assigned>running",  "assigned>lost",
-        "assigned>cancelled",   "running>succeeded",    "running>failed",    "running>timed_out",
-        "running>lost",         "running>cancelled",    "failed>retry_wait", "failed>dead",
-        "timed_out>retry_wait", "timed_out>dead",       "lost>retry_wait",   "lost>dead",
-        "retry_wait>assigned",  "retry_wait>cancelled",
+        "pending>assigned",  "pending>cancelled",    "assigned>running",     "assigned>lost",
+        "assigned>assigned", "assigned>cancelled",   "running>succeeded",    "running>failed",
+        "running>timed_out", "running>lost",         "running>cancelled",    "failed>retry_wait",
+        "failed>dead",       "timed_out>retry_wait", "timed_out>dead",       "lost>retry_wait",
+        "lost>dead",         "retry_wait>assigned",  "retry_wait>cancelled",
     };
     size_t n_allowed = 0;
     for (uint32_t from = 0; from <= RC_RUN__COUNT; from++) {
@@ -617,12 +625,20 @@ static void test_workers(void **state)
     assert_int_equal(fsmRunsSelect(x->f, 0xffff, 0, sel, 1), 4); /* counts beyond max */
     r = workerDown(x, 1, T0 + 5 * MIN);
     fxExpectOk(&r);
-    assert_int_equal(r.runs_moved, 2);
-    assert_int_equal(run(x, a)->state, RC_RUN_LOST);
+    /* b was running there: LOST. a was assigned and never accepted: the worker never started
+     * it, so it stays ASSIGNED for the leader to give to another worker (same attempt). */
+    assert_int_equal(r.runs_moved, 1);
+    assert_int_equal(run(x, a)->state, RC_RUN_ASSIGNED);
     assert_int_equal(run(x, b)->state, RC_RUN_LOST);
     assert_int_equal(run(x, b)->finished_us, T0 + 5 * MIN);
-    assert_string_equal(run(x, a)->end_reason, "worker 1 down");
+    assert_string_equal(run(x, b)->end_reason, "worker 1 down");
     assert_int_equal(run(x, c)->state, RC_RUN_ASSIGNED);
+    uint64_t fence_a = run(x, a)->fence;
+    r = assign(x, a, fence_a, 2, T0 + 5 * MIN);
+    fxExpectOk(&r);
+    assert_int_equal(run(x, a)->worker_id, 2);
+    assert_int_equal(run(x, a)->attempt, 1);
+    assert_true(run(x, a)->fence > fence_a);
     assert_false(fsmWorkerGet(x->f, 1)->alive);
     /* Down again: nothing to do. Unknown: not found. Assigning to a down worker: stale. */
     r = workerDown(x, 1, T0 + 6 * MIN);
@@ -682,8 +698,11 @@ static void test_worker_restart_loses_its_runs(void **state)
     r = workerUpAs(x, 1, 222, T0 + 2 * SEC);
     fxExpectOk(&r);
     assert_true(r.changed);
-    assert_int_equal(r.runs_moved, 2);
-    assert_int_equal(run(x, a)->state, RC_RUN_LOST);
+    /* b ran there: LOST. a was never accepted, so never started: it stays assigned to the
+     * old incarnation, for the leader to give again (same attempt). */
+    assert_int_equal(r.runs_moved, 1);
+    assert_int_equal(run(x, a)->state, RC_RUN_ASSIGNED);
+    assert_int_equal(run(x, a)->worker_incarnation, 111);
     assert_int_equal(run(x, b)->state, RC_RUN_LOST);
     assert_string_equal(run(x, b)->end_reason, "worker 1 restarted");
     assert_int_equal(run(x, done)->state, RC_RUN_SUCCEEDED);
@@ -733,7 +752,9 @@ static void test_retry_limits(void **state)
     uint64_t k = fire(x, "k", T0 + MIN);
     r = assign(x, k, 0, 1, T0 + MIN);
     fxExpectOk(&r);
+    ok(accepted(x, k, r.fence, T0 + MIN));
     ok(workerDown(x, 1, T0 + MIN));
+    assert_int_equal(run(x, k)->state, RC_RUN_LOST);
     r = retry(x, k, r.fence, T0 + MIN, T0 + MIN);
     fxExpectCode(&r, RC_EINVAL, "allows no attempt 2");
 }
@@ -1079,7 +1100,10 @@ static void checkInvariants(struct rc_fsm *f)
             assert_true(r[i]->fence <= st.fence_seq);
             assert_true(r[i]->id <= st.run_seq);
             assert_true(r[i]->attempt >= 1 && r[i]->attempt <= 3);
-            if (r[i]->state == RC_RUN_ASSIGNED || r[i]->state == RC_RUN_RUNNING) {
+            /* A worker may hold what it accepted or runs only while alive (an assignment it
+             * never accepted may wait on a down worker for the leader to move it). */
+            if ((r[i]->state == RC_RUN_ASSIGNED && r[i]->accepted_us != 0) ||
+                r[i]->state == RC_RUN_RUNNING) {
                 const Raftcron__Worker *w = fsmWorkerGet(f, r[i]->worker_id);
                 assert_non_null(w);
                 assert_true(w->alive);
@@ -1116,8 +1140,28 @@ static void randomCommand(struct prop *p, uint64_t *seed, int64_t now)
     const Raftcron__Run *r = fsmRunGet(p->a.f, run_id);
     /* Mostly the right fence, sometimes an old one. */
     uint64_t fence = r != NULL && rng(seed) % 4 != 0 ? r->fence : rng(seed) % 8;
-    uint32_t op = (uint32_t)(rng(seed) % 11);
+    uint32_t op = (uint32_t)(rng(seed) % 13);
     switch (op) {
+    case 11:
+        assert_int_equal(commandEncodeRunAccept(run_id, fence, now, &buf, &len), 0);
+        break;
+    case 12: {
+        /* A group commit: an assignment and its acceptance in one entry. */
+        struct command_batch batch;
+        commandBatchInit(&batch);
+        void *one;
+        size_t n1;
+        uint64_t worker = 1 + rng(seed) % 3;
+        assert_int_equal(commandEncodeRunAssign(run_id, fence, worker, now, &one, &n1), 0);
+        assert_int_equal(commandBatchAdd(&batch, one, n1), 0);
+        free(one);
+        assert_int_equal(commandEncodeRunAccept(run_id, fence + 1, now, &one, &n1), 0);
+        assert_int_equal(commandBatchAdd(&batch, one, n1), 0);
+        free(one);
+        assert_int_equal(commandBatchFinish(&batch, &buf, &len), 0);
+        commandBatchClose(&batch);
+        break;
+    }
     case 0:
     case 1: {
         const char *name = names[rng(seed) % 3];
@@ -1130,6 +1174,7 @@ static void randomCommand(struct prop *p, uint64_t *seed, int64_t now)
                                      first + (int64_t)(count - 1) * MIN, count, d);
         it.manual = rng(seed) % 8 == 0;
         it.cancel_active = rng(seed) % 8 == 0;
+        it.worker_id = rng(seed) % 2 == 0 ? 1 + rng(seed) % 4 : 0; /* 4: never a worker */
         Raftcron__FireItem *ptrs[1] = {&it};
         assert_int_equal(commandEncodeFireBatch(now, ptrs, 1, &buf, &len), 0);
         break;

@@ -31,6 +31,7 @@ struct spec_buf {
     Raftcron__Trigger trigger;
     Raftcron__Executor executor;
     Raftcron__ShellExec shell;
+    Raftcron__NoopExec noop;
     Raftcron__Policy policy;
     Raftcron__RetryPolicy retry;
     Raftcron__JobSpec__TargetEntry tag;
@@ -203,15 +204,12 @@ static const Raftcron__Run *onlyRun(struct fx *x, uint32_t state)
     return r[0];
 }
 
-/* Fire the job's one due instant at now, assign it and drive it to `state`. */
+/* Fire the job's one due instant at now (the FireBatch places the run on a worker), and drive
+ * it to `state`. */
 static const Raftcron__Run *runTo(struct fx *x, uint32_t state, int64_t now)
 {
     struct sched_plan p = plan(x, now);
-    assert_int_equal(p.n_entries, 1); /* the FireBatch; the run exists once it is applied */
-    applyPlan(x, &p);
-    schedPlanFree(&p);
-    p = plan(x, now);
-    assert_int_equal(p.n_entries, 1);
+    assert_int_equal(p.n_entries, 1); /* the FireBatch, with the placement */
     applyPlan(x, &p);
     schedPlanFree(&p);
     const Raftcron__Run *r = onlyRun(x, RC_RUN_ASSIGNED);
@@ -396,34 +394,150 @@ static void test_placement(void **state)
     size_t len;
     assert_int_equal(commandEncodeWorkerDown(4, T0, &buf, &len), 0);
     assert_int_equal(applyOwned(x, buf, len).code, 0);
-    struct sched_plan p = plan(x, T0 + 4 * MIN); /* four instants, all fired */
-    applyPlan(x, &p);
-    schedPlanFree(&p);
-    p = plan(x, T0 + 4 * MIN);
-    /* run 1: tie between 2 and 3 at load 0 → 2; run 2: 3 (load 0 < 1); run 3: 3 (2 is full);
-     * run 4: both full, 1 does not match and 4 is down. */
-    assert_int_equal(p.n_entries, 3);
-    assert_int_equal(p.entries[0].run_id, 1);
-    assert_int_equal(p.entries[0].worker_id, 2);
-    assert_int_equal(p.entries[1].run_id, 2);
-    assert_int_equal(p.entries[1].worker_id, 3);
-    assert_int_equal(p.entries[2].run_id, 3);
-    assert_int_equal(p.entries[2].worker_id, 3);
-    assert_int_equal(p.n_waits, 1);
-    assert_int_equal(p.waits[0].run_id, 4);
-    assert_string_equal(p.waits[0].reason, "all matching workers at capacity");
+    /* Four instants, all fired, each run placed by its item: run 1: tie between 2 and 3 at
+     * load 0 → 2; run 2: 3 (load 0 < 1); run 3: 3 (2 is full); run 4: both full, 1 does not
+     * match and 4 is down: no placement, the run waits. */
+    struct sched_plan p = plan(x, T0 + 4 * MIN);
+    assert_int_equal(p.n_entries, 1);
     Raftcron__Command *cmd = decode(&p, 0);
-    assert_int_equal(cmd->cmd_case, RAFTCRON__COMMAND__CMD_RUN_ASSIGN);
-    assert_int_equal(cmd->run_assign->fence, 0);
-    assert_int_equal(cmd->run_assign->now_us, T0 + 4 * MIN);
+    Raftcron__FireBatch *fb = batchOf(cmd);
+    assert_int_equal(fb->n_items, 4);
+    assert_int_equal(fb->items[0]->worker_id, 2);
+    assert_int_equal(fb->items[1]->worker_id, 3);
+    assert_int_equal(fb->items[2]->worker_id, 3);
+    assert_int_equal(fb->items[3]->worker_id, 0);
     commandFree(cmd);
     applyPlan(x, &p);
     schedPlanFree(&p);
+    const Raftcron__Run *r = fsmRunGet(x->f, 1);
+    assert_int_equal(r->state, RC_RUN_ASSIGNED);
+    assert_int_equal(r->worker_id, 2);
+    assert_int_equal(r->fence, 1);
+    assert_int_equal(fsmRunGet(x->f, 4)->state, RC_RUN_PENDING);
     /* Existing assignments count as load: worker 2 full, 3 full. */
     p = plan(x, T0 + 4 * MIN);
     assert_int_equal(p.n_entries, 0);
     assert_int_equal(p.n_waits, 1);
+    assert_int_equal(p.waits[0].run_id, 4);
+    assert_string_equal(p.waits[0].reason, "all matching workers at capacity");
     schedPlanFree(&p);
+    /* With a backlog, a worker takes runs beyond its capacity (it starts them as slots free). */
+    struct sched_options o = {.now_us = T0 + 4 * MIN, .lookahead_us = LOOK, .backlog = 1};
+    assert_int_equal(schedPlan(x->f, &o, &p), 0);
+    assert_int_equal(p.n_entries, 1);
+    assert_int_equal(p.entries[0].run_id, 4);
+    assert_int_equal(p.entries[0].worker_id, 2); /* load 1 each; ties: the lowest id */
+    cmd = decode(&p, 0);
+    assert_int_equal(cmd->cmd_case, RAFTCRON__COMMAND__CMD_RUN_ASSIGN);
+    assert_int_equal(cmd->run_assign->fence, 0);
+    assert_int_equal(cmd->run_assign->now_us, T0 + 4 * MIN);
+    commandFree(cmd);
+    schedPlanFree(&p);
+}
+
+/* Placement only on live workers (the leader's sessions), and noop runs take no slot. */
+static void test_placement_live_and_noop(void **state)
+{
+    struct fx *x = *state;
+    struct spec_buf b;
+    specMake(&b, "a", "* * * * *");
+    specPolicy(&b, -1, false, RC_OVERLAP_ALLOW, 10);
+    putJob(x, &b.spec, false, T0);
+    workerUp(x, 1, 1, NULL, NULL);
+    workerUp(x, 2, 1, NULL, NULL);
+    const uint64_t live[] = {2};
+    struct sched_options o = {
+        .now_us = T0 + 3 * MIN, .lookahead_us = LOOK, .live = live, .n_live = 1};
+    struct sched_plan p;
+    assert_int_equal(schedPlan(x->f, &o, &p), 0);
+    Raftcron__Command *cmd = decode(&p, 0);
+    Raftcron__FireBatch *fb = batchOf(cmd);
+    assert_int_equal(fb->n_items, 3);
+    assert_int_equal(fb->items[0]->worker_id, 2); /* worker 1 is alive but not reachable */
+    assert_int_equal(fb->items[1]->worker_id, 0); /* worker 2 is full (capacity 1) */
+    commandFree(cmd);
+    applyPlan(x, &p);
+    schedPlanFree(&p);
+    o.n_live = 0; /* no worker reachable */
+    assert_int_equal(schedPlan(x->f, &o, &p), 0);
+    assert_int_equal(p.n_entries, 0);
+    assert_int_equal(p.n_waits, 2);
+    assert_string_equal(p.waits[0].reason, "no matching worker connected to the leader");
+    schedPlanFree(&p);
+    /* A noop job's runs all go to the one live worker of capacity 1, spread by load. */
+    struct spec_buf nb;
+    specMake(&nb, "n", "* * * * *");
+    specPolicy(&nb, -1, false, RC_OVERLAP_ALLOW, 10);
+    raftcron__noop_exec__init(&nb.noop);
+    nb.executor.kind_case = RAFTCRON__EXECUTOR__KIND_NOOP;
+    nb.executor.noop = &nb.noop;
+    putJob(x, &nb.spec, false, T0 + 3 * MIN);
+    o.now_us = T0 + 6 * MIN;
+    o.n_live = 1;
+    assert_int_equal(schedPlan(x->f, &o, &p), 0);
+    cmd = decode(&p, 0);
+    fb = batchOf(cmd);
+    size_t placed = 0;
+    for (size_t i = 0; i < fb->n_items; i++) {
+        if (strcmp(fb->items[i]->name, "n") == 0) {
+            assert_int_equal(fb->items[i]->worker_id, 2);
+            placed++;
+        }
+    }
+    assert_int_equal(placed, 3);
+    commandFree(cmd);
+    schedPlanFree(&p);
+}
+
+/* An assigned run its worker did not acknowledge in time goes to another worker under a new
+ * fence (same attempt); one the worker accepted does not move; one on a worker that is down
+ * or restarted moves without being overdue. */
+static void test_reassign(void **state)
+{
+    struct fx *x = *state;
+    struct spec_buf b;
+    putJob(x, specMake(&b, "a", "0 0 1 1 *"), false, T0 - 1);
+    workerUp(x, 1, 5, NULL, NULL);
+    const Raftcron__Run *r = NULL;
+    struct sched_plan p = plan(x, T0 + SEC);
+    applyPlan(x, &p);
+    schedPlanFree(&p);
+    r = onlyRun(x, RC_RUN_ASSIGNED);
+    uint64_t id = r->id;
+    assert_int_equal(r->worker_id, 1);
+    /* Overdue, with no other worker: it waits, still on worker 1. */
+    const uint64_t overdue[] = {id};
+    struct sched_options o = {
+        .now_us = T0 + 2 * SEC, .lookahead_us = LOOK, .overdue = overdue, .n_overdue = 1};
+    assert_int_equal(schedPlan(x->f, &o, &p), 0);
+    assert_int_equal(p.n_entries, 0);
+    assert_int_equal(p.n_waits, 1);
+    schedPlanFree(&p);
+    workerUp(x, 2, 5, NULL, NULL);
+    assert_int_equal(schedPlan(x->f, &o, &p), 0);
+    assert_int_equal(p.n_entries, 1);
+    assert_int_equal(p.entries[0].worker_id, 2);
+    applyPlan(x, &p);
+    schedPlanFree(&p);
+    r = fsmRunGet(x->f, id);
+    assert_int_equal(r->state, RC_RUN_ASSIGNED);
+    assert_int_equal(r->worker_id, 2);
+    assert_int_equal(r->fence, 2);
+    assert_int_equal(r->attempt, 1);
+    /* Accepted: not reassignable even when overdue (the worker may have started it). */
+    void *buf;
+    size_t len;
+    assert_int_equal(commandEncodeRunAccept(id, 2, T0 + 3 * SEC, &buf, &len), 0);
+    assert_int_equal(applyOwned(x, buf, len).code, 0);
+    assert_int_equal(commandEncodeRunAssign(id, 2, 1, T0 + 3 * SEC, &buf, &len), 0);
+    assert_int_equal(applyOwned(x, buf, len).code, RC_ESTALE);
+    assert_int_equal(schedPlan(x->f, &o, &p), 0);
+    assert_int_equal(p.n_entries, 0);
+    schedPlanFree(&p);
+    /* Worker 2 down: the accepted run is LOST (retry policy), not reassigned. */
+    assert_int_equal(commandEncodeWorkerDown(2, T0 + 4 * SEC, &buf, &len), 0);
+    assert_int_equal(applyOwned(x, buf, len).code, 0);
+    assert_int_equal(fsmRunGet(x->f, id)->state, RC_RUN_LOST);
 }
 
 /* QUEUE_ONE: the queued run waits while the active one lives. */
@@ -437,13 +551,14 @@ static void test_queued_waits(void **state)
     workerUp(x, 1, 5, NULL, NULL);
     struct sched_plan p = plan(x, T0 + 2 * MIN);
     Raftcron__Command *cmd = decode(&p, 0);
+    assert_int_equal(batchOf(cmd)->items[0]->worker_id, 1);
     assert_true(batchOf(cmd)->items[1]->queued);
+    assert_int_equal(batchOf(cmd)->items[1]->worker_id, 0); /* a queued run is placed later */
     commandFree(cmd);
     applyPlan(x, &p);
     schedPlanFree(&p);
     p = plan(x, T0 + 2 * MIN);
-    assert_int_equal(p.n_entries, 1);
-    assert_int_equal(p.entries[0].run_id, 1);
+    assert_int_equal(p.n_entries, 0);
     assert_int_equal(p.n_waits, 1);
     assert_int_equal(p.waits[0].run_id, 2);
     assert_string_equal(p.waits[0].reason, "queued behind an active run");
@@ -472,11 +587,26 @@ static void test_many_pending(void **state)
     }
     schedPlanFree(&p);
     workerUp(x, 1, 1000, NULL, NULL);
-    p = plan(x, T0 + MIN);
+    struct sched_options o = {.now_us = T0 + MIN, .lookahead_us = LOOK, .max_assign = 256};
+    assert_int_equal(schedPlan(x->f, &o, &p), 0);
     assert_int_equal(p.n_entries, 256); /* max_assign */
     assert_int_equal(p.entries[255].run_id, 256);
     assert_int_equal(p.next_wake_us, T0 + MIN);
+    /* Packed for the leader: one Batch of the 256 assignments. */
+    struct sched_proposal props[2];
+    assert_int_equal(schedPlanPack(&p, props), 1);
+    assert_false(props[0].fires);
+    Raftcron__Command *cmd;
+    assert_int_equal(commandDecode(props[0].buf, props[0].len, &cmd), 0);
+    assert_int_equal(cmd->cmd_case, RAFTCRON__COMMAND__CMD_BATCH);
+    assert_int_equal(cmd->batch->n_commands, 256);
+    commandFree(cmd);
+    struct rc_fsm_result res = applyBuf(x, props[0].buf, props[0].len);
+    assert_int_equal(res.code, 0);
+    assert_int_equal(res.items_applied, 256);
+    free(props[0].buf);
     schedPlanFree(&p);
+    assert_int_equal(fsmRunsSelect(x->f, 1u << RC_RUN_ASSIGNED, 0, NULL, 0), 256);
 }
 
 /* ---- Retries and dead letters --------------------------------------------------------------- */
@@ -641,12 +771,10 @@ static void test_replan_same_now(void **state)
     workerUp(x, 1, 100, NULL, NULL);
     int64_t now = T0 + 10 * SEC;
     struct sched_plan p = plan(x, now);
+    assert_int_equal(p.n_entries, 1); /* the FireBatch: ten runs, each placed by its item */
     applyPlan(x, &p);
     schedPlanFree(&p);
-    p = plan(x, now);
-    assert_int_equal(p.n_entries, 10); /* the ten runs, now that they exist */
-    applyPlan(x, &p);
-    schedPlanFree(&p);
+    assert_int_equal(fsmRunsSelect(x->f, 1u << RC_RUN_ASSIGNED, 0, NULL, 0), 10);
     p = plan(x, now);
     assert_int_equal(p.n_entries, 0);
     assert_int_equal(p.n_waits, 0);
@@ -671,13 +799,14 @@ static void test_stale_plan_twice(void **state)
     assert_int_equal(res.items_rejected, 3);
     assert_int_equal(res.runs_created, 0);
     schedPlanFree(&p);
-    p = plan(x, T0 + 3 * SEC);
-    assert_int_equal(p.n_entries, 3);
-    applyPlan(x, &p);
+    /* The FireBatch assigned the runs; an assignment of an older plan (fence 0) is stale. */
     struct rc_fsm_ledger_stats before;
     fsmLedgerStats(x->f, &before);
-    for (size_t i = 0; i < p.n_entries; i++) {
-        res = applyBuf(x, p.entries[i].buf, p.entries[i].len);
+    for (uint64_t id = 1; id <= 3; id++) {
+        void *buf;
+        size_t len;
+        assert_int_equal(commandEncodeRunAssign(id, 0, 1, T0 + 3 * SEC, &buf, &len), 0);
+        res = applyOwned(x, buf, len);
         assert_int_equal(res.code, RC_ESTALE);
         assert_false(res.changed);
     }
@@ -761,6 +890,8 @@ int main(void)
         T(test_max_items),
         T(test_no_worker),
         T(test_placement),
+        T(test_placement_live_and_noop),
+        T(test_reassign),
         T(test_queued_waits),
         T(test_many_pending),
         T(test_retry_fixed),
