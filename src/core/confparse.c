@@ -127,8 +127,11 @@ static const struct option options[CONF_N_KEYS] = {
     [CONF_HEARTBEAT_TIMEOUT] = {NAMES("heartbeat-timeout", "heartbeat_timeout",
                                       "HEARTBEAT_TIMEOUT"),
                                 K_DURATION, FIELD(heartbeat_timeout_us), US_PER_MS, 3600 * US_PER_S,
-                                "100ms", "DURATION", G_RAFT,
-                                "Leader heartbeat interval; shorter than the election timeout.", 0},
+                                "20ms", "DURATION", G_RAFT,
+                                "Leader heartbeat interval; shorter than the election timeout. "
+                                "After a quiet spell the first write waits for the next "
+                                "heartbeat (docs/performance.md), so keep it short.",
+                                0},
     [CONF_SNAPSHOT_THRESHOLD] = {NAMES("snapshot-threshold", "snapshot_threshold",
                                        "SNAPSHOT_THRESHOLD"),
                                  K_UINT, FIELD(snapshot_threshold), 1, UINT32_MAX, "8192",

@@ -13,6 +13,7 @@
 #include "retry.h"
 #include "runs.h"
 #include "trigger.h"
+#include "u64map.h"
 
 /*
  * Why two paths: schedPlan scans every job (one trigger build and one policyDecide per
@@ -171,8 +172,8 @@ static void jobKeyOf(const Raftcron__Job *job, char *key, size_t n)
              job->spec->name);
 }
 
-static size_t placeRun(struct builder *b, const Raftcron__Job *job, uint64_t exclude, char *why,
-                       size_t n);
+static size_t placeRun(struct builder *b, const Raftcron__Job *job, uint64_t exclude,
+                       uint64_t spread, char *why, size_t n);
 
 static void addItem(struct builder *b, const Raftcron__Job *job, const struct rc_decision_rec *r)
 {
@@ -191,7 +192,8 @@ static void addItem(struct builder *b, const Raftcron__Job *job, const struct rc
     it->queued = r->queued;
     if (r->decision == RC_DECISION_FIRED && !r->queued) {
         char why[sizeof b->out->waits[0].reason];
-        size_t slot = placeRun(b, job, 0, why, sizeof why);
+        uint64_t spread = u64mapHash(job->id) ^ (uint64_t)r->first_us;
+        size_t slot = placeRun(b, job, 0, spread, why, sizeof why);
         if (slot != SIZE_MAX) {
             size_t nw;
             it->worker_id = fsmWorkers(b->f, &nw)[slot]->id;
@@ -591,10 +593,20 @@ static void describeTarget(const Raftcron__JobSpec *spec, char *buf, size_t n)
     }
 }
 
-/* Least loaded matching live worker with room, other than exclude (ties: lowest id, as
- * fsmWorkers is in id order), or SIZE_MAX with the reason in why. */
+/* Ties among the least loaded go to the worker whose id hashes lowest with `spread` (a value
+ * of the run: its instant and job, or its id), so that a job firing once a second on idle
+ * workers does not always land on the lowest id, and every leader places alike. */
+static bool preferred(const Raftcron__Worker *a, const Raftcron__Worker *b, uint64_t spread)
+{
+    uint64_t x = u64mapHash(a->id ^ spread);
+    uint64_t y = u64mapHash(b->id ^ spread);
+    return x < y || (x == y && a->id < b->id);
+}
+
+/* Least loaded matching live worker with room, other than exclude (ties: preferred), or
+ * SIZE_MAX with the reason in why. */
 static size_t pickWorker(struct builder *b, const Raftcron__JobSpec *spec, uint64_t weight,
-                         uint64_t exclude, char *why, size_t n)
+                         uint64_t exclude, uint64_t spread, char *why, size_t n)
 {
     size_t nw;
     Raftcron__Worker *const *ws = fsmWorkers(b->f, &nw);
@@ -614,7 +626,8 @@ static size_t pickWorker(struct builder *b, const Raftcron__JobSpec *spec, uint6
         if (weight > 0 && b->worker_busy[i] >= capacityOf(ws[i]) + backlog) {
             continue;
         }
-        if (best == SIZE_MAX || b->worker_load[i] < b->worker_load[best]) {
+        if (best == SIZE_MAX || b->worker_load[i] < b->worker_load[best] ||
+            (b->worker_load[i] == b->worker_load[best] && preferred(ws[i], ws[best], spread))) {
             best = i;
         }
     }
@@ -631,11 +644,11 @@ static size_t pickWorker(struct builder *b, const Raftcron__JobSpec *spec, uint6
 }
 
 /* Place one run of job (the load counts it at once), or SIZE_MAX with why. */
-static size_t placeRun(struct builder *b, const Raftcron__Job *job, uint64_t exclude, char *why,
-                       size_t n)
+static size_t placeRun(struct builder *b, const Raftcron__Job *job, uint64_t exclude,
+                       uint64_t spread, char *why, size_t n)
 {
     uint64_t weight = weightOf(job);
-    size_t slot = pickWorker(b, job->spec, weight, exclude, why, n);
+    size_t slot = pickWorker(b, job->spec, weight, exclude, spread, why, n);
     if (slot != SIZE_MAX) {
         b->worker_load[slot]++;
         b->worker_busy[slot] += weight;
@@ -690,7 +703,7 @@ static int assignRun(struct builder *b, const Raftcron__Run *run)
         return pushWait(b, run->id, "queued behind an active run");
     }
     char why[sizeof b->out->waits[0].reason];
-    size_t slot = placeRun(b, job, exclude, why, sizeof why);
+    size_t slot = placeRun(b, job, exclude, u64mapHash(run->id), why, sizeof why);
     if (slot == SIZE_MAX) {
         return pushWait(b, run->id, why);
     }

@@ -81,19 +81,20 @@ struct sched_plan {
  * (o->live; alive in the FSM) whose tags include all of the job's target tags and which holds
  * fewer than capacity + backlog runs of process executors (ASSIGNED+RUNNING, plus the
  * placements made earlier in this plan; capacity 0 counts as 1); load is every run it holds,
- * ties go to the lowest id. A FIRED item (not queued) carries its placement (FireItem.worker_id)
- * so the run is assigned by the same entry; a PENDING run (placed nowhere, queued) or a due
- * RETRY_WAIT run gets a RunAssign, and so does an ASSIGNED run its worker has not accepted when
- * that worker is down, restarted (another incarnation) or in o->overdue (then another worker).
- * A queued run (QUEUE_ONE) waits while its job has a non-queued active run; a RETRY_WAIT
- * run waits for its not_before. Runs that cannot be placed are listed in waits with the reason.
- * next_wake_us: the earliest of each job's next instant minus the lookahead and every
- * RETRY_WAIT not_before, never before now (now itself when a limit left work for later).
- * Failed, timed-out and lost attempts get RunRetry (not_before = now + retryDelay) while
- * retryShouldRetry allows, else RunDead ("retries exhausted", "lost under at-most-once").
- * Returns 0, RC_ENOMEM or RC_EINVAL (NULL arguments, negative lookahead); on error *out is
- * empty (schedPlanFree is still safe). Ownership: *out owns its entries and waits; free with
- * schedPlanFree (NULL or an empty plan is fine).
+ * ties go to the worker whose id hashes lowest with a value of the run (its job and instant,
+ * or its id), which spreads a lightly loaded cluster's runs over its workers. A FIRED item (not
+ * queued) carries its placement (FireItem.worker_id) so the run is assigned by the same entry; a
+ * PENDING run (placed nowhere, queued) or a due RETRY_WAIT run gets a RunAssign, and so does an
+ * ASSIGNED run its worker has not accepted when that worker is down, restarted (another
+ * incarnation) or in o->overdue (then another worker). A queued run (QUEUE_ONE) waits while its job
+ * has a non-queued active run; a RETRY_WAIT run waits for its not_before. Runs that cannot be
+ * placed are listed in waits with the reason. next_wake_us: the earliest of each job's next instant
+ * minus the lookahead and every RETRY_WAIT not_before, never before now (now itself when a limit
+ * left work for later). Failed, timed-out and lost attempts get RunRetry (not_before = now +
+ * retryDelay) while retryShouldRetry allows, else RunDead ("retries exhausted", "lost under
+ * at-most-once"). Returns 0, RC_ENOMEM or RC_EINVAL (NULL arguments, negative lookahead); on error
+ * *out is empty (schedPlanFree is still safe). Ownership: *out owns its entries and waits; free
+ * with schedPlanFree (NULL or an empty plan is fine).
  */
 int schedPlan(const struct rc_fsm *f, const struct sched_options *o, struct sched_plan *out);
 

@@ -10,8 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 #include <uv.h>
+
+#include "spawn.h"
 
 extern char **environ;
 
@@ -64,7 +69,8 @@ struct run {
     bool err_open;    /* reading stderr, EOF not yet seen */
     unsigned handles; /* initialised handles whose close callback has not fired */
     int pid;
-    uv_process_t proc;
+    int pidfd;        /* owned while the child is unreaped, -1 after */
+    uv_poll_t exited; /* the pidfd: readable once the child exits */
     uv_pipe_t out;
     uv_pipe_t err;
     uv_timer_t timer; /* timeout, then the kill grace; or the deferred spawn-failure report */
@@ -131,6 +137,9 @@ static void shellClosed(uv_handle_t *handle)
 static void runFree(struct run *r)
 {
     struct shell *sh = r->sh;
+    if (r->pidfd >= 0) {
+        close(r->pidfd); /* after its poll handle closed */
+    }
     execTailClose(&r->tail);
     free(r);
     assert(sh->live > 0);
@@ -181,7 +190,9 @@ static void finish(struct run *r)
     r->res.finished_us = wallNowUs();
     execResultFromTail(&r->res, &r->tail);
     r->done(&r->h, &r->res, r->h.data);
-    closeHandle(&r->proc);
+    if (r->pidfd >= 0) {
+        closeHandle(&r->exited);
+    }
     closeHandle(&r->timer);
     closeHandle(&r->out);
     closeHandle(&r->err);
@@ -300,11 +311,18 @@ static void onTimer(uv_timer_t *t)
 
 /* ---- Process and output callbacks ------------------------------------------------------- */
 
-static void onExit(uv_process_t *p, int64_t exit_status, int term_signal)
+static void onExit(uv_poll_t *p, int status, int events)
 {
     struct run *r = p->data;
+    (void)events;
+    int wstatus = 0;
+    if (status < 0 || spawnReap(r->pid, r->pidfd, &wstatus) != 0) {
+        return; /* not yet (a spurious wake-up): the poll stays armed */
+    }
+    uv_poll_stop(p);
+    int term_signal = WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;
     r->res.term_signal = term_signal;
-    r->res.exit_code = term_signal != 0 ? -1 : (int)exit_status;
+    r->res.exit_code = term_signal != 0 ? -1 : WEXITSTATUS(wstatus);
     runMove(r, RUN_REAPED);
     maybeFinish(r);
 }
@@ -358,7 +376,8 @@ static int checkSpec(const struct exec_request *req, char *errmsg, size_t errlen
     return 0;
 }
 
-/* argv for uv_spawn, borrowed from the spec (the child copies it at fork). */
+/* argv for the child, borrowed from the spec (valid until spawnProcess returns: the child has
+ * called execve by then). */
 static char **buildArgv(const Raftcron__ShellExec *s)
 {
     bool has_cmd = s->command != NULL && s->command[0] != '\0';
@@ -397,6 +416,7 @@ static struct run *runNew(struct shell *sh, const struct exec_request *req, exec
     r->kill_grace_us = req->kill_grace_us;
     r->res.exit_code = -1;
     r->state = RUN_SPAWNING;
+    r->pidfd = -1;
     return r;
 }
 
@@ -411,48 +431,99 @@ static void linkRun(struct shell *sh, struct run *r)
     sh->live++;
 }
 
-/* Spawn, and on success start reading and timing. A spawn failure (ENOENT, EACCES, a bad
- * workdir) belongs to the run, not to start(): it is reported through done on the next turn of
- * the loop, so that done never runs inside start(). */
+/* Pipes for the child's stdout and stderr: the parent reads [0], the child writes [1]. */
+static int openPipes(int out[2], int err[2])
+{
+    out[0] = out[1] = err[0] = err[1] = -1;
+    if (pipe2(out, O_CLOEXEC) != 0) {
+        return -1;
+    }
+    if (pipe2(err, O_CLOEXEC) != 0) {
+        close(out[0]);
+        close(out[1]);
+        out[0] = out[1] = -1;
+        return -1;
+    }
+    return 0;
+}
+
+static void closeFds(const int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (fds[i] >= 0) {
+            close(fds[i]);
+        }
+    }
+}
+
+static void spawnFailed(struct run *r, const char *file, const char *cwd, const char *step, int err)
+{
+    r->res.start_failed = true;
+    if (cwd != NULL) {
+        snprintf(r->res.error, sizeof r->res.error, "spawn %s (in %s): %s: %s", file, cwd, step,
+                 strerror(err));
+    } else {
+        snprintf(r->res.error, sizeof r->res.error, "spawn %s: %s: %s", file, step, strerror(err));
+    }
+    trace(r->sh, "run %" PRIu64 ": %s", r->h.run_id, r->res.error);
+    startTimer(r, onTimer, 0);
+}
+
+/* Spawn (spawn.h: no fork of the daemon), and on success start reading and timing. A spawn
+ * failure (ENOENT, EACCES, a bad workdir) belongs to the run, not to start(): it is reported
+ * through done on the next turn of the loop, so that done never runs inside start(). */
 static void spawn(struct shell *sh, struct run *r, const Raftcron__ShellExec *s, char **argv,
                   char **env)
 {
-    uv_stdio_container_t stdio[3] = {
-        {.flags = UV_IGNORE},
-        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&r->out},
-        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&r->err},
-    };
-    uv_process_options_t opts = {
-        .exit_cb = onExit,
-        .file = argv[0],
-        .args = argv,
-        .env = env,
-        .cwd = s->workdir != NULL && s->workdir[0] != '\0' ? s->workdir : NULL,
-        .flags = UV_PROCESS_DETACHED, /* setsid(): the run leads its own process group */
-        .stdio_count = 3,
-        .stdio = stdio,
-    };
     uv_pipe_init(sh->loop, &r->out, 0);
     uv_pipe_init(sh->loop, &r->err, 0);
     uv_timer_init(sh->loop, &r->timer);
-    r->out.data = r->err.data = r->timer.data = r->proc.data = r;
+    r->out.data = r->err.data = r->timer.data = r->exited.data = r;
     r->handles = 3;
-    int rv = uv_spawn(sh->loop, &r->proc, &opts);
-    r->handles++; /* uv_spawn initialises the process handle even when it fails */
-    r->proc.data = r;
-    if (rv != 0) {
-        r->res.start_failed = true;
-        if (opts.cwd != NULL) {
-            snprintf(r->res.error, sizeof r->res.error, "spawn %s (in %s): %s", argv[0], opts.cwd,
-                     uv_strerror(rv));
-        } else {
-            snprintf(r->res.error, sizeof r->res.error, "spawn %s: %s", argv[0], uv_strerror(rv));
-        }
-        trace(sh, "run %" PRIu64 ": %s", r->h.run_id, r->res.error);
-        startTimer(r, onTimer, 0);
+    r->pidfd = -1;
+    const char *cwd = s->workdir != NULL && s->workdir[0] != '\0' ? s->workdir : NULL;
+    int out[2];
+    int err[2];
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devnull < 0 || openPipes(out, err) != 0) {
+        int e = errno;
+        closeFds(&devnull, 1);
+        spawnFailed(r, argv[0], cwd, "pipe", e);
         return;
     }
-    r->pid = r->proc.pid;
+    struct spawn_options o = {
+        .file = argv[0],
+        .argv = argv,
+        .envp = env,
+        .cwd = cwd,
+        .fds = {devnull, out[1], err[1]},
+        .new_session = true, /* the run leads its own process group */
+    };
+    struct spawn_result res;
+    int rv = spawnProcess(&o, &res);
+    int child_ends[3] = {devnull, out[1], err[1]};
+    closeFds(child_ends, 3);
+    if (rv != 0 || uv_pipe_open(&r->out, out[0]) != 0 || uv_pipe_open(&r->err, err[0]) != 0) {
+        if (rv == 0) {
+            /* Cannot watch its output: stop it rather than leave it unwatched. */
+            kill(-res.pid, SIGKILL);
+            int st;
+            waitpid(res.pid, &st, 0);
+            close(res.pidfd);
+            res.err = EIO;
+            res.step = "pipe";
+        }
+        closeFds(out, 1);
+        closeFds(err, 1);
+        spawnFailed(r, argv[0], cwd, res.step, res.err);
+        return;
+    }
+    r->pid = res.pid;
+    r->pidfd = res.pidfd;
+    uv_poll_init(sh->loop, &r->exited, r->pidfd);
+    r->exited.data = r;
+    r->handles++;
+    uv_poll_start(&r->exited, UV_READABLE, onExit);
     r->res.started_us = wallNowUs();
     runMove(r, RUN_RUNNING);
     r->out_open = r->err_open = true;

@@ -73,6 +73,30 @@ static void flushSoon(struct dispatch *d)
     ioTimerIn(&d->flush, 0, d->flush.cb);
 }
 
+/* Remember when worker_id was heard from, for as long as this leadership lasts. */
+static void heardFrom(struct dispatch *d, uint64_t worker_id, int64_t when)
+{
+    int64_t *t = u64mapGet(&d->heard, worker_id);
+    if (t == NULL) {
+        t = malloc(sizeof *t);
+        if (t == NULL || u64mapPut(&d->heard, worker_id, t) != 0) {
+            free(t);
+            return;
+        }
+    }
+    *t = when;
+}
+
+static void forgetHeard(struct dispatch *d)
+{
+    size_t pos = 0;
+    int64_t *t;
+    while ((t = u64mapNext(&d->heard, &pos, NULL)) != NULL) {
+        free(t);
+    }
+    u64mapClear(&d->heard);
+}
+
 static struct dispatch_session *sessionOf(struct dispatch *d, uint64_t worker_id)
 {
     for (size_t i = 0; i < d->n_sessions; i++) {
@@ -462,6 +486,7 @@ static void batchApplied(void *data, int status, const struct rc_fsm_result *res
     (void)res;
     d->in_flight = false;
     d->stats.commit_us_last = mono(d) - d->proposed_mono;
+
     struct dispatch_waiter *w = d->inflight;
     size_t n = d->n_inflight;
     d->inflight = NULL;
@@ -636,6 +661,7 @@ int dispatchOpen(struct dispatch *d, struct dispatch_peer *peer, const Raftcron_
     s->worker_id = w->id;
     s->incarnation = w->incarnation;
     s->last_heard = mono(d);
+    heardFrom(d, w->id, s->last_heard);
     peer->session = s;
     d->sessions[d->n_sessions++] = s;
     const Raftcron__Worker *have = fsmWorkerGet(f, w->id);
@@ -764,6 +790,7 @@ int dispatchReport(struct dispatch *d, struct dispatch_peer *peer, const Raftcro
     }
     int64_t now_mono = mono(d);
     s->last_heard = now_mono;
+    heardFrom(d, s->worker_id, now_mono);
     if (!s->was_live && sessionLive(d, s, now_mono)) {
         s->was_live = true;
         poke(d);
@@ -842,12 +869,8 @@ const uint64_t *dispatchOverdue(struct dispatch *d, size_t *n)
 
 int64_t dispatchLastHeard(const struct dispatch *d, uint64_t worker_id)
 {
-    for (size_t i = 0; i < d->n_sessions; i++) {
-        if (d->sessions[i]->worker_id == worker_id) {
-            return d->sessions[i]->last_heard;
-        }
-    }
-    return INT64_MIN;
+    const int64_t *t = u64mapGet(&d->heard, worker_id);
+    return t != NULL ? *t : INT64_MIN;
 }
 
 /* ---- Lifecycle ---------------------------------------------------------------------------------
@@ -868,6 +891,7 @@ int dispatchInit(struct dispatch *d, struct node_io *io, const struct dispatch_o
         d->o.max_batch = DISPATCH_MAX_BATCH;
     }
     u64mapInit(&d->holders);
+    u64mapInit(&d->heard);
     u64mapInit(&d->dirty);
     commandBatchInit(&d->next);
     int rv = ioTimerInit(io, &d->flush, IO_MONO);
@@ -930,6 +954,7 @@ void dispatchDeactivate(struct dispatch *d)
     }
     u64mapClear(&d->holders);
     u64mapClear(&d->dirty);
+    forgetHeard(d);
 }
 
 static void timerClosed(struct io_timer *t)
@@ -941,6 +966,8 @@ static void timerClosed(struct io_timer *t)
         free(d->acks_q);
         free(d->sessions);
         u64mapClose(&d->holders);
+        forgetHeard(d);
+        u64mapClose(&d->heard);
         u64mapClose(&d->dirty);
         commandBatchClose(&d->next);
         if (d->close_cb != NULL) {

@@ -107,6 +107,8 @@ struct dispatch {
     size_t n_sessions;                  /* read-only */
     size_t cap_sessions;
     struct u64map holders;    /* private: run id → struct holder (ASSIGNED/RUNNING runs) */
+    struct u64map heard;      /* private: worker id → last heard (mono, boxed), this term: kept
+                                 after its session ends, so that silence counts from then */
     struct u64map dirty;      /* private: run ids changed by apply, to look at in the flush */
     struct io_timer flush;    /* private: zero-delay, after apply and reports */
     struct io_timer acks;     /* private: the next ack deadline */

@@ -52,10 +52,13 @@ static void sampleCommit(struct leader *l, int64_t us)
 
 static void adaptLookahead(struct leader *l)
 {
-    /* Forget the slowest commit slowly: about 1/64 per plan. */
+    /* Forget the slowest commit slowly: about 1/64 per plan. The dispatcher's group commits
+     * count too (an acceptance is a commit on the way to a start), once each. */
     l->commit_max_us -= l->commit_max_us / 64;
-    int64_t sample = l->dispatch->stats.commit_us_last;
-    sampleCommit(l, sample);
+    if (l->dispatch->stats.batches != l->batches_seen) {
+        l->batches_seen = l->dispatch->stats.batches;
+        sampleCommit(l, l->dispatch->stats.commit_us_last);
+    }
     int64_t want = LEADER_LOOKAHEAD_FACTOR * l->commit_max_us;
     want =
         (want + LEADER_LOOKAHEAD_STEP_US - 1) / LEADER_LOOKAHEAD_STEP_US * LEADER_LOOKAHEAD_STEP_US;

@@ -57,6 +57,7 @@ struct leader {
     struct dueheap heap;     /* private (owned) */
     int64_t lookahead_us;    /* read-only: the lookahead in use */
     int64_t commit_max_us;   /* private: slowest recent commit, decaying */
+    uint64_t batches_seen;   /* private: the dispatcher's group commits sampled */
     int64_t proposed_mono;   /* private */
     int64_t active_since_mono;
     int64_t last_plan_mono;

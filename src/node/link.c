@@ -375,6 +375,7 @@ static void onFrame(const struct rc_frame *f, void *arg)
     if (l->state != LINK_OPENING && l->state != LINK_UP) {
         return;
     }
+    l->heard_ms = uv_now(l->o.loop);
     switch (f->type) {
     case RC_FRAME_RESPONSE:
         onResponse(l, f->stream, f->payload, f->len);
@@ -454,7 +455,17 @@ static void connected(uv_connect_t *req, int status)
         return;
     }
     l->sessions++;
+    l->heard_ms = uv_now(l->o.loop);
     uv_read_start((uv_stream_t *)&t->tcp, allocBuf, onRead);
+}
+
+static void checkSilence(uv_timer_t *t)
+{
+    struct link *l = t->data;
+    if ((l->state == LINK_OPENING || l->state == LINK_UP) &&
+        uv_now(l->o.loop) - l->heard_ms > LINK_SILENCE_MS) {
+        broken(l, "the leader is silent");
+    }
 }
 
 /* The next address to try: the leader hint of the last refusal, else the candidates in turn. */
@@ -719,7 +730,9 @@ int linkStart(struct link *l, const struct link_options *o)
     l->backoff_ms = LINK_BACKOFF_MIN_MS;
     uv_timer_init(o->loop, &l->retry);
     uv_timer_init(o->loop, &l->deliver);
-    l->retry.data = l->deliver.data = l;
+    uv_timer_init(o->loop, &l->silence);
+    l->retry.data = l->deliver.data = l->silence.data = l;
+    uv_timer_start(&l->silence, checkSilence, LINK_SILENCE_MS / 4, LINK_SILENCE_MS / 4);
     workerSetLink(o->worker, &l->base);
     retryLater(l, 0);
     return 0;
@@ -749,7 +762,8 @@ void linkClose(struct link *l, void (*cb)(struct link *l))
         free(d);
     }
     frameDecoderClose(&l->dec);
-    l->timers_open = 2;
+    l->timers_open = 3;
     uv_close((uv_handle_t *)&l->retry, handleClosed);
     uv_close((uv_handle_t *)&l->deliver, handleClosed);
+    uv_close((uv_handle_t *)&l->silence, handleClosed);
 }

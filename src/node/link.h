@@ -12,7 +12,8 @@
  *    encoding ("the leader runs its own share with no RPC"). Answers are delivered from the
  *    loop, never inside the call that caused them.
  *
- * Reconnects back off from LINK_BACKOFF_MIN_MS to LINK_BACKOFF_MAX_MS; a sync push resets it.
+ * Reconnects back off from LINK_BACKOFF_MIN_MS to LINK_BACKOFF_MAX_MS; a sync push resets it. A
+ * TCP session silent for LINK_SILENCE_MS is broken off.
  * Lifecycle (STYLE.md §9): IDLE → CONNECTING → OPENING (session call sent) → UP (sync push
  * received) → (broken) → BACKOFF → CONNECTING …; LOCAL when the target is this node;
  * any → CLOSING → CLOSED.
@@ -32,6 +33,10 @@
 #define LINK_BACKOFF_MIN_MS 20
 #define LINK_BACKOFF_MAX_MS 1000
 #define LINK_ENDPOINTS_MAX  2048
+/* A session that hears nothing from its leader for this long is broken off and opened again
+ * (the worker heartbeats every WORKER_HEARTBEAT_US and every heartbeat is answered, so only a
+ * partition, a paused leader or a dead connection TCP has not noticed keeps it this quiet). */
+#define LINK_SILENCE_MS 2000
 
 enum link_state {
     LINK_IDLE = 0,
@@ -75,6 +80,8 @@ struct link {
     struct link_call *calls;            /* private: report calls unanswered (stream → tag) */
     uv_timer_t retry;                   /* private: backoff and re-evaluation */
     uv_timer_t deliver;                 /* private: deferred local answers */
+    uv_timer_t silence;                 /* private: checks the leader is still heard */
+    uint64_t heard_ms;                  /* private: loop time of the last frame from the leader */
     struct link_done *done;             /* private: local answers to deliver */
     unsigned backoff_ms;                /* private */
     char endpoints[LINK_ENDPOINTS_MAX]; /* private: the candidates being tried */

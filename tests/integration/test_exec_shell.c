@@ -457,7 +457,7 @@ static void missingArgv(void **state)
     j.shell.argv = argv;
     runCommand(fx, &j, &o);
     assert_true(o.res.start_failed);
-    assert_string_equal(o.res.error, "spawn /no/such: no such file or directory");
+    assert_string_equal(o.res.error, "spawn /no/such: execve: No such file or directory");
     assert_int_equal(o.res.exit_code, -1);
     assert_int_equal(o.res.started_us, 0);
     assert_int_equal(o.res.tail_len, 0);
@@ -473,7 +473,8 @@ static void missingWorkdir(void **state)
     j.shell.workdir = "/no/such/dir";
     runCommand(fx, &j, &o);
     assert_true(o.res.start_failed);
-    assert_string_equal(o.res.error, "spawn /bin/sh (in /no/such/dir): no such file or directory");
+    assert_string_equal(o.res.error,
+                        "spawn /bin/sh (in /no/such/dir): chdir: No such file or directory");
     outcomeFree(&o);
 }
 

@@ -132,7 +132,7 @@ static void test_defaults(void **state)
     assert_string_equal(cfg.join, "");
     assert_false(cfg.bootstrap || cfg.standby || cfg.worker || cfg.dev || cfg.no_execute);
     assert_int_equal(cfg.election_timeout_us, 1 * SEC);
-    assert_int_equal(cfg.heartbeat_timeout_us, 100 * MS);
+    assert_int_equal(cfg.heartbeat_timeout_us, 20 * MS);
     assert_int_equal(cfg.snapshot_threshold, 8192);
     assert_int_equal(cfg.snapshot_trailing, 2048);
     assert_int_equal(cfg.lookahead_us, 100 * MS);
@@ -579,7 +579,7 @@ static void test_help_and_version(void **state)
     }
     static const char *const want[] = {"RAFTCRON_ID, id; required)",
                                        "election_timeout; default 1s)",
-                                       "heartbeat_timeout; default 100ms)",
+                                       "heartbeat_timeout; default 20ms)",
                                        "snapshot_threshold; default 8192)",
                                        "snapshot_trailing; default 2048)",
                                        "log_level; default info)",
@@ -654,9 +654,9 @@ static void test_conflicts(void **state)
               "--standby: cannot be combined with --bootstrap");
     expectErr(load(NULL, NULL, ARGS(MEMBER, "--heartbeat-timeout", "2s")), RC_EINVAL,
               "--heartbeat-timeout: 2s must be shorter than --election-timeout (default) (1s)");
-    expectErr(load(NULL, NULL, ARGS(MEMBER, "--election-timeout", "100ms")), RC_EINVAL,
-              "--heartbeat-timeout (default): 100ms must be shorter than --election-timeout "
-              "(100ms)");
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--election-timeout", "20ms")), RC_EINVAL,
+              "--heartbeat-timeout (default): 20ms must be shorter than --election-timeout "
+              "(20ms)");
     expectErr(load(NULL, NULL, ARGS(MEMBER, "--rpc-addr", "127.0.0.1:7201")), RC_EINVAL,
               "--rpc-addr: \"127.0.0.1:7201\" is also the address of --raft-addr");
     expectErr(load(NULL, ENV("RAFTCRON_HTTP_ADDR=127.0.0.1:7101"), ARGS(MEMBER)), RC_EINVAL,
