@@ -9,6 +9,7 @@
 
 #include "command.h"
 #include "err.h"
+#include "execspec.h"
 #include "jobs.h"
 #include "ledger.h"
 #include "trigger.h"
@@ -1179,15 +1180,8 @@ static int checkExecutor(const Raftcron__Executor *e, char *err, size_t errlen)
         }
         return 0;
     case RAFTCRON__EXECUTOR__KIND_HTTP:
-        if (e->http == NULL || e->http->url[0] == '\0') {
-            return errSet(err, errlen, RC_EINVAL, "executor.http.url: empty");
-        }
-        return 0;
     case RAFTCRON__EXECUTOR__KIND_SQL:
-        if (e->sql == NULL || e->sql->query[0] == '\0') {
-            return errSet(err, errlen, RC_EINVAL, "executor.sql.query: empty");
-        }
-        return 0;
+        return execspecCheck(e, err, errlen);
     default:
         return errSet(err, errlen, RC_EINVAL, "executor: kind not set (one of shell, http, sql)");
     }
