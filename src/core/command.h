@@ -64,6 +64,8 @@ int commandEncodeRunEnd(Raftcron__Command__CmdCase kind, uint64_t run_id, uint64
                         const char *reason, int64_t now_us, void **buf, size_t *len);
 int commandEncodeWorkerUp(const Raftcron__Worker *worker, int64_t now_us, void **buf, size_t *len);
 int commandEncodeWorkerDown(uint64_t worker_id, int64_t now_us, void **buf, size_t *len);
+/* ExportMark (ledger.h ledgerApplyExportMark). */
+int commandEncodeExportMark(uint64_t position, bool gate, int64_t now_us, void **buf, size_t *len);
 
 /*
  * Decode any message of descriptor desc. Returns 0, RC_EPARSE (bytes that are not such a
