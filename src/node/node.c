@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +131,9 @@ static void onChange(struct cluster *c, void *data)
         tickOnChange(&n->tick);
         watchesPoke(&n->watches);
     }
+    if (n->exporter_open) {
+        exportOnLeader(&n->exporter, clusterIsLeader(c) && n->state == NODE_RUNNING);
+    }
 }
 
 static void onApplied(struct cluster *c, void *data)
@@ -139,6 +143,9 @@ static void onApplied(struct cluster *c, void *data)
     if (n->state == NODE_RUNNING) {
         tickPoke(&n->tick);
         watchesPoke(&n->watches);
+    }
+    if (n->exporter_open) {
+        exportPoke(&n->exporter);
     }
 }
 
@@ -259,6 +266,11 @@ static void listenerClosed(struct listener *l)
 static void workerClosed(struct worker *w)
 {
     finishStop(w->src.ctx);
+}
+
+static void exporterClosed(struct exporter *e)
+{
+    finishStop((struct node *)((char *)e - offsetof(struct node, exporter)));
 }
 
 static void orphanClosed(uv_handle_t *h)
@@ -413,6 +425,11 @@ void nodeStop(struct node *n)
         n->pending_close++;
         orphanClose(&n->orphan, orphanClosed);
     }
+    if (n->exporter_open) {
+        n->exporter_open = false;
+        n->pending_close++;
+        exportClose(&n->exporter, exporterClosed);
+    }
     uv_timer_stop(&n->join_timer);
     n->pending_close++;
     uv_close((uv_handle_t *)&n->join_timer, handleClosed);
@@ -556,6 +573,13 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
         goto err_stop;
     }
     n->worker_open = true;
+    struct export_options eo = {.conninfo = opts->history_conninfo,
+                                .password_file = opts->history_password_file};
+    if (exportInit(&n->exporter, loop, &n->cluster, &eo) == 0) {
+        n->exporter_open = true;
+    } else {
+        logWarn("history export: out of memory; runs are not exported");
+    }
     setState(n, NODE_RUNNING);
     orphanStart(&n->orphan, n);
     n->orphan_open = true;
@@ -563,6 +587,9 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
     logInfo("started", "raft_addr", "%s", opts->raft_addr, "rpc_addr", "%s", opts->rpc_addr, "data",
             "%s", opts->data_dir);
     tickOnChange(&n->tick); /* a single-node cluster may already be leader */
+    if (n->exporter_open) {
+        exportOnLeader(&n->exporter, clusterIsLeader(&n->cluster));
+    }
     if (opts->join != NULL) {
         uv_timer_start(&n->join_timer, joinTimer, 0, 0);
     }

@@ -18,12 +18,15 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "export.h"
 #include "listener.h"
 #include "orphan.h"
 #include "raft/cluster.h"
 #include "tick.h"
 #include "watch.h"
 #include "worker.h"
+
+struct rc_conf_conn;
 
 struct node_options {
     uint64_t id;
@@ -48,6 +51,14 @@ struct node_options {
     unsigned max_parallel;  /* this node's worker capacity */
     unsigned history_runs;  /* default history count of jobs put through this leader */
     int64_t history_age_us; /* default history age of jobs put through this leader */
+    /* Run-history export (export.h): NULL conninfo = none. */
+    const char *history_conninfo;
+    const char *history_password_file;
+    /* For the worker's http and sql executors (exec.h httpInit/sqlInit; borrowed). */
+    const struct rc_conf_conn *conns; /* core/confparse.h */
+    unsigned n_conns;
+    unsigned sql_pool_size;
+    const char *http_ca_file; /* NULL: libcurl's CA store */
 };
 
 enum node_state { NODE_STARTING = 0, NODE_RUNNING, NODE_STOPPING, NODE_STOPPED };
@@ -63,6 +74,8 @@ struct node {
     bool worker_open;
     struct watches watches; /* worker agents' parked Worker.Watch calls */
     bool watches_open;
+    struct exporter exporter; /* the run-history export, active while leader */
+    bool exporter_open;
     struct orphan orphan; /* stops this node once it learns it was removed */
     bool orphan_open;
     uv_signal_t sigterm, sigint;
