@@ -42,7 +42,7 @@ static const bool exMoves[EX__N][EX__N] = {
     [EX_OFF] = {[EX_CONNECTING] = true, [EX_CLOSED] = true},
     [EX_CONNECTING] = {[EX_SETUP] = true, [EX_BACKOFF] = true, [EX_OFF] = true, [EX_CLOSED] = true},
     [EX_SETUP] = {[EX_IDLE] = true, [EX_BACKOFF] = true, [EX_OFF] = true, [EX_CLOSED] = true},
-    [EX_IDLE] = {[EX_WRITING] = true, [EX_OFF] = true, [EX_CLOSED] = true},
+    [EX_IDLE] = {[EX_WRITING] = true, [EX_BACKOFF] = true, [EX_OFF] = true, [EX_CLOSED] = true},
     [EX_WRITING] = {[EX_MARKING] = true,
                     [EX_IDLE] = true,
                     [EX_BACKOFF] = true,
@@ -275,9 +275,26 @@ static void sendStatement(struct exporter *e, const char *sql, uv_poll_cb cb)
 static void gatherSoon(struct exporter *e, uint64_t ms);
 static void proposeMark(struct exporter *e);
 
+/* Between statements the socket is still watched: PostgreSQL closing the connection (a restart
+ * sends 57P01, then EOF) is noticed at once, not at the next batch. */
+static void onIdleEvent(uv_poll_t *p, int status, int events)
+{
+    struct exporter *e = p->data;
+    PGconn *pg = e->pg->pg;
+    (void)events;
+    if (status == 0 && PQconsumeInput(pg) == 1 && PQstatus(pg) == CONNECTION_OK) {
+        return;
+    }
+    fail(e, "idle", PQerrorMessage(pg));
+}
+
 /* The statement of the current state finished without error. */
 static void statementDone(struct exporter *e)
 {
+    if (watch(e, UV_READABLE, onIdleEvent) != 0) {
+        fail(e, exNames[e->state], "cannot watch the socket");
+        return;
+    }
     if (e->state == EX_SETUP) {
         move(e, EX_IDLE);
         e->backoff_ms = BACKOFF_MIN_MS;
