@@ -738,10 +738,12 @@ static void thousandConcurrent(void **state)
     assert_int_equal(peak, MANY);
     /* Every request is answered after 2 s: all 1,000 ran together, not in batches. */
     assert_true(took < 10000000);
-    /* The loop kept serving the timer while the requests were in flight. */
+    /* The loop kept serving the timer while the requests were in flight. The bounds leave room
+     * for a shared 2-core machine under ASan (measured p99 3-14 ms, max 4-15 ms); a loop held
+     * by the burst of 1,000 connects or answers is late by 90-150 ms. */
     assert_true(k->n >= 150);
-    assert_true(load.p99 < 10000);
-    assert_true(load.max < 25000);
+    assert_true(load.p99 < 25000);
+    assert_true(load.max < 60000);
     free(j);
     free(m);
     free(k);
