@@ -54,6 +54,8 @@ struct http {
     struct req *ending; /* ENDING requests, in order */
     struct req **ending_tail;
     struct sock *socks; /* watched sockets */
+    struct sock *ready; /* sockets with events for libcurl, oldest first */
+    struct sock *ready_last;
     size_t in_flight;
     unsigned handles; /* uv handles whose close callback has not fired */
     char *ca_file;    /* owned, may be NULL */
@@ -69,6 +71,9 @@ struct sock {
     struct http *ht; /* borrowed */
     curl_socket_t fd;
     struct sock *prev, *next;
+    int events;                           /* UV_READABLE/UV_WRITABLE libcurl asked for */
+    int ready;                            /* CURL_CSELECT_* seen and not yet handed to libcurl */
+    struct sock *ready_prev, *ready_next; /* in http.ready while ready != 0 */
 };
 
 struct req {
@@ -159,9 +164,30 @@ static void sockClosed(uv_handle_t *handle)
     maybeClosed(ht);
 }
 
+static void readyUnlink(struct sock *k)
+{
+    struct http *ht = k->ht;
+    if (k->ready == 0) {
+        return;
+    }
+    if (k->ready_prev != NULL) {
+        k->ready_prev->ready_next = k->ready_next;
+    } else {
+        ht->ready = k->ready_next;
+    }
+    if (k->ready_next != NULL) {
+        k->ready_next->ready_prev = k->ready_prev;
+    } else {
+        ht->ready_last = k->ready_prev;
+    }
+    k->ready_prev = k->ready_next = NULL;
+    k->ready = 0;
+}
+
 static void sockDrop(struct sock *k)
 {
     struct http *ht = k->ht;
+    readyUnlink(k);
     if (k->prev != NULL) {
         k->prev->next = k->next;
     } else {
@@ -233,12 +259,16 @@ static void finish(struct req *r)
     }
 }
 
-/* The idle handle does a bounded amount of work per turn of the loop: at most ADMIT_BATCH new
- * requests enter libcurl (whose next timer callback connects all that entered) and at most
- * DONE_BATCH done callbacks run. A thousand runs started, or answered, at the same instant
- * are spread over turns, and timers (the firing of other runs) are served in between. */
-#define ADMIT_BATCH 32
-#define DONE_BATCH  32
+/* The idle handle does the executor's work in slices: per turn of the loop it admits at most
+ * ADMIT_BATCH new requests into libcurl (counted, not timed: libcurl's next timer callback
+ * connects all those admitted, outside this budget), then hands socket events to libcurl (a
+ * thousand answers arriving together are a thousand readable sockets in one poll) and runs done
+ * callbacks, one of each in turn, until TURN_BUDGET_NS has passed. A thousand runs started, or
+ * answered, at the same instant are spread over turns, and timers (the firing of other runs)
+ * are served in between. At least one item of each kind is done per turn, so work always
+ * progresses. */
+#define ADMIT_BATCH    16
+#define TURN_BUDGET_NS 2000000 /* 2 ms */
 
 static struct req *queuePop(struct req **head, struct req ***tail)
 {
@@ -275,16 +305,45 @@ static void admit(struct req *r)
     r->res.started_us = wallNowUs();
 }
 
+static void checkInfo(struct http *ht);
+static void onPoll(uv_poll_t *p, int status, int events);
+
+/* Hand the oldest ready socket's events to libcurl. */
+static void socketEvent(struct http *ht)
+{
+    struct sock *k = ht->ready;
+    int flags = k->ready;
+    readyUnlink(k);
+    int running;
+    curl_multi_socket_action(ht->multi, k->fd, flags, &running);
+    /* Watch it again, for what libcurl wants now (unless it let the socket go: then the handle
+     * is closing, and its memory lives until the close callback). */
+    if (!uv_is_closing((uv_handle_t *)&k->poll) && k->events != 0) {
+        uv_poll_start(&k->poll, k->events, onPoll);
+    }
+    checkInfo(ht);
+}
+
 static void onTurn(uv_idle_t *idle)
 {
     struct http *ht = idle->data;
+    uint64_t until = uv_hrtime() + TURN_BUDGET_NS;
     for (int n = 0; n < ADMIT_BATCH && ht->pending != NULL; n++) {
         admit(queuePop(&ht->pending, &ht->pending_tail));
     }
-    for (int n = 0; n < DONE_BATCH && ht->ending != NULL; n++) {
-        finish(queuePop(&ht->ending, &ht->ending_tail));
-    }
-    if (ht->pending == NULL && ht->ending == NULL && ht->multi != NULL) {
+    bool more;
+    do {
+        more = false;
+        if (ht->ready != NULL && ht->multi != NULL) {
+            socketEvent(ht);
+            more = true;
+        }
+        if (ht->ending != NULL) {
+            finish(queuePop(&ht->ending, &ht->ending_tail));
+            more = true;
+        }
+    } while (more && uv_hrtime() < until);
+    if (ht->pending == NULL && ht->ending == NULL && ht->ready == NULL && ht->multi != NULL) {
         uv_idle_stop(&ht->turn);
     }
 }
@@ -399,6 +458,10 @@ static void checkInfo(struct http *ht)
 
 /* ---- libcurl's socket and timer callbacks ----------------------------------------------- */
 
+/* Note the event; libcurl gets it from the idle handle, within its budget per turn, in the
+ * order sockets became ready. The socket is not watched while it waits its turn: epoll is
+ * level-triggered, and a thousand waiting sockets reported at every turn would cost the loop
+ * what the batching saves. */
 static void onPoll(uv_poll_t *p, int status, int events)
 {
     struct sock *k = p->data;
@@ -410,9 +473,22 @@ static void onPoll(uv_poll_t *p, int status, int events)
         flags |= (events & UV_READABLE) ? CURL_CSELECT_IN : 0;
         flags |= (events & UV_WRITABLE) ? CURL_CSELECT_OUT : 0;
     }
-    int running;
-    curl_multi_socket_action(ht->multi, k->fd, flags, &running);
-    checkInfo(ht);
+    if (flags == 0) {
+        return;
+    }
+    if (k->ready == 0) {
+        k->ready_prev = ht->ready_last;
+        k->ready_next = NULL;
+        if (ht->ready_last != NULL) {
+            ht->ready_last->ready_next = k;
+        } else {
+            ht->ready = k;
+        }
+        ht->ready_last = k;
+        uv_idle_start(&ht->turn, onTurn);
+    }
+    k->ready |= flags;
+    uv_poll_stop(&k->poll);
 }
 
 static int onSocket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
@@ -450,6 +526,10 @@ static int onSocket(CURL *easy, curl_socket_t s, int what, void *userp, void *so
     int events = 0;
     events |= (what & CURL_POLL_IN) ? UV_READABLE : 0;
     events |= (what & CURL_POLL_OUT) ? UV_WRITABLE : 0;
+    k->events = events;
+    if (k->ready != 0) {
+        return 0; /* waiting its turn: watched again after libcurl has it */
+    }
     return uv_poll_start(&k->poll, events, onPoll) == 0 ? 0 : -1;
 }
 

@@ -487,6 +487,23 @@ static void dropped(void **state)
     outcomeFree(&o);
 }
 
+/* https to a server that speaks plain HTTP: the TLS handshake fails, and the attempt with it. */
+static void tlsError(void **state)
+{
+    struct fixture *fx = *state;
+    struct job j;
+    struct outcome o = {0};
+    jobInit(&j, "/ok");
+    snprintf(j.url, sizeof j.url, "https://127.0.0.1:%d/ok", srv.port);
+    runJob(fx, &j, &o);
+    assert_int_equal(o.res.exit_code, 1);
+    assert_int_equal(o.res.http_status, 0);
+    assert_false(o.res.timed_out);
+    assert_non_null(strstr(o.res.error, "curl 35")); /* CURLE_SSL_CONNECT_ERROR */
+    print_message("TLS error: %s\n", o.res.error);
+    outcomeFree(&o);
+}
+
 static void bigBodyTail(void **state)
 {
     struct fixture *fx = *state;
@@ -596,12 +613,39 @@ static void closeIdle(void **state)
 #define TICK_MS   10
 #define MAX_TICKS 4096
 
+/* Two measures of the loop while requests are in flight: how late a 10 ms timer fires (what
+ * other runs' firing sees; on a shared machine it includes time the process was not
+ * scheduled), and the CPU time of each turn of the loop (prepare to prepare, on this thread's
+ * CPU clock: the work done between two waits, which a blocking executor would inflate and
+ * neighbours cannot). */
 struct ticker {
     uv_timer_t t;
+    uv_prepare_t turn;
     int64_t expect_us; /* when the next tick is due (monotonic) */
     int64_t late[MAX_TICKS];
     size_t n;
+    int64_t turn_cpu_us; /* thread CPU time at the last prepare */
+    int64_t turn_max_us; /* longest turn */
+    uint64_t turns;
 };
+
+static int64_t cpuUs(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void onTurn(uv_prepare_t *p)
+{
+    struct ticker *k = p->data;
+    int64_t now = cpuUs();
+    if (k->turn_cpu_us != 0 && now - k->turn_cpu_us > k->turn_max_us) {
+        k->turn_max_us = now - k->turn_cpu_us;
+    }
+    k->turn_cpu_us = now;
+    k->turns++;
+}
 
 static void onTick(uv_timer_t *t)
 {
@@ -642,6 +686,9 @@ static void tickerStart(struct fixture *fx, struct ticker *k)
     memset(k, 0, sizeof *k);
     uv_timer_init(&fx->loop, &k->t);
     k->t.data = k;
+    uv_prepare_init(&fx->loop, &k->turn);
+    k->turn.data = k;
+    uv_prepare_start(&k->turn, onTurn);
     uv_update_time(&fx->loop);
     k->expect_us = monoUs() + TICK_MS * 1000;
     uv_timer_start(&k->t, onTick, TICK_MS, 0);
@@ -650,6 +697,7 @@ static void tickerStart(struct fixture *fx, struct ticker *k)
 static void tickerStop(struct fixture *fx, struct ticker *k)
 {
     uv_close((uv_handle_t *)&k->t, NULL);
+    uv_close((uv_handle_t *)&k->turn, NULL);
     uv_run(&fx->loop, UV_RUN_NOWAIT);
 }
 
@@ -692,6 +740,7 @@ static void thousandConcurrent(void **state)
     uv_close((uv_handle_t *)&stop, NULL);
     tickerStop(fx, k);
     struct stats base = tickStats(k);
+    int64_t base_turn = k->turn_max_us;
 
     /* 1,000 requests, each answered after 2 s, so that all are in flight together. The timer
      * starts once they are handed over: the 1,000 start() calls are the caller's own burst
@@ -734,16 +783,22 @@ static void thousandConcurrent(void **state)
                   "under load (%zu ticks) p50 %.2f p99 %.2f max %.2f ms\n",
                   TICK_MS, (double)base.p50 / 1e3, (double)base.p99 / 1e3, (double)base.max / 1e3,
                   k->n, (double)load.p50 / 1e3, (double)load.p99 / 1e3, (double)load.max / 1e3);
+    print_message("longest turn of the loop (CPU): idle %.2f ms, under load %.2f ms over %llu "
+                  "turns\n",
+                  (double)base_turn / 1e3, (double)k->turn_max_us / 1e3,
+                  (unsigned long long)k->turns);
     assert_int_equal(ok, MANY);
     assert_int_equal(peak, MANY);
     /* Every request is answered after 2 s: all 1,000 ran together, not in batches. */
     assert_true(took < 10000000);
-    /* The loop kept serving the timer while the requests were in flight. The bounds leave room
-     * for a shared 2-core machine under ASan (measured p99 3-14 ms, max 4-15 ms); a loop held
-     * by the burst of 1,000 connects or answers is late by 90-150 ms. */
+    /* The loop kept serving the timer while the requests were in flight: no turn of the loop
+     * did more than 25 ms of work (measured 4-13 ms under ASan on a busy machine; a burst of
+     * 1,000 connects in one turn took 90-240 ms), and the timer's p99 lateness stays within
+     * 40 ms of what the same machine showed idle (wall time includes being descheduled by
+     * other processes). */
     assert_true(k->n >= 150);
-    assert_true(load.p99 < 25000);
-    assert_true(load.max < 60000);
+    assert_true(k->turn_max_us < 25000);
+    assert_true(load.p99 < base.p99 + 40000);
     free(j);
     free(m);
     free(k);
@@ -759,20 +814,11 @@ int main(void)
     }
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(getOk),
-        T(postBody),
-        T(unexpectedThenRetry),
-        T(expectCodes),
-        T(redirects),
-        T(timeout),
-        T(refused),
-        T(dropped),
-        T(bigBodyTail),
-        T(badRequests),
-        T(cancelInFlight),
-        T(closeInFlight),
-        T(closeIdle),
-        T(thousandConcurrent),
+        T(getOk),         T(postBody),    T(unexpectedThenRetry),
+        T(expectCodes),   T(redirects),   T(timeout),
+        T(refused),       T(tlsError),    T(dropped),
+        T(bigBodyTail),   T(badRequests), T(cancelInFlight),
+        T(closeInFlight), T(closeIdle),   T(thousandConcurrent),
     };
     return cmocka_run_group_tests(tests, serverStart, serverStop);
 }
