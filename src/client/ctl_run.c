@@ -169,7 +169,7 @@ static void printRuns(const struct ctl_global *g, const Raftcron__RunListRespons
                   "FINISHED", "EXIT", "REASON");
     for (size_t i = 0; i < l->n_runs; i++) {
         const Raftcron__Run *r = l->runs[i];
-        char id[24], attempt[16], worker[24], fence[24], exit[24];
+        char id[24], attempt[16], worker[24], fence[24], exit[32];
         char sched[RC_TIMEFMT_MAX], started[RC_TIMEFMT_MAX], finished[RC_TIMEFMT_MAX];
         snprintf(id, sizeof id, "%" PRIu64, r->id);
         snprintf(attempt, sizeof attempt, "%u", r->attempt);
@@ -247,7 +247,7 @@ static void printRun(const struct ctl_global *g, const Raftcron__Run *r)
         emitRunJson(&j, r);
         return;
     }
-    char exit[24];
+    char exit[32];
     kvNum("id", r->id);
     kvText("job", r->job);
     kvWhen("scheduled_at", r->scheduled_us);
@@ -319,7 +319,7 @@ static int setJob(struct run_args *a, const char *arg)
 
 static int onOption(struct run_args *a, int c, const char *arg)
 {
-    uint64_t v;
+    uint64_t v = 0;
     int rv;
     switch (c) {
     case OPT_JOB:

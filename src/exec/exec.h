@@ -96,7 +96,7 @@ struct exec_result {
     int64_t finished_us;              /* when the run was complete (exited, output drained) */
     unsigned http_status;             /* http: the final response's status, 0 if none arrived */
     struct exec_http_timings timings; /* http */
-    int64_t rows;                     /* sql: rows affected or returned; -1 when none */
+    int64_t rows;                     /* sql: rows affected or returned, -1 when none; else 0 */
     char sqlstate[6];                 /* sql: SQLSTATE of the error, "" if none */
     char command_status[64];          /* sql: the last command's tag, "INSERT 0 1" */
     bool already_done;                /* sql --once: an earlier attempt committed the effect */

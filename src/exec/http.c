@@ -432,7 +432,7 @@ static void completed(struct req *r, CURLcode code)
         r->res.timed_out = code == CURLE_OPERATION_TIMEDOUT;
         /* libcurl's detail ("Failed to connect to … port …: Connection refused"), then its
          * category; cut at the buffer's end. */
-        int n = snprintf(r->res.error, sizeof r->res.error, "%s (curl %d: %s)",
+        int n = snprintf(r->res.error, sizeof r->res.error, "%.180s (curl %d: %.48s)",
                          r->errbuf[0] != '\0' ? r->errbuf : curl_easy_strerror(code), (int)code,
                          curl_easy_strerror(code));
         (void)n;
@@ -756,7 +756,6 @@ static struct req *reqNew(struct http *ht, const struct exec_request *req, exec_
     r->h.data = data;
     r->done = done;
     r->res.exit_code = 1;
-    r->res.rows = -1;
     r->state = REQ_PENDING;
     return r;
 
