@@ -699,7 +699,14 @@ static void stepDone(struct run *r)
             return;
         }
         r->res.exit_code = 1;
-        if (strcmp(r->res.sqlstate, "57014") == 0 && r->timeout_us > 0 && !r->res.cancelled) {
+        if (strcmp(r->res.sqlstate, "57014") == 0 && r->timeout_us > 0 && !r->res.cancelled &&
+            !r->res.timed_out) {
+            /* The server's statement_timeout came first: the same timeout, told the same way. */
+            char why[sizeof r->res.error];
+            memcpy(why, r->res.error, sizeof why);
+            int n = snprintf(r->res.error, sizeof r->res.error, "timed out after %lld ms: %.200s",
+                             (long long)(r->timeout_us / 1000), why);
+            (void)n;
             r->res.timed_out = true;
         }
         runEnd(r, true);
