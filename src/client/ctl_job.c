@@ -21,6 +21,7 @@
 #include "api.pb-c.h"
 #include "core/backfill.h"
 #include "core/err.h"
+#include "core/execspec.h"
 #include "core/jobyaml.h"
 #include "core/policy.h"
 #include "core/timefmt.h"
@@ -39,6 +40,7 @@ enum {
     OPT_STALE,
     OPT_PRUNE,
     OPT_DRY_RUN,
+    OPT_BODY_FILE,
     OPT_LIMIT,
     OPT_FROM,
     OPT_TO
@@ -46,46 +48,51 @@ enum {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: raftcronctl job add NAME TRIGGER EXECUTOR [OPTIONS]\n"
-               "       raftcronctl job update NAME TRIGGER EXECUTOR [OPTIONS] [--if-version N]\n"
-               "       raftcronctl job get NAME [--namespace NS] [--stale]\n"
-               "       raftcronctl job list [--namespace NS] [--stale]\n"
-               "       raftcronctl job delete NAME [--namespace NS] [--if-version N]\n"
-               "       raftcronctl job pause NAME [--namespace NS]\n"
-               "       raftcronctl job resume NAME [--namespace NS]\n"
-               "       raftcronctl job apply -f FILE.yaml [--prune] [--dry-run]\n"
-               "       raftcronctl job next NAME [-n N] [--namespace NS] [--stale]\n"
-               "       raftcronctl job decisions NAME [--limit N] [--namespace NS] [--stale]\n"
-               "       raftcronctl job backfill NAME --from RFC3339 --to RFC3339 [--limit N]\n"
-               "                                [--dry-run] [--namespace NS]\n"
-               "\n"
-               "next previews the next N (default 5, at most 1000) instants the scheduler will\n"
-               "decide, after the job's cursor or now, in the job's zone. decisions lists the\n"
-               "job's decision records newest first (fired, coalesced, missed, skipped; --limit\n"
-               "default 100, at most 1000). get also shows the next instant.\n"
-               "\n"
-               "backfill creates runs now for the job's scheduled instants in [--from, --to]\n"
-               "(both included; --to must not be in the future), judged by the job's overlap\n"
-               "policy like scheduled fires (misfire grace and coalescing do not apply), all in\n"
-               "one replicated entry: all are created or none. At most --limit N instants\n"
-               "(default and maximum 1000): a range holding more is refused, nothing created.\n"
-               "An instant that already has a decision (fired, missed, skipped, ...) keeps it\n"
-               "and is not run again, so repeating a backfill creates nothing. A paused job can\n"
-               "be backfilled. --dry-run prints the plan without creating anything. Each\n"
-               "instant prints as fired, skipped (overlap policy), decided (already had a\n"
-               "decision), dropped (its history was dropped by retention) or scheduled (after\n"
-               "the cursor of an active job: the scheduler decides it). run list marks their\n"
-               "runs (REASON backfill; \"backfill\": true with -o json).\n"
-               "\n"
-               "add creates a job (an existing name is an error); update replaces the whole\n"
-               "definition of an existing one (compare-and-set on the version it reads, or on\n"
-               "--if-version N). NAME may be written NS/NAME.\n"
-               "\n"
-               "TRIGGER: --cron EXPR [--tz ZONE] | --every DURATION | --at RFC3339\n"
-               "EXECUTOR: --shell CMD | --http URL [--method M] [--header K:V]... [--body B]\n"
-               "          [--expect CODE]... | --sql QUERY --dsn DSN | --noop\n"
-               "\n"
-               "Definition options (also the keys of 'job apply' files, with _ for -):\n");
+    fprintf(f,
+            "Usage: raftcronctl job add NAME TRIGGER EXECUTOR [OPTIONS]\n"
+            "       raftcronctl job update NAME TRIGGER EXECUTOR [OPTIONS] [--if-version N]\n"
+            "       raftcronctl job get NAME [--namespace NS] [--stale]\n"
+            "       raftcronctl job list [--namespace NS] [--stale]\n"
+            "       raftcronctl job delete NAME [--namespace NS] [--if-version N]\n"
+            "       raftcronctl job pause NAME [--namespace NS]\n"
+            "       raftcronctl job resume NAME [--namespace NS]\n"
+            "       raftcronctl job apply -f FILE.yaml [--prune] [--dry-run]\n"
+            "       raftcronctl job next NAME [-n N] [--namespace NS] [--stale]\n"
+            "       raftcronctl job decisions NAME [--limit N] [--namespace NS] [--stale]\n"
+            "       raftcronctl job backfill NAME --from RFC3339 --to RFC3339 [--limit N]\n"
+            "                                [--dry-run] [--namespace NS]\n"
+            "\n"
+            "next previews the next N (default 5, at most 1000) instants the scheduler will\n"
+            "decide, after the job's cursor or now, in the job's zone. decisions lists the\n"
+            "job's decision records newest first (fired, coalesced, missed, skipped; --limit\n"
+            "default 100, at most 1000). get also shows the next instant.\n"
+            "\n"
+            "backfill creates runs now for the job's scheduled instants in [--from, --to]\n"
+            "(both included; --to must not be in the future), judged by the job's overlap\n"
+            "policy like scheduled fires (misfire grace and coalescing do not apply), all in\n"
+            "one replicated entry: all are created or none. At most --limit N instants\n"
+            "(default and maximum 1000): a range holding more is refused, nothing created.\n"
+            "An instant that already has a decision (fired, missed, skipped, ...) keeps it\n"
+            "and is not run again, so repeating a backfill creates nothing. A paused job can\n"
+            "be backfilled. --dry-run prints the plan without creating anything. Each\n"
+            "instant prints as fired, skipped (overlap policy), decided (already had a\n"
+            "decision), dropped (its history was dropped by retention) or scheduled (after\n"
+            "the cursor of an active job: the scheduler decides it). run list marks their\n"
+            "runs (REASON backfill; \"backfill\": true with -o json).\n"
+            "\n"
+            "add creates a job (an existing name is an error); update replaces the whole\n"
+            "definition of an existing one (compare-and-set on the version it reads, or on\n"
+            "--if-version N). NAME may be written NS/NAME.\n"
+            "\n"
+            "TRIGGER: --cron EXPR [--tz ZONE] | --every DURATION | --at RFC3339\n"
+            "EXECUTOR: --shell CMD\n"
+            "        | --http URL [--method M] [--header 'K: V']... [--body STR | --body-file F]\n"
+            "          [--expect CODE]... [--follow-redirects] [--insecure] [--ca-file F]\n"
+            "        | --sql STATEMENT (--dsn CONNINFO | --conn NAME) [--once]\n"
+            "        | --noop\n"
+            "  --body-file F                      HTTP request body read from F (- for stdin)\n"
+            "\n"
+            "Definition options (also the keys of 'job apply' files, with _ for -):\n");
     for (size_t i = 1; jobyamlKey(i) != NULL; i++) {
         const struct rc_jobkey *k = jobyamlKey(i);
         char flag[64];
@@ -246,6 +253,15 @@ static void emitHttp(struct out *o, const Raftcron__HttpExec *h)
 {
     kvStr(o, "http", h->url);
     kvStr(o, "method", h->method);
+    if (h->follow_redirects) {
+        kvBool(o, "follow_redirects", true);
+    }
+    if (h->tls_insecure) {
+        kvBool(o, "insecure", true);
+    }
+    if (h->ca_file[0] != '\0') {
+        kvStr(o, "ca_file", h->ca_file);
+    }
     kvMap(o, "header", (Raftcron__JobSpec__EnvEntry **)h->headers, h->n_headers, ':');
     if (h->body.len > 0) {
         if (o->json) {
@@ -286,8 +302,12 @@ static void emitExecutor(struct out *o, const Raftcron__Executor *e)
         emitHttp(o, e->http);
     } else if (e->kind_case == RAFTCRON__EXECUTOR__KIND_SQL) {
         kvStr(o, "sql", e->sql->query);
-        kvStr(o, "dsn", e->sql->dsn);
-        kvBool(o, "dedupe", e->sql->dedupe);
+        if (e->sql->conn[0] != '\0') {
+            kvStr(o, "conn", e->sql->conn);
+        } else {
+            kvStr(o, "dsn", e->sql->dsn);
+        }
+        kvBool(o, "once", e->sql->dedupe);
     } else if (e->kind_case == RAFTCRON__EXECUTOR__KIND_NOOP) {
         kvBool(o, "noop", true);
     }
@@ -561,6 +581,7 @@ static void buildOptions(const char *cmd, struct option *opts, char (*names)[32]
         {",apply,", {"file", required_argument, NULL, 'f'}},
         {",apply,", {"prune", no_argument, NULL, OPT_PRUNE}},
         {",apply,backfill,", {"dry-run", no_argument, NULL, OPT_DRY_RUN}},
+        {",add,update,", {"body-file", required_argument, NULL, OPT_BODY_FILE}},
         {",backfill,", {"from", required_argument, NULL, OPT_FROM}},
         {",backfill,", {"to", required_argument, NULL, OPT_TO}},
     };
@@ -582,6 +603,34 @@ static int setKey(struct job_args *a, const char *key, const char *value)
         return ctlUsageError("job %s: %s", a->cmd, err);
     }
     return 0;
+}
+
+/* --body-file F: the request body from a file ("-": standard input), at most the body limit of
+ * executor specs, text without NUL bytes. */
+static int setBodyFile(struct job_args *a, const char *path)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    if (f == NULL) {
+        return ctlUsageError("job %s: --body-file %s: %s", a->cmd, path, strerror(errno));
+    }
+    char *buf = malloc(RC_EXECSPEC_BODY_MAX + 2);
+    size_t n = buf != NULL ? fread(buf, 1, RC_EXECSPEC_BODY_MAX + 1, f) : 0;
+    bool bad = buf == NULL || ferror(f);
+    if (f != stdin) {
+        fclose(f);
+    }
+    int rv;
+    if (bad || n > RC_EXECSPEC_BODY_MAX || (buf != NULL && memchr(buf, '\0', n) != NULL)) {
+        rv = ctlUsageError("job %s: --body-file %s: %s", a->cmd, path,
+                           bad                        ? "cannot be read"
+                           : n > RC_EXECSPEC_BODY_MAX ? "larger than 256 KiB"
+                                                      : "contains a NUL byte");
+    } else {
+        buf[n] = '\0';
+        rv = setKey(a, "body", buf);
+    }
+    free(buf);
+    return rv;
 }
 
 /* -n and --limit: 1..1000, as Job.Next and Decision.List take them. */
@@ -641,6 +690,8 @@ static int onOption(struct job_args *a, int c, const char *arg)
     case OPT_DRY_RUN:
         a->dry_run = 1;
         return 0;
+    case OPT_BODY_FILE:
+        return setBodyFile(a, arg);
     default:
         return setKey(a, jobyamlKey((size_t)(c - FLAG_KEY_BASE))->name, arg);
     }

@@ -42,7 +42,8 @@ static void usage(FILE *f)
             "\n"
             "-o json (global): list prints {\"runs\": [...]}, get one run object, with keys id,\n"
             "job, scheduled_at, state, attempt, worker, fence, fired_at, start_at, started_at,\n"
-            "finished_at, not_before, manual, backfill, exit_code, http_status, rows, error,\n"
+            "finished_at, not_before, manual, backfill, exit_code, http_status, rows,\n"
+            "command_status, sqlstate, already_done, http_timings_us (when set), error,\n"
             "output_tail, wait_reason, end_reason (instants RFC 3339 UTC, null when unset).\n"
             "In the table, REASON says manual or backfill for such a run with no other reason.\n");
 }
@@ -71,12 +72,28 @@ static void emitRunJson(struct print_json *j, const Raftcron__Run *r)
         printJsonInt(j, "exit_code", o->exit_code);
         printJsonUint(j, "http_status", o->http_status);
         printJsonInt(j, "rows", o->rows);
+        printJsonStr(j, "command_status", o->command_status);
+        printJsonStr(j, "sqlstate", o->sqlstate);
+        printJsonBool(j, "already_done", o->already_done);
+        if (o->http_timings != NULL) {
+            const Raftcron__HttpTimings *t = o->http_timings;
+            printJsonOpen(j, "http_timings_us", '{');
+            printJsonInt(j, "dns", t->dns_us);
+            printJsonInt(j, "connect", t->connect_us);
+            printJsonInt(j, "tls", t->tls_us);
+            printJsonInt(j, "first_byte", t->first_byte_us);
+            printJsonInt(j, "total", t->total_us);
+            printJsonClose(j);
+        }
         printJsonStr(j, "error", o->error);
         printJsonBytes(j, "output_tail", o->output_tail.data, o->output_tail.len);
     } else {
         printJsonNull(j, "exit_code");
         printJsonNull(j, "http_status");
         printJsonNull(j, "rows");
+        printJsonStr(j, "command_status", "");
+        printJsonStr(j, "sqlstate", "");
+        printJsonBool(j, "already_done", false);
         printJsonStr(j, "error", "");
         printJsonStr(j, "output_tail", "");
     }
@@ -94,13 +111,23 @@ static void timeCell(int64_t us, char *buf)
     }
 }
 
-/* EXIT: the exit code, or the HTTP status for an HTTP run; "-" before an outcome. */
+/* EXIT: the exit code; the HTTP status for an HTTP run; for an SQL run the rows it affected or
+ * returned ("rows:3", "rows:done" when effect-once found it done), or the SQLSTATE of its error
+ * ("sql:42601"); "-" before an outcome. */
 static void exitCell(const Raftcron__Outcome *o, char *buf, size_t len)
 {
     if (o == NULL) {
         snprintf(buf, len, "-");
     } else if (o->http_status != 0) {
         snprintf(buf, len, "http:%u", o->http_status);
+    } else if (o->sqlstate[0] != '\0') {
+        snprintf(buf, len, "sql:%s", o->sqlstate);
+    } else if (o->already_done) {
+        snprintf(buf, len, "rows:done");
+    } else if (o->command_status[0] != '\0' && o->rows >= 0) {
+        snprintf(buf, len, "rows:%lld", (long long)o->rows);
+    } else if (o->command_status[0] != '\0') {
+        snprintf(buf, len, "rows:-");
     } else {
         snprintf(buf, len, "%d", o->exit_code);
     }
@@ -142,7 +169,7 @@ static void printRuns(const struct ctl_global *g, const Raftcron__RunListRespons
                   "FINISHED", "EXIT", "REASON");
     for (size_t i = 0; i < l->n_runs; i++) {
         const Raftcron__Run *r = l->runs[i];
-        char id[24], attempt[16], worker[24], fence[24], exit[24];
+        char id[24], attempt[16], worker[24], fence[24], exit[32];
         char sched[RC_TIMEFMT_MAX], started[RC_TIMEFMT_MAX], finished[RC_TIMEFMT_MAX];
         snprintf(id, sizeof id, "%" PRIu64, r->id);
         snprintf(attempt, sizeof attempt, "%u", r->attempt);
@@ -183,6 +210,35 @@ static void kvWhen(const char *key, int64_t us)
     kvText(key, buf);
 }
 
+/* What an HTTP or SQL outcome adds to run get: status, timings, rows, command tag, SQLSTATE. */
+static void printOutcomeDetail(const Raftcron__Outcome *o)
+{
+    char buf[160];
+    if (o == NULL) {
+        return;
+    }
+    if (o->http_status != 0 || o->http_timings != NULL) {
+        snprintf(buf, sizeof buf, "%u", o->http_status);
+        kvText("http_status", buf);
+    }
+    if (o->http_timings != NULL) {
+        const Raftcron__HttpTimings *t = o->http_timings;
+        snprintf(buf, sizeof buf,
+                 "dns %.1f ms, connect %.1f ms, tls %.1f ms, first byte %.1f ms, "
+                 "total %.1f ms",
+                 (double)t->dns_us / 1e3, (double)t->connect_us / 1e3, (double)t->tls_us / 1e3,
+                 (double)t->first_byte_us / 1e3, (double)t->total_us / 1e3);
+        kvText("http_timings", buf);
+    }
+    if (o->command_status[0] != '\0' || o->sqlstate[0] != '\0' || o->already_done) {
+        snprintf(buf, sizeof buf, "%lld", (long long)o->rows);
+        kvText("rows", o->rows >= 0 ? buf : "-");
+        kvText("command_status", o->command_status);
+        kvText("sqlstate", o->sqlstate);
+        kvText("already_done", o->already_done ? "true" : "false");
+    }
+}
+
 static void printRun(const struct ctl_global *g, const Raftcron__Run *r)
 {
     if (g->output == CTL_OUTPUT_JSON) {
@@ -191,7 +247,7 @@ static void printRun(const struct ctl_global *g, const Raftcron__Run *r)
         emitRunJson(&j, r);
         return;
     }
-    char exit[24];
+    char exit[32];
     kvNum("id", r->id);
     kvText("job", r->job);
     kvWhen("scheduled_at", r->scheduled_us);
@@ -208,6 +264,7 @@ static void printRun(const struct ctl_global *g, const Raftcron__Run *r)
     kvText("backfill", r->backfill ? "true" : "false");
     exitCell(r->outcome, exit, sizeof exit);
     kvText("exit", exit);
+    printOutcomeDetail(r->outcome);
     kvText("error", r->outcome != NULL ? r->outcome->error : "");
     kvLine("output_tail", r->outcome != NULL ? (const char *)r->outcome->output_tail.data : "",
            r->outcome != NULL ? r->outcome->output_tail.len : 0);
@@ -262,7 +319,7 @@ static int setJob(struct run_args *a, const char *arg)
 
 static int onOption(struct run_args *a, int c, const char *arg)
 {
-    uint64_t v;
+    uint64_t v = 0;
     int rv;
     switch (c) {
     case OPT_JOB:

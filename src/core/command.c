@@ -432,3 +432,13 @@ int commandEncodeWorkerDown(uint64_t worker_id, int64_t now_us, void **buf, size
     Raftcron__Command cmd = RAFTCRON__COMMAND__INIT;
     return packCommand(&cmd, RAFTCRON__COMMAND__CMD_WORKER_DOWN, &d, buf, len);
 }
+
+int commandEncodeExportMark(uint64_t position, bool gate, int64_t now_us, void **buf, size_t *len)
+{
+    Raftcron__ExportMark m = RAFTCRON__EXPORT_MARK__INIT;
+    m.position = position;
+    m.gate = gate;
+    m.now_us = now_us;
+    Raftcron__Command cmd = RAFTCRON__COMMAND__INIT;
+    return packCommand(&cmd, RAFTCRON__COMMAND__CMD_EXPORT_MARK, &m, buf, len);
+}

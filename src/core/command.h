@@ -88,6 +88,8 @@ void commandBatchClose(struct command_batch *b);
 
 int commandEncodeWorkerUp(const Raftcron__Worker *worker, int64_t now_us, void **buf, size_t *len);
 int commandEncodeWorkerDown(uint64_t worker_id, int64_t now_us, void **buf, size_t *len);
+/* ExportMark (ledger.h ledgerApplyExportMark). */
+int commandEncodeExportMark(uint64_t position, bool gate, int64_t now_us, void **buf, size_t *len);
 
 /*
  * Decode any message of descriptor desc. Returns 0, RC_EPARSE (bytes that are not such a

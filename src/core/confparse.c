@@ -163,6 +163,17 @@ static const struct option options[CONF_N_KEYS] = {
                           FIELD(history_age_us), US_PER_S, 3650 * US_PER_DAY, "7d", "DURATION",
                           G_HISTORY, "Finished runs older than this are dropped from the ledger.",
                           0},
+    [CONF_HISTORY_POSTGRES] = {NAMES("history-postgres", "history_postgres", "HISTORY_POSTGRES"),
+                               K_STRING, FIELD(history_postgres), 0, 0, "", "NAME|DSN", G_HISTORY,
+                               "Export finished runs to PostgreSQL (table raftcron_runs): a "
+                               "connection of connections: or a DSN; empty: no export.",
+                               F_EMPTY_OK | F_SECRET},
+    [CONF_SQL_POOL_SIZE] = {NAMES("sql-pool-size", "sql_pool_size", "SQL_POOL_SIZE"), K_UINT,
+                            FIELD(sql_pool_size), 1, 64, "4", "N", G_SCHED,
+                            "PostgreSQL connections per database used at once by SQL jobs.", 0},
+    [CONF_HTTP_CA_FILE] = {NAMES("http-ca-file", "http_ca_file", "HTTP_CA_FILE"), K_PATH,
+                           FIELD(http_ca_file), 0, 0, "", "FILE", G_SCHED,
+                           "CA bundle for HTTP jobs' https (default: the system's).", F_EMPTY_OK},
     [CONF_LOG_LEVEL] = {NAMES("log-level", "log_level", "LOG_LEVEL"), K_LEVEL, FIELD(log_level), 0,
                         0, "info", "debug|info|warn|error", G_LOG,
                         "Least severe level that is logged.", 0},
@@ -700,6 +711,8 @@ struct yaml {
     struct rc_config *cfg;
     const char *name;
     unsigned seen[CONF_N_KEYS]; /* line of each key already given, 0 if none */
+    unsigned seen_connections;  /* line of "connections:", 0 if none */
+    unsigned seen_history;      /* line of "history:", 0 if none */
     char *err;
     size_t errlen;
 };
@@ -959,6 +972,196 @@ static int yamlKey(struct yaml *y, const struct option **out)
     return 0;
 }
 
+/* The scalar at hand as a bounded string for a connection field; NULL after an error. */
+static const char *connText(struct yaml *y, const char *what, size_t max)
+{
+    if (y->event.type != YAML_SCALAR_EVENT) {
+        errSet(y->err, y->errlen, RC_EPARSE, "%s:%u: %s: expected a string, got %s", y->name,
+               yamlLine(y), what, nodeName(y->event.type));
+        return NULL;
+    }
+    const char *s = (const char *)y->event.data.scalar.value;
+    if (strlen(s) != y->event.data.scalar.length || strlen(s) >= max) {
+        errSet(y->err, y->errlen, RC_EPARSE, "%s:%u: %s: %s", y->name, yamlLine(y), what,
+               strlen(s) >= max ? "too long" : "contains a NUL character");
+        return NULL;
+    }
+    return s;
+}
+
+static bool connNameValid(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 0 && n < RC_CONF_CONN_NAME_MAX &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+/* One connection: NAME: {dsn: CONNINFO, password_file: PATH}. */
+static int yamlConnection(struct yaml *y, struct rc_conf_conn *c)
+{
+    char what[RC_CONF_CONN_NAME_MAX + 32];
+    int rv = yamlNext(y);
+    if (rv != 0) {
+        return rv;
+    }
+    if (y->event.type != YAML_MAPPING_START_EVENT) {
+        return errSet(y->err, y->errlen, RC_EPARSE,
+                      "%s:%u: connections: %s: expected a mapping with dsn and password_file",
+                      y->name, yamlLine(y), c->name);
+    }
+    for (;;) {
+        if ((rv = yamlNext(y)) != 0) {
+            return rv;
+        }
+        if (y->event.type == YAML_MAPPING_END_EVENT) {
+            break;
+        }
+        snprintf(what, sizeof what, "connections: %s", c->name);
+        const char *key = connText(y, what, 32);
+        if (key == NULL) {
+            return RC_EPARSE;
+        }
+        bool dsn = strcmp(key, "dsn") == 0;
+        if (!dsn && strcmp(key, "password_file") != 0) {
+            return errSet(y->err, y->errlen, RC_EPARSE,
+                          "%s:%u: connections: %s: unknown key %.32s (expected dsn, "
+                          "password_file)",
+                          y->name, yamlLine(y), c->name, key);
+        }
+        snprintf(what, sizeof what, "connections: %s: %s", c->name, dsn ? "dsn" : "password_file");
+        if ((rv = yamlNext(y)) != 0) {
+            return rv;
+        }
+        const char *v = connText(y, what, dsn ? sizeof c->dsn : sizeof c->password_file);
+        if (v == NULL) {
+            return RC_EPARSE;
+        }
+        strcpy(dsn ? c->dsn : c->password_file, v);
+    }
+    if (c->dsn[0] == '\0') {
+        return errSet(y->err, y->errlen, RC_EPARSE, "%s:%u: connections: %s: dsn is required",
+                      y->name, c->line, c->name);
+    }
+    return 0;
+}
+
+/* connections: {NAME: {dsn: ..., password_file: ...}, ...} */
+static int yamlConnections(struct yaml *y)
+{
+    int rv = yamlNext(y);
+    if (rv != 0) {
+        return rv;
+    }
+    if (y->event.type != YAML_MAPPING_START_EVENT) {
+        return errSet(y->err, y->errlen, RC_EPARSE,
+                      "%s:%u: connections: expected a mapping of names, got %s", y->name,
+                      yamlLine(y), nodeName(y->event.type));
+    }
+    y->cfg->n_conns = 0;
+    for (;;) {
+        if ((rv = yamlNext(y)) != 0) {
+            return rv;
+        }
+        if (y->event.type == YAML_MAPPING_END_EVENT) {
+            return 0;
+        }
+        const char *name = connText(y, "connections", RC_CONF_CONN_NAME_MAX);
+        if (name == NULL) {
+            return RC_EPARSE;
+        }
+        if (!connNameValid(name)) {
+            return errSet(y->err, y->errlen, RC_EPARSE,
+                          "%s:%u: connections: \"%.64s\" is not 1-64 of [A-Za-z0-9._-]", y->name,
+                          yamlLine(y), name);
+        }
+        for (unsigned i = 0; i < y->cfg->n_conns; i++) {
+            if (strcmp(y->cfg->conns[i].name, name) == 0) {
+                return errSet(y->err, y->errlen, RC_EPARSE,
+                              "%s:%u: connections: %s: given twice (first on line %u)", y->name,
+                              yamlLine(y), name, y->cfg->conns[i].line);
+            }
+        }
+        if (y->cfg->n_conns == RC_CONF_CONNS_MAX) {
+            return errSet(y->err, y->errlen, RC_EPARSE, "%s:%u: connections: more than %d", y->name,
+                          yamlLine(y), RC_CONF_CONNS_MAX);
+        }
+        struct rc_conf_conn *c = &y->cfg->conns[y->cfg->n_conns++];
+        memset(c, 0, sizeof *c);
+        strcpy(c->name, name);
+        c->line = yamlLine(y);
+        if ((rv = yamlConnection(y, c)) != 0) {
+            return rv;
+        }
+    }
+}
+
+/* history: {postgres: ..., runs: N, age: D}: the history_* settings, nested. */
+static int yamlHistory(struct yaml *y)
+{
+    int rv = yamlNext(y);
+    if (rv != 0) {
+        return rv;
+    }
+    if (y->event.type != YAML_MAPPING_START_EVENT) {
+        return errSet(y->err, y->errlen, RC_EPARSE,
+                      "%s:%u: history: expected a mapping (postgres, runs, age), got %s", y->name,
+                      yamlLine(y), nodeName(y->event.type));
+    }
+    for (;;) {
+        if ((rv = yamlNext(y)) != 0) {
+            return rv;
+        }
+        if (y->event.type == YAML_MAPPING_END_EVENT) {
+            return 0;
+        }
+        const char *key = connText(y, "history", 32);
+        if (key == NULL) {
+            return RC_EPARSE;
+        }
+        char full[48];
+        snprintf(full, sizeof full, "history_%s", key);
+        const struct option *o = findYamlKey(full);
+        if (o == NULL) {
+            return errSet(y->err, y->errlen, RC_EPARSE,
+                          "%s:%u: history: unknown key %.32s (expected postgres, runs, age)",
+                          y->name, yamlLine(y), key);
+        }
+        size_t i = (size_t)(o - options);
+        if (y->seen[i] != 0) {
+            return errSet(y->err, y->errlen, RC_EPARSE,
+                          "%s:%u: history.%s: given twice (first on line %u)", y->name, yamlLine(y),
+                          key, y->seen[i]);
+        }
+        y->seen[i] = yamlLine(y);
+        const struct place key_pl = {CONF_SOURCE_FILE, y->name, yamlLine(y)};
+        if ((rv = yamlValue(y, o, &key_pl)) != 0) {
+            return rv;
+        }
+    }
+}
+
+/* "connections:" and "history:" are mappings rather than settings; given once each. */
+static int yamlSection(struct yaml *y, bool *handled)
+{
+    *handled = false;
+    if (y->event.type != YAML_SCALAR_EVENT) {
+        return 0;
+    }
+    const char *key = (const char *)y->event.data.scalar.value;
+    bool conns = strcmp(key, "connections") == 0;
+    if (!conns && strcmp(key, "history") != 0) {
+        return 0;
+    }
+    *handled = true;
+    unsigned *seen = conns ? &y->seen_connections : &y->seen_history;
+    if (*seen != 0) {
+        return errSet(y->err, y->errlen, RC_EPARSE, "%s:%u: %s: given twice (first on line %u)",
+                      y->name, yamlLine(y), key, *seen);
+    }
+    *seen = yamlLine(y);
+    return conns ? yamlConnections(y) : yamlHistory(y);
+}
+
 static int yamlMapping(struct yaml *y)
 {
     for (;;) {
@@ -968,6 +1171,13 @@ static int yamlMapping(struct yaml *y)
         }
         if (y->event.type == YAML_MAPPING_END_EVENT) {
             return 0;
+        }
+        bool handled;
+        if ((rv = yamlSection(y, &handled)) != 0) {
+            return rv;
+        }
+        if (handled) {
+            continue;
         }
         const struct option *o = NULL;
         rv = yamlKey(y, &o);
@@ -1333,6 +1543,24 @@ static int checkAddresses(const struct rc_config *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* history_postgres names a connection (no '=' and no "://"), which must exist. */
+static int checkHistory(const struct rc_config *cfg, char *err, size_t errlen)
+{
+    const char *h = cfg->history_postgres;
+    if (h[0] == '\0' || strchr(h, '=') != NULL || strstr(h, "://") != NULL) {
+        return 0;
+    }
+    for (unsigned i = 0; i < cfg->n_conns; i++) {
+        if (strcmp(cfg->conns[i].name, h) == 0) {
+            return 0;
+        }
+    }
+    return errSet(err, errlen, RC_EINVAL,
+                  "history_postgres: no connection named \"%.64s\" in connections: (or give a "
+                  "DSN)",
+                  h);
+}
+
 int confparseCheck(struct rc_config *cfg, char *err, size_t errlen)
 {
     int rv = cfg->dev ? checkDev(cfg, err, errlen) : 0;
@@ -1349,6 +1577,9 @@ int confparseCheck(struct rc_config *cfg, char *err, size_t errlen)
                       durationText(d1, sizeof d1, cfg->heartbeat_timeout_us),
                       refTail(tb, cfg, CONF_ELECTION_TIMEOUT),
                       durationText(d2, sizeof d2, cfg->election_timeout_us));
+    }
+    if ((rv = checkHistory(cfg, err, errlen)) != 0) {
+        return rv;
     }
     return cfg->worker ? 0 : checkAddresses(cfg, err, errlen);
 }

@@ -39,6 +39,9 @@
 #define RC_CONF_TAG_KEY_MAX   64
 #define RC_CONF_TAG_VALUE_MAX 128
 #define RC_CONF_FILE_MAX      (1024 * 1024) /* bytes of YAML the reader may return */
+#define RC_CONF_DSN_MAX       1024
+#define RC_CONF_CONNS_MAX     16 /* named PostgreSQL connections */
+#define RC_CONF_CONN_NAME_MAX 65
 
 /* Settings, in --help order. */
 enum conf_key {
@@ -66,6 +69,9 @@ enum conf_key {
     CONF_WORKER_TIMEOUT,
     CONF_HISTORY_RUNS,
     CONF_HISTORY_AGE,
+    CONF_HISTORY_POSTGRES,
+    CONF_SQL_POOL_SIZE,
+    CONF_HTTP_CA_FILE,
     CONF_LOG_LEVEL,
     CONF_LOG_FORMAT,
     CONF_N_KEYS
@@ -89,6 +95,15 @@ struct conf_origin {
 struct rc_conf_tag {
     char key[RC_CONF_TAG_KEY_MAX];
     char value[RC_CONF_TAG_VALUE_MAX];
+};
+
+/* A named PostgreSQL connection ("connections:" in the YAML file only): jobs name it with
+ * --conn, the export names it in history.postgres. The password stays in password_file. */
+struct rc_conf_conn {
+    char name[RC_CONF_CONN_NAME_MAX];     /* [A-Za-z0-9._-], 1-64 */
+    char dsn[RC_CONF_DSN_MAX];            /* libpq conninfo or URI */
+    char password_file[RC_CONF_PATH_MAX]; /* "" = libpq's PGPASSFILE / ~/.pgpass */
+    unsigned line;
 };
 
 /* All strings are NUL-terminated in place; "" means unset. Durations are microseconds. */
@@ -120,6 +135,11 @@ struct rc_config {
     int64_t worker_timeout_us;
     uint32_t history_runs;
     int64_t history_age_us;
+    char history_postgres[RC_CONF_DSN_MAX]; /* "" = no export; a connection name or a DSN */
+    uint32_t sql_pool_size;
+    char http_ca_file[RC_CONF_PATH_MAX]; /* "" = libcurl's CA store */
+    struct rc_conf_conn conns[RC_CONF_CONNS_MAX];
+    unsigned n_conns;
     enum rc_log_level log_level;
     enum rc_log_format log_format;
     struct conf_origin origin[CONF_N_KEYS];
@@ -137,7 +157,10 @@ struct confparse_reader {
 void confparseDefaults(struct rc_config *cfg);
 
 /*
- * Apply a YAML document (a mapping of setting keys) over cfg; name is the file name used in
+ * Apply a YAML document (a mapping of setting keys) over cfg. Besides the settings, two
+ * mappings are read: "connections:" (NAME: {dsn: CONNINFO, password_file: PATH}, YAML only)
+ * and "history:" whose keys postgres, runs and age are history_postgres, history_runs and
+ * history_age; name is the file name used in
  * messages and becomes cfg->config_file. Returns 0 or RC_EPARSE (syntax, unknown key, duplicate
  * key, wrong type, bad value) with "name:line: key: reason" in err. cfg may be partly updated
  * on error.

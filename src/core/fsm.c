@@ -9,6 +9,7 @@
 
 #include "command.h"
 #include "err.h"
+#include "execspec.h"
 #include "jobs.h"
 #include "ledger.h"
 #include "trigger.h"
@@ -528,6 +529,8 @@ static int dispatchLedger(struct rc_fsm *f, Raftcron__Command *cmd, struct rc_fs
         return ledgerApplyWorkerUp(l, cmd->worker_up, res);
     case RAFTCRON__COMMAND__CMD_WORKER_DOWN:
         return ledgerApplyWorkerDown(l, cmd->worker_down, res);
+    case RAFTCRON__COMMAND__CMD_EXPORT_MARK:
+        return ledgerApplyExportMark(l, f->jobs, cmd->export_mark, res);
     default:
         /* Also what an entry written by a newer version looks like: a no-op, never a halt. */
         refuse(res, RC_EPARSE, "command: no known kind");
@@ -638,6 +641,9 @@ static void snapshotView(const struct rc_fsm *f, Raftcron__Snapshot *s)
     s->decision_seq = l->decision_seq;
     s->runs_dropped = l->runs_dropped;
     s->decisions_dropped = l->decisions_dropped;
+    s->export_seq = l->export_seq;
+    s->export_position = l->export_position;
+    s->export_gate = l->export_gate;
 }
 
 #define SNAPSHOT_RUNS_TAG      0x1a /* field 3, wire type 2 (length-delimited) */
@@ -1238,15 +1244,8 @@ static int checkExecutor(const Raftcron__Executor *e, char *err, size_t errlen)
         }
         return 0;
     case RAFTCRON__EXECUTOR__KIND_HTTP:
-        if (e->http == NULL || e->http->url[0] == '\0') {
-            return errSet(err, errlen, RC_EINVAL, "executor.http.url: empty");
-        }
-        return 0;
     case RAFTCRON__EXECUTOR__KIND_SQL:
-        if (e->sql == NULL || e->sql->query[0] == '\0') {
-            return errSet(err, errlen, RC_EINVAL, "executor.sql.query: empty");
-        }
-        return 0;
+        return execspecCheck(e, err, errlen);
     case RAFTCRON__EXECUTOR__KIND_NOOP:
         return 0;
     default:
@@ -1275,4 +1274,59 @@ int fsmValidateSpec(const Raftcron__JobSpec *spec, char *err, size_t errlen)
                     (long long)spec->timeout_us);
     }
     return rv;
+}
+
+void fsmExportState(const struct rc_fsm *f, uint64_t *position, uint64_t *last, bool *gate)
+{
+    *position = f->ledger.export_position;
+    *last = f->ledger.export_seq;
+    *gate = f->ledger.export_gate;
+}
+
+static int cmpExportSeq(const void *a, const void *b)
+{
+    uint64_t x = (*(const Raftcron__Run *const *)a)->export_seq;
+    uint64_t y = (*(const Raftcron__Run *const *)b)->export_seq;
+    return (x > y) - (x < y);
+}
+
+size_t fsmExportPending(const struct rc_fsm *f, uint64_t after, const Raftcron__Run **out,
+                        size_t max)
+{
+    const struct rc_runs *t = f->ledger.runs;
+    size_t found = 0;
+    uint64_t worst = 0; /* the highest export_seq in out once it is full */
+    for (size_t i = 0; i < runsJobCount(t) && max > 0; i++) {
+        size_t n;
+        Raftcron__Run *const *runs = runsOfJob(t, runsJobIdAt(t, i), &n);
+        for (size_t k = 0; k < n; k++) {
+            const Raftcron__Run *r = runs[k];
+            if (r->export_seq <= after || !runsStateFinished(r->state)) {
+                continue;
+            }
+            if (found < max) {
+                out[found++] = r;
+                if (found == max) {
+                    qsort(out, found, sizeof *out, cmpExportSeq);
+                    worst = out[found - 1]->export_seq;
+                }
+                continue;
+            }
+            if (r->export_seq >= worst) {
+                continue;
+            }
+            /* Replace the highest and keep out sorted: insertion from the end. */
+            size_t j = found - 1;
+            while (j > 0 && out[j - 1]->export_seq > r->export_seq) {
+                out[j] = out[j - 1];
+                j--;
+            }
+            out[j] = r;
+            worst = out[found - 1]->export_seq;
+        }
+    }
+    if (found < max && found > 1) {
+        qsort(out, found, sizeof *out, cmpExportSeq);
+    }
+    return found;
 }

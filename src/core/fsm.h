@@ -164,6 +164,15 @@ const char *fsmMemberRpcAddr(const struct rc_fsm *f, uint64_t id);
 /* Validate a job spec as a JobPut would (name, trigger parses, zone exists, executor present,
  * policy ranges). Used by the RPC layer before proposing, so that users get the error at once.
  * Returns 0 or RC_EINVAL with a message. Not called by apply (it reads tzdata). */
+/* The run-history export (docs/ledger.md "Export to PostgreSQL"): the exported position, the
+ * last export_seq given to a finished run, and whether retention waits for the export. */
+void fsmExportState(const struct rc_fsm *f, uint64_t *position, uint64_t *last, bool *gate);
+
+/* Up to max finished runs with export_seq > after, lowest export_seq first, into out (borrowed
+ * pointers, valid until the next apply). Returns how many. O(runs held). */
+size_t fsmExportPending(const struct rc_fsm *f, uint64_t after, const Raftcron__Run **out,
+                        size_t max);
+
 int fsmValidateSpec(const Raftcron__JobSpec *spec, char *err, size_t errlen);
 
 #endif /* RC_CORE_FSM_H */

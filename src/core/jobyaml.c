@@ -43,9 +43,13 @@ enum key_id {
     K_HEADER,
     K_BODY,
     K_EXPECT,
+    K_FOLLOW_REDIRECTS,
+    K_INSECURE,
+    K_CA_FILE,
     K_SQL,
     K_DSN,
-    K_DEDUPE,
+    K_CONN,
+    K_ONCE,
     K_MISFIRE_GRACE,
     K_COALESCE,
     K_OVERLAP,
@@ -148,7 +152,7 @@ static const struct key_def keys[K_COUNT] = {
     [K_HTTP] = {.pub = {"http", "URL", "send an HTTP request to URL", false},
                 .kind = KIND_STR,
                 .group = GROUP_EXECUTOR},
-    [K_METHOD] = {.pub = {"method", "M", "HTTP method (default GET)", false},
+    [K_METHOD] = {.pub = {"method", "M", "HTTP method (default GET, or POST with a body)", false},
                   .kind = KIND_STR,
                   .needs = K_HTTP},
     [K_HEADER] = {.pub = {"header", "K:V", "HTTP request header (repeatable)", true},
@@ -164,17 +168,29 @@ static const struct key_def keys[K_COUNT] = {
                   .needs = K_HTTP,
                   .min = 100,
                   .max = 599},
-    [K_SQL] = {.pub = {"sql", "QUERY", "run QUERY on the database of --dsn", false},
+    [K_FOLLOW_REDIRECTS] = {.pub = {"follow_redirects", NULL, "follow 3xx answers (default off)",
+                                    false},
+                            .kind = KIND_BOOL,
+                            .needs = K_HTTP},
+    [K_INSECURE] = {.pub = {"insecure", NULL, "skip TLS certificate verification", false},
+                    .kind = KIND_BOOL,
+                    .needs = K_HTTP},
+    [K_CA_FILE] = {.pub = {"ca_file", "FILE", "CA bundle on the worker for https", false},
+                   .kind = KIND_STR,
+                   .needs = K_HTTP},
+    [K_SQL] = {.pub = {"sql", "STATEMENT", "run STATEMENT on PostgreSQL (with --dsn or --conn)",
+                       false},
                .kind = KIND_STR,
-               .group = GROUP_EXECUTOR,
-               .needs = K_DSN},
-    [K_DSN] = {.pub = {"dsn", "DSN", "PostgreSQL connection string for --sql", false},
+               .group = GROUP_EXECUTOR},
+    [K_DSN] = {.pub = {"dsn", "CONNINFO", "PostgreSQL connection string, without password", false},
                .kind = KIND_STR,
                .needs = K_SQL},
-    [K_DEDUPE] = {.pub = {"dedupe", NULL, "record run ids in a dedupe table (exactly-once effects)",
-                          false},
-                  .kind = KIND_BOOL,
-                  .needs = K_SQL},
+    [K_CONN] = {.pub = {"conn", "NAME", "a connection named in the workers' configuration", false},
+                .kind = KIND_STR,
+                .needs = K_SQL},
+    [K_ONCE] = {.pub = {"once", NULL, "effect-once: record the run id in raftcron_effects", false},
+                .kind = KIND_BOOL,
+                .needs = K_SQL},
     [K_MISFIRE_GRACE] = {.pub = {"misfire_grace", "DURATION|none",
                                  "how late a run may still start (default 60s)", false},
                          .kind = KIND_GRACE},
@@ -664,7 +680,12 @@ static int checkKeys(const struct rc_jobdraft *d, char *err, size_t errlen)
         return fail(d, K_NOOP, d->v[K_NOOP].line, err, errlen,
                     "false is no executor: leave it out and name another");
     }
-    char buf[40];
+    char buf[40], buf2[40];
+    if (isSet(d, K_SQL) && isSet(d, K_DSN) == isSet(d, K_CONN)) {
+        return fail(d, K_SQL, d->v[K_SQL].line, err, errlen,
+                    isSet(d, K_DSN) ? "give %s or %s, not both" : "requires %s or %s",
+                    label(d, K_DSN, buf, sizeof buf), label(d, K_CONN, buf2, sizeof buf2));
+    }
     for (int id = 1; id < K_COUNT; id++) {
         enum key_id needs = keys[id].needs;
         if (isSet(d, (enum key_id)id) && needs != K_NONE && !isSet(d, needs)) {
@@ -835,7 +856,10 @@ static int buildHttp(const struct rc_jobdraft *d, struct tree *t)
 {
     raftcron__http_exec__init(&t->http);
     t->http.url = d->v[K_HTTP].text;
-    t->http.method = text(d, K_METHOD, "GET");
+    t->http.method = text(d, K_METHOD, isSet(d, K_BODY) ? "POST" : "GET");
+    t->http.follow_redirects = num(d, K_FOLLOW_REDIRECTS, 0) != 0;
+    t->http.tls_insecure = num(d, K_INSECURE, 0) != 0;
+    t->http.ca_file = text(d, K_CA_FILE, "");
     if (isSet(d, K_BODY)) {
         t->http.body.data = (uint8_t *)d->v[K_BODY].text;
         t->http.body.len = strlen(d->v[K_BODY].text);
@@ -877,8 +901,9 @@ static int buildExecutor(const struct rc_jobdraft *d, struct tree *t)
     if (isSet(d, K_SQL)) {
         raftcron__sql_exec__init(&t->sql);
         t->sql.query = d->v[K_SQL].text;
-        t->sql.dsn = d->v[K_DSN].text;
-        t->sql.dedupe = num(d, K_DEDUPE, 0) != 0;
+        t->sql.dsn = text(d, K_DSN, "");
+        t->sql.conn = text(d, K_CONN, "");
+        t->sql.dedupe = num(d, K_ONCE, 0) != 0;
         e->kind_case = RAFTCRON__EXECUTOR__KIND_SQL;
         e->sql = &t->sql;
         return 0;

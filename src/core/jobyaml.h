@@ -10,9 +10,11 @@
  * (in YAML also a mapping, or a list).
  *
  * Rules checked here, before anything is sent (docs/cli.md):
- *   - exactly one trigger (cron | every | at) and one executor (shell | http | sql, sql with dsn);
+ *   - exactly one trigger (cron | every | at) and one executor (shell | http | sql, sql with
+ *     exactly one of dsn and conn);
  *   - keys that belong to one trigger or executor (tz, dst_gap, dst_repeat: cron; method,
- *     header, body, expect: http; dsn, dedupe: sql; workdir: shell) only with it;
+ *     header, body, expect, follow_redirects, insecure, ca_file: http; dsn, conn, once: sql;
+ *     workdir: shell) only with it;
  *   - the cron expression parses and the zone exists (triggerInitCron), then every rule of
  *     fsmValidateSpec.
  * Errors are RC_EINVAL (RC_ENOMEM when memory ran out) with a message naming the flag

@@ -107,7 +107,9 @@ static bool retain(struct rc_ledger *l, Raftcron__Job *job, int64_t now_us)
     int64_t age = p != NULL && p->history_age_us > 0 ? p->history_age_us : RC_LEDGER_AGE_DEFAULT;
     int64_t min_us = now_us < INT64_MIN + age ? INT64_MIN : now_us - age;
     uint64_t before = l->runs_dropped + l->decisions_dropped;
-    runsPrune(l->runs, job->id, max, min_us, &l->runs_dropped, &l->decisions_dropped,
+    /* With the export on, a finished run stays until it is in the export's table. */
+    uint64_t held_after = l->export_gate ? l->export_position : UINT64_MAX;
+    runsPrune(l->runs, job->id, max, min_us, held_after, &l->runs_dropped, &l->decisions_dropped,
               &job->history_floor_us);
     return l->runs_dropped + l->decisions_dropped != before;
 }
@@ -122,6 +124,9 @@ static uint32_t move(struct rc_ledger *l, Raftcron__Run *run, enum rc_run_state 
     assert(runsCanMove(run->state, to));
     uint32_t from = run->state;
     run->state = to;
+    if (runsStateFinished(to)) {
+        run->export_seq = ++l->export_seq;
+    }
     runsStateChanged(l->runs, run, from);
     if (to != RC_RUN_ASSIGNED && to != RC_RUN_RUNNING && to != RC_RUN_RETRY_WAIT) {
         run->finished_us = now_us;
@@ -1070,5 +1075,46 @@ int ledgerRestore(struct rc_ledger *l, Raftcron__Snapshot *s, const struct rc_jo
     l->decision_seq = s->decision_seq;
     l->runs_dropped = s->runs_dropped;
     l->decisions_dropped = s->decisions_dropped;
+    l->export_seq = s->export_seq;
+    l->export_position = s->export_position;
+    l->export_gate = s->export_gate;
     return rv;
+}
+
+int ledgerApplyExportMark(struct rc_ledger *l, struct rc_jobs *jobs, const Raftcron__ExportMark *m,
+                          struct rc_fsm_result *res)
+{
+    if (m == NULL) {
+        refuse(res, RC_EPARSE, "command: export_mark body missing");
+        return 0;
+    }
+    if (m->position > l->export_seq) {
+        refuse(res, RC_EINVAL, "export_mark: position %llu is past the last finished run %llu",
+               (unsigned long long)m->position, (unsigned long long)l->export_seq);
+        return 0;
+    }
+    bool advanced = m->position > l->export_position;
+    if (advanced) {
+        l->export_position = m->position;
+    }
+    res->changed = advanced || m->gate != l->export_gate;
+    l->export_gate = m->gate;
+    if (!res->changed) {
+        refuse(res, RC_ESTALE, "export_mark: position %llu is not past %llu",
+               (unsigned long long)m->position, (unsigned long long)l->export_position);
+    }
+    /* Retention for every job that holds runs: what was kept for the export may go now. A
+     * job whose history empties leaves runsJobIdAt's list, so the index moves only when it
+     * does not. */
+    for (size_t i = 0; i < runsJobCount(l->runs);) {
+        size_t n;
+        uint64_t id = runsJobIdAt(l->runs, i);
+        Raftcron__Run *const *runs = runsOfJob(l->runs, id, &n);
+        Raftcron__Job *job = n > 0 ? ledgerJobOfRun(jobs, runs[0]) : NULL;
+        if (job != NULL) {
+            retain(l, job, m->now_us);
+        }
+        i += i < runsJobCount(l->runs) && runsJobIdAt(l->runs, i) == id;
+    }
+    return 0;
 }

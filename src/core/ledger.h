@@ -13,6 +13,7 @@
 #ifndef RC_CORE_LEDGER_H
 #define RC_CORE_LEDGER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "fsm.h"
@@ -37,6 +38,9 @@ struct rc_ledger {
     uint64_t decision_seq;
     uint64_t runs_dropped;      /* finished runs dropped by retention or JobDelete */
     uint64_t decisions_dropped; /* decision records dropped likewise */
+    uint64_t export_seq;        /* last Run.export_seq given (finished runs, in order) */
+    uint64_t export_position;   /* runs with export_seq <= this are exported */
+    bool export_gate;           /* retention keeps finished runs not yet exported */
 };
 
 /* Returns 0 or RC_ENOMEM (then l holds nothing to close). */
@@ -62,6 +66,11 @@ int ledgerApplyRetry(struct rc_ledger *l, struct rc_jobs *jobs, const Raftcron__
 int ledgerApplyEnd(struct rc_ledger *l, struct rc_jobs *jobs, const Raftcron__RunEnd *e,
                    enum rc_run_state to, struct rc_fsm_result *res);
 /* Takes up->worker (sets it to NULL) when recorded. */
+/* ExportMark: raise export_position and set export_gate (RC_ESTALE when the mark changes
+ * neither: its position is not past the current one and the gate is the same), and apply retention
+ * to every job (runs it held for the export may go now). */
+int ledgerApplyExportMark(struct rc_ledger *l, struct rc_jobs *jobs, const Raftcron__ExportMark *m,
+                          struct rc_fsm_result *res);
 int ledgerApplyWorkerUp(struct rc_ledger *l, Raftcron__WorkerUp *up, struct rc_fsm_result *res);
 int ledgerApplyWorkerDown(struct rc_ledger *l, const Raftcron__WorkerDown *down,
                           struct rc_fsm_result *res);

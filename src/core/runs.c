@@ -323,7 +323,7 @@ size_t runsDecisionCount(const struct rc_runs *t)
 /* ---- Retention ---------------------------------------------------------------------------- */
 
 static void pruneRuns(struct rc_runs *t, struct history *h, size_t max, int64_t min_us,
-                      uint64_t *dropped)
+                      uint64_t held_after, uint64_t *dropped)
 {
     size_t finished = 0;
     for (size_t i = 0; i < h->n_runs; i++) {
@@ -333,7 +333,8 @@ static void pruneRuns(struct rc_runs *t, struct history *h, size_t max, int64_t 
     for (size_t i = 0; i < h->n_runs; i++) {
         Raftcron__Run *r = h->runs[i];
         bool fin = runsStateFinished(r->state);
-        if (fin && (finished > max || r->finished_us < min_us)) {
+        bool held = r->export_seq > held_after;
+        if (fin && !held && (finished > max || r->finished_us < min_us)) {
             finished--;
             unindex(t, r->id);
             raftcron__run__free_unpacked(r, NULL);
@@ -367,14 +368,14 @@ static void pruneDecisions(struct rc_runs *t, struct history *h, size_t max, int
     h->n_decs = kept;
 }
 
-void runsPrune(struct rc_runs *t, uint64_t job_id, size_t max, int64_t min_us, uint64_t *runs,
-               uint64_t *decisions, int64_t *floor_us)
+void runsPrune(struct rc_runs *t, uint64_t job_id, size_t max, int64_t min_us, uint64_t held_after,
+               uint64_t *runs, uint64_t *decisions, int64_t *floor_us)
 {
     struct history *h = historyOf(t, job_id);
     if (h == NULL) {
         return;
     }
-    pruneRuns(t, h, max, min_us, runs);
+    pruneRuns(t, h, max, min_us, held_after, runs);
     pruneDecisions(t, h, max, min_us, decisions, floor_us);
 }
 

@@ -105,13 +105,14 @@ size_t runsDecisionCount(const struct rc_runs *t);
 /*
  * Retention for one job: drop its oldest finished runs until at most max remain, and every
  * finished run that finished before min_us; likewise decision records (all of which count as
- * finished) by decided_us. Unfinished runs are never dropped. Adds what it dropped to *runs and
- * *decisions, and raises *floor_us (may be NULL) to the last_us of every decision record
- * dropped: the job's history floor (Job.history_floor_us, docs/ledger.md "Backfill"). Never
+ * finished) by decided_us. Unfinished runs are never dropped, nor finished runs whose
+ * export_seq is above held_after (not yet exported: UINT64_MAX holds nothing). Adds what it dropped
+ * to *runs and *decisions, and raises *floor_us (may be NULL) to the last_us of every decision
+ * record dropped: the job's history floor (Job.history_floor_us, docs/ledger.md "Backfill"). Never
  * fails.
  */
-void runsPrune(struct rc_runs *t, uint64_t job_id, size_t max, int64_t min_us, uint64_t *runs,
-               uint64_t *decisions, int64_t *floor_us);
+void runsPrune(struct rc_runs *t, uint64_t job_id, size_t max, int64_t min_us, uint64_t held_after,
+               uint64_t *runs, uint64_t *decisions, int64_t *floor_us);
 
 /* Drop every run and decision of job_id (the job was deleted), counting them as runsPrune. */
 void runsDropJob(struct rc_runs *t, uint64_t job_id, uint64_t *runs, uint64_t *decisions);

@@ -7,7 +7,56 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/runs.h"
 #include "core/timefmt.h"
+
+const char *execKindName(int kind_case)
+{
+    switch (kind_case) {
+    case RAFTCRON__EXECUTOR__KIND_SHELL:
+        return "shell";
+    case RAFTCRON__EXECUTOR__KIND_HTTP:
+        return "http";
+    case RAFTCRON__EXECUTOR__KIND_SQL:
+        return "sql";
+    default:
+        return NULL;
+    }
+}
+
+uint32_t execResultState(const struct exec_result *res)
+{
+    if (res->timed_out) {
+        return RC_RUN_TIMED_OUT;
+    }
+    if (res->start_failed || res->exit_code != 0 || res->term_signal != 0) {
+        return RC_RUN_FAILED;
+    }
+    return RC_RUN_SUCCEEDED;
+}
+
+void execResultOutcome(const struct exec_result *res, Raftcron__Outcome *o,
+                       Raftcron__HttpTimings *timings)
+{
+    o->exit_code = res->exit_code;
+    o->http_status = res->http_status;
+    o->rows = res->rows;
+    o->output_tail.data = (uint8_t *)res->tail;
+    o->output_tail.len = res->tail_len;
+    o->error = (char *)res->error;
+    o->sqlstate = (char *)res->sqlstate;
+    o->command_status = (char *)res->command_status;
+    o->already_done = res->already_done;
+    if (res->http_status != 0 || res->timings.total_us != 0) {
+        raftcron__http_timings__init(timings);
+        timings->dns_us = res->timings.dns_us;
+        timings->connect_us = res->timings.connect_us;
+        timings->tls_us = res->timings.tls_us;
+        timings->first_byte_us = res->timings.first_byte_us;
+        timings->total_us = res->timings.total_us;
+        o->http_timings = timings;
+    }
+}
 
 int execStart(struct exec_backend *b, const struct exec_request *req, exec_done_cb done, void *data,
               struct exec_handle **out)

@@ -1,9 +1,11 @@
 /*
  * The executor interface (DESIGN.md §5): a worker runs an assigned run with one backend behind
  * one small table of function pointers (STYLE.md §3) — start, cancel, close. Backends, one file
- * each: shell.c (real processes on the libuv loop), noop.c (records its start and succeeds) and
- * fake.c (scripted, driven by a virtual clock, for simulation tests); http.c and sql.c are to
- * come.
+ * each: shell.c (real processes on the libuv loop), http.c (libcurl's multi interface on the
+ * loop), sql.c (libpq, non-blocking, on the loop), noop.c (records its start and succeeds) and
+ * fake.c (scripted, driven by a virtual clock, for simulation tests). A worker holds one backend
+ * of each kind and picks one per run by spec->kind_case (execKindName); the request is the same
+ * for all of them.
  *
  * Calling rules, identical for every backend:
  * - start() either fails synchronously (returns RC_E*, b->errmsg says why, the callback never
@@ -25,6 +27,10 @@
  * environment, then the job's env entries (replacing inherited ones of the same name), then
  * RAFTCRON_JOB, RAFTCRON_RUN_ID, RAFTCRON_FENCE, RAFTCRON_ATTEMPT and RAFTCRON_SCHEDULED_AT
  * (RFC 3339, UTC, "Z"), which nothing can override.
+ *
+ * The idempotency data of a run reaches every backend from the request: run_id, fence, attempt
+ * and scheduled_us become RAFTCRON_* variables (shell), the Idempotency-Key and X-Raftcron-*
+ * headers (http), the dedupe key of raftcron_effects (sql --once). See docs/executors.md.
  *
  * Lifecycle of a shell run (STYLE.md §9, table in shell.c): SPAWNING → RUNNING → (TERMINATING →
  * KILLING) → REAPED → DONE; SPAWNING → DONE when the spawn fails. Set RAFTCRON_TRACE in the
@@ -63,9 +69,20 @@ struct exec_request {
     size_t tail_max;                /* 0 = EXEC_TAIL_MAX_DEFAULT; ≤ EXEC_TAIL_MAX_LIMIT */
 };
 
-/* How a run ended. Borrowed by the done callback (tail included). */
+/* Phases of an HTTP attempt, microseconds from its start (0: the phase was not reached). */
+struct exec_http_timings {
+    int64_t dns_us;
+    int64_t connect_us;
+    int64_t tls_us;
+    int64_t first_byte_us;
+    int64_t total_us;
+};
+
+/* How a run ended. Borrowed by the done callback (tail included). Fields after finished_us are
+ * set by the http and sql backends only (zero for shell). */
 struct exec_result {
-    int exit_code;              /* exit status; -1 when killed by a signal or never started */
+    int exit_code;              /* shell: exit status, -1 when killed by a signal or never
+                                 * started; http and sql: 0 succeeded, 1 failed */
     int term_signal;            /* the signal that killed the process, 0 if none */
     bool timed_out;             /* the timeout expired and the run was killed for it */
     bool cancelled;             /* cancel() or close() asked the run to stop */
@@ -73,11 +90,17 @@ struct exec_result {
     char error[RC_ERRMSG_SIZE]; /* "" or a message, e.g. "spawn /no/such: no such file or ..." */
     const uint8_t *tail; /* the last tail_len bytes of stdout and stderr, interleaved as read */
     size_t tail_len;
-    bool tail_truncated;   /* output_bytes > tail_len: the head was dropped */
-    uint64_t output_bytes; /* everything the run wrote to stdout and stderr */
-    size_t tail_capacity;  /* bytes the output buffer held allocated (≤ tail_max) */
-    int64_t started_us;    /* when the process started (backend's clock), 0 if never */
-    int64_t finished_us;   /* when the run was complete (exited, output drained) */
+    bool tail_truncated;              /* output_bytes > tail_len: the head was dropped */
+    uint64_t output_bytes;            /* everything the run wrote to stdout and stderr */
+    size_t tail_capacity;             /* bytes the output buffer held allocated (≤ tail_max) */
+    int64_t started_us;               /* when the process started (backend's clock), 0 if never */
+    int64_t finished_us;              /* when the run was complete (exited, output drained) */
+    unsigned http_status;             /* http: the final response's status, 0 if none arrived */
+    struct exec_http_timings timings; /* http */
+    int64_t rows;                     /* sql: rows affected or returned, -1 when none; else 0 */
+    char sqlstate[6];                 /* sql: SQLSTATE of the error, "" if none */
+    char command_status[64];          /* sql: the last command's tag, "INSERT 0 1" */
+    bool already_done;                /* sql --once: an earlier attempt committed the effect */
 };
 
 /* The run is over. Called exactly once per successful start(), never from inside start(). */
@@ -122,6 +145,71 @@ size_t shellInFlight(const struct exec_backend *b);
 /* Runs that do nothing: each succeeds at once (done from the loop, never inside start) with
  * started_us = finished_us = the wall clock at start. Returns 0 or RC_ENOMEM. */
 int noopInit(struct exec_backend *b, struct uv_loop_s *loop);
+
+/* ---- HTTP backend (http.c) ------------------------------------------------------------- */
+
+/* Defaults applied when a request leaves the field 0. */
+#define EXEC_HTTP_TIMEOUT_DEFAULT_US 300000000 /* a job without a timeout: 5 minutes */
+#define EXEC_HTTP_MAX_REDIRECTS      10
+
+/* Worker-wide settings; borrowed by httpInit for the duration of the call (strings copied). */
+struct http_options {
+    const char *ca_file;        /* CA bundle for https when the job names none; NULL: libcurl's */
+    const char *ca_path;        /* CA directory (c_rehash layout); NULL: libcurl's */
+    const char *user_agent;     /* NULL: "raftcron/VERSION" */
+    int64_t timeout_default_us; /* for jobs without a timeout; 0: EXEC_HTTP_TIMEOUT_DEFAULT_US */
+    unsigned max_connections;   /* total open connections; 0: libcurl's default (unlimited) */
+};
+
+/* Sends spec->http with libcurl's multi interface driven by loop (socket events on uv_poll, the
+ * multi timer on a uv_timer): no thread per request and no blocking call on the loop (name
+ * resolution runs on libcurl's resolver threads). Every request carries Idempotency-Key: run_id,
+ * X-Raftcron-Attempt, X-Raftcron-Scheduled-At (RFC 3339 UTC) and X-Raftcron-Fence; job headers
+ * of these names are replaced. The attempt succeeds when the final status is in expect_codes
+ * (any 2xx when empty); any other status, a DNS, connect or TLS error, or the timeout fails it
+ * with libcurl's message. The response body's last tail_max bytes are the tail. o may be NULL.
+ * loop is borrowed and must outlive close_cb. Returns 0, RC_ENOMEM or RC_EINTERNAL (libcurl could
+ * not be initialised; errmsg says why). */
+int httpInit(struct exec_backend *b, struct uv_loop_s *loop, const struct http_options *o);
+
+/* Requests in flight (done not yet called). */
+size_t httpInFlight(const struct exec_backend *b);
+
+/* ---- SQL backend (sql.c) ---------------------------------------------------------------- */
+
+#define EXEC_SQL_POOL_DEFAULT 4 /* connections per database kept and used at once */
+
+/* A named connection of the worker's configuration ("connections:" in its YAML). */
+struct sql_conn_def {
+    const char *name;          /* what jobs write as conn */
+    const char *conninfo;      /* libpq conninfo or URI; may hold no password */
+    const char *password_file; /* file whose first line is the password; NULL: libpq's own
+                                * PGPASSFILE / ~/.pgpass lookup */
+};
+
+/* Worker-wide settings; borrowed by sqlInit for the duration of the call (everything copied). */
+struct sql_options {
+    const struct sql_conn_def *conns;
+    size_t n_conns;
+    unsigned pool_size;           /* per database; 0: EXEC_SQL_POOL_DEFAULT */
+    const char *application_name; /* NULL: "raftcron" */
+};
+
+/* Runs spec->sql with libpq in non-blocking mode on loop: PQconnectStart/PQconnectPoll and
+ * PQsendQuery/PQconsumeInput on uv_poll. Connections are pooled per database (a conn name or a
+ * dsn): at most pool_size in use at once, later runs wait in order (the wait counts towards the
+ * timeout). Each run first sets statement_timeout to the job's timeout; when the run's own timer
+ * expires, the query is cancelled with PQcancel on the libuv thread pool, and the connection is
+ * dropped kill_grace_us later if the server does not answer. With dedupe (--once) the statement
+ * runs in one transaction that first inserts the run id into raftcron_effects (created on
+ * demand); when the id is already there the run succeeds as already_done without running the
+ * statement. The tail is the result's rows as tab-separated text. loop is borrowed and must
+ * outlive close_cb. Returns 0 or RC_ENOMEM. */
+int sqlInit(struct exec_backend *b, struct uv_loop_s *loop, const struct sql_options *o);
+
+/* Runs in flight, and connections open (idle and in use). */
+size_t sqlInFlight(const struct exec_backend *b);
+size_t sqlConnections(const struct exec_backend *b);
 
 /* ---- Fake backend (fake.c) -------------------------------------------------------------- */
 
@@ -171,6 +259,17 @@ size_t fakeInFlight(const struct exec_backend *b);
 uint64_t fakeStarted(const struct exec_backend *b);
 
 /* ---- Shared helpers (exec.c) ------------------------------------------------------------ */
+
+/* "shell", "http", "sql" for an executor kind; NULL for a kind no backend runs. */
+const char *execKindName(int kind_case);
+
+/* The ledger's view of a result: RC_RUN_SUCCEEDED, RC_RUN_FAILED or RC_RUN_TIMED_OUT. */
+uint32_t execResultState(const struct exec_result *res);
+
+/* Fill o (initialised by the caller) from res for RunFinished. o borrows res's tail, error,
+ * sqlstate and command_status, and timings (stored in *timings, which must live as long as o). */
+void execResultOutcome(const struct exec_result *res, Raftcron__Outcome *o,
+                       Raftcron__HttpTimings *timings);
 
 /* Start/cancel/close through the table. */
 int execStart(struct exec_backend *b, const struct exec_request *req, exec_done_cb done, void *data,

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "exec/exec.h"
+#include "execs.h"
 #include "io_uv.h"
 #include "link.h"
 #include "log.h"
@@ -23,8 +24,7 @@ struct agent {
     uv_loop_t loop;
     char address[320];
     struct io_uv io;
-    struct exec_backend shell;
-    struct exec_backend noop;
+    struct execs execs;
     struct worker worker;
     struct link link;
     uv_signal_t sigterm, sigint;
@@ -44,17 +44,11 @@ static void workerClosed(struct worker *w)
     (void)w;
 }
 
-static void backendClosed(struct exec_backend *b)
-{
-    (void)b;
-}
-
 static void linkClosed(struct link *l)
 {
     struct agent *a = (struct agent *)((char *)l - offsetof(struct agent, link));
     workerClose(&a->worker, workerClosed);
-    execClose(&a->shell, backendClosed);
-    execClose(&a->noop, backendClosed);
+    execsClose(&a->execs);
 }
 
 static void onSignal(uv_signal_t *s, int signum)
@@ -98,19 +92,18 @@ int agentRun(const struct rc_config *cfg)
                                  .capacity = cfg->max_parallel,
                                  .incarnation = workerIncarnation()};
     int exit_code = 0;
-    int rv = shellInit(&a.shell, &a.loop);
+    struct execs_config ec = {
+        .conns = cfg->conns,
+        .n_conns = cfg->n_conns,
+        .sql_pool_size = cfg->sql_pool_size,
+        .http_ca_file = cfg->http_ca_file[0] != '\0' ? cfg->http_ca_file : NULL,
+    };
+    struct worker_execs execs;
+    int rv = execsOpen(&a.execs, &a.loop, &ec, &execs);
     if (rv == 0) {
-        rv = noopInit(&a.noop, &a.loop);
-        if (rv != 0) {
-            execClose(&a.shell, NULL);
-        }
-    }
-    if (rv == 0) {
-        struct worker_execs execs = {.shell = &a.shell, .noop = &a.noop};
         rv = workerStart(&a.worker, &a.io.io, &me, &execs, true);
         if (rv != 0) {
-            execClose(&a.shell, NULL);
-            execClose(&a.noop, NULL);
+            execsClose(&a.execs);
         }
     }
     if (rv != 0) {

@@ -45,6 +45,21 @@ static void toOptions(const struct rc_config *cfg, struct node_options *o)
     o->history_age_us = cfg->history_age_us;
     o->tags = cfg->tags;
     o->n_tags = cfg->n_tags;
+    o->conns = cfg->conns;
+    o->n_conns = cfg->n_conns;
+    o->sql_pool_size = cfg->sql_pool_size;
+    o->http_ca_file = cfg->http_ca_file[0] != '\0' ? cfg->http_ca_file : NULL;
+    /* history_postgres names a connection of connections:, or is a DSN itself. */
+    if (cfg->history_postgres[0] != '\0') {
+        o->history_conninfo = cfg->history_postgres;
+        for (unsigned i = 0; i < cfg->n_conns; i++) {
+            if (strcmp(cfg->conns[i].name, cfg->history_postgres) == 0) {
+                o->history_conninfo = cfg->conns[i].dsn;
+                o->history_password_file =
+                    cfg->conns[i].password_file[0] != '\0' ? cfg->conns[i].password_file : NULL;
+            }
+        }
+    }
 }
 
 int main(int argc, char **argv)

@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +133,9 @@ static void onChange(struct cluster *c, void *data)
             linkPoke(&n->link);
         }
     }
+    if (n->exporter_open) {
+        exportOnLeader(&n->exporter, clusterIsLeader(c) && n->state == NODE_RUNNING);
+    }
 }
 
 static void onApplied(struct cluster *c, void *data)
@@ -140,6 +144,9 @@ static void onApplied(struct cluster *c, void *data)
     (void)c;
     if (n->state == NODE_RUNNING) {
         leaderPoke(&n->leader);
+    }
+    if (n->exporter_open) {
+        exportPoke(&n->exporter);
     }
 }
 
@@ -251,6 +258,11 @@ static void listenerClosed(struct listener *l)
     finishStop(l->data);
 }
 
+static void exporterClosed(struct exporter *e)
+{
+    finishStop((struct node *)((char *)e - offsetof(struct node, exporter)));
+}
+
 static void orphanClosed(uv_handle_t *h)
 {
     struct orphan *o = h->data;
@@ -267,11 +279,6 @@ static void leaderClosed(struct leader *l)
     finishStop((struct node *)((char *)l - offsetof(struct node, leader)));
 }
 
-static void backendClosed(struct exec_backend *b)
-{
-    (void)b; /* counted with the worker: see workerClosed */
-}
-
 static void workerClosed(struct worker *w)
 {
     finishStop((struct node *)((char *)w - offsetof(struct node, worker)));
@@ -283,8 +290,7 @@ static void linkClosed(struct link *l)
     /* The worker after its link; its backends after it started closing, so that their
      * cancels find it closing (worker.h). */
     workerClose(&n->worker, workerClosed);
-    execClose(&n->shell, backendClosed);
-    execClose(&n->noop, backendClosed);
+    execsClose(&n->execs);
 }
 
 static void closeCluster(struct node *n)
@@ -427,6 +433,11 @@ void nodeStop(struct node *n)
         n->pending_close++;
         orphanClose(&n->orphan, orphanClosed);
     }
+    if (n->exporter_open) {
+        n->exporter_open = false;
+        n->pending_close++;
+        exportClose(&n->exporter, exporterClosed);
+    }
     uv_timer_stop(&n->join_timer);
     n->pending_close++;
     uv_close((uv_handle_t *)&n->join_timer, handleClosed);
@@ -489,13 +500,13 @@ static void dispatchPoke(void *data)
 
 static int startWorker(struct node *n, uv_loop_t *loop, const struct node_options *opts)
 {
-    int rv = shellInit(&n->shell, loop);
+    struct execs_config ec = {.conns = opts->conns,
+                              .n_conns = opts->n_conns,
+                              .sql_pool_size = opts->sql_pool_size,
+                              .http_ca_file = opts->http_ca_file};
+    struct worker_execs execs;
+    int rv = execsOpen(&n->execs, loop, &ec, &execs);
     if (rv != 0) {
-        return rv;
-    }
-    rv = noopInit(&n->noop, loop);
-    if (rv != 0) {
-        execClose(&n->shell, NULL);
         return rv;
     }
     struct worker_identity me = {.id = opts->id,
@@ -504,11 +515,9 @@ static int startWorker(struct node *n, uv_loop_t *loop, const struct node_option
                                  .n_tags = opts->n_tags,
                                  .capacity = opts->max_parallel,
                                  .incarnation = workerIncarnation()};
-    struct worker_execs execs = {.shell = &n->shell, .noop = &n->noop};
     rv = workerStart(&n->worker, &n->io.io, &me, &execs, true);
     if (rv != 0) {
-        execClose(&n->shell, NULL);
-        execClose(&n->noop, NULL);
+        execsClose(&n->execs);
         return rv;
     }
     struct link_options lo = {.loop = loop,
@@ -606,6 +615,13 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
         errSet(err, errlen, rv, "scheduler: %s", rc_strerror(rv));
         goto err_stop;
     }
+    struct export_options eo = {.conninfo = opts->history_conninfo,
+                                .password_file = opts->history_password_file};
+    if (exportInit(&n->exporter, loop, &n->cluster, &eo) == 0) {
+        n->exporter_open = true;
+    } else {
+        logWarn("history export: out of memory; runs are not exported");
+    }
     setState(n, NODE_RUNNING);
     orphanStart(&n->orphan, n);
     n->orphan_open = true;
@@ -613,6 +629,9 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
     logInfo("started", "raft_addr", "%s", opts->raft_addr, "rpc_addr", "%s", opts->rpc_addr, "data",
             "%s", opts->data_dir);
     leaderOnChange(&n->leader); /* a single-node cluster may already be leader */
+    if (n->exporter_open) {
+        exportOnLeader(&n->exporter, clusterIsLeader(&n->cluster));
+    }
     if (opts->join != NULL) {
         uv_timer_start(&n->join_timer, joinTimer, 0, 0);
     }

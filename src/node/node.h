@@ -19,13 +19,17 @@
 #include <uv.h>
 
 #include "dispatch.h"
+#include "execs.h"
 #include "io_uv.h"
 #include "leader.h"
 #include "link.h"
+#include "export.h"
 #include "listener.h"
 #include "orphan.h"
 #include "raft/cluster.h"
 #include "worker.h"
+
+struct rc_conf_conn;
 
 struct node_options {
     uint64_t id;
@@ -51,6 +55,14 @@ struct node_options {
     unsigned max_parallel;  /* this node's worker capacity */
     unsigned history_runs;  /* default history count of jobs put through this leader */
     int64_t history_age_us; /* default history age of jobs put through this leader */
+    /* Run-history export (export.h): NULL conninfo = none. */
+    const char *history_conninfo;
+    const char *history_password_file;
+    /* For the worker's http and sql executors (exec.h httpInit/sqlInit; borrowed). */
+    const struct rc_conf_conn *conns; /* core/confparse.h */
+    unsigned n_conns;
+    unsigned sql_pool_size;
+    const char *http_ca_file; /* NULL: libcurl's CA store */
 };
 
 enum node_state { NODE_STARTING = 0, NODE_RUNNING, NODE_STOPPING, NODE_STOPPED };
@@ -67,9 +79,10 @@ struct node {
     bool sched_open;           /* dispatch and leader */
     struct worker worker;      /* this node's own worker (unless --no-execute) */
     struct link link;          /* its link to the leader */
-    struct exec_backend shell; /* its executors */
-    struct exec_backend noop;
+    struct execs execs;        /* its executors */
     bool worker_open;
+    struct exporter exporter; /* the run-history export, active while leader */
+    bool exporter_open;
     struct orphan orphan; /* stops this node once it learns it was removed */
     bool orphan_open;
     uv_signal_t sigterm, sigint;

@@ -57,18 +57,6 @@ void rpcJobPut(struct rpc_call *call)
         rpcReply(call, RC_STATUS_INVALID_ARGUMENT, err, NULL);
         return;
     }
-    /* The ledger can hold every executor of DESIGN.md §5, but workers of this version run only
-     * shell commands and noop runs: a job no worker can run is refused here rather than
-     * accepted and left to die at each instant. */
-    Raftcron__Executor__KindCase kind = req->spec->executor->kind_case;
-    if (kind != RAFTCRON__EXECUTOR__KIND_SHELL && kind != RAFTCRON__EXECUTOR__KIND_NOOP) {
-        rpcReplyf(call, RC_STATUS_UNIMPLEMENTED,
-                  "Job.Put: the %s executor is not available in this version (shell, noop)",
-                  kind == RAFTCRON__EXECUTOR__KIND_HTTP  ? "http"
-                  : kind == RAFTCRON__EXECUTOR__KIND_SQL ? "sql"
-                                                         : "requested");
-        return;
-    }
     if (!clusterIsLeader(&call->node->cluster)) {
         rpcReplyNotLeader(call);
         return;

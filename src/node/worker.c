@@ -39,9 +39,7 @@ struct worker_report {
     struct worker_run *run; /* STARTED while unsent, so that a finish can fold it in */
     uint64_t tag;           /* the batch it went out in; 0 while pending */
     Raftcron__WorkerReport msg;
-    Raftcron__Outcome outcome; /* msg.outcome points here when set */
-    uint8_t *tail;             /* owned copy of the output tail */
-    char *error;               /* owned */
+    Raftcron__Outcome *outcome; /* owned (msg.outcome points here when set) */
 };
 
 /* ---- Runs ---------------------------------------------------------------------------------- */
@@ -189,9 +187,24 @@ static void freeReport(struct worker_report *rep)
     if (rep->run != NULL && rep->run->started_report == rep) {
         rep->run->started_report = NULL;
     }
-    free(rep->tail);
-    free(rep->error);
+    if (rep->outcome != NULL) {
+        raftcron__outcome__free_unpacked(rep->outcome, NULL);
+    }
     free(rep);
+}
+
+/* An owned copy of an outcome whose strings are borrowed (pack and unpack). */
+static Raftcron__Outcome *copyOutcome(const Raftcron__Outcome *o)
+{
+    size_t len = raftcron__outcome__get_packed_size(o);
+    uint8_t *buf = malloc(len > 0 ? len : 1);
+    if (buf == NULL) {
+        return NULL;
+    }
+    raftcron__outcome__pack(o, buf);
+    Raftcron__Outcome *copy = raftcron__outcome__unpack(NULL, len, buf);
+    free(buf);
+    return copy;
 }
 
 static struct worker_report *queueReport(struct worker *w, struct worker_run *r, uint32_t kind)
@@ -442,24 +455,21 @@ static void finishRun(struct worker *w, struct worker_run *r, uint32_t state,
     if (rep != NULL) {
         rep->msg.state = state;
         rep->msg.started_us = started_us;
-        raftcron__outcome__init(&rep->outcome);
+        Raftcron__Outcome o = RAFTCRON__OUTCOME__INIT;
+        Raftcron__HttpTimings timings = RAFTCRON__HTTP_TIMINGS__INIT;
         if (res != NULL) {
-            rep->outcome.exit_code = res->exit_code;
+            execResultOutcome(res, &o, &timings);
             if (res->finished_us != 0) {
                 rep->msg.at_us = res->finished_us;
             }
-            if (res->tail_len > 0 && (rep->tail = malloc(res->tail_len)) != NULL) {
-                memcpy(rep->tail, res->tail, res->tail_len);
-                rep->outcome.output_tail.data = rep->tail;
-                rep->outcome.output_tail.len = res->tail_len;
-            }
         } else {
-            rep->outcome.exit_code = -1;
+            o.exit_code = -1;
         }
-        const char *text = error != NULL ? error : res != NULL ? res->error : "";
-        rep->error = strdup(text);
-        rep->outcome.error = rep->error != NULL ? rep->error : (char *)"";
-        rep->msg.outcome = &rep->outcome;
+        if (error != NULL) {
+            o.error = (char *)error;
+        }
+        rep->outcome = copyOutcome(&o);
+        rep->msg.outcome = rep->outcome; /* no memory: the end is reported without it */
     }
     w->stats.finished++;
     startReady(w);
@@ -476,12 +486,7 @@ static void runDone(struct exec_handle *h, const struct exec_result *res, void *
         finishClose(w); /* workerClose counted it */
         return;
     }
-    uint32_t state = RC_RUN_SUCCEEDED;
-    if (res->timed_out) {
-        state = RC_RUN_TIMED_OUT;
-    } else if (res->start_failed || res->exit_code != 0 || res->term_signal != 0) {
-        state = RC_RUN_FAILED;
-    }
+    uint32_t state = execResultState(res);
     if (res->started_us != 0) {
         r->started_us = res->started_us;
     }

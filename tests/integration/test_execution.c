@@ -196,10 +196,10 @@ static void test_history_runs_flag_bounds_history(void **state)
     rc_client_close(c);
 }
 
-/* Workers of this version run shell commands only: a job with another executor is refused with
- * UNIMPLEMENTED and nothing is committed, instead of a job that fails at every instant. Before
- * the check such a job was accepted and each run went DEAD ("retries exhausted"). */
-static void test_unavailable_executor_is_refused(void **state)
+/* Job.Put takes http and sql jobs and checks them first: a URL that is not http(s) and a dsn
+ * that carries a password (it would be replicated to every node) are refused with
+ * INVALID_ARGUMENT and nothing is committed. */
+static void test_http_and_sql_jobs_are_checked(void **state)
 {
     (void)state;
     struct rc_client *c = oneNode();
@@ -207,9 +207,10 @@ static void test_unavailable_executor_is_refused(void **state)
     Raftcron__Trigger trig = RAFTCRON__TRIGGER__INIT;
     Raftcron__Executor ex = RAFTCRON__EXECUTOR__INIT;
     Raftcron__HttpExec http = RAFTCRON__HTTP_EXEC__INIT;
+    Raftcron__SqlExec sql = RAFTCRON__SQL_EXEC__INIT;
     trig.kind_case = RAFTCRON__TRIGGER__KIND_INTERVAL_US;
-    trig.interval_us = SEC;
-    http.url = "http://127.0.0.1:9/hook";
+    trig.interval_us = 3600 * SEC;
+    http.url = "ftp://127.0.0.1:9/hook";
     ex.kind_case = RAFTCRON__EXECUTOR__KIND_HTTP;
     ex.http = &http;
     spec.name = "hook";
@@ -217,13 +218,27 @@ static void test_unavailable_executor_is_refused(void **state)
     spec.executor = &ex;
     Raftcron__Job *job = NULL;
     assert_int_not_equal(rc_job_put(c, &spec, 0, 1, &job), 0);
-    assert_int_equal(rc_client_status(c), RC_STATUS_UNIMPLEMENTED);
-    assert_non_null(strstr(rc_client_errmsg(c), "http executor is not available"));
-    assert_int_not_equal(rc_job_get(c, "", "hook", 0, &job), 0);
+    assert_int_equal(rc_client_status(c), RC_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(rc_client_errmsg(c), "http:// or https://"));
+    http.url = "http://127.0.0.1:9/hook";
+    assert_int_equal(rc_job_put(c, &spec, 0, 1, &job), 0);
+    rc_message_free(job);
+
+    sql.query = "SELECT 1";
+    sql.dsn = "host=db user=app password=hunter2";
+    ex.kind_case = RAFTCRON__EXECUTOR__KIND_SQL;
+    ex.sql = &sql;
+    spec.name = "db";
+    assert_int_not_equal(rc_job_put(c, &spec, 0, 1, &job), 0);
+    assert_int_equal(rc_client_status(c), RC_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(rc_client_errmsg(c), "holds a password"));
+    assert_null(strstr(rc_client_errmsg(c), "hunter2"));
+    assert_int_not_equal(rc_job_get(c, "", "db", 0, &job), 0);
     assert_int_equal(rc_client_status(c), RC_STATUS_NOT_FOUND);
-    /* The shell executor still goes through. */
-    struct harness_job ok = {.name = "ok", .command = "true", .attempts = 1};
-    harnessPutJob(c, &ok);
+    sql.dsn = "";
+    sql.conn = "warehouse";
+    assert_int_equal(rc_job_put(c, &spec, 0, 1, &job), 0);
+    rc_message_free(job);
     rc_client_close(c);
 }
 
@@ -240,7 +255,7 @@ int main(void)
                                         harnessSetup, harnessTeardown),
         cmocka_unit_test_setup_teardown(test_history_runs_flag_bounds_history, harnessSetup,
                                         harnessTeardown),
-        cmocka_unit_test_setup_teardown(test_unavailable_executor_is_refused, harnessSetup,
+        cmocka_unit_test_setup_teardown(test_http_and_sql_jobs_are_checked, harnessSetup,
                                         harnessTeardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -503,6 +503,62 @@ static void test_yaml_errors(void **state)
     assert_string_equal(cfg.http_addr, "");
 }
 
+/* connections: (YAML only) and history: (the history_* settings, nested). */
+static void test_connections_and_history(void **state)
+{
+    (void)state;
+    expectOk(yaml("connections:\n"
+                  "  warehouse:\n"
+                  "    dsn: host=db dbname=dw user=cron\n"
+                  "    password_file: /etc/raftcron/warehouse.pass\n"
+                  "  local: {dsn: \"postgresql:///app\"}\n"
+                  "history:\n"
+                  "  postgres: warehouse\n"
+                  "  runs: 500\n"
+                  "sql_pool_size: 8\n"
+                  "http_ca_file: /etc/ssl/ca.pem\n"));
+    assert_int_equal(cfg.n_conns, 2);
+    assert_string_equal(cfg.conns[0].name, "warehouse");
+    assert_string_equal(cfg.conns[0].dsn, "host=db dbname=dw user=cron");
+    assert_string_equal(cfg.conns[0].password_file, "/etc/raftcron/warehouse.pass");
+    assert_int_equal(cfg.conns[0].line, 2);
+    assert_string_equal(cfg.conns[1].name, "local");
+    assert_string_equal(cfg.conns[1].password_file, "");
+    assert_string_equal(cfg.history_postgres, "warehouse");
+    assert_int_equal(cfg.history_runs, 500);
+    assert_int_equal(cfg.sql_pool_size, 8);
+    assert_string_equal(cfg.http_ca_file, "/etc/ssl/ca.pem");
+    assert_int_equal(cfg.origin[CONF_HISTORY_POSTGRES].line, 7);
+
+    expectErr(yaml("connections:\n  a: {password_file: /x}\n"), RC_EPARSE,
+              "config.yaml:2: connections: a: dsn is required");
+    expectErr(yaml("connections:\n  a: {dsn: x=1, user: u}\n"), RC_EPARSE,
+              "config.yaml:2: connections: a: unknown key user (expected dsn, password_file)");
+    expectErr(yaml("connections:\n  \"a b\": {dsn: x=1}\n"), RC_EPARSE,
+              "config.yaml:2: connections: \"a b\" is not 1-64 of [A-Za-z0-9._-]");
+    expectErr(yaml("connections:\n  a: {dsn: x=1}\n  a: {dsn: y=1}\n"), RC_EPARSE,
+              "config.yaml:3: connections: a: given twice (first on line 2)");
+    expectErr(yaml("connections: [a]\n"), RC_EPARSE,
+              "config.yaml:1: connections: expected a mapping of names, got a list");
+    expectErr(yaml("history:\n  keep: 1\n"), RC_EPARSE,
+              "config.yaml:2: history: unknown key keep (expected postgres, runs, age)");
+    expectErr(yaml("history_runs: 5\nhistory:\n  runs: 6\n"), RC_EPARSE,
+              "config.yaml:3: history.runs: given twice (first on line 1)");
+    expectErr(yaml("history: {}\nhistory: {}\n"), RC_EPARSE,
+              "config.yaml:2: history: given twice (first on line 1)");
+
+    /* A history_postgres that is a name must be a connection; a DSN need not. */
+    expectErr(load(MEMBER_YAML "history_postgres: nosuch\n", NULL, ARGS("--config", "config.yaml")),
+              RC_EINVAL,
+              "history_postgres: no connection named \"nosuch\" in connections: (or "
+              "give a DSN)");
+    expectOk(
+        load(MEMBER_YAML "history_postgres: host=db\n", NULL, ARGS("--config", "config.yaml")));
+    expectOk(load(MEMBER_YAML, ENV("RAFTCRON_HISTORY_POSTGRES=postgresql://db/x"),
+                  ARGS("--config", "config.yaml")));
+    assert_string_equal(cfg.history_postgres, "postgresql://db/x");
+}
+
 static void test_reader_failures(void **state)
 {
     (void)state;
@@ -891,6 +947,7 @@ int main(void)
         cmocka_unit_test(test_conflicts),
         cmocka_unit_test(test_worker),
         cmocka_unit_test(test_dev),
+        cmocka_unit_test(test_connections_and_history),
         cmocka_unit_test(test_recover_flag),
         cmocka_unit_test(test_logfmt_line),
         cmocka_unit_test(test_logfmt_escaping),

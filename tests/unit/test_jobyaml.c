@@ -195,13 +195,27 @@ static void test_sql_shell_fields(void **state)
 {
     (void)state;
     struct rc_jobdef def;
-    Raftcron__JobSpec *s =
-        mustBuild(&def, FLAGS("name", "vacuum", "cron", "@daily", "sql", "VACUUM", "dsn",
-                              "postgres://db/x", "dedupe", NULL));
+    Raftcron__JobSpec *s = mustBuild(&def, FLAGS("name", "vacuum", "cron", "@daily", "sql",
+                                                 "VACUUM", "dsn", "postgres://db/x", "once", NULL));
     assert_int_equal(s->executor->kind_case, RAFTCRON__EXECUTOR__KIND_SQL);
     assert_string_equal(s->executor->sql->query, "VACUUM");
     assert_string_equal(s->executor->sql->dsn, "postgres://db/x");
     assert_true(s->executor->sql->dedupe);
+    jobyamlDefClear(&def);
+
+    s = mustBuild(&def, FLAGS("name", "db", "every", "1h", "sql", "SELECT 1", "conn", "main"));
+    assert_string_equal(s->executor->sql->conn, "main");
+    assert_string_equal(s->executor->sql->dsn, "");
+    assert_false(s->executor->sql->dedupe);
+    jobyamlDefClear(&def);
+
+    s = mustBuild(&def,
+                  FLAGS("name", "hook", "every", "1h", "http", "https://h/x", "body", "{}",
+                        "follow_redirects", "true", "insecure", "true", "ca_file", "/etc/ca.pem"));
+    assert_string_equal(s->executor->http->method, "POST"); /* a body without a method */
+    assert_true(s->executor->http->follow_redirects);
+    assert_true(s->executor->http->tls_insecure);
+    assert_string_equal(s->executor->http->ca_file, "/etc/ca.pem");
     jobyamlDefClear(&def);
 
     s = mustBuild(&def, FLAGS("name", "w", "cron", "@hourly", "shell", "make", "workdir", "/srv"));
@@ -289,7 +303,7 @@ static void test_key_table(void **state)
             assert_string_not_equal(jobyamlKey(j)->name, k->name);
         }
     }
-    assert_int_equal(n, 39);
+    assert_int_equal(n, 43);
     assert_string_equal(jobyamlKey(0)->name, "name");
     /* switches take no value, the repeatable keys are the four lists */
     size_t repeatable = 0, switches = 0;
@@ -298,7 +312,7 @@ static void test_key_table(void **state)
         switches += jobyamlKey(i)->metavar == NULL;
     }
     assert_int_equal(repeatable, 4);
-    assert_int_equal(switches, 5);
+    assert_int_equal(switches, 7);
     assert_null(jobyamlKey(n));
 }
 
@@ -404,11 +418,30 @@ static void test_shape_errors(void **state)
                 FLAGS("name", "j", "every", "1m", "shell", "x", "method", "POST"));
     expectError("--expect: requires --http",
                 FLAGS("name", "j", "every", "1m", "shell", "x", "expect", "200"));
-    expectError("--sql: requires --dsn", FLAGS("name", "j", "every", "1m", "sql", "SELECT 1"));
+    expectError("--sql: requires --dsn or --conn",
+                FLAGS("name", "j", "every", "1m", "sql", "SELECT 1"));
+    expectError(
+        "--sql: give --dsn or --conn, not both",
+        FLAGS("name", "j", "every", "1m", "sql", "SELECT 1", "dsn", "host=db", "conn", "main"));
+    expectError("--conn: requires --sql",
+                FLAGS("name", "j", "every", "1m", "shell", "x", "conn", "main"));
+    expectError("--follow-redirects: requires --http",
+                FLAGS("name", "j", "every", "1m", "shell", "x", "follow_redirects", "true"));
+    expectError(
+        "executor.sql.dsn: holds a password, which would be stored in the replicated "
+        "job table; name a connection of the workers' configuration (--conn, with its "
+        "password file) or use PGPASSFILE on the workers",
+        FLAGS("name", "j", "every", "1m", "sql", "SELECT 1", "dsn", "host=db password=hunter2"));
+    expectError("executor.http.url: must start with http:// or https://",
+                FLAGS("name", "j", "every", "1m", "http", "ftp://example.org/x"));
+    expectError(
+        "executor.http.headers: Idempotency-Key is set by raftcron on every request "
+        "(docs/executors.md)",
+        FLAGS("name", "j", "every", "1m", "http", "http://h/", "header", "Idempotency-Key: 1"));
     expectError("--dsn: requires --sql",
                 FLAGS("name", "j", "every", "1m", "shell", "x", "dsn", "postgres://"));
-    expectError("--dedupe: requires --sql",
-                FLAGS("name", "j", "every", "1m", "shell", "x", "dedupe", NULL));
+    expectError("--once: requires --sql",
+                FLAGS("name", "j", "every", "1m", "shell", "x", "once", NULL));
     expectError("NAME: required", FLAGS("every", "1m", "shell", "x"));
 }
 
@@ -509,7 +542,7 @@ static const char full_yaml[] = "# every key once\n"
                                 "    at: 2030-06-01T08:00:00+02:00\n"
                                 "    sql: SELECT refresh()\n"
                                 "    dsn: postgres://db/reports\n"
-                                "    dedupe: on\n"
+                                "    once: on\n"
                                 "    header_free: \n";
 
 static void test_yaml_full(void **state)

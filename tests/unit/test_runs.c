@@ -798,6 +798,94 @@ static void test_job_delete(void **state)
 
 /* ---- Retention ---------------------------------------------------------------------------- */
 
+static struct rc_fsm_result exportMark(struct fx *x, uint64_t position, bool gate, int64_t now)
+{
+    void *buf;
+    size_t len;
+    assert_int_equal(commandEncodeExportMark(position, gate, now, &buf, &len), 0);
+    return fxApply(x, buf, len);
+}
+
+/* One run of job "e" from fire to SUCCEEDED at t; returns its id. */
+static uint64_t runToEnd(struct fx *x, int64_t t)
+{
+    uint64_t id = fire(x, "e", t);
+    struct rc_fsm_result r = assign(x, id, 0, 1, t);
+    fxExpectOk(&r);
+    ok(started(x, id, r.fence, t));
+    ok(finished(x, id, r.fence, RC_RUN_SUCCEEDED, t));
+    return id;
+}
+
+/* The export gate (docs/ledger.md "Export to PostgreSQL"): finished runs get export_seq in the
+ * order they finish; with the gate on, retention keeps every run above the exported position,
+ * and an ExportMark that moves the position lets retention drop them; marks never go back. */
+static void test_export_gate(void **state)
+{
+    struct fx *x = *state;
+    struct job_opts small = {.history_max = 5};
+    uint64_t jid = mkJob(x, "e", &small)->id;
+    ok(workerUp(x, 1, T0));
+    ok(exportMark(x, 0, true, T0)); /* gate on, nothing exported */
+    for (int i = 1; i <= 20; i++) {
+        runToEnd(x, T0 + i * MIN);
+    }
+    size_t n;
+    Raftcron__Run *const *runs = fsmJobRuns(x->f, jid, &n);
+    assert_int_equal(n, 20); /* held for the export beyond history_max */
+    assert_int_equal(runs[0]->export_seq, 1);
+    assert_int_equal(runs[19]->export_seq, 20);
+    uint64_t pos, last;
+    bool gate;
+    fsmExportState(x->f, &pos, &last, &gate);
+    assert_int_equal(pos, 0);
+    assert_int_equal(last, 20);
+    assert_true(gate);
+
+    const Raftcron__Run *pend[8];
+    assert_int_equal(fsmExportPending(x->f, 0, pend, 8), 8);
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(pend[i]->export_seq, (uint64_t)i + 1);
+    }
+    assert_int_equal(fsmExportPending(x->f, 17, pend, 8), 3);
+    assert_int_equal(pend[0]->export_seq, 18);
+
+    /* 12 exported: those may go now (down to history_max), the 8 others stay. */
+    ok(exportMark(x, 12, true, T0 + 30 * MIN));
+    runs = fsmJobRuns(x->f, jid, &n);
+    assert_int_equal(n, 8);
+    assert_int_equal(runs[0]->export_seq, 13);
+    /* A mark that does not advance is stale; one past the last finished run is invalid. */
+    struct rc_fsm_result r = exportMark(x, 12, true, T0 + 30 * MIN);
+    fxExpectCode(&r, RC_ESTALE, "not past 12");
+    r = exportMark(x, 99, true, T0 + 30 * MIN);
+    fxExpectCode(&r, RC_EINVAL, "past the last finished run 20");
+    fsmExportState(x->f, &pos, &last, &gate);
+    assert_int_equal(pos, 12);
+
+    /* Gate off: ordinary retention again. */
+    ok(exportMark(x, 12, false, T0 + 31 * MIN));
+    runs = fsmJobRuns(x->f, jid, &n);
+    assert_int_equal(n, 5);
+    assert_int_equal(runs[0]->export_seq, 16);
+
+    /* Snapshot and restore keep the position, the gate and the sequence. */
+    void *snap;
+    size_t len;
+    assert_int_equal(fsmSnapshot(x->f, &snap, &len), 0);
+    struct rc_fsm *g;
+    assert_int_equal(fsmCreate(&g), 0);
+    char err[RC_ERRMSG_SIZE];
+    assert_int_equal(fsmRestore(g, x->index, snap, len, err, sizeof err), 0);
+    fsmExportState(g, &pos, &last, &gate);
+    assert_int_equal(pos, 12);
+    assert_int_equal(last, 20);
+    assert_false(gate);
+    assert_int_equal(fsmDigest(g), fsmDigest(x->f));
+    fsmDestroy(g);
+    free(snap);
+}
+
 static void test_retention(void **state)
 {
     struct fx *x = *state;
@@ -1275,6 +1363,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retry_limits, fxSetup, fxTeardown),
         cmocka_unit_test_setup_teardown(test_job_delete, fxSetup, fxTeardown),
         cmocka_unit_test_setup_teardown(test_retention, fxSetup, fxTeardown),
+        cmocka_unit_test_setup_teardown(test_export_gate, fxSetup, fxTeardown),
         cmocka_unit_test_setup_teardown(test_worker_restart_loses_its_runs, fxSetup, fxTeardown),
         cmocka_unit_test_setup_teardown(test_snapshot, fxSetup, fxTeardown),
         cmocka_unit_test_setup_teardown(test_restore_rejects, fxSetup, fxTeardown),
