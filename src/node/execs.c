@@ -39,8 +39,8 @@ int execsOpen(struct execs *e, uv_loop_t *loop, const struct execs_config *c,
         goto err_after_http;
     }
     e->open = 4;
-    *out = (struct worker_execs){.shell = &e->shell, .noop = &e->noop, .http = &e->http,
-                                 .sql = &e->sql};
+    *out = (struct worker_execs){
+        .shell = &e->shell, .noop = &e->noop, .http = &e->http, .sql = &e->sql};
     return 0;
 
 err_after_http:

@@ -73,13 +73,13 @@ struct node {
     enum node_state state;
     struct cluster cluster;
     struct listener rpc;
-    struct io_uv io;           /* the io seam (io.h) over this loop and cluster */
-    struct dispatch dispatch;  /* the leader's side of the workers */
-    struct leader leader;      /* the trigger loop */
-    bool sched_open;           /* dispatch and leader */
-    struct worker worker;      /* this node's own worker (unless --no-execute) */
-    struct link link;          /* its link to the leader */
-    struct execs execs;        /* its executors */
+    struct io_uv io;          /* the io seam (io.h) over this loop and cluster */
+    struct dispatch dispatch; /* the leader's side of the workers */
+    struct leader leader;     /* the trigger loop */
+    bool sched_open;          /* dispatch and leader */
+    struct worker worker;     /* this node's own worker (unless --no-execute) */
+    struct link link;         /* its link to the leader */
+    struct execs execs;       /* its executors */
     bool worker_open;
     struct exporter exporter; /* the run-history export, active while leader */
     bool exporter_open;

@@ -95,6 +95,7 @@ struct harness_job {
     double multiplier;
     int64_t misfire_grace_us;
     uint32_t max_instances;
+    bool noop; /* the noop executor instead of a command */
 };
 
 /* Create the job (create-only): harnessTryPutJob returns rc_job_put's result (safe off the

@@ -43,8 +43,14 @@ int harnessTryPutJob(struct rc_client *c, const struct harness_job *j)
         sh.n_argv = 1;
         sh.argv = argv;
     }
-    ex.kind_case = RAFTCRON__EXECUTOR__KIND_SHELL;
-    ex.shell = &sh;
+    Raftcron__NoopExec noop = RAFTCRON__NOOP_EXEC__INIT;
+    if (j->noop) {
+        ex.kind_case = RAFTCRON__EXECUTOR__KIND_NOOP;
+        ex.noop = &noop;
+    } else {
+        ex.kind_case = RAFTCRON__EXECUTOR__KIND_SHELL;
+        ex.shell = &sh;
+    }
     spec.name = (char *)j->name;
     spec.trigger = &trig;
     spec.executor = &ex;
