@@ -51,6 +51,7 @@ FIRING = [
                         "--max-instances", "30", "--at-most-once"]),
     ("fire-defaults", ["--every", "1s"]),
 ]
+READ_RETRY_S = 30.0            # a ledger reading that fails is tried again this long
 LEDGER_LIMIT = 1000            # the most `run list` and `job decisions` print at once
 SNAPSHOT_LIMIT = 300           # during the run, every 60 s: 5 times what a job makes meanwhile
 
@@ -217,16 +218,26 @@ class FiringJobs:
                 time.sleep(0.5)
         return failed
 
-    def snapshot(self, keys, final=False):
-        """`job decisions` and `run list` of each job, as raftcronctl prints them."""
+    def snapshot(self, keys, final=False, retry_s=READ_RETRY_S):
+        """`job decisions` and `run list` of each job, as raftcronctl prints them. A reading
+        that fails is tried again for retry_s (faults last seconds): the checker takes a
+        reading that still failed for a gap in what it knows, so the run is `unknown`."""
         limit = LEDGER_LIMIT if final else SNAPSHOT_LIMIT
         for key in keys:
             for what, args in (("decisions", ["job", "decisions", key]),
                                ("runs", ["run", "list", "--job", key])):
-                t0 = time.time()
-                doc, err = self.ctl.json(args + ["--limit", str(limit)], "10s")
+                failed = []
+                end = time.time() + retry_s
+                while True:
+                    t0 = time.time()
+                    doc, err = self.ctl.json(args + ["--limit", str(limit)], "10s")
+                    if doc is not None or time.time() > end:
+                        break
+                    failed.append("%.3f: %s" % (t0, err))
+                    time.sleep(1.0)
                 rec = {"time": t0, "complete": time.time(), "what": what, "job": key,
-                       "limit": limit, "final": final, "output": doc, "error": err}
+                       "limit": limit, "final": final, "output": doc, "error": err,
+                       "failed_before": failed}
                 with self.lock:
                     self.ledger.write(json.dumps(rec, sort_keys=True) + "\n")
                     self.ledger.flush()
