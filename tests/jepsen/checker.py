@@ -94,6 +94,8 @@ CRASH_PATTERNS = [
     r"assertion failed", r"\bSIGSEGV\b", r"Segmentation fault", r"\babort\(\)", r"\bpanic\b",
 ]
 NON_FIRED = ("missed", "coalesced", "skipped")
+QUEUE_FULL = "a run is already queued"       # the reason of a queue-one job's SKIPPED instant
+REPLACED = "replaced by a newer run"         # the end reason of a run cancelled by replace
 FINAL_STATES = ("succeeded", "dead", "cancelled")
 
 
@@ -156,13 +158,16 @@ def toUs(t):
 
 # -- inputs of checks 1-4 ----------------------------------------------------------------------
 
-def readRecords(run_dir):
-    """Every recorded execution: (executions, malformed lines)."""
+def readRecords(run_dir, suffix=".txt"):
+    """Every recorded execution (records/nodeN.txt; with suffix ".txt.end", the ends that
+    runs longer than their period record): (executions, malformed lines)."""
     execs, bad = [], []
     d = os.path.join(run_dir, "records")
     if not os.path.isdir(d):
         return None, []
     for name in sorted(os.listdir(d)):
+        if not name.endswith(suffix):
+            continue
         with open(os.path.join(d, name), errors="replace") as f:
             for i, line in enumerate(f, 1):
                 parsed = parseRecord(line)
@@ -754,6 +759,9 @@ def checkMisses(jobs, ledger, windows):
             if d["decision"] == "coalesced" and not l < decided:
                 evidence.append("%s: decided at %s, before its instants were due (only past-due "
                                 "instants coalesce)" % (what, fmtInstant(decided)))
+            if d["decision"] == "skipped" and job.get("overlap") == "queue-one" \
+                    and d.get("reason") == QUEUE_FULL:
+                continue                 # the policy itself: one run active, one queued
             outside = [t for t in trig.between(f - 1, l) if not allowedNonFired(t, windows,
                                                                                 grace)[0]]
             if outside:
@@ -883,7 +891,7 @@ def executionFloor(execs, expected, windows):
     return None, text
 
 
-def checkLateness(execs, windows, expected, leaders=()):
+def checkLateness(execs, windows, expected, leaders=(), queued=()):
     """Check 8: quiet-phase first attempts start within LATE_BOUND_S of their instant, and no
     execution starts before its instant unless a clock fault explains it. The lateness bound is
     judged when the firing jobs' quiet phases add up to QUIET_MIN_S; its floor: ACTIVITY_SHARE
@@ -904,7 +912,9 @@ def checkLateness(execs, windows, expected, leaders=()):
         info.append("lateness bound not judged: the firing jobs' quiet phases last %.0f s each "
                     "on average, less than %g s" % (per_job, QUIET_MIN_S))
         return verdictOf(evidence, unknown), evidence + unknown, info
-    first = [e for e in execs if e["attempt"] == 1 and not inFaultPhase(e["sched"], windows)]
+    # A queue-one job's runs start when the one before ends, by design: check 9 judges them.
+    first = [e for e in execs if e["attempt"] == 1 and not inFaultPhase(e["sched"], windows)
+             and e["job"] not in queued]
     for e in sorted(first, key=lambda e: e["sched"] / US - e["start"]):
         late = e["start"] - e["sched"] / US
         if late > LATE_BOUND_S:
@@ -918,6 +928,60 @@ def checkLateness(execs, windows, expected, leaders=()):
     if ran < need:
         unknown.append("only %d of %d quiet firing-job instants executed: fewer than the floor %d"
                        % (ran, len(quiet), need))
+    return verdictOf(evidence, unknown), evidence + unknown, info
+
+
+def checkOverlap(jobs, ledger, execs, ends, windows):
+    """Check 9, on the jobs whose runs outlast their period (workload FIRING, records of their
+    ends in records/nodeN.txt.end), for instants in quiet phases:
+      replace    a run cancelled as replaced by a newer run never records its end: its process
+                 was killed (it sleeps 3 s past the replacement);
+      queue-one  no two runs of the job overlap: each starts after the one before recorded its
+                 end (max one active, the next queued behind it).
+    Floor: with such a job in the final list, one replaced run and one queued pair judged."""
+    if execs is None or ends is None:
+        return "unknown", ["no records directory: the executions were not recorded"], []
+    evidence, unknown, info = [], [], []
+    ended = {(e["run"], e["attempt"]): e for e in ends}
+    for key, job in sorted(jobs.items()):
+        policy = job.get("overlap")
+        if policy not in ("replace", "queue-one"):
+            continue
+        mine = [e for e in execs if e["job"] == key and not inFaultPhase(e["sched"], windows)]
+        judged = 0
+        if policy == "replace":
+            runs = ledger.get(key, JobLedger()).runs
+            for e in mine:
+                got = runs.get(e["run"])
+                if got is None or got[1]["state"] != "cancelled" or \
+                        got[1].get("end_reason") != REPLACED:
+                    continue
+                judged += 1
+                end = ended.get((e["run"], e["attempt"]))
+                if end is not None:
+                    evidence.append("%s run %d (%s) was replaced by a newer run (cancelled), but "
+                                    "its process ran to its end at %.3f on node %d (%s): it was "
+                                    "not killed" % (key, e["run"], fmtInstant(e["sched"]),
+                                                    end["start"], end["node"], end["where"]))
+            info.append("%s: %d replaced runs judged" % (key, judged))
+        else:
+            mine.sort(key=lambda e: e["start"])
+            for a, b in zip(mine, mine[1:]):
+                end = ended.get((a["run"], a["attempt"]))
+                if end is None or a["run"] == b["run"]:
+                    continue
+                judged += 1
+                if b["start"] < end["start"]:
+                    evidence.append("%s run %d (%s) started at %.3f on node %d, before run %d (%s) "
+                                    "ended at %.3f on node %d: queue-one ran two at once"
+                                    % (key, b["run"], fmtInstant(b["sched"]), b["start"], b["node"],
+                                       a["run"], fmtInstant(a["sched"]), end["start"],
+                                       end["node"]))
+            info.append("%s: %d consecutive runs judged" % (key, judged))
+        if judged == 0:
+            unknown.append("%s (%s): nothing judged in quiet phases (floor: 1)" % (key, policy))
+    if not info:
+        info.append("no replace or queue-one job in the final list: not judged")
     return verdictOf(evidence, unknown), evidence + unknown, info
 
 
@@ -1090,6 +1154,8 @@ NAMES = {
     "7": "no crash outside the nemesis's kills",
     "8": "runs start on time in quiet phases (within %gs), never before their instant" % (
         LATE_BOUND_S),
+    "9": "overlap in quiet phases: a replaced run's process is killed; a queued run starts "
+         "after the active one ended",
 }
 
 
@@ -1110,6 +1176,8 @@ class Run:
         self.nemesis = readJsonl(os.path.join(run_dir, "nemesis.jsonl"))
         self.windows = faultWindows(self.nemesis)
         self.execs, self.bad_records = readRecords(run_dir)
+        self.ends, bad_ends = readRecords(run_dir, ".txt.end")
+        self.bad_records += bad_ends
         lst = self.final.get("list")
         self.jobs = {jobKey(j): j for j in lst.get("jobs", [])} if lst else {}
         self.paused = {p["job"]: p["invoke"] for p in self.final.get("paused", [])}
@@ -1203,8 +1271,11 @@ def check(run_dir):
     v, e = checkCrashes(run_dir, r.processes)
     put("7", v, e)
     leaders = schedulerStarts(run_dir)
-    v, e, info = checkLateness(r.execs, r.windows, r.expected, leaders)
+    queued = {k for k, j in r.jobs.items() if j.get("overlap") == "queue-one"}
+    v, e, info = checkLateness(r.execs, r.windows, r.expected, leaders, queued)
     put("8", v, e, info)
+    v, e, info = checkOverlap(r.jobs, r.ledger, r.execs, r.ends, r.windows)
+    put("9", v, e, info)
     judged = [x["verdict"] for x in results.values()]
     if "invalid" in judged:
         overall = "invalid"

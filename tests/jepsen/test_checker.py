@@ -680,6 +680,57 @@ class Lateness(unittest.TestCase):
         self.assertIn("only 20 of 60 quiet firing-job instants executed", ev[0])
 
 
+class Overlap(unittest.TestCase):
+    """Check 9: runs longer than their period, started (records) and ended (records .end)."""
+
+    def judge(self, policy, runs, execs, ends, windows=()):
+        j = job(cursor=60, every="2s")
+        j["overlap"] = policy
+        return checker.checkOverlap({F: j}, ledger(runs=runs), execs, ends, windows)
+
+    def replaced(self, i, at):
+        return run(i, at, state="cancelled", reason=checker.REPLACED)
+
+    def test_replaced_runs_are_killed(self):
+        runs = [self.replaced(1, 2.5), self.replaced(2, 4.5), run(3, 6.5)]
+        execs = [ex(1, 2.5), ex(2, 4.5), ex(3, 6.5)]
+        ends = [ex(3, 6.5, late=5.0)]                     # only the last, never replaced, ends
+        v, ev, info = self.judge("replace", runs, execs, ends)
+        self.assertEqual(v, "valid", ev)
+        self.assertIn("2 replaced runs judged", info[0])
+        v, ev, _ = self.judge("replace", runs, execs, ends + [ex(2, 4.5, late=5.0)])
+        self.assertEqual(v, "invalid")
+        self.assertIn("run 2 (00:00:04.5) was replaced by a newer run (cancelled), but its "
+                      "process ran to its end", ev[0])
+        # Near a fault the cancel may not reach the worker: not judged (and then the floor).
+        v, ev, _ = self.judge("replace", runs, execs, ends + [ex(2, 4.5, late=5.0)],
+                              [window("partition", 0, 10)])
+        self.assertEqual(v, "unknown")
+        self.assertIn("nothing judged", ev[0])
+
+    def test_queued_run_starts_after_the_active_one_ended(self):
+        runs = [run(1, 2.5), run(2, 4.5), run(3, 8.5)]
+        execs = [ex(1, 2.5), ex(2, 4.5, late=1.1), ex(3, 8.5, late=0.2)]
+        ends = [ex(1, 2.5, late=3.05), ex(2, 4.5, late=4.15), ex(3, 8.5, late=3.25)]
+        v, ev, info = self.judge("queue-one", runs, execs, ends)
+        self.assertEqual(v, "valid", ev)
+        self.assertIn("2 consecutive runs judged", info[0])
+        execs[1] = ex(2, 4.5, late=0.5)                  # started while run 1 still ran
+        v, ev, _ = self.judge("queue-one", runs, execs, ends)
+        self.assertEqual(v, "invalid")
+        self.assertIn("before run 1 (00:00:02.5) ended", ev[0])
+
+    def test_queue_full_skips_are_the_policy(self):
+        j = job(cursor=60, every="2s")
+        j["overlap"] = "queue-one"
+        skip = dec(1, "skipped", 6.5, reason=checker.QUEUE_FULL)
+        self.assertEqual(checker.checkMisses({F: j}, ledger([skip]), [])[0], "valid")
+        other = dec(1, "skipped", 6.5, reason="max instances already running")
+        self.assertEqual(checker.checkMisses({F: j}, ledger([other]), [])[0], "invalid")
+        j["overlap"] = "allow"
+        self.assertEqual(checker.checkMisses({F: j}, ledger([skip]), [])[0], "invalid")
+
+
 class Verdict(unittest.TestCase):
     """Whole run directories: a firing job fires every second for n seconds, a client adds,
     updates and deletes j0 three times a second, one node starts and stops."""
@@ -739,7 +790,7 @@ class Verdict(unittest.TestCase):
         for n in (5, 60):
             d = self.run_dir(n=n)
             res, vs = self.verdicts(d)
-            self.assertEqual(vs, {k: "valid" for k in "12345678"}, res["checks"])
+            self.assertEqual(vs, {k: "valid" for k in "123456789"}, res["checks"])
             self.assertEqual(res["valid"], "valid")
         rc, out = self.exitOf(d)
         self.assertEqual(rc, 0)
