@@ -96,6 +96,7 @@ CRASH_PATTERNS = [
 NON_FIRED = ("missed", "coalesced", "skipped")
 QUEUE_FULL = "a run is already queued"       # the reason of a queue-one job's SKIPPED instant
 REPLACED = "replaced by a newer run"         # the end reason of a run cancelled by replace
+REPLACE_RUN_S = 5.0                          # how long a run of the workload's replace job lasts
 FINAL_STATES = ("succeeded", "dead", "cancelled")
 
 
@@ -333,6 +334,13 @@ def allowedNonFired(t, windows, grace_us):
 def inFaultPhase(t, windows):
     """Whether instant t (us) lies within QUIET_S (and a clock fault's offset) of a fault."""
     return bool(faultsNear(t, windows))
+
+
+def quietSpan(lo_s, hi_s, windows):
+    """Whether no fault window (widened by QUIET_S and a clock fault's offset) meets
+    [lo_s, hi_s] (harness seconds)."""
+    return not any(w["begin"] - QUIET_S - w["off"] <= hi_s and
+                   lo_s <= w["end"] + QUIET_S + w["off"] for w in windows)
 
 
 def faultsNear(t, windows):
@@ -947,11 +955,14 @@ def checkOverlap(jobs, ledger, execs, ends, windows):
         policy = job.get("overlap")
         if policy not in ("replace", "queue-one"):
             continue
-        mine = [e for e in execs if e["job"] == key and not inFaultPhase(e["sched"], windows)]
+        mine = [e for e in execs if e["job"] == key]
         judged = 0
         if policy == "replace":
             runs = ledger.get(key, JobLedger()).runs
             for e in mine:
+                # Quiet from the instant to well past the end the run would have reached.
+                if not quietSpan(e["sched"] / US, e["start"] + REPLACE_RUN_S + 1, windows):
+                    continue
                 got = runs.get(e["run"])
                 if got is None or got[1]["state"] != "cancelled" or \
                         got[1].get("end_reason") != REPLACED:
@@ -968,7 +979,8 @@ def checkOverlap(jobs, ledger, execs, ends, windows):
             mine.sort(key=lambda e: e["start"])
             for a, b in zip(mine, mine[1:]):
                 end = ended.get((a["run"], a["attempt"]))
-                if end is None or a["run"] == b["run"]:
+                if end is None or a["run"] == b["run"] or \
+                        not quietSpan(a["sched"] / US, max(b["start"], end["start"]), windows):
                     continue
                 judged += 1
                 if b["start"] < end["start"]:
