@@ -76,7 +76,7 @@ LIVENESS_S = 2.0     # instants due this long before a job's pause must have a d
 QUIET_S = 2.0
 LATE_BOUND_S = 1.0
 EARLY_TOL_S = 0.001  # every node reads one machine's clock, unless the clock nemesis fakes it
-QUIET_MIN_S = 10.0   # check 8 judges a run whose quiet phases add up to this much, at least
+QUIET_MIN_S = 10     # check 8 judges the lateness bound on this many quiet instants, at least
 # Floors (activity a run must show for its checks to be judged, else `unknown`), with W the
 # seconds from a firing job's creation to its pause:
 #   checks 1, 4  every firing job is in the final list with an instant per period of W - 3 s;
@@ -331,16 +331,26 @@ def allowedNonFired(t, windows, grace_us):
     return False, None
 
 
-def inFaultPhase(t, windows):
-    """Whether instant t (us) lies within QUIET_S (and a clock fault's offset) of a fault."""
+def inFaultPhase(t, windows, created_s=None):
+    """Whether instant t (us) lies within QUIET_S (and widening()) of a fault."""
+    if created_s is not None:
+        return not quietSpan(t / US, t / US, windows, created_s)
     return bool(faultsNear(t, windows))
 
 
-def quietSpan(lo_s, hi_s, windows):
-    """Whether no fault window (widened by QUIET_S and a clock fault's offset) meets
-    [lo_s, hi_s] (harness seconds)."""
-    return not any(w["begin"] - QUIET_S - w["off"] <= hi_s and
-                   lo_s <= w["end"] + QUIET_S + w["off"] for w in windows)
+def widening(w, created_s):
+    """How far a fault reaches beyond its window, for a job created at created_s: a clock
+    fault's offset (a skewed leader decides that far ahead or behind, a skewed worker starts
+    that far off), unless the job was made after the fault ended, when no skewed clock had
+    decided any of its instants."""
+    return w["off"] if created_s is None or created_s <= w["end"] + QUIET_S else 0
+
+
+def quietSpan(lo_s, hi_s, windows, created_s=None):
+    """Whether no fault window (widened by QUIET_S and widening()) meets [lo_s, hi_s]
+    (harness seconds)."""
+    return not any(w["begin"] - QUIET_S - widening(w, created_s) <= hi_s and
+                   lo_s <= w["end"] + QUIET_S + widening(w, created_s) for w in windows)
 
 
 def faultsNear(t, windows):
@@ -835,14 +845,17 @@ def percentile(xs, p):
     return xs[k]
 
 
-def lateness(execs, windows):
-    """Execution start (real clock) minus scheduled instant, of first attempts, per phase."""
+def lateness(execs, windows, queued=(), created=None):
+    """Execution start (real clock) minus scheduled instant, of first attempts, per phase; not
+    of queue-one jobs, whose runs wait for the one before by design."""
     out = {}
     if not execs:
         return out
+    created = created or {}
     for phase in ("quiet", "faulty"):
         xs = [e["start"] - e["sched"] / US for e in execs
-              if e["attempt"] == 1 and inFaultPhase(e["sched"], windows) == (phase == "faulty")]
+              if e["attempt"] == 1 and e["job"] not in queued and
+              inFaultPhase(e["sched"], windows, created.get(e["job"])) == (phase == "faulty")]
         out[phase] = {"n": len(xs), "p50_ms": ms(percentile(xs, 50)),
                       "p99_ms": ms(percentile(xs, 99)), "max_ms": ms(max(xs) if xs else None),
                       "early": sum(1 for x in xs if x < 0)}
@@ -899,11 +912,11 @@ def executionFloor(execs, expected, windows):
     return None, text
 
 
-def checkLateness(execs, windows, expected, leaders=(), queued=()):
+def checkLateness(execs, windows, expected, leaders=(), queued=(), created=None):
     """Check 8: quiet-phase first attempts start within LATE_BOUND_S of their instant, and no
     execution starts before its instant unless a clock fault explains it. The lateness bound is
-    judged when the firing jobs' quiet phases add up to QUIET_MIN_S; its floor: ACTIVITY_SHARE
-    of their quiet instants executed."""
+    judged when the firing jobs have QUIET_MIN_S quiet instants; its floor: ACTIVITY_SHARE of
+    them executed. created: {job: creation (harness seconds)}, for widening()."""
     if execs is None:
         return "unknown", ["no records directory: the executions were not recorded"], []
     evidence, unknown, info = [], [], []
@@ -914,15 +927,16 @@ def checkLateness(execs, windows, expected, leaders=(), queued=()):
                             "%s), no clock fault near" % (e["job"], fmtInstant(e["sched"]),
                                                           e["attempt"], e["sched"] / US - e["start"],
                                                           e["node"], e["run"], e["where"]))
-    quiet = {(k, t) for k, ts in expected.items() for t in ts if not inFaultPhase(t, windows)}
-    per_job = len(quiet) / max(1, len(expected))
-    if per_job < QUIET_MIN_S:
-        info.append("lateness bound not judged: the firing jobs' quiet phases last %.0f s each "
-                    "on average, less than %g s" % (per_job, QUIET_MIN_S))
+    created = created or {}
+    quiet = {(k, t) for k, ts in expected.items() if k not in queued for t in ts
+             if not inFaultPhase(t, windows, created.get(k))}
+    if len(quiet) < QUIET_MIN_S:
+        info.append("lateness bound not judged: the firing jobs have %d quiet instants, fewer "
+                    "than %g" % (len(quiet), QUIET_MIN_S))
         return verdictOf(evidence, unknown), evidence + unknown, info
     # A queue-one job's runs start when the one before ends, by design: check 9 judges them.
-    first = [e for e in execs if e["attempt"] == 1 and not inFaultPhase(e["sched"], windows)
-             and e["job"] not in queued]
+    first = [e for e in execs if e["attempt"] == 1 and e["job"] not in queued
+             and not inFaultPhase(e["sched"], windows, created.get(e["job"]))]
     for e in sorted(first, key=lambda e: e["sched"] / US - e["start"]):
         late = e["start"] - e["sched"] / US
         if late > LATE_BOUND_S:
@@ -956,12 +970,14 @@ def checkOverlap(jobs, ledger, execs, ends, windows):
         if policy not in ("replace", "queue-one"):
             continue
         mine = [e for e in execs if e["job"] == key]
+        made = parseInstant(job.get("created"))
+        made = made / US if made is not None else None
         judged = 0
         if policy == "replace":
             runs = ledger.get(key, JobLedger()).runs
             for e in mine:
                 # Quiet from the instant to well past the end the run would have reached.
-                if not quietSpan(e["sched"] / US, e["start"] + REPLACE_RUN_S + 1, windows):
+                if not quietSpan(e["sched"] / US, e["start"] + REPLACE_RUN_S + 1, windows, made):
                     continue
                 got = runs.get(e["run"])
                 if got is None or got[1]["state"] != "cancelled" or \
@@ -980,7 +996,8 @@ def checkOverlap(jobs, ledger, execs, ends, windows):
             for a, b in zip(mine, mine[1:]):
                 end = ended.get((a["run"], a["attempt"]))
                 if end is None or a["run"] == b["run"] or \
-                        not quietSpan(a["sched"] / US, max(b["start"], end["start"]), windows):
+                        not quietSpan(a["sched"] / US, max(b["start"], end["start"]), windows,
+                                      made):
                     continue
                 judged += 1
                 if b["start"] < end["start"]:
@@ -1009,9 +1026,10 @@ def lateContext(e, windows, leaders):
         "; ".join(describeWindow(w) for w in near[:4]) or "none")
 
 
-def worstFaulty(execs, windows, leaders, n=WORST_CASES):
+def worstFaulty(execs, windows, leaders, queued=(), n=WORST_CASES):
     """The latest first attempts of the faulty phase, with the faults that explain them."""
-    xs = [e for e in execs or [] if e["attempt"] == 1 and inFaultPhase(e["sched"], windows)]
+    xs = [e for e in execs or [] if e["attempt"] == 1 and e["job"] not in queued
+          and inFaultPhase(e["sched"], windows)]
     xs.sort(key=lambda e: e["sched"] / US - e["start"])
     return ["%s %s: %.3f s late; %s" % (e["job"], fmtInstant(e["sched"]),
                                         e["start"] - e["sched"] / US,
@@ -1284,7 +1302,9 @@ def check(run_dir):
     put("7", v, e)
     leaders = schedulerStarts(run_dir)
     queued = {k for k, j in r.jobs.items() if j.get("overlap") == "queue-one"}
-    v, e, info = checkLateness(r.execs, r.windows, r.expected, leaders, queued)
+    created = {k: parseInstant(j.get("created")) / US for k, j in r.jobs.items()
+               if parseInstant(j.get("created")) is not None}
+    v, e, info = checkLateness(r.execs, r.windows, r.expected, leaders, queued, created)
     put("8", v, e, info)
     v, e, info = checkOverlap(r.jobs, r.ledger, r.execs, r.ends, r.windows)
     put("9", v, e, info)
@@ -1300,8 +1320,8 @@ def check(run_dir):
         key = "%s %s" % (o["type"], o["outcome"])
         counts[key] = counts.get(key, 0) + 1
     return {"valid": overall, "checks": results, "operations": counts,
-            "lateness": lateness(execs, r.windows),
-            "worst_faulty": worstFaulty(execs, r.windows, leaders),
+            "lateness": lateness(execs, r.windows, queued, created),
+            "worst_faulty": worstFaulty(execs, r.windows, leaders, queued),
             "windows": r.windows, "notes": r.final.get("notes", [])}
 
 

@@ -261,6 +261,9 @@ def run(a):
         ok, why = waitFor("whole", lambda: clusterWhole(ctl, len(cl.ids())), 60)
         if not ok:
             notes.append("after healing the cluster was not whole within 60 s: %s" % why)
+        failed = firing.create(workloadmod.TAIL)
+        if failed:
+            notes.append("could not add the tail jobs %s" % ",".join(failed))
         say("healed; %g s without faults" % QUIET_TAIL_S)
         time.sleep(QUIET_TAIL_S)
         wl.stop()

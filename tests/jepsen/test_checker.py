@@ -674,6 +674,20 @@ class Lateness(unittest.TestCase):
         self.assertEqual(v, "valid")
         self.assertIn("lateness bound not judged", info[0])
 
+    def test_job_made_after_a_clock_fault_is_quiet_again(self):
+        # A clock fault ahead by 300 s: a job that existed then may have had its instants decided
+        # minutes early, so it is not quiet; one made after the fault ended is.
+        es = [ex(k, k) for k in range(20, 61)]
+        es[10] = ex(30, 30, late=5.0)
+        w = [window("clock", 2, 10, off=300)]
+        exp = {F: [sec(k) for k in range(20, 61)]}
+        v, _, info = checker.checkLateness(es, w, exp, created={F: TS + 1})
+        self.assertEqual(v, "valid")
+        self.assertIn("not judged", info[0])
+        v, ev, _ = checker.checkLateness(es, w, exp, created={F: TS + 15})
+        self.assertEqual(v, "invalid")
+        self.assertIn("00:00:30 started 5.000 s late", ev[0])
+
     def test_floor_of_quiet_executions(self):
         v, ev, _ = self.judge([ex(k, k) for k in range(1, 21)])
         self.assertEqual(v, "unknown")
