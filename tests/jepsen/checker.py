@@ -339,11 +339,11 @@ def inFaultPhase(t, windows, created_s=None):
 
 
 def widening(w, created_s):
-    """How far a fault reaches beyond its window, for a job created at created_s: a clock
-    fault's offset (a skewed leader decides that far ahead or behind, a skewed worker starts
-    that far off), unless the job was made after the fault ended, when no skewed clock had
-    decided any of its instants."""
-    return w["off"] if created_s is None or created_s <= w["end"] + QUIET_S else 0
+    """How far a fault reaches beyond its window, for a job made at created_s (harness clock,
+    or None if not known): a clock fault's offset (a skewed leader decides that far ahead or
+    behind, a skewed worker starts that far off), unless the job was made after the fault
+    ended, when no skewed clock had decided any of its instants."""
+    return w["off"] if created_s is None or created_s <= w["end"] else 0
 
 
 def quietSpan(lo_s, hi_s, windows, created_s=None):
@@ -953,25 +953,27 @@ def checkLateness(execs, windows, expected, leaders=(), queued=(), created=None)
     return verdictOf(evidence, unknown), evidence + unknown, info
 
 
-def checkOverlap(jobs, ledger, execs, ends, windows):
+def checkOverlap(jobs, ledger, execs, ends, windows, created=None):
     """Check 9, on the jobs whose runs outlast their period (workload FIRING, records of their
     ends in records/nodeN.txt.end), for instants in quiet phases:
       replace    a run cancelled as replaced by a newer run never records its end: its process
                  was killed (it sleeps 3 s past the replacement);
       queue-one  no two runs of the job overlap: each starts after the one before recorded its
                  end (max one active, the next queued behind it).
-    Floor: with such a job in the final list, one replaced run and one queued pair judged."""
+    Floor: with such jobs in the final list, one replaced run and one queued pair judged, over
+    all jobs of the policy (a clock fault may leave some without a quiet instant)."""
     if execs is None or ends is None:
         return "unknown", ["no records directory: the executions were not recorded"], []
     evidence, unknown, info = [], [], []
+    created = created or {}
+    by_policy = {}
     ended = {(e["run"], e["attempt"]): e for e in ends}
     for key, job in sorted(jobs.items()):
         policy = job.get("overlap")
         if policy not in ("replace", "queue-one"):
             continue
         mine = [e for e in execs if e["job"] == key]
-        made = parseInstant(job.get("created"))
-        made = made / US if made is not None else None
+        made = created.get(key)
         judged = 0
         if policy == "replace":
             runs = ledger.get(key, JobLedger()).runs
@@ -1007,8 +1009,10 @@ def checkOverlap(jobs, ledger, execs, ends, windows):
                                        a["run"], fmtInstant(a["sched"]), end["start"],
                                        end["node"]))
             info.append("%s: %d consecutive runs judged" % (key, judged))
+        by_policy[policy] = by_policy.get(policy, 0) + judged
+    for policy, judged in sorted(by_policy.items()):
         if judged == 0:
-            unknown.append("%s (%s): nothing judged in quiet phases (floor: 1)" % (key, policy))
+            unknown.append("%s jobs: nothing judged in quiet phases (floor: 1)" % policy)
     if not info:
         info.append("no replace or queue-one job in the final list: not judged")
     return verdictOf(evidence, unknown), evidence + unknown, info
@@ -1302,11 +1306,13 @@ def check(run_dir):
     put("7", v, e)
     leaders = schedulerStarts(run_dir)
     queued = {k for k, j in r.jobs.items() if j.get("overlap") == "queue-one"}
-    created = {k: parseInstant(j.get("created")) / US for k, j in r.jobs.items()
-               if parseInstant(j.get("created")) is not None}
+    # When the firing jobs were made, by the harness's clock: the invoke of their add, a lower
+    # bound that no skewed leader's clock (which stamps `created`) can move.
+    created = {o["job"]: o["invoke"] for o in r.history
+               if o.get("process") == "firing" and o["type"] == "add"}
     v, e, info = checkLateness(r.execs, r.windows, r.expected, leaders, queued, created)
     put("8", v, e, info)
-    v, e, info = checkOverlap(r.jobs, r.ledger, r.execs, r.ends, r.windows)
+    v, e, info = checkOverlap(r.jobs, r.ledger, r.execs, r.ends, r.windows, created)
     put("9", v, e, info)
     judged = [x["verdict"] for x in results.values()]
     if "invalid" in judged:

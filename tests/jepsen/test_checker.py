@@ -720,7 +720,7 @@ class Overlap(unittest.TestCase):
         v, ev, _ = self.judge("replace", runs, execs, ends + [ex(2, 4.5, late=5.0)],
                               [window("partition", 0, 10)])
         self.assertEqual(v, "unknown")
-        self.assertIn("nothing judged", ev[0])
+        self.assertIn("replace jobs: nothing judged", ev[0])
 
     def test_queued_run_starts_after_the_active_one_ended(self):
         runs = [run(1, 2.5), run(2, 4.5), run(3, 8.5)]
