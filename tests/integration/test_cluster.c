@@ -345,27 +345,44 @@ static void test_writes_during_transfers_leak_nothing(void **state)
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, writeLoop, &w), 0);
     struct rc_client *c = harnessClient(&H, 3, 10 * SEC);
-    for (int i = 0; i < 6; i++) {
+    /* Six transfers that moved the leadership. One may be refused (ABORTED: the target did not
+     * win its election in time, as on a loaded machine) and is tried again; any other answer
+     * fails. The writer thread is stopped before the test fails: it uses this frame. */
+    char why[512] = "";
+    int moved = 0;
+    int64_t deadline = harnessNowMs() + 120000;
+    while (moved < 6 && why[0] == '\0' && harnessNowMs() < deadline) {
         uint64_t before = harnessWaitLeader(&H, 3, 3, 20000);
-        assert_int_not_equal(before, 0);
         int written = w.written;
-        if (rc_member_transfer(c, 0) != 0) {
-            fail_msg("transfer %d from leader %llu: %s", i, (unsigned long long)before,
+        int rv = rc_member_transfer(c, 0);
+        if (rv != 0 && rc_client_status(c) != RC_STATUS_ABORTED) {
+            snprintf(why, sizeof why, "transfer from leader %llu: %s", (unsigned long long)before,
                      rc_client_errmsg(c));
+            break;
         }
         uint64_t after = harnessWaitLeader(&H, 3, 3, 20000);
-        assert_int_not_equal(after, 0);
-        assert_int_not_equal(after, before); /* leadership moved: the leader handed over */
+        if (before == 0 || after == 0 || (rv == 0 && after == before)) {
+            snprintf(why, sizeof why, "transfer %d: leader %llu, then %llu", moved,
+                     (unsigned long long)before, (unsigned long long)after);
+            break;
+        }
+        moved += rv == 0;
         /* Writes go on with the new leader before the next transfer. */
-        int64_t deadline = harnessNowMs() + 20000;
-        while (w.written < written + 20 && harnessNowMs() < deadline) {
+        int64_t until = harnessNowMs() + 20000;
+        while (w.written < written + 20 && harnessNowMs() < until) {
             usleep(10000);
         }
-        assert_true(w.written >= written + 20);
+        if (w.written < written + 20) {
+            snprintf(why, sizeof why, "writes stopped after transfer %d", moved);
+        }
     }
     w.stop = 1;
     pthread_join(t, NULL);
     rc_client_close(c);
+    if (why[0] != '\0') {
+        fail_msg("%s", why);
+    }
+    assert_int_equal(moved, 6);
 }
 
 /* The latest instant decided for job (0 before any). */

@@ -17,15 +17,19 @@ Checks (numbered as in the issue):
        reached the instants due 2 s before the job was paused at the end.
   2    no (job, instant, attempt) executed twice, no instant executed under two runs; a
        second attempt only where the ledger committed a retry (attempt n+1 exists only after
-       attempt n ended FAILED, TIMED_OUT or LOST: ledger.md); fences strictly increase
-       across a run's attempts, and the last attempt ran with the ledger's fence.
+       attempt n ended FAILED, TIMED_OUT or LOST: ledger.md), in order (attemptOrder: from
+       the ledger's readings, each retry's not_before and the real starts); fences strictly
+       increase across a run's attempts, and the last attempt ran with the ledger's fence.
   3    every run of the ledger was executed at least once, unless it ended CANCELLED or DEAD
        with a reason; no run is still in flight after quiescence; every FIRED decision names
-       a run of its instant; every execution of a job nobody deleted is a run of the ledger
-       (nothing ran without a committed claim).
-  4    MISSED, COALESCED and SKIPPED only for instants near a fault: within [begin - 1 s -
-       |clock offset|, end + 5 s (election) + |clock offset| + the job's misfire grace] of
-       some fault window of nemesis.jsonl; every other instant FIRED.
+       a run of its instant (one no reading covered: unknown); every execution of a job
+       nobody deleted is a run of the ledger (nothing ran without a committed claim).
+  4    MISSED only when decided more than the grace after the instant (decided_at) and with
+       faults over its whole grace (judgeMissed); COALESCED only once due, and with SKIPPED
+       only for instants near a fault: within [begin - 1 s - |clock offset|, end + 5 s
+       (election) + |clock offset| + the job's misfire grace] of some fault window of
+       nemesis.jsonl (a queue-one job's "a run is already queued" is the policy); every other
+       instant FIRED.
   5    every acknowledged job write is present at the end, or superseded by a write that may
        have taken effect after it; the final state of a job was produced by a write that was
        not rejected; nothing appears that no client wrote.
@@ -35,14 +39,17 @@ Checks (numbered as in the issue):
   8    runs start on time in quiet phases: a first attempt whose instant lies farther than
        QUIET_S from every fault window starts at most LATE_BOUND_S after it; no execution
        starts before its instant (beyond EARLY_TOL_S) unless a clock fault explains it.
-Besides the verdicts: fire lateness (execution start on the real clock minus the scheduled
+  9    overlap policies in quiet phases: a replaced run's process never reached its end; no
+       two runs of a queue-one job overlap (records/nodeN.txt.end hold the runs' ends).
+A reading of the ledger that failed, or was not taken after quiescence, makes the checks that
+need it unknown. Besides the verdicts: fire lateness (execution start on the real clock minus the scheduled
 instant, first attempts) per phase, quiet or faulty (scheduled within [begin - QUIET_S - |clock
 offset|, end + QUIET_S + |clock offset|] of a fault), the worst faulty-phase cases with the
 faults around them, and plot() draws timeline.png with gnuplot.
 
 A check with too little to judge is not valid: a run whose ledger could not be read, or whose
 firing jobs made fewer decisions, executions or writes than the floors below (proportional to
-the run's length), is `unknown`; the floors are in the report ("activity").
+the run's length), is `unknown`; each floor is printed with what the run reached.
 
 More inputs for checks 1-4 and the lateness:
   records/nodeN.txt one line per execution on node N (workload.RECORD_CMD):
