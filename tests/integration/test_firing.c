@@ -1,9 +1,10 @@
 /*
  * Firing end to end with real processes (DESIGN.md §1): three nodes, a job every second whose
  * shell command appends "$RAFTCRON_JOB $RAFTCRON_SCHEDULED_AT $RAFTCRON_ATTEMPT $RAFTCRON_RUN_ID"
- * to a file, the leader SIGKILLed midway. Then: no instant executed twice under one attempt,
- * every instant of the window has exactly one decision (no gap, no overlap), and every run the
- * ledger records as succeeded really ran.
+ * to a file, the leader SIGKILLed midway (and a follower stopped with it, so that instants
+ * come due while no leader can be elected). Then: no instant executed twice under one attempt,
+ * every instant of the window has exactly one decision (no gap, no overlap), all FIRED within
+ * the grace, and every run the ledger records as succeeded really ran.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -141,13 +142,29 @@ static void assertAllFired(struct rc_client *c, const char *job)
     for (size_t i = 0; i < d->n_decisions; i++) {
         const Raftcron__Decision *x = d->decisions[i];
         if (x->decision != RC_DECISION_FIRED) {
-            fail_msg("%s: instants %lld..%lld (count %llu) decided %s (%s), within the grace", job,
-                     (long long)x->first_us, (long long)x->last_us, (unsigned long long)x->count,
+            fail_msg("%s: instants %lld..%lld (count %llu) decided %s (%s), not FIRED: the grace "
+                     "covers every outage here",
+                     job, (long long)x->first_us, (long long)x->last_us,
+                     (unsigned long long)x->count,
                      policyDecisionName((enum rc_decision)x->decision),
                      policyReasonText((enum rc_reason)x->reason));
         }
     }
     rc_message_free(d);
+}
+
+/* The instants of job decided at least late_us after they came due. */
+static int64_t lateDecisions(struct rc_client *c, const char *job, int64_t late_us)
+{
+    Raftcron__DecisionListResponse *d = NULL;
+    assert_int_equal(rc_decision_list(c, "", job, 1000, 0, &d), 0);
+    int64_t n = 0;
+    for (size_t i = 0; i < d->n_decisions; i++) {
+        const Raftcron__Decision *x = d->decisions[i];
+        n += x->decided_us - x->first_us >= late_us ? (int64_t)x->count : 0;
+    }
+    rc_message_free(d);
+    return n;
 }
 
 /* Waits until no run of job is pending, assigned, running or waiting for a retry: the runs in
@@ -187,7 +204,14 @@ static void test_leader_killed_while_firing(void **state)
     size_t before = waitLines(out, 4, 20000);
     assert_true(before >= 4);
 
+    /* The leader is killed and one follower stopped for 2.5 s with it, so that no leader can
+     * be elected meanwhile: instants come due that nobody decides (an election alone can fall
+     * between two instants). */
+    int stopped = leader == 3 ? 2 : 3;
+    harnessSignal(&H, stopped, SIGSTOP);
     harnessSignal(&H, (int)leader, SIGKILL);
+    usleep(2500000); /* the outage itself */
+    harnessSignal(&H, stopped, SIGCONT);
     uint64_t next = harnessWaitLeader(&H, 3, 2, 20000);
     assert_int_not_equal(next, 0);
     assert_int_not_equal(next, leader);
@@ -219,9 +243,10 @@ static void test_leader_killed_while_firing(void **state)
     assertAllFired(c, "tick");
     assert_int_equal(fired, covered);
     assert_true(fired >= (int64_t)after);
+    assert_true(lateDecisions(c, "tick", SEC) >= 1); /* the outage did delay decisions */
 
     /* Every run either ran (its run id is in the file) and SUCCEEDED, or was lost with the
-     * killed leader's worker (DEAD: no retries); nothing else. */
+     * killed leader's or the stopped follower's worker (DEAD: no retries); nothing else. */
     Raftcron__RunListResponse *all = NULL;
     assert_int_equal(rc_run_list(c, "", "tick", "", 1000, 0, &all), 0);
     assert_int_equal(all->n_runs, (size_t)fired);
@@ -234,7 +259,8 @@ static void test_leader_killed_while_firing(void **state)
         if (r->state == RC_RUN_SUCCEEDED && !seen) {
             fail_msg("run %llu is recorded succeeded but never ran", (unsigned long long)r->id);
         }
-        if (r->state != RC_RUN_SUCCEEDED && !(r->state == RC_RUN_DEAD && r->worker_id == leader)) {
+        bool lost = r->worker_id == leader || r->worker_id == (uint64_t)stopped;
+        if (r->state != RC_RUN_SUCCEEDED && !(r->state == RC_RUN_DEAD && lost)) {
             fail_msg("run %llu ended %s on worker %llu (%s)", (unsigned long long)r->id,
                      runsStateName(r->state), (unsigned long long)r->worker_id, r->end_reason);
         }
