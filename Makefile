@@ -1,6 +1,7 @@
 # raftcron — top-level wrapper around CMake.
 #   make          build (build/bin/raftcrond, build/bin/raftcronctl)
 #   make test     install deps, build with ASan+UBSan, run every test through ctest, fuzz briefly
+#                 (every test must run: one whose prerequisite is missing fails)
 #   make run      install deps, build, start a local 3-node cluster with example jobs
 #   make fuzz     build the libFuzzer targets with clang and run each (FUZZ_SECONDS, default 60)
 #   make bench    build optimised and run the benchmarks
@@ -22,7 +23,7 @@ build:
 	cmake --build build -j $(JOBS)
 
 test: deps fuzz-build
-	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRC_SANITIZE=ON \
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRC_SANITIZE=ON -DRC_TESTS_COMPLETE=ON \
 	  -DRC_FUZZ_BIN=$(CURDIR)/build-fuzz/bin -DRC_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)

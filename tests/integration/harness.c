@@ -102,21 +102,45 @@ static bool logsClean(struct harness *h)
     return clean;
 }
 
-bool harnessClose(struct harness *h)
+/* Every node still running is stopped with SIGTERM (continued first, should a test have left it
+ * stopped) and must exit 0 within HARNESS_STOP_MS; so must a node that exited on its own and
+ * that the test never waited for. A node that hangs is killed and, like a non-zero exit or a
+ * signal (a plain segfault outside ASan), fails the test. */
+static bool nodesStopCleanly(struct harness *h)
 {
+    bool clean = true;
     for (int id = 1; id <= HARNESS_MAX_NODES; id++) {
         if (h->pids[id] > 0) {
+            kill(h->pids[id], SIGCONT);
             kill(h->pids[id], SIGTERM);
         }
     }
     for (int id = 1; id <= HARNESS_MAX_NODES; id++) {
-        if (h->pids[id] > 0 && harnessWait(h, id, 20000) == -1) {
-            kill(h->pids[id], SIGKILL);
-            waitpid(h->pids[id], NULL, 0);
+        if (h->pids[id] <= 0) {
+            continue;
+        }
+        pid_t pid = h->pids[id];
+        int status = harnessWait(h, id, HARNESS_STOP_MS);
+        if (status == -1) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
             h->pids[id] = 0;
+            fprintf(stderr, "harness: node %d (pid %d) did not stop within %d ms of SIGTERM\n", id,
+                    (int)pid, HARNESS_STOP_MS);
+            clean = false;
+        } else if (status != 0) {
+            fprintf(stderr, "harness: node %d (pid %d) exited with status %d%s\n", id, (int)pid,
+                    status, status > 128 ? " (128 + signal)" : "");
+            clean = false;
         }
     }
-    bool clean = logsClean(h);
+    return clean;
+}
+
+bool harnessClose(struct harness *h)
+{
+    bool stopped = nodesStopCleanly(h);
+    bool clean = logsClean(h) && stopped;
     if (!clean) {
         setenv("RC_KEEP", "1", 1);
     }

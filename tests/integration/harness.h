@@ -22,11 +22,15 @@ struct harness {
     pid_t pids[HARNESS_MAX_NODES + 1]; /* by node id; 0 = not running */
 };
 
+#define HARNESS_STOP_MS 20000 /* a graceful stop: drain, then at most a 3 s handover, then exit */
+
 /* Create the temp dir and pick ports. */
 void harnessInit(struct harness *h);
-/* Stop every node (SIGTERM, then SIGKILL after 20 s), check every node log for crashes and
- * sanitizer reports, and remove the temp dir unless RC_KEEP is set or a log is not clean.
- * Returns whether the logs were clean. */
+/* Stop every node still running (SIGCONT, SIGTERM; SIGKILL after HARNESS_STOP_MS), check every
+ * node log for crashes and sanitizer reports, and remove the temp dir unless RC_KEEP is set or
+ * something was wrong. Returns false (the test fails) when a log is not clean, or a node hung on
+ * SIGTERM, or a node exited non-zero or by a signal without the test waiting for that exit
+ * (harnessWait, or harnessSignal with SIGKILL, takes an exit the test expects). */
 bool harnessClose(struct harness *h);
 
 /* "127.0.0.1:PORT" of node id's RPC / Raft listener (static buffer per call site: copy it). */
@@ -81,7 +85,8 @@ int harnessSetup(void **state);
 int harnessTeardown(void **state);
 
 /* A shell job for tests. Zero fields take the cluster's defaults; the policy and the retry
- * policy are sent only when one of their fields is set. */
+ * policy are sent only when one of their fields is set (then the policy's other fields are
+ * sent as given: set the grace and max instances too). */
 struct harness_job {
     const char *name;
     const char *cron;    /* NULL: "0 0 1 1 *" (yearly: only manual runs happen in a test) */
@@ -96,6 +101,8 @@ struct harness_job {
     int64_t misfire_grace_us;
     uint32_t max_instances;
     bool noop; /* the noop executor instead of a command */
+    bool coalesce;
+    uint32_t overlap; /* enum rc_overlap: 0 allow, 1 skip, 2 replace, 3 queue-one */
 };
 
 /* Create the job (create-only): harnessTryPutJob returns rc_job_put's result (safe off the

@@ -55,9 +55,11 @@ int harnessTryPutJob(struct rc_client *c, const struct harness_job *j)
     spec.trigger = &trig;
     spec.executor = &ex;
     spec.timeout_us = j->timeout_us;
-    if (j->misfire_grace_us != 0 || j->max_instances != 0) {
+    if (j->misfire_grace_us != 0 || j->max_instances != 0 || j->coalesce || j->overlap != 0) {
         pol.misfire_grace_us = j->misfire_grace_us;
         pol.max_instances = j->max_instances;
+        pol.coalesce = j->coalesce;
+        pol.overlap = j->overlap;
         spec.policy = &pol;
     }
     if (j->attempts != 0 || j->backoff != 0 || j->delay_us != 0 || j->multiplier != 0) {

@@ -39,52 +39,92 @@ static uint64_t runNow(struct rc_client *c, const char *name)
     return id;
 }
 
-/* Exponential backoff: three attempts, the gaps at least delay and delay * multiplier; then a
- * dead letter. The attempts are read from what the command itself recorded. */
+/* The attempts of a run as its command recorded them ("ATTEMPT FENCE NS" lines). */
+struct attempts {
+    int n;
+    unsigned attempt[8];
+    unsigned long long fence[8], ns[8];
+};
+
+static void readAttempts(const char *path, struct attempts *a)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    a->n = 0;
+    while (a->n < 8 &&
+           fscanf(f, "%u %llu %llu", &a->attempt[a->n], &a->fence[a->n], &a->ns[a->n]) == 3) {
+        a->n++;
+    }
+    fclose(f);
+}
+
+/* A gap between attempts is the backoff plus what it takes to commit the retry, place and
+ * start the next attempt (about 0.3 s here under ASan): at least the backoff, and less than
+ * BACKOFF_SLACK_MS more on a loaded machine. The lower bounds tell fixed from linear from
+ * exponential; the upper bound tells exponential's third gap (1800 ms) from linear's (600 ms),
+ * so the slack stays below their difference. */
+#define BACKOFF_SLACK_MS 1000
+
+static void assertGaps(const char *name, const struct attempts *a, const long long *want_ms,
+                       int n_gaps)
+{
+    assert_int_equal(a->n, n_gaps + 1); /* exactly this many executions */
+    for (int i = 0; i < a->n; i++) {
+        assert_int_equal(a->attempt[i], (unsigned)i + 1);
+        if (i == 0) {
+            continue;
+        }
+        assert_true(a->fence[i] > a->fence[i - 1]); /* each attempt under a newer fence */
+        long long gap_ms = (long long)(a->ns[i] - a->ns[i - 1]) / 1000000;
+        if (gap_ms < want_ms[i - 1] || gap_ms >= want_ms[i - 1] + BACKOFF_SLACK_MS) {
+            fail_msg("%s: attempt %d came %lld ms after attempt %d, want [%lld, %lld)", name, i + 1,
+                     gap_ms, i, want_ms[i - 1], want_ms[i - 1] + BACKOFF_SLACK_MS);
+        }
+    }
+}
+
+/* Backoff: four attempts with linear (200, 400, 600 ms) and with exponential (multiplier 3:
+ * 200, 600, 1800 ms) delays, then a dead letter each. The attempts are read from what the
+ * commands themselves recorded. */
 static void test_retries_back_off_then_dead_letter(void **state)
 {
     (void)state;
     struct rc_client *c = oneNode();
-    char out[300], cmd[500];
-    snprintf(out, sizeof out, "%s/attempts.txt", H.dir);
-    snprintf(cmd, sizeof cmd,
-             "echo \"$RAFTCRON_ATTEMPT $RAFTCRON_FENCE $(date +%%s%%N)\" >> %s; exit 1", out);
-    struct harness_job flaky = {.name = "flaky",
-                                .command = cmd,
-                                .attempts = 3,
-                                .backoff = 2,
-                                .delay_us = 400 * MS,
-                                .multiplier = 2};
-    harnessPutJob(c, &flaky);
-    uint64_t id = runNow(c, "flaky");
-    Raftcron__Run *r = harnessWaitRun(c, id, ST_DEAD, 30000);
-    assert_int_equal(r->attempt, 3);
-    assert_int_equal(r->outcome->exit_code, 1);
-    rc_message_free(r);
-
-    FILE *f = fopen(out, "r");
-    assert_non_null(f);
-    unsigned attempt[4];
-    unsigned long long fence[4], ns[4];
-    int n = 0;
-    while (n < 4 && fscanf(f, "%u %llu %llu", &attempt[n], &fence[n], &ns[n]) == 3) {
-        n++;
+    const char *names[] = {"linear", "exponential"};
+    const long long want[2][3] = {{200, 400, 600}, {200, 600, 1800}};
+    uint64_t ids[2];
+    for (int k = 0; k < 2; k++) {
+        char out[300], cmd[500];
+        snprintf(out, sizeof out, "%s/%s.txt", H.dir, names[k]);
+        snprintf(cmd, sizeof cmd,
+                 "echo \"$RAFTCRON_ATTEMPT $RAFTCRON_FENCE $(date +%%s%%N)\" >> %s; exit 1", out);
+        struct harness_job flaky = {.name = names[k],
+                                    .command = cmd,
+                                    .attempts = 4,
+                                    .backoff = k == 0 ? 1 : 2,
+                                    .delay_us = 200 * MS,
+                                    .multiplier = k == 0 ? 0 : 3};
+        harnessPutJob(c, &flaky);
+        ids[k] = runNow(c, names[k]);
     }
-    fclose(f);
-    assert_int_equal(n, 3); /* exactly three executions */
-    for (int i = 0; i < 3; i++) {
-        assert_int_equal(attempt[i], (unsigned)i + 1);
-        if (i > 0) {
-            assert_true(fence[i] > fence[i - 1]); /* each attempt under a newer fence */
-        }
+    for (int k = 0; k < 2; k++) {
+        Raftcron__Run *r = harnessWaitRun(c, ids[k], ST_DEAD, 30000);
+        assert_int_equal(r->attempt, 4);
+        assert_int_equal(r->outcome->exit_code, 1);
+        rc_message_free(r);
+        char out[300];
+        snprintf(out, sizeof out, "%s/%s.txt", H.dir, names[k]);
+        struct attempts a;
+        readAttempts(out, &a);
+        assertGaps(names[k], &a, want[k], 3);
     }
-    assert_true(ns[1] - ns[0] >= 400ULL * 1000000); /* delay */
-    assert_true(ns[2] - ns[1] >= 800ULL * 1000000); /* delay * multiplier */
 
     Raftcron__RunListResponse *dlq = NULL;
     assert_int_equal(rc_dlq_list(c, "", 100, 0, &dlq), 0);
-    assert_int_equal(dlq->n_runs, 1);
-    assert_int_equal(dlq->runs[0]->id, id);
+    assert_int_equal(dlq->n_runs, 2);
+    for (size_t i = 0; i < 2; i++) {
+        assert_true(dlq->runs[i]->id == ids[0] || dlq->runs[i]->id == ids[1]);
+    }
     rc_message_free(dlq);
     rc_client_close(c);
 }

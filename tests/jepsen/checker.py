@@ -17,24 +17,39 @@ Checks (numbered as in the issue):
        reached the instants due 2 s before the job was paused at the end.
   2    no (job, instant, attempt) executed twice, no instant executed under two runs; a
        second attempt only where the ledger committed a retry (attempt n+1 exists only after
-       attempt n ended FAILED, TIMED_OUT or LOST: ledger.md); fences strictly increase
-       across a run's attempts, and the last attempt ran with the ledger's fence.
+       attempt n ended FAILED, TIMED_OUT or LOST: ledger.md), in order (attemptOrder: from
+       the ledger's readings, each retry's not_before and the real starts); fences strictly
+       increase across a run's attempts, and the last attempt ran with the ledger's fence.
   3    every run of the ledger was executed at least once, unless it ended CANCELLED or DEAD
        with a reason; no run is still in flight after quiescence; every FIRED decision names
-       a run of its instant; every execution of a job nobody deleted is a run of the ledger
-       (nothing ran without a committed claim).
-  4    MISSED, COALESCED and SKIPPED only for instants near a fault: within [begin - 1 s -
-       |clock offset|, end + 5 s (election) + |clock offset| + the job's misfire grace] of
-       some fault window of nemesis.jsonl; every other instant FIRED.
+       a run of its instant (one no reading covered: unknown); every execution of a job
+       nobody deleted is a run of the ledger (nothing ran without a committed claim).
+  4    MISSED only when decided more than the grace after the instant (decided_at) and with
+       faults over its whole grace (judgeMissed); COALESCED only once due, and with SKIPPED
+       only for instants near a fault: within [begin - 1 s - |clock offset|, end + 5 s
+       (election) + |clock offset| + the job's misfire grace] of some fault window of
+       nemesis.jsonl (a queue-one job's "a run is already queued" is the policy); every other
+       instant FIRED.
   5    every acknowledged job write is present at the end, or superseded by a write that may
        have taken effect after it; the final state of a job was produced by a write that was
        not rejected; nothing appears that no client wrote.
   6    every node reports the same digest at the same applied index, and the same job table.
   7    no node crashed outside the nemesis's own kills: no unexpected process exit, and no
        sanitizer report, assertion failure or abort in any log.
-Besides the verdicts: fire lateness (execution start on the real clock minus the scheduled
-instant, first attempts) per phase, quiet or faulty (scheduled within [begin - 1 s - |clock
-offset|, end + 5 s + |clock offset|] of a fault), and plot() draws timeline.png with gnuplot.
+  8    runs start on time in quiet phases: a first attempt whose instant lies farther than
+       QUIET_S from every fault window starts at most LATE_BOUND_S after it; no execution
+       starts before its instant (beyond EARLY_TOL_S) unless a clock fault explains it.
+  9    overlap policies in quiet phases: a replaced run's process never reached its end; no
+       two runs of a queue-one job overlap (records/nodeN.txt.end hold the runs' ends).
+A reading of the ledger that failed, or was not taken after quiescence, makes the checks that
+need it unknown. Besides the verdicts: fire lateness (execution start on the real clock minus the scheduled
+instant, first attempts) per phase, quiet or faulty (scheduled within [begin - QUIET_S - |clock
+offset|, end + QUIET_S + |clock offset|] of a fault), the worst faulty-phase cases with the
+faults around them, and plot() draws timeline.png with gnuplot.
+
+A check with too little to judge is not valid: a run whose ledger could not be read, or whose
+firing jobs made fewer decisions, executions or writes than the floors below (proportional to
+the run's length), is `unknown`; each floor is printed with what the run reached.
 
 More inputs for checks 1-4 and the lateness:
   records/nodeN.txt one line per execution on node N (workload.RECORD_CMD):
@@ -61,12 +76,34 @@ US = 1000000
 PRE_S = 1.0          # a fault may disturb the instants claimed just before it (lookahead, commit)
 ELECTION_S = 5.0     # after a fault ends: a new leader (1-2 s timeouts, pre-vote), its barrier
 LIVENESS_S = 2.0     # instants due this long before a job's pause must have a decision
+# Check 8. The harness starts the nodes with --election-timeout 1s: an instant farther than that
+# plus 1 s from every fault window (widened by a clock fault's offset) is in a quiet phase, where
+# nothing excuses a late start; LATE_BOUND_S is far above what a quiet cluster shows (p99 of a
+# few ms, docs/jepsen.md) and far below a heartbeat-driven or failover-driven delay.
+QUIET_S = 2.0
+LATE_BOUND_S = 1.0
+EARLY_TOL_S = 0.001  # every node reads one machine's clock, unless the clock nemesis fakes it
+QUIET_MIN_S = 10     # check 8 judges the lateness bound on this many quiet instants, at least
+# Floors (activity a run must show for its checks to be judged, else `unknown`), with W the
+# seconds from a firing job's creation to its pause:
+#   checks 1, 4  every firing job is in the final list with an instant per period of W - 3 s;
+#   checks 2, 3  the firing jobs executed at least ACTIVITY_SHARE of their instants that no clock
+#                fault touched (those a skewed leader may have decided early: see Known limits);
+#   check 5      at least WRITE_RATE acknowledged writes per second of the workload, of each kind;
+#   check 6      a digest from every member; check 7: a log of every node that started;
+#   check 8      at least ACTIVITY_SHARE of the quiet instants of the firing jobs executed.
+ACTIVITY_SHARE = 0.5
+WRITE_RATE = 0.5
+WORST_CASES = 10     # faulty-phase first attempts listed with their fault context
 CRASH_PATTERNS = [
     r"ERROR: AddressSanitizer", r"ERROR: LeakSanitizer", r"runtime error:",
     r"UndefinedBehaviorSanitizer", r"WARNING: ThreadSanitizer", r"Assertion .* failed",
     r"assertion failed", r"\bSIGSEGV\b", r"Segmentation fault", r"\babort\(\)", r"\bpanic\b",
 ]
 NON_FIRED = ("missed", "coalesced", "skipped")
+QUEUE_FULL = "a run is already queued"       # the reason of a queue-one job's SKIPPED instant
+REPLACED = "replaced by a newer run"         # the end reason of a run cancelled by replace
+REPLACE_RUN_S = 5.0                          # how long a run of the workload's replace job lasts
 FINAL_STATES = ("succeeded", "dead", "cancelled")
 
 
@@ -129,13 +166,16 @@ def toUs(t):
 
 # -- inputs of checks 1-4 ----------------------------------------------------------------------
 
-def readRecords(run_dir):
-    """Every recorded execution: (executions, malformed lines)."""
+def readRecords(run_dir, suffix=".txt"):
+    """Every recorded execution (records/nodeN.txt; with suffix ".txt.end", the ends that
+    runs longer than their period record): (executions, malformed lines)."""
     execs, bad = [], []
     d = os.path.join(run_dir, "records")
     if not os.path.isdir(d):
         return None, []
     for name in sorted(os.listdir(d)):
+        if not name.endswith(suffix):
+            continue
         with open(os.path.join(d, name), errors="replace") as f:
             for i, line in enumerate(f, 1):
                 parsed = parseRecord(line)
@@ -167,9 +207,11 @@ class JobLedger:
     def __init__(self):
         self.decisions = {}
         self.runs = {}           # id -> (reading time, run, read after quiescence)
+        self.readings = {}       # id -> [(reading time, run)] in time order: what each showed
         self.dspans = []         # (from instant, to instant): decisions known complete
         self.rspans = []         # (from id, to id): runs known complete
-        self.errors = []
+        self.errors = []         # readings that failed: nothing they would have shown is known
+        self.final = set()       # "decisions", "runs": read after quiescence
 
     def decisionsCover(self, t):
         return any(a <= t <= b for a, b in self.dspans)
@@ -189,6 +231,8 @@ def buildLedger(snapshots):
                                                       snap.get("error")))
             continue
         full = snap.get("final", False)
+        if full:
+            jl.final.add(snap["what"])
         if snap["what"] == "decisions":
             recs = doc.get("decisions", [])
             for d in recs:
@@ -202,6 +246,7 @@ def buildLedger(snapshots):
             recs = doc.get("runs", [])
             for r in recs:
                 jl.runs[r["id"]] = (snap["time"], r, full)
+                jl.readings.setdefault(r["id"], []).append((snap["time"], r))
             ids = [r["id"] for r in recs]
             lo = -INF if len(recs) < snap["limit"] else min(ids)
             hi = INF if full else (max(ids) if ids else -INF)
@@ -270,9 +315,9 @@ def faultWindows(nemesis):
             end = b["time"]
         else:
             end = ends.get(b.get("fid"), heal if heal is not None else last)
-        off = abs(b.get("offset_s", 0)) if b.get("kind") == "clock" else 0
+        signed = b.get("offset_s", 0) if b.get("kind") == "clock" else 0
         out.append({"kind": b["kind"], "fault": b.get("fault"), "node": b.get("node"),
-                    "begin": b["time"], "end": end, "off": off})
+                    "begin": b["time"], "end": end, "off": abs(signed), "offset": signed})
     return out
 
 
@@ -293,11 +338,31 @@ def allowedNonFired(t, windows, grace_us):
     return False, None
 
 
-def inFaultPhase(t, windows):
-    for w in windows:
-        if toUs(w["begin"] - PRE_S - w["off"]) <= t <= toUs(w["end"] + ELECTION_S + w["off"]):
-            return True
-    return False
+def inFaultPhase(t, windows, created_s=None):
+    """Whether instant t (us) lies within QUIET_S (and widening()) of a fault."""
+    if created_s is not None:
+        return not quietSpan(t / US, t / US, windows, created_s)
+    return bool(faultsNear(t, windows))
+
+
+def widening(w, created_s):
+    """How far a fault reaches beyond its window, for a job made at created_s (harness clock,
+    or None if not known): a clock fault's offset (a skewed leader decides that far ahead or
+    behind, a skewed worker starts that far off), unless the job was made after the fault
+    ended, when no skewed clock had decided any of its instants."""
+    return w["off"] if created_s is None or created_s <= w["end"] else 0
+
+
+def quietSpan(lo_s, hi_s, windows, created_s=None):
+    """Whether no fault window (widened by QUIET_S and widening()) meets [lo_s, hi_s]
+    (harness seconds)."""
+    return not any(w["begin"] - QUIET_S - widening(w, created_s) <= hi_s and
+                   lo_s <= w["end"] + QUIET_S + widening(w, created_s) for w in windows)
+
+
+def faultsNear(t, windows):
+    return [w for w in windows
+            if toUs(w["begin"] - QUIET_S - w["off"]) <= t <= toUs(w["end"] + QUIET_S + w["off"])]
 
 
 def ranges(instants):
@@ -322,18 +387,20 @@ def fmtRanges(instants, limit=5):
 
 # -- check 1 -----------------------------------------------------------------------------------
 
-def checkDecisions(jobs, ledger, paused):
+def checkDecisions(jobs, ledger, paused, firing=(), activity=None):
     """jobs: the final `job list` entries; ledger: buildLedger(); paused: {job: pause invoke
-    time (harness seconds)}."""
+    time (harness seconds)}; firing: the jobs the harness added to fire all run long, which
+    must show the floor of decisions; activity: a dict that receives the instants checked."""
     if not jobs:
         return "unknown", ["no job in the final job list"]
-    evidence, unknown, instants_checked = [], [], 0
+    evidence, unknown, instants_checked = [], [], {}
     for key, job in sorted(jobs.items()):
         jl = ledger.get(key)
         if jl is None or not jl.dspans:
             unknown.append("%s: no decision listing was read%s" % (
                 key, ": " + "; ".join(jl.errors[-2:]) if jl and jl.errors else ""))
             continue
+        unknown += readProblems(key, jl, ("decisions",))
         trig = Trigger(job)
         if trig.why:
             unknown.append("%s: %s" % (key, trig.why))
@@ -378,7 +445,7 @@ def checkDecisions(jobs, ledger, paused):
                     missing.append(t)
                 else:
                     uncollected += 1
-        instants_checked += len(window)
+        instants_checked[key] = len(window)
         if missing:
             evidence.append("%s: %d instants in (creation %s, cursor %s] have no decision: %s"
                             % (key, len(missing), fmtInstant(trig.created), fmtInstant(cursor),
@@ -394,7 +461,45 @@ def checkDecisions(jobs, ledger, paused):
                                 "%s: %d instants due by then have no decision: %s"
                                 % (key, fmtInstant(cursor), fmtInstant(toUs(paused[key])),
                                    len(late), fmtRanges(late)))
+    evidence += decisionFloor(jobs, paused, firing, instants_checked, unknown)
+    if activity is not None:
+        activity["instants"] = sum(instants_checked.values())
     return verdictOf(evidence, unknown), evidence + unknown
+
+
+def decisionFloor(jobs, paused, firing, checked, unknown):
+    """Checks 1 and 4 judge a run only if every firing job is there, was paused, and had its
+    instants from creation to pause decided: W - LIVENESS_S - 1 s of them at least."""
+    evidence = []
+    for key in firing:
+        if key not in jobs:
+            evidence.append("firing job %s is not in the final job list (nobody deletes it)" % key)
+            continue
+        if key not in paused:
+            unknown.append("firing job %s: no pause was recorded, so the window in which every "
+                           "instant needs a decision has no end" % key)
+            continue
+        trig = Trigger(jobs[key])
+        if trig.why:
+            unknown.append("firing job %s: %s" % (key, trig.why))
+            continue
+        span_s = paused[key] - trig.created / US
+        need = int((span_s - LIVENESS_S - 1) * US // trig.period)
+        if checked.get(key, 0) < need:
+            unknown.append("firing job %s: %d instants checked, fewer than the floor %d (one per "
+                           "period of the %.1f s from its creation to its pause, less %g s)"
+                           % (key, checked.get(key, 0), need, span_s, LIVENESS_S + 1))
+    return evidence
+
+
+def readProblems(key, jl, need):
+    """Why what was read of a job's ledger cannot be judged whole: a reading that failed (the
+    harness retries each; one that still failed leaves its records unknown), or no reading
+    after quiescence of what `need` names ("decisions", "runs")."""
+    out = ["%s: a ledger reading failed: %s" % (key, err) for err in jl.errors]
+    out += ["%s: its %s were not read after quiescence" % (key, what)
+            for what in need if what not in jl.final]
+    return out
 
 
 def verdictOf(evidence, unknown):
@@ -403,10 +508,10 @@ def verdictOf(evidence, unknown):
 
 # -- check 2 -----------------------------------------------------------------------------------
 
-def checkExecutions(execs, ledger):
+def checkExecutions(execs, ledger, windows=()):
     if execs is None:
         return "unknown", ["no records directory: the executions were not recorded"]
-    evidence = []
+    evidence, unknown = [], []
     by_attempt, by_instant, by_run = {}, {}, {}
     for e in execs:
         by_attempt.setdefault((e["job"], e["sched"], e["attempt"]), []).append(e)
@@ -423,12 +528,18 @@ def checkExecutions(execs, ledger):
         if len(rids) > 1:
             evidence.append("%s instant %s executed under %d runs (two claims): %s"
                             % (job, fmtInstant(sched), len(rids), sorted(rids)))
-    runs = {}
-    for jl in ledger.values():
+    runs, readings = {}, {}
+    for key, jl in sorted(ledger.items()):
+        unknown += ["%s: a ledger reading failed, so the runs' attempts and fences are not all "
+                    "known: %s" % (key, err) for err in jl.errors]
         for rid, (_, r, _) in jl.runs.items():
             runs[rid] = r
-    for rid, es in sorted(by_run.items()):
-        es = sorted(es, key=lambda e: (e["attempt"], e["start"]))
+            readings[rid] = jl.readings.get(rid, [])
+    for rid in sorted(set(by_run) | set(readings)):
+        es = sorted(by_run.get(rid, []), key=lambda e: (e["attempt"], e["start"]))
+        evidence += attemptOrder(rid, es, readings.get(rid, []), windows)
+        if not es:
+            continue
         attempts = sorted({e["attempt"] for e in es})
         for a, b in zip(es, es[1:]):
             if a["attempt"] < b["attempt"] and not a["fence"] < b["fence"]:
@@ -449,7 +560,80 @@ def checkExecutions(execs, ledger):
             evidence.append("run %d (%s %s) attempt %d ran with fence(s) %s; the ledger says "
                             "fence %d" % (rid, r["job"], r["scheduled_at"], r["attempt"],
                                           sorted({e["fence"] for e in last}), r["fence"]))
-    return ("invalid" if evidence else "valid"), evidence
+    return verdictOf(evidence, unknown), evidence + unknown
+
+
+def clockTouches(t_s, windows):
+    """Whether a clock fault (widened by its offset) covers harness time t_s: there a node's
+    reading of the wall clock is not the real one."""
+    return any(w["kind"] == "clock" and w["begin"] - w["off"] - QUIET_S <= t_s
+               <= w["end"] + w["off"] + QUIET_S for w in windows)
+
+
+def attemptOrder(rid, es, readings, windows):
+    """Attempt n+1 only after attempt n ended FAILED, TIMED_OUT or LOST (ledger.md, RunRetry):
+    judged from what the ledger showed at each reading and from the real start of each
+    execution (records are on the real clock).
+      - executions start in attempt order;
+      - the attempt a reading shows never goes back, and none follows one it showed ended
+        (succeeded, dead, cancelled);
+      - an attempt the ledger still showed pending, assigned or running at a reading had no
+        successor executing before that reading;
+      - attempt n >= 2 exists through a committed RunRetry whose not_before separates the two:
+        attempt n-1 started before it, attempt n at or after it (not judged where a clock fault
+        makes the leader's clock, which wrote not_before, differ from the real one)."""
+    out = []
+    some = readings[-1][1] if readings else None
+    what = "run %d (%s %s)" % (rid, es[0]["job"] if es else some["job"],
+                               fmtInstant(es[0]["sched"]) if es else some["scheduled_at"])
+    by_start = sorted(es, key=lambda e: e["start"])
+    for a, b in zip(by_start, by_start[1:]):
+        if b["attempt"] < a["attempt"]:
+            out.append("%s: attempt %d started at %.3f (%s), after attempt %d at %.3f (%s)"
+                       % (what, b["attempt"], b["start"], b["where"], a["attempt"], a["start"],
+                          a["where"]))
+    seen_attempt, ended = 0, None
+    for t, r in readings:
+        k, state = r["attempt"], r["state"]
+        if k < seen_attempt:
+            out.append("%s: the ledger read at %.3f shows attempt %d after showing attempt %d"
+                       % (what, t, k, seen_attempt))
+        if ended is not None and k > ended[1]:
+            out.append("%s: attempt %d exists (read at %.3f) after attempt %d was read %s at "
+                       "%.3f" % (what, k, t, ended[1], ended[2], ended[0]))
+        seen_attempt = max(seen_attempt, k)
+        if state in FINAL_STATES and ended is None:
+            ended = (t, k, state)
+        if state in ("pending", "assigned", "running"):
+            for e in es:
+                if e["attempt"] > k and e["start"] < t:
+                    out.append("%s: attempt %d started at %.3f (%s), but the ledger read at %.3f "
+                               "still had attempt %d %s" % (what, e["attempt"], e["start"],
+                                                            e["where"], t, k, state))
+    if ended is not None:
+        for e in es:
+            if e["attempt"] > ended[1]:
+                out.append("%s: attempt %d executed at %.3f (%s), after the ledger read attempt "
+                           "%d %s at %.3f" % (what, e["attempt"], e["start"], e["where"],
+                                              ended[1], ended[2], ended[0]))
+    not_before = {}
+    for _, r in readings:
+        nb = parseInstant(r.get("not_before"))
+        if r["attempt"] >= 2 and nb is not None:
+            not_before[r["attempt"]] = nb
+    for k, nb in sorted(not_before.items()):
+        nb_s = nb / US
+        if clockTouches(nb_s, windows):
+            continue
+        for e in es:
+            if e["attempt"] == k and e["start"] < nb_s - EARLY_TOL_S:
+                out.append("%s: attempt %d started at %.3f (%s), before its retry's not_before %s"
+                           % (what, k, e["start"], e["where"], fmtInstant(nb)))
+            if e["attempt"] == k - 1 and e["start"] >= nb_s:
+                out.append("%s: attempt %d started at %.3f (%s), after the retry to attempt %d "
+                           "(not_before %s) was committed: it had not ended"
+                           % (what, k - 1, e["start"], e["where"], k, fmtInstant(nb)))
+    return out
 
 
 # -- check 3 -----------------------------------------------------------------------------------
@@ -467,10 +651,14 @@ def checkRuns(execs, ledger, jobs, never_deleted):
     executed = {}
     for e in execs:
         executed.setdefault(e["run"], []).append(e)
-    for key in sorted(ledger):
-        jl = ledger[key]
+    for key in sorted(set(ledger) | set(jobs)):
+        jl = ledger.get(key)
         if key not in jobs:
             continue                     # deleted before the end: its runs are gone
+        if jl is None:
+            unknown.append("%s: its ledger was never read" % key)
+            continue
+        unknown += readProblems(key, jl, ("decisions", "runs"))
         for rid, (read_at, r, final) in sorted(jl.runs.items()):
             if r.get("manual"):
                 continue
@@ -522,6 +710,10 @@ def checkRuns(execs, ledger, jobs, never_deleted):
                 if jl.runsCover(rid or 0):
                     evidence.append("%s: FIRED decision %d (%s) names run %s, which the ledger "
                                     "does not have" % (key, d["id"], d["first"], rid))
+                else:
+                    unknown.append("%s: FIRED decision %d (%s) names run %s, which no reading "
+                                   "of the ledger covered: whether it ran is not known"
+                                   % (key, d["id"], d["first"], rid))
                 continue
             if parseInstant(got[1]["scheduled_at"]) != parseInstant(d["first"]):
                 evidence.append("%s: FIRED decision %d is for %s, its run %d for %s"
@@ -553,11 +745,13 @@ def checkMisses(jobs, ledger, windows):
     if not jobs:
         return "unknown", ["no job in the final job list"]
     evidence, unknown = [], []
+    merged = mergeWindows(windows, PRE_S, ELECTION_S)
     for key, job in sorted(jobs.items()):
         jl = ledger.get(key)
         if jl is None:
             unknown.append("%s: no decision listing was read" % key)
             continue
+        unknown += readProblems(key, jl, ("decisions",))
         trig = Trigger(job)
         if trig.why:
             unknown.append("%s: %s" % (key, trig.why))
@@ -580,6 +774,19 @@ def checkMisses(jobs, ledger, windows):
                 continue
             if not d.get("reason"):
                 evidence.append("%s: no reason recorded" % what)
+            decided = parseInstant(d.get("decided_at"))
+            if decided is None:
+                unknown.append("%s: no decided_at" % what)
+                continue
+            if d["decision"] == "missed":
+                evidence += judgeMissed(what, trig, f, l, decided, grace, merged)
+                continue
+            if d["decision"] == "coalesced" and not l < decided:
+                evidence.append("%s: decided at %s, before its instants were due (only past-due "
+                                "instants coalesce)" % (what, fmtInstant(decided)))
+            if d["decision"] == "skipped" and job.get("overlap") == "queue-one" \
+                    and d.get("reason") == QUEUE_FULL:
+                continue                 # the policy itself: one run active, one queued
             outside = [t for t in trig.between(f - 1, l) if not allowedNonFired(t, windows,
                                                                                 grace)[0]]
             if outside:
@@ -587,6 +794,42 @@ def checkMisses(jobs, ledger, windows):
                                 "+grace %s): %s" % (what, len(outside), fmtGrace(grace),
                                                     fmtRanges(outside)))
     return verdictOf(evidence, unknown), evidence + unknown
+
+
+def mergeWindows(windows, pre_s, post_s):
+    """The fault windows widened by pre_s before and post_s after (and by a clock fault's
+    offset both ways), overlapping ones joined: [(lo, hi)] in microseconds, sorted."""
+    spans = sorted((toUs(w["begin"] - pre_s - w["off"]), toUs(w["end"] + post_s + w["off"]))
+                   for w in windows)
+    out = []
+    for lo, hi in spans:
+        if out and lo <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], hi)
+        else:
+            out.append([lo, hi])
+    return [tuple(x) for x in out]
+
+
+def covered(merged, lo, hi):
+    return any(a <= lo and hi <= b for a, b in merged)
+
+
+def judgeMissed(what, trig, first, last, decided, grace, merged):
+    """A MISSED instant t: the leader decided it more than the grace after t (by the clock it
+    wrote into the entry, decided_at: the policy's own input), and faults cover the whole grace
+    [t, t + grace] (widened by PRE_S before and ELECTION_S after each fault): had the cluster
+    been whole for a moment of it, a leader would have fired t within its grace."""
+    out = []
+    if not decided - last > grace:
+        out.append("%s: decided at %s, %.3f s after its last instant, within the misfire grace "
+                   "%s: it should have fired" % (what, fmtInstant(decided), (decided - last) / US,
+                                                 fmtGrace(grace)))
+    bare = [t for t in trig.between(first - 1, last) if not covered(merged, t, t + grace)]
+    if bare:
+        out.append("%s: %d instants whose grace [instant, instant + %s] no fault window covers "
+                   "(widened by %gs before, %gs after, and clock offsets): %s"
+                   % (what, len(bare), fmtGrace(grace), PRE_S, ELECTION_S, fmtRanges(bare)))
+    return out
 
 
 def fmtGrace(us):
@@ -609,14 +852,17 @@ def percentile(xs, p):
     return xs[k]
 
 
-def lateness(execs, windows):
-    """Execution start (real clock) minus scheduled instant, of first attempts, per phase."""
+def lateness(execs, windows, queued=(), created=None):
+    """Execution start (real clock) minus scheduled instant, of first attempts, per phase; not
+    of queue-one jobs, whose runs wait for the one before by design."""
     out = {}
     if not execs:
         return out
+    created = created or {}
     for phase in ("quiet", "faulty"):
         xs = [e["start"] - e["sched"] / US for e in execs
-              if e["attempt"] == 1 and inFaultPhase(e["sched"], windows) == (phase == "faulty")]
+              if e["attempt"] == 1 and e["job"] not in queued and
+              inFaultPhase(e["sched"], windows, created.get(e["job"])) == (phase == "faulty")]
         out[phase] = {"n": len(xs), "p50_ms": ms(percentile(xs, 50)),
                       "p99_ms": ms(percentile(xs, 99)), "max_ms": ms(max(xs) if xs else None),
                       "early": sum(1 for x in xs if x < 0)}
@@ -626,6 +872,197 @@ def lateness(execs, windows):
 
 def ms(x):
     return None if x is None else round(x * 1000, 3)
+
+
+def checkedInstants(jobs, paused, firing):
+    """{firing job: its instants in (creation, pause - LIVENESS_S]}: what it had to decide."""
+    out = {}
+    for key in firing:
+        job = jobs.get(key)
+        if job is None or key not in paused or Trigger(job).why:
+            continue
+        trig = Trigger(job)
+        out[key] = trig.between(trig.created, toUs(paused[key] - LIVENESS_S))
+    return out
+
+
+def clockSilenced(t_s, windows):
+    """Whether a clock fault may have kept instant t_s from firing at all: a leader whose clock
+    is behind decides nothing until its clock reaches the cursor, one ahead by d decides the
+    next d seconds at once (most MISSED or COALESCED), and nothing fires until real time
+    catches up with the cursor it left."""
+    return any(w["kind"] == "clock" and w["begin"] - QUIET_S <= t_s
+               <= w["end"] + max(w.get("offset", w["off"]), 0) + QUIET_S for w in windows)
+
+
+def executionFloor(execs, expected, windows):
+    """Checks 2 and 3 judge a run only if it executed enough: every firing job at least once,
+    and ACTIVITY_SHARE of the firing jobs' instants that no clock fault may have silenced
+    (clockSilenced). Returns why not, or None; and the numbers, for the report."""
+    if not expected:
+        return "no firing job to judge (none in the history, the final list and the pauses)", ""
+    done = {(e["job"], e["sched"]) for e in execs or [] if e["job"] in expected}
+    fireable = [(k, t) for k, ts in expected.items() for t in ts
+                if not clockSilenced(t / US, windows)]
+    ran = sum(1 for x in fireable if x in done)
+    need = int(ACTIVITY_SHARE * len(fireable) + 0.999999)
+    text = ("floor: %d of %d firing-job instants that no clock fault silenced executed (at "
+            "least %d); "
+            "every firing job at least once" % (ran, len(fireable), need))
+    idle = [k for k in sorted(expected) if not any(j == k for j, _ in done)]
+    if idle:
+        return "firing jobs that never executed: %s" % ", ".join(idle), text
+    if ran < need:
+        return ("only %d of the %d firing-job instants that no clock fault touched were "
+                "executed: fewer than the floor %d (%g of them)"
+                % (ran, len(fireable), need, ACTIVITY_SHARE)), text
+    return None, text
+
+
+def checkLateness(execs, windows, expected, leaders=(), queued=(), created=None):
+    """Check 8: quiet-phase first attempts start within LATE_BOUND_S of their instant, and no
+    execution starts before its instant unless a clock fault explains it. The lateness bound is
+    judged when the firing jobs have QUIET_MIN_S quiet instants; its floor: ACTIVITY_SHARE of
+    them executed. created: {job: creation (harness seconds)}, for widening()."""
+    if execs is None:
+        return "unknown", ["no records directory: the executions were not recorded"], []
+    evidence, unknown, info = [], [], []
+    for e in execs:
+        if e["start"] < e["sched"] / US - EARLY_TOL_S and not clockTouches(e["start"], windows) \
+                and not clockTouches(e["sched"] / US, windows):
+            evidence.append("%s instant %s attempt %d started %.3f s early on node %d (run %d, "
+                            "%s), no clock fault near" % (e["job"], fmtInstant(e["sched"]),
+                                                          e["attempt"], e["sched"] / US - e["start"],
+                                                          e["node"], e["run"], e["where"]))
+    created = created or {}
+    quiet = {(k, t) for k, ts in expected.items() if k not in queued for t in ts
+             if not inFaultPhase(t, windows, created.get(k))}
+    if len(quiet) < QUIET_MIN_S:
+        info.append("lateness bound not judged: the firing jobs have %d quiet instants, fewer "
+                    "than %g" % (len(quiet), QUIET_MIN_S))
+        return verdictOf(evidence, unknown), evidence + unknown, info
+    # A queue-one job's runs start when the one before ends, by design: check 9 judges them.
+    first = [e for e in execs if e["attempt"] == 1 and e["job"] not in queued
+             and not inFaultPhase(e["sched"], windows, created.get(e["job"]))]
+    for e in sorted(first, key=lambda e: e["sched"] / US - e["start"]):
+        late = e["start"] - e["sched"] / US
+        if late > LATE_BOUND_S:
+            evidence.append("%s instant %s started %.3f s late in a quiet phase (bound %g s): %s"
+                            % (e["job"], fmtInstant(e["sched"]), late, LATE_BOUND_S,
+                               lateContext(e, windows, leaders)))
+    ran = len({(e["job"], e["sched"]) for e in first} & quiet)
+    need = int(ACTIVITY_SHARE * len(quiet) + 0.999999)
+    info.append("%d first attempts in quiet phases judged; floor: %d of %d quiet firing-job "
+                "instants executed (at least %d)" % (len(first), ran, len(quiet), need))
+    if ran < need:
+        unknown.append("only %d of %d quiet firing-job instants executed: fewer than the floor %d"
+                       % (ran, len(quiet), need))
+    return verdictOf(evidence, unknown), evidence + unknown, info
+
+
+def checkOverlap(jobs, ledger, execs, ends, windows, created=None):
+    """Check 9, on the jobs whose runs outlast their period (workload FIRING, records of their
+    ends in records/nodeN.txt.end), for instants in quiet phases:
+      replace    a run cancelled as replaced by a newer run never records its end: its process
+                 was killed (it sleeps 3 s past the replacement);
+      queue-one  no two runs of the job overlap: each starts after the one before recorded its
+                 end (max one active, the next queued behind it).
+    Floor: with such jobs in the final list, one replaced run and one queued pair judged, over
+    all jobs of the policy (a clock fault may leave some without a quiet instant)."""
+    if execs is None or ends is None:
+        return "unknown", ["no records directory: the executions were not recorded"], []
+    evidence, unknown, info = [], [], []
+    created = created or {}
+    by_policy = {}
+    ended = {(e["run"], e["attempt"]): e for e in ends}
+    for key, job in sorted(jobs.items()):
+        policy = job.get("overlap")
+        if policy not in ("replace", "queue-one"):
+            continue
+        mine = [e for e in execs if e["job"] == key]
+        made = created.get(key)
+        judged = 0
+        if policy == "replace":
+            runs = ledger.get(key, JobLedger()).runs
+            for e in mine:
+                # Quiet from the instant to well past the end the run would have reached.
+                if not quietSpan(e["sched"] / US, e["start"] + REPLACE_RUN_S + 1, windows, made):
+                    continue
+                got = runs.get(e["run"])
+                if got is None or got[1]["state"] != "cancelled" or \
+                        got[1].get("end_reason") != REPLACED:
+                    continue
+                judged += 1
+                end = ended.get((e["run"], e["attempt"]))
+                if end is not None:
+                    evidence.append("%s run %d (%s) was replaced by a newer run (cancelled), but "
+                                    "its process ran to its end at %.3f on node %d (%s): it was "
+                                    "not killed" % (key, e["run"], fmtInstant(e["sched"]),
+                                                    end["start"], end["node"], end["where"]))
+            info.append("%s: %d replaced runs judged" % (key, judged))
+        else:
+            mine.sort(key=lambda e: e["start"])
+            for a, b in zip(mine, mine[1:]):
+                end = ended.get((a["run"], a["attempt"]))
+                if end is None or a["run"] == b["run"] or \
+                        not quietSpan(a["sched"] / US, max(b["start"], end["start"]), windows,
+                                      made):
+                    continue
+                judged += 1
+                if b["start"] < end["start"]:
+                    evidence.append("%s run %d (%s) started at %.3f on node %d, before run %d (%s) "
+                                    "ended at %.3f on node %d: queue-one ran two at once"
+                                    % (key, b["run"], fmtInstant(b["sched"]), b["start"], b["node"],
+                                       a["run"], fmtInstant(a["sched"]), end["start"],
+                                       end["node"]))
+            info.append("%s: %d consecutive runs judged" % (key, judged))
+        by_policy[policy] = by_policy.get(policy, 0) + judged
+    for policy, judged in sorted(by_policy.items()):
+        if judged == 0:
+            unknown.append("%s jobs: nothing judged in quiet phases (floor: 1)" % policy)
+    if not info:
+        info.append("no replace or queue-one job in the final list: not judged")
+    return verdictOf(evidence, unknown), evidence + unknown, info
+
+
+def lateContext(e, windows, leaders):
+    """Where a late start happened: the node it ran on, its run and fence, the active
+    scheduler (leader) at the instant by the node logs, and the faults around the instant."""
+    lead = [n for t, n in leaders if t <= e["sched"] / US]
+    near = [w for w in windows
+            if w["begin"] - 30 - w["off"] <= e["sched"] / US <= w["end"] + 30 + w["off"]]
+    near.sort(key=lambda w: abs(w["begin"] - e["sched"] / US))
+    return "ran on node %d (run %d fence %d, %s); scheduler on node %s; faults within 30 s: %s" % (
+        e["node"], e["run"], e["fence"], e["where"], lead[-1] if lead else "?",
+        "; ".join(describeWindow(w) for w in near[:4]) or "none")
+
+
+def worstFaulty(execs, windows, leaders, queued=(), n=WORST_CASES):
+    """The latest first attempts of the faulty phase, with the faults that explain them."""
+    xs = [e for e in execs or [] if e["attempt"] == 1 and e["job"] not in queued
+          and inFaultPhase(e["sched"], windows)]
+    xs.sort(key=lambda e: e["sched"] / US - e["start"])
+    return ["%s %s: %.3f s late; %s" % (e["job"], fmtInstant(e["sched"]),
+                                        e["start"] - e["sched"] / US,
+                                        lateContext(e, windows, leaders)) for e in xs[:n]]
+
+
+def schedulerStarts(run_dir):
+    """[(time, node)]: when each node's scheduler became active (it is the leader's), from the
+    node logs ("scheduler active"; a node's log time is its own clock, faked or not)."""
+    out = []
+    for name in sorted(os.listdir(run_dir)):
+        m = re.fullmatch(r"node(\d+)\.log", name)
+        if not m:
+            continue
+        with open(os.path.join(run_dir, name), errors="replace") as f:
+            for line in f:
+                if "scheduler active" in line:
+                    ts = re.match(r"ts=(\S+)", line)
+                    us = parseInstant(ts.group(1)) if ts else None
+                    if us is not None:
+                        out.append((us / US, int(m.group(1))))
+    return sorted(out)
 
 
 # -- check 5 -----------------------------------------------------------------------------------
@@ -729,7 +1166,19 @@ def checkCrashes(run_dir, processes):
                     evidence.append("%s:%d: %s" % (name, i, line.rstrip()[:300]))
     if not logs:
         return "unknown", ["no node logs found"]
-    return ("invalid" if evidence else "valid"), evidence
+    # Floor: every process the harness started left a log and was seen to end.
+    unknown = []
+    started = {ev["pid"]: ev["node"] for ev in processes if ev.get("event") == "start"}
+    ended = {ev["pid"] for ev in processes if ev.get("event") == "exit"}
+    if not started:
+        unknown.append("processes.jsonl records no node start")
+    for node in sorted(set(started.values())):
+        path = os.path.join(run_dir, "node%d.log" % node)
+        if not os.path.exists(path) or os.path.getsize(path) == 0:
+            unknown.append("node %d started but left no log" % node)
+    unknown += ["node %s (pid %s) started, but its end was not recorded" % (n, pid)
+                for pid, n in sorted(started.items()) if pid not in ended]
+    return verdictOf(evidence, unknown), evidence + unknown
 
 
 # -- verdict -----------------------------------------------------------------------------------
@@ -744,6 +1193,10 @@ NAMES = {
     "5": "acknowledged job writes survive, rejected ones never appear",
     "6": "equal FSM digests after healing",
     "7": "no crash outside the nemesis's kills",
+    "8": "runs start on time in quiet phases (within %gs), never before their instant" % (
+        LATE_BOUND_S),
+    "9": "overlap in quiet phases: a replaced run's process is killed; a queued run starts "
+         "after the active one ended",
 }
 
 
@@ -764,12 +1217,16 @@ class Run:
         self.nemesis = readJsonl(os.path.join(run_dir, "nemesis.jsonl"))
         self.windows = faultWindows(self.nemesis)
         self.execs, self.bad_records = readRecords(run_dir)
+        self.ends, bad_ends = readRecords(run_dir, ".txt.end")
+        self.bad_records += bad_ends
         lst = self.final.get("list")
         self.jobs = {jobKey(j): j for j in lst.get("jobs", [])} if lst else {}
         self.paused = {p["job"]: p["invoke"] for p in self.final.get("paused", [])}
         deleted = {o["job"] for o in self.history
                    if o["type"] == "delete" and o["outcome"] != "fail"}
         self.never_deleted = set(self.jobs) - deleted
+        self.firing = sorted({o["job"] for o in self.history if o.get("process") == "firing"})
+        self.expected = checkedInstants(self.jobs, self.paused, self.firing)
 
 
 def check(run_dir):
@@ -781,9 +1238,13 @@ def check(run_dir):
         results[k] = {"name": NAMES[k], "verdict": verdict, "evidence": evidence,
                       "info": list(info)}
 
-    n_inst = sum(len(Trigger(j).between(Trigger(j).created, parseInstant(j.get("cursor"))))
-                 for j in r.jobs.values()
-                 if not Trigger(j).why and parseInstant(j.get("cursor")) is not None)
+    def floor(verdict, evidence, why):
+        """A check whose run fell below its floor is unknown (unless already invalid)."""
+        if why is None:
+            return verdict, evidence
+        return ("invalid" if verdict == "invalid" else "unknown"), evidence + [why]
+
+    activity = {}
     if not have_ledger:
         put("1", "unknown", ["no ledger.jsonl: the ledger was not collected"])
         put("4", "unknown", ["no ledger.jsonl: the ledger was not collected"])
@@ -791,27 +1252,36 @@ def check(run_dir):
         put("1", "unknown", ["no final job list"])
         put("4", "unknown", ["no final job list"])
     else:
-        v, e = checkDecisions(r.jobs, r.ledger, r.paused)
-        put("1", v, e, ["%d jobs, %d instants from creation to cursor; %d decision records"
-                        % (len(r.jobs), n_inst,
-                           sum(len(r.ledger[k].decisions) for k in r.jobs if k in r.ledger))])
+        v, e = checkDecisions(r.jobs, r.ledger, r.paused, r.firing, activity)
+        v, e = floor(v, e, None if r.firing else "no firing job in the history: nothing ran "
+                     "long enough to judge")
+        put("1", v, e, ["%d jobs, %d instants from creation to cursor; %d decision records; "
+                        "floor: each of the %d firing jobs decided one instant per period "
+                        "from its creation to its pause, less %g s"
+                        % (len(r.jobs), activity.get("instants", 0),
+                           sum(len(r.ledger[k].decisions) for k in r.jobs if k in r.ledger),
+                           len(r.firing), LIVENESS_S + 1)])
         v, e = checkMisses(r.jobs, r.ledger, r.windows)
+        v, e = floor(v, e, None if r.expected else "no firing job's instants to judge")
         put("4", v, e, [boundsText(r.windows)] + ["  " + describeWindow(w)
                                                     for w in r.windows[:12]]
             + (["  ... %d more in results.json" % (len(r.windows) - 12)]
                if len(r.windows) > 12 else []))
-    v, e = checkExecutions(r.execs, r.ledger)
+    short, floor_text = executionFloor(r.execs, r.expected, r.windows)
+    v, e = checkExecutions(r.execs, r.ledger, r.windows)
     if r.bad_records:
         e = e + ["malformed record line: " + b for b in r.bad_records]
         v = "invalid" if v == "invalid" else "unknown"
+    v, e = floor(v, e, short)
     execs = r.execs or []
     put("2", v, e, ["%d executions recorded on %d nodes, %d of them retries"
                     % (len(execs), len({x["node"] for x in execs}),
-                       sum(1 for x in execs if x["attempt"] > 1))])
+                       sum(1 for x in execs if x["attempt"] > 1)), floor_text])
     if not have_ledger:
         put("3", "unknown", ["no ledger.jsonl: the ledger was not collected"])
     else:
         v, e = checkRuns(r.execs, r.ledger, r.jobs, r.never_deleted)
+        v, e = floor(v, e, short)
         states, reasons = {}, {}
         for k in r.jobs:
             for _, run, _ in r.ledger.get(k, JobLedger()).runs.values():
@@ -820,7 +1290,7 @@ def check(run_dir):
                     why = "%s: %s" % (run["state"], run.get("end_reason") or run.get("error"))
                     reasons[why] = reasons.get(why, 0) + 1
         info = ["runs of the jobs at the end: " + (", ".join(
-            "%s=%d" % kv for kv in sorted(states.items())) or "none")]
+            "%s=%d" % kv for kv in sorted(states.items())) or "none"), floor_text]
         info += ["%d %s" % (n, why) for why, n in sorted(reasons.items())]
         early = [x for x in e if "not yet due" in x]
         if early:
@@ -830,11 +1300,27 @@ def check(run_dir):
     v, e = checkWrites(r.history, r.final.get("list"))
     if r.final.get("list") is None and r.final.get("list_error"):
         e.append(r.final["list_error"])
-    put("5", v, e)
+    short, text = writeFloor(r.history)
+    v, e = floor(v, e, short)
+    put("5", v, e, [text])
     v, e = checkDigests(r.final.get("nodes", {}))
+    missing = sorted(set(str(n) for n in r.final.get("members", [])) -
+                     set(r.final.get("nodes", {})))
+    v, e = floor(v, e, "members that reported nothing: %s" % ", ".join(missing)
+                 if missing else None)
     put("6", v, e)
     v, e = checkCrashes(run_dir, r.processes)
     put("7", v, e)
+    leaders = schedulerStarts(run_dir)
+    queued = {k for k, j in r.jobs.items() if j.get("overlap") == "queue-one"}
+    # When the firing jobs were made, by the harness's clock: the invoke of their add, a lower
+    # bound that no skewed leader's clock (which stamps `created`) can move.
+    created = {o["job"]: o["invoke"] for o in r.history
+               if o.get("process") == "firing" and o["type"] == "add"}
+    v, e, info = checkLateness(r.execs, r.windows, r.expected, leaders, queued, created)
+    put("8", v, e, info)
+    v, e, info = checkOverlap(r.jobs, r.ledger, r.execs, r.ends, r.windows, created)
+    put("9", v, e, info)
     judged = [x["verdict"] for x in results.values()]
     if "invalid" in judged:
         overall = "invalid"
@@ -847,8 +1333,30 @@ def check(run_dir):
         key = "%s %s" % (o["type"], o["outcome"])
         counts[key] = counts.get(key, 0) + 1
     return {"valid": overall, "checks": results, "operations": counts,
-            "lateness": lateness(execs, r.windows), "windows": r.windows,
-            "notes": r.final.get("notes", [])}
+            "lateness": lateness(execs, r.windows, queued, created),
+            "worst_faulty": worstFaulty(execs, r.windows, leaders, queued),
+            "windows": r.windows, "notes": r.final.get("notes", [])}
+
+
+def writeFloor(history):
+    """Check 5 judges a run only if the clients got writes acknowledged: WRITE_RATE a second of
+    the workload at least, and (over 10 s or more) an add, an update and a delete."""
+    ops = [o for o in history if o["type"] in ("add", "update", "delete")]
+    if not ops:
+        return "no job write in the history", "floor: no write"
+    span = max(o["complete"] for o in ops) - min(o["invoke"] for o in ops)
+    acked = [o for o in ops if o["outcome"] == "ok"]
+    need = max(1, int(WRITE_RATE * span))
+    kinds = {o["type"] for o in acked}
+    text = ("floor: %d writes acknowledged in %.0f s of workload (at least %d; of each kind "
+            "over 10 s)" % (len(acked), span, need))
+    if len(acked) < need:
+        return "only %d writes acknowledged in %.0f s: fewer than the floor %d" % (
+            len(acked), span, need), text
+    if span >= 10 and kinds != {"add", "update", "delete"}:
+        return "no acknowledged %s in %.0f s of workload" % (
+            " or ".join(sorted({"add", "update", "delete"} - kinds)), span), text
+    return None, text
 
 
 def report(res, out=None, max_evidence=20):
@@ -871,6 +1379,11 @@ def report(res, out=None, max_evidence=20):
             out.write("fire lateness, %s (first attempts, real clock): n=%d p50=%s ms p99=%s ms "
                       "max=%s ms%s\n" % (phase, x["n"], x["p50_ms"], x["p99_ms"], x["max_ms"],
                                          ", %d early" % x["early"] if x["early"] else ""))
+    worst = res.get("worst_faulty") or []
+    if worst:
+        out.write("latest first attempts of the faulty phase, with the faults around them:\n")
+        for line in worst:
+            out.write("    %s\n" % line)
     if lat:
         out.write("retried executions: %d\n" % lat.get("retried_executions", 0))
     out.write("operations: %s\n" % ", ".join(

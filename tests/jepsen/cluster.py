@@ -55,6 +55,7 @@ class Node:
         self.incarnation = 0       # data dir generation; a member re-add starts a new one
         self.expected_exit = False
         self.graceful = False
+        self.join_via = None       # the --join of the current incarnation's data dir
         self.clock_file = os.path.join(cluster.out, "node%d.clock" % n)
         self.log_path = os.path.join(cluster.out, "node%d.log" % n)
         self.setClock(0)
@@ -90,6 +91,12 @@ class Node:
 
     def start(self, join=None, bootstrap=False):
         os.makedirs(self.dataDir(), exist_ok=True)
+        if join:
+            self.join_via = join
+        elif not bootstrap and self.join_via and not self.holdsCluster():
+            # Killed before its join completed: its data dir holds no cluster yet, and the node
+            # refuses to start from it without --join (as an operator would restart it).
+            join = self.join_via
         args = ["ip", "netns", "exec", net.nodeNs(self.n),
                 os.path.join(self.cluster.bin, "raftcrond"), "--id", str(self.n),
                 "--raft-addr", raftAddr(self.n), "--rpc-addr", rpcAddr(self.n),
@@ -114,6 +121,11 @@ class Node:
                              "incarnation": self.incarnation, "join": bool(join),
                              "bootstrap": bootstrap})
         threading.Thread(target=self.watch, args=(self.proc,), daemon=True).start()
+
+    def holdsCluster(self):
+        """Whether the data dir holds Raft state (the metadata a joined node has written)."""
+        return any(os.path.exists(os.path.join(self.dataDir(), m))
+                   for m in ("metadata1", "metadata2"))
 
     def watch(self, proc):
         status = proc.wait()

@@ -39,9 +39,23 @@ DEFINITE = re.compile(r"\((ALREADY_EXISTS|NOT_FOUND|FAILED_PRECONDITION|ABORTED|
 NAMESPACE = "jepsen"
 RECORD_CMD = ('t=$(env -u LD_PRELOAD date +%s.%N); echo "$RAFTCRON_JOB $RAFTCRON_SCHEDULED_AT '
               '$RAFTCRON_ATTEMPT $RAFTCRON_RUN_ID $RAFTCRON_FENCE $RCJ_NODE $t" >> "$RCJ_RECORDS"')
+# A run that lasts longer than its job's period: it records its start (RECORD_CMD), sleeps, and
+# records its end in "$RCJ_RECORDS.end" (same fields, the end's real time last).
+END_CMD = ('t=$(env -u LD_PRELOAD date +%s.%N); echo "$RAFTCRON_JOB $RAFTCRON_SCHEDULED_AT '
+           '$RAFTCRON_ATTEMPT $RAFTCRON_RUN_ID $RAFTCRON_FENCE $RCJ_NODE $t" >> "$RCJ_RECORDS.end"')
+
+
+def slowCmd(seconds):
+    return "%s; sleep %d; %s" % (RECORD_CMD, seconds, END_CMD)
+
+
 # The jobs nobody deletes: a 6-field cron and @every, with and without coalescing, a short
-# misfire grace (so that faults make MISSED records), retries, at-most-once, and one with every
-# default (grace 60 s, coalesce, max_instances 1).
+# misfire grace (so that faults make MISSED records), retries, at-most-once, one with every
+# default (grace 60 s, coalesce, max_instances 1), and the overlap policies on runs longer than
+# the period: replace (every run is cancelled by the next, 2 s into its 5 s: its process must
+# be killed, so it never records its end) and queue-one (3 s runs every 2 s: each queued run
+# starts after the active one ended, the next instant is SKIPPED while one is queued).
+# (name, options, command or None for RECORD_CMD)
 FIRING = [
     ("fire-cron", ["--cron", "* * * * * *", "--misfire-grace", "2s", "--max-instances", "30",
                    "--retries", "3", "--retry-delay", "1s"]),
@@ -50,7 +64,24 @@ FIRING = [
     ("fire-every-amo", ["--every", "1s", "--misfire-grace", "3s", "--no-coalesce",
                         "--max-instances", "30", "--at-most-once"]),
     ("fire-defaults", ["--every", "1s"]),
+    ("fire-replace", ["--every", "2s", "--overlap", "replace", "--misfire-grace", "5s",
+                      "--no-coalesce"], slowCmd(5)),
+    ("fire-queue", ["--every", "2s", "--overlap", "queue-one", "--misfire-grace", "5s",
+                    "--no-coalesce"], slowCmd(3)),
 ]
+FIRING = [f if len(f) == 3 else f + (None,) for f in FIRING]
+# Added once the faults are over and the cluster is whole again, for the 15 s without faults
+# that end a run: a clock fault's leader may have decided the FIRING jobs' instants minutes
+# ahead (and nothing fires until real time catches up), but it cannot have touched a job made
+# after it ended. They give checks 8 and 9 something to judge in every run.
+TAIL = [
+    ("tail-every", ["--every", "1s"], None),
+    ("tail-replace", ["--every", "2s", "--overlap", "replace", "--misfire-grace", "5s",
+                      "--no-coalesce"], slowCmd(5)),
+    ("tail-queue", ["--every", "2s", "--overlap", "queue-one", "--misfire-grace", "5s",
+                    "--no-coalesce"], slowCmd(3)),
+]
+READ_RETRY_S = 30.0            # a ledger reading that fails is tried again this long
 LEDGER_LIMIT = 1000            # the most `run list` and `job decisions` print at once
 SNAPSHOT_LIMIT = 300           # during the run, every 60 s: 5 times what a job makes meanwhile
 
@@ -184,22 +215,26 @@ class FiringJobs:
     def __init__(self, ctl, history, ledger_path, snapshot_every=60.0):
         self.ctl = ctl
         self.history = history
-        self.keys = ["%s/%s" % (NAMESPACE, name) for name, _ in FIRING]
+        self.keys = []
         self.ledger = open(ledger_path, "a")
         self.lock = threading.Lock()
         self.snapshot_every = snapshot_every
         self.stop_ev = threading.Event()
         self.thread = None
 
-    def create(self, deadline_s=60):
-        """Adds every firing job; returns the keys that could not be added."""
+    def create(self, jobs=FIRING, deadline_s=60):
+        """Adds every job of jobs (FIRING, or TAIL later); returns the keys that could not be
+        added."""
         failed = []
-        for (name, opts), key in zip(FIRING, self.keys):
+        keys = ["%s/%s" % (NAMESPACE, name) for name, _, _ in jobs]
+        self.keys += [k for k in keys if k not in self.keys]
+        for (name, opts, cmd), key in zip(jobs, keys):
             end = time.time() + deadline_s
             while True:
                 op_id = self.history.newId()
                 desc = "op-%d" % op_id
-                args = ["job", "add", key, "--shell", RECORD_CMD, "--description", desc] + opts
+                args = ["job", "add", key, "--shell", cmd or RECORD_CMD, "--description",
+                        desc] + opts
                 t0 = time.time()
                 rc, out, err = self.ctl.run(args, timeout="5s")
                 t1 = time.time()
@@ -217,16 +252,26 @@ class FiringJobs:
                 time.sleep(0.5)
         return failed
 
-    def snapshot(self, keys, final=False):
-        """`job decisions` and `run list` of each job, as raftcronctl prints them."""
+    def snapshot(self, keys, final=False, retry_s=READ_RETRY_S):
+        """`job decisions` and `run list` of each job, as raftcronctl prints them. A reading
+        that fails is tried again for retry_s (faults last seconds): the checker takes a
+        reading that still failed for a gap in what it knows, so the run is `unknown`."""
         limit = LEDGER_LIMIT if final else SNAPSHOT_LIMIT
         for key in keys:
             for what, args in (("decisions", ["job", "decisions", key]),
                                ("runs", ["run", "list", "--job", key])):
-                t0 = time.time()
-                doc, err = self.ctl.json(args + ["--limit", str(limit)], "10s")
+                failed = []
+                end = time.time() + retry_s
+                while True:
+                    t0 = time.time()
+                    doc, err = self.ctl.json(args + ["--limit", str(limit)], "10s")
+                    if doc is not None or time.time() > end:
+                        break
+                    failed.append("%.3f: %s" % (t0, err))
+                    time.sleep(1.0)
                 rec = {"time": t0, "complete": time.time(), "what": what, "job": key,
-                       "limit": limit, "final": final, "output": doc, "error": err}
+                       "limit": limit, "final": final, "output": doc, "error": err,
+                       "failed_before": failed}
                 with self.lock:
                     self.ledger.write(json.dumps(rec, sort_keys=True) + "\n")
                     self.ledger.flush()
