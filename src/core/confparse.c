@@ -1578,6 +1578,18 @@ int confparseCheck(struct rc_config *cfg, char *err, size_t errlen)
                       refTail(tb, cfg, CONF_ELECTION_TIMEOUT),
                       durationText(d2, sizeof d2, cfg->election_timeout_us));
     }
+    if (!cfg->worker && cfg->worker_timeout_us < RC_WORKER_LEASE_US + cfg->election_timeout_us) {
+        /* A worker cut off from the leader keeps starting runs for up to the lease after the
+         * deposed leader last answered it; only then may the new leader give them away. */
+        char ha[PLACE_SIZE], tb[PLACE_SIZE], d1[32], d2[32], d3[32];
+        return errSet(err, errlen, RC_EINVAL,
+                      "%s: %s must be at least the worker lease (%s) plus %s (%s)",
+                      refHead(ha, cfg, CONF_WORKER_TIMEOUT),
+                      durationText(d1, sizeof d1, cfg->worker_timeout_us),
+                      durationText(d3, sizeof d3, RC_WORKER_LEASE_US),
+                      refTail(tb, cfg, CONF_ELECTION_TIMEOUT),
+                      durationText(d2, sizeof d2, cfg->election_timeout_us));
+    }
     if ((rv = checkHistory(cfg, err, errlen)) != 0) {
         return rv;
     }

@@ -42,6 +42,9 @@
 #define RC_CONF_DSN_MAX       1024
 #define RC_CONF_CONNS_MAX     16 /* named PostgreSQL connections */
 #define RC_CONF_CONN_NAME_MAX 65
+/* A worker starts runs only this long after a leader last answered it (node/worker.h, "Lease");
+ * a member's worker timeout must exceed it plus an election timeout (confparseCheck). */
+#define RC_WORKER_LEASE_US 1500000
 
 /* Settings, in --help order. */
 enum conf_key {

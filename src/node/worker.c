@@ -249,6 +249,32 @@ static void unlinkPending(struct worker *w, struct worker_report *rep)
     }
 }
 
+static void rememberSent(struct worker *w, uint64_t tag)
+{
+    w->sent_tag[w->sent_next] = tag;
+    w->sent_mono[w->sent_next] = ioMono(w->io);
+    w->sent_next = (w->sent_next + 1) % WORKER_SENT_RING;
+}
+
+static void startReady(struct worker *w);
+
+/* An answer from a leader to what was sent with tag: the lease runs from that sending. */
+static void renewLease(struct worker *w, uint64_t tag)
+{
+    for (unsigned i = 0; i < WORKER_SENT_RING; i++) {
+        if (w->sent_tag[i] == tag && w->sent_mono[i] + WORKER_LEASE_US > w->lease_until) {
+            w->lease_until = w->sent_mono[i] + WORKER_LEASE_US;
+            startReady(w);
+            return;
+        }
+    }
+}
+
+static bool leased(struct worker *w)
+{
+    return ioMono(w->io) < w->lease_until;
+}
+
 static void sendBatch(struct worker *w)
 {
     size_t n = 0;
@@ -268,11 +294,15 @@ static void sendBatch(struct worker *w)
     b.incarnation = w->me.incarnation;
     b.n_reports = n;
     b.reports = items;
-    uint64_t tag = n > 0 ? ++w->next_tag : 0;
+    uint64_t tag = ++w->next_tag;
     int rv = w->link->ops->report(w->link, &b, tag);
     free(items);
     w->last_sent_mono = ioMono(w->io);
-    if (rv != 0 || n == 0) {
+    if (rv != 0) {
+        return;
+    }
+    rememberSent(w, tag);
+    if (n == 0) {
         return;
     }
     w->stats.batches++;
@@ -320,10 +350,14 @@ static void onBeat(struct io_timer *t)
         if (w->pending != NULL && w->inflight < WORKER_MAX_INFLIGHT) {
             sendBatch(w);
         } else {
+            /* A heartbeat: answered for the lease only (it is not in w->sent). */
             Raftcron__ReportBatch b = RAFTCRON__REPORT_BATCH__INIT;
             b.worker_id = w->me.id;
             b.incarnation = w->me.incarnation;
-            w->link->ops->report(w->link, &b, 0);
+            uint64_t tag = ++w->next_tag;
+            if (w->link->ops->report(w->link, &b, tag) == 0) {
+                rememberSent(w, tag);
+            }
             w->last_sent_mono = ioMono(w->io);
         }
     }
@@ -367,8 +401,11 @@ static bool finalRefusal(int status)
 
 void workerReported(struct worker *w, uint64_t tag, int status)
 {
-    if (tag == 0) {
+    if (tag == 0 || w->closing) {
         return;
+    }
+    if (status == 0 || finalRefusal(status)) {
+        renewLease(w, tag); /* a leader answered: it heard this worker */
     }
     bool known = false;
     for (struct worker_report *p = w->sent; p != NULL && !known; p = p->next) {
@@ -384,6 +421,9 @@ void workerReported(struct worker *w, uint64_t tag, int status)
         requeue(w, tag);
         flushSoon(w);
         return;
+    }
+    if (status != 0) {
+        LOG_WARN("worker: the leader refused reports for good", "error", "%s", rc_strerror(status));
     }
     struct worker_report **pp = &w->sent;
     while (*pp != NULL) {
@@ -424,7 +464,6 @@ static struct exec_backend *backendOf(struct worker *w, const Raftcron__JobSpec 
     }
 }
 
-static void startReady(struct worker *w);
 static void finishClose(struct worker *w);
 
 static void finishRun(struct worker *w, struct worker_run *r, uint32_t state,
@@ -543,14 +582,22 @@ static void startRun(struct worker *w, struct worker_run *r)
     }
 }
 
-/* Start runs waiting for a process slot, oldest first, while slots are free. */
+/* Start what waits, oldest first: runs of process executors while slots are free, the others
+ * at once, and none without a lease. */
 static void startReady(struct worker *w)
 {
-    while (w->ready != NULL && w->procs < w->me.capacity && !w->closing) {
-        struct worker_run *r = w->ready;
-        w->ready = r->next_ready;
-        if (w->ready == NULL) {
-            w->ready_tail = NULL;
+    struct worker_run **pp = &w->ready;
+    struct worker_run *prev = NULL;
+    while (*pp != NULL && !w->closing && leased(w)) {
+        struct worker_run *r = *pp;
+        if (r->process && w->procs >= w->me.capacity) {
+            prev = r;
+            pp = &r->next_ready;
+            continue;
+        }
+        *pp = r->next_ready;
+        if (w->ready_tail == r) {
+            w->ready_tail = prev;
         }
         r->next_ready = NULL;
         startRun(w, r);
@@ -559,10 +606,11 @@ static void startReady(struct worker *w)
 
 static void makeReady(struct worker *w, struct worker_run *r)
 {
-    if (!r->process || w->procs < w->me.capacity) {
+    if (leased(w) && (!r->process || w->procs < w->me.capacity)) {
         startRun(w, r);
         return;
     }
+    w->stats.held += !leased(w);
     r->stage = WR_READY;
     if (w->ready_tail != NULL) {
         w->ready_tail->next_ready = r;
@@ -744,6 +792,11 @@ void workerOnPush(struct worker *w, const Raftcron__SessionPush *p)
     }
     if (p->sync) {
         syncDrop(w, p);
+        /* The leader heard the hello: the lease runs from its sending (only now that what
+         * it no longer lists is gone, so no slot freed above starts one of those). */
+        if (w->hello_mono + WORKER_LEASE_US > w->lease_until) {
+            w->lease_until = w->hello_mono + WORKER_LEASE_US;
+        }
         if (!w->session_up) {
             w->session_up = true;
             flushSoon(w);
@@ -761,6 +814,9 @@ void workerOnPush(struct worker *w, const Raftcron__SessionPush *p)
     for (size_t i = 0; i < p->n_accepted; i++) {
         accept(w, p->accepted[i]);
     }
+    if (p->sync) {
+        startReady(w);
+    }
 }
 
 void workerOnSessionEnd(struct worker *w)
@@ -775,6 +831,7 @@ void workerOnSessionEnd(struct worker *w)
 int workerHelloBuild(struct worker *w, struct worker_hello *h)
 {
     memset(h, 0, sizeof *h);
+    w->hello_mono = ioMono(w->io);
     raftcron__session_open__init(&h->open);
     raftcron__worker__init(&h->worker);
     h->worker.id = w->me.id;
@@ -938,6 +995,17 @@ static void timerClosed(struct io_timer *t)
  * after this): the close completes once each has reported its end. */
 void workerClose(struct worker *w, void (*cb)(struct worker *w))
 {
+    size_t unsent = 0;
+    for (struct worker_report *p = w->pending; p != NULL; p = p->next) {
+        unsent++;
+    }
+    for (struct worker_report *p = w->sent; p != NULL; p = p->next) {
+        unsent++;
+    }
+    if (w->runs.n > 0 || unsent > 0) {
+        LOG_INFO("worker: stopping with runs held", "runs", "%zu", w->runs.n, "running", "%u",
+                 w->procs, "reports_unanswered", "%zu", unsent);
+    }
     w->closing = true;
     w->close_cb = cb;
     w->link = NULL;

@@ -244,7 +244,8 @@ static void test_durations(void **state)
             assert_int_equal(cfg.history_age_us, ok[i].us);
             continue;
         }
-        expectOk(load(NULL, NULL, ARGS(MEMBER, flag, "--heartbeat-timeout=1ms")));
+        expectOk(
+            load(NULL, NULL, ARGS(MEMBER, flag, "--heartbeat-timeout=1ms", "--worker-timeout=1h")));
         assert_int_equal(cfg.election_timeout_us, ok[i].us);
     }
     expectOk(load(NULL, NULL, ARGS(MEMBER, "--history-age", "30d", "--lookahead", "0s")));
@@ -713,6 +714,15 @@ static void test_conflicts(void **state)
     expectErr(load(NULL, NULL, ARGS(MEMBER, "--election-timeout", "20ms")), RC_EINVAL,
               "--heartbeat-timeout (default): 20ms must be shorter than --election-timeout "
               "(20ms)");
+    /* the worker timeout must outlast a worker's lease plus an election */
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--worker-timeout", "2s")), RC_EINVAL,
+              "--worker-timeout: 2s must be at least the worker lease (1500ms) plus "
+              "--election-timeout (default) (1s)");
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--worker-timeout", "3s", "--election-timeout", "2s")),
+              RC_EINVAL,
+              "--worker-timeout: 3s must be at least the worker lease (1500ms) plus "
+              "--election-timeout (2s)");
+    expectOk(load(NULL, NULL, ARGS(MEMBER, "--worker-timeout", "2500ms")));
     expectErr(load(NULL, NULL, ARGS(MEMBER, "--rpc-addr", "127.0.0.1:7201")), RC_EINVAL,
               "--rpc-addr: \"127.0.0.1:7201\" is also the address of --raft-addr");
     expectErr(load(NULL, ENV("RAFTCRON_HTTP_ADDR=127.0.0.1:7101"), ARGS(MEMBER)), RC_EINVAL,
