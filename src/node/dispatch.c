@@ -486,7 +486,9 @@ static void batchApplied(void *data, int status, const struct rc_fsm_result *res
     struct dispatch *d = data;
     (void)res;
     d->in_flight = false;
-    d->stats.commit_us_last = mono(d) - d->proposed_mono;
+    if (status == 0) { /* a failed entry (leadership lost) measures no commit */
+        d->stats.commit_us_last = mono(d) - d->proposed_mono;
+    }
 
     struct dispatch_waiter *w = d->inflight;
     size_t n = d->n_inflight;
