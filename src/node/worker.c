@@ -38,6 +38,7 @@ struct worker_report {
     struct worker_report *next;
     struct worker_run *run; /* STARTED while unsent, so that a finish can fold it in */
     uint64_t tag;           /* the batch it went out in; 0 while pending */
+    uint64_t seq;           /* the order it was made in: pending is kept in this order */
     Raftcron__WorkerReport msg;
     Raftcron__Outcome *outcome; /* owned (msg.outcome points here when set) */
 };
@@ -219,6 +220,7 @@ static struct worker_report *queueReport(struct worker *w, struct worker_run *r,
     rep->msg.fence = r->fence;
     rep->msg.kind = kind;
     rep->msg.at_us = wallNow(w);
+    rep->seq = ++w->next_seq;
     if (w->pending_tail != NULL) {
         w->pending_tail->next = rep;
     } else {
@@ -364,7 +366,10 @@ static void onBeat(struct io_timer *t)
     ioTimerIn(&w->beat_timer, WORKER_HEARTBEAT_US / 2, onBeat);
 }
 
-/* Sent reports go back to the front of the pending list (in their original order). */
+/* Sent reports (of batch tag, or all: 0) go back to the pending list, which stays in the order
+ * the reports were made: batches are answered in any order, and a "started" sent again after
+ * the "finished" of its run would reach the leader second (found by the Jepsen suite: the
+ * finish was refused, the start committed, and the run stayed RUNNING for good). */
 static void requeue(struct worker *w, uint64_t tag)
 {
     struct worker_report **pp = &w->sent;
@@ -380,18 +385,24 @@ static void requeue(struct worker *w, uint64_t tag)
         rep->next = back; /* sent is newest first: prepending restores the order */
         back = rep;
     }
-    if (back == NULL) {
-        return;
+    /* Merge back (in order) into pending (in order). */
+    struct worker_report *merged = NULL;
+    struct worker_report **tail = &merged;
+    struct worker_report *a = back;
+    struct worker_report *b = w->pending;
+    while (a != NULL || b != NULL) {
+        struct worker_report **take = b == NULL || (a != NULL && a->seq < b->seq) ? &a : &b;
+        struct worker_report *rep = *take;
+        *take = rep->next;
+        rep->next = NULL;
+        *tail = rep;
+        tail = &rep->next;
+        w->pending_tail = rep;
     }
-    struct worker_report *last = back;
-    while (last->next != NULL) {
-        last = last->next;
+    w->pending = merged;
+    if (merged == NULL) {
+        w->pending_tail = NULL;
     }
-    last->next = w->pending;
-    if (w->pending == NULL) {
-        w->pending_tail = last;
-    }
-    w->pending = back;
 }
 
 static bool finalRefusal(int status)
@@ -481,15 +492,16 @@ static void finishRun(struct worker *w, struct worker_run *r, uint32_t state,
         return;
     }
     struct worker_report *started = r->started_report;
-    int64_t started_us = r->started_us;
     if (started != NULL) {
         /* Not sent yet: the finished report says when it started. */
         unlinkPending(w, started);
         r->started_report = NULL;
         freeReport(started);
-    } else {
-        started_us = 0;
     }
+    /* The finished report always says when the run started, so that it stands on its own:
+     * the leader commits the start first if it has not (its started report may be lost, or
+     * reach a leader after the finish). */
+    int64_t started_us = r->started_us;
     struct worker_report *rep = queueReport(w, r, REPORT_FINISHED);
     if (rep != NULL) {
         rep->msg.state = state;

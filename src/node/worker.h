@@ -132,6 +132,7 @@ struct worker {
     struct worker_report *sent; /* private: reports in batches unanswered */
     unsigned inflight;          /* read-only: batches unanswered */
     uint64_t next_tag;
+    uint64_t next_seq; /* private: reports made */
     int64_t last_sent_mono;
     int64_t lease_until;                 /* read-only: mono; accepted runs start before */
     int64_t hello_mono;                  /* private: when the last hello was built */
