@@ -347,6 +347,12 @@ static void onBeat(struct io_timer *t)
     if (w->closing) {
         return;
     }
+    if (w->n_heap > 0 && w->heap[0]->start_at <= ioWall(w->io)) {
+        /* Due, and the start timer has not fired: its deadline was set under a clock that has
+         * since been put right without the kernel saying so (a time namespace, a faked clock,
+         * a stepped VM): arm it again, for now. A real step is seen at once (rtimer.h). */
+        ioTimerStart(&w->start_timer, w->heap[0]->start_at, onStartTimer);
+    }
     if (w->link != NULL && w->session_up &&
         ioMono(w->io) - w->last_sent_mono >= WORKER_HEARTBEAT_US) {
         if (w->pending != NULL && w->inflight < WORKER_MAX_INFLIGHT) {
