@@ -606,6 +606,11 @@ static void startReady(struct worker *w)
 {
     struct worker_run **pp = &w->ready;
     struct worker_run *prev = NULL;
+    if (w->lease_lapsed && leased(w)) {
+        w->lease_lapsed = false;
+        LOG_INFO("worker: a leader answers again: waiting runs start", "held_total", "%llu",
+                 (unsigned long long)w->stats.held);
+    }
     while (*pp != NULL && !w->closing && leased(w)) {
         struct worker_run *r = *pp;
         if (r->process && w->procs >= w->me.capacity) {
@@ -628,7 +633,14 @@ static void makeReady(struct worker *w, struct worker_run *r)
         startRun(w, r);
         return;
     }
-    w->stats.held += !leased(w);
+    if (!leased(w)) {
+        w->stats.held++;
+        if (!w->lease_lapsed) {
+            w->lease_lapsed = true;
+            LOG_WARN("worker: no leader has answered for the lease time: due runs wait", "lease_ms",
+                     "%lld", (long long)(WORKER_LEASE_US / 1000));
+        }
+    }
     r->stage = WR_READY;
     if (w->ready_tail != NULL) {
         w->ready_tail->next_ready = r;

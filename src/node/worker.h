@@ -136,6 +136,7 @@ struct worker {
     int64_t last_sent_mono;
     int64_t lease_until;                 /* read-only: mono; accepted runs start before */
     int64_t hello_mono;                  /* private: when the last hello was built */
+    bool lease_lapsed;                   /* private: runs waited for a lease (logged once) */
     uint64_t sent_tag[WORKER_SENT_RING]; /* private: recent batches and heartbeats, */
     int64_t sent_mono[WORKER_SENT_RING]; /* private: when each was sent */
     unsigned sent_next;                  /* private */
