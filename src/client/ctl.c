@@ -12,7 +12,7 @@
 
 static const struct ctl_group groups[] = {
     {"cron", "preview and explain cron expressions", ctlCron},
-    {"cluster", "leader, term, indexes, members; state digest", ctlCluster},
+    {"cluster", "leader, term, indexes, members; state digest; snapshot save", ctlCluster},
     {"member", "list, add, remove, promote, demote members; transfer leadership", ctlMember},
     {"job", "add, update, get, list, delete, pause, resume, apply jobs; next, decisions", ctlJob},
     {"run", "list and show runs (the run history)", ctlRun},
