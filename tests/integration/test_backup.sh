@@ -36,20 +36,6 @@ start() {
   pid[$n]=$!
 }
 
-# until_ok SECONDS WHAT CMD...: poll CMD until it succeeds, or fail naming WHAT.
-until_ok() {
-  local secs=$1 what=$2
-  shift 2
-  local deadline=$((SECONDS + secs))
-  until "$@" >/dev/null 2>&1; do
-    if [ $SECONDS -ge $deadline ]; then
-      fail "$what within ${secs}s"
-      return 1
-    fi
-    sleep 0.2
-  done
-}
-
 three_voters() {
   [ "$("$ctl" --timeout 2s -o json cluster status | python3 -c '
 import json, sys
