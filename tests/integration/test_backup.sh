@@ -14,7 +14,7 @@ cmd=$ctl
 . "$(dirname "$0")/lib.sh"
 declare -A pid=()
 cleanup() {
-  for p in "${pid[@]}"; do kill -9 "$p" 2>/dev/null; done
+  for p in "${pid[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   rm -rf "$tmp"
 }
 trap cleanup EXIT

@@ -24,7 +24,7 @@ declare -A pid=()
 writer_pid=
 cleanup() {
   if [ -n "$writer_pid" ]; then kill "$writer_pid" 2>/dev/null; fi
-  for p in "${pid[@]}"; do kill -9 "$p" 2>/dev/null; done
+  for p in "${pid[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -33,11 +33,31 @@ mkdir -p "$tmp/old" "$tmp/new"
 cp "$bin/raftcrond" "$tmp/new/raftcrond"
 if [ -n "${RC_UPGRADE_FROM:-}" ]; then
   git -C "$src" archive --format=tar --prefix=src/ "$RC_UPGRADE_FROM" | tar -C "$tmp/old" -xf - ||
-    { fail "cannot read revision $RC_UPGRADE_FROM"; finish test_upgrade; exit 1; }
+    { fail "cannot read revision $RC_UPGRADE_FROM"; # Every node stops cleanly on the new binary.
+for n in 1 2 3; do
+  kill -TERM "${pid[$n]}"
+  wait "${pid[$n]}"
+  rc=$?
+  unset "pid[$n]"
+  checks=$((checks + 1))
+  [ "$rc" -eq 0 ] || fail "node $n exited $rc on SIGTERM after the upgrade: $(tail -3 "$tmp/node$n.log")"
+done
+
+finish test_upgrade; exit 1; }
   (cmake -S "$tmp/old/src" -B "$tmp/old/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRC_TESTS=OFF \
     -DRC_BENCHES=OFF && cmake --build "$tmp/old/build" -j"$(nproc)" --target raftcrond) \
     >"$tmp/old/build.log" 2>&1 ||
-    { fail "building $RC_UPGRADE_FROM: $(tail -5 "$tmp/old/build.log")"; finish test_upgrade; exit 1; }
+    { fail "building $RC_UPGRADE_FROM: $(tail -5 "$tmp/old/build.log")"; # Every node stops cleanly on the new binary.
+for n in 1 2 3; do
+  kill -TERM "${pid[$n]}"
+  wait "${pid[$n]}"
+  rc=$?
+  unset "pid[$n]"
+  checks=$((checks + 1))
+  [ "$rc" -eq 0 ] || fail "node $n exited $rc on SIGTERM after the upgrade: $(tail -3 "$tmp/node$n.log")"
+done
+
+finish test_upgrade; exit 1; }
   cp "$tmp/old/build/bin/raftcrond" "$tmp/old/raftcrond"
   echo "upgrading from $RC_UPGRADE_FROM"
 else
@@ -93,7 +113,14 @@ until_ok 60 "three voters did not form" three_voters
   done
 ) &
 writer_pid=$!
-sleep 3 # some writes and instants before the first stop
+acked_at_least() { [ "$(cat "$tmp/acked" 2>/dev/null | wc -l)" -ge "$1" ]; }
+tick_runs_at_least() {
+  [ "$("$ctl" --timeout 2s -o json run list --job tick --limit 1000 | python3 -c '
+import json, sys; print(len(json.load(sys.stdin)["runs"]))')" -ge "$1" ]
+}
+# Writes and instants before the first stop.
+until_ok 30 "no write was acknowledged before the upgrade" acked_at_least 5
+until_ok 30 "tick did not fire before the upgrade" tick_runs_at_least 3
 
 # Followers first, the leader last: one leader change instead of up to three.
 lead=$(leader)
@@ -112,7 +139,9 @@ for n in "${order[@]}"; do
   until_ok 60 "the cluster did not get three reachable voters back after upgrading node $n" \
     three_voters
 done
-sleep 3 # instants and writes after the last restart
+# Writes after the last restart.
+acked=$(wc -l <"$tmp/acked")
+until_ok 30 "no write was acknowledged after the upgrade" acked_at_least $((acked + 5))
 kill "$writer_pid"
 wait "$writer_pid" 2>/dev/null
 writer_pid=
@@ -170,5 +199,15 @@ n0=$(runs)
 "$ctl" job resume tick >/dev/null
 more() { [ "$(runs)" -ge $((n0 + 3)) ]; }
 until_ok 30 "tick did not fire after the upgrade" more
+
+# Every node stops cleanly on the new binary.
+for n in 1 2 3; do
+  kill -TERM "${pid[$n]}"
+  wait "${pid[$n]}"
+  rc=$?
+  unset "pid[$n]"
+  checks=$((checks + 1))
+  [ "$rc" -eq 0 ] || fail "node $n exited $rc on SIGTERM after the upgrade: $(tail -3 "$tmp/node$n.log")"
+done
 
 finish test_upgrade
