@@ -101,7 +101,9 @@ struct node {
     int join_status;
     char join_msg[256];
     int exit_code;
-    /* The snapshot Cluster.Snapshot is sending in chunks (rpc_cluster.c), or none (buf NULL). */
+    /* The snapshot Cluster.Snapshot is sending in chunks (rpc_cluster.c), or none (buf NULL):
+     * dropped once its last chunk went out, when a newer one is taken, or when the node stops
+     * (a client that gave up midway leaves one copy of the state until then). */
     struct {
         uint64_t id;
         uint8_t *buf; /* owned (fsmSnapshot's) */

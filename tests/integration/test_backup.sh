@@ -18,6 +18,7 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+[ -n "${RC_KEEP:-}" ] && trap - EXIT
 
 declare -A raft rpc
 for n in 1 2 3; do
@@ -53,13 +54,19 @@ start 1 --bootstrap
 until_ok 30 "node 1 did not lead" "$ctl" --endpoints "${rpc[1]}" cluster status
 start 2 --join "${rpc[1]}"
 start 3 --join "${rpc[1]}"
-until_ok 60 "three voters did not form" three_voters
+until_ok 120 "three voters did not form" three_voters
 
 "$ctl" job add tick --every 1s --shell 'echo tick' >/dev/null
 "$ctl" job add fail --every 2s --shell 'exit 3' --retries 1 --retry-delay 100ms >/dev/null
 "$ctl" job add ops/nightly --cron '0 3 * * *' --tz Europe/Berlin --http https://example.org/ \
   --header 'Accept: text/plain' --paused >/dev/null
 "$ctl" job add ops/rollup --every 1h --sql 'SELECT 1' --conn warehouse --paused >/dev/null
+# Bulk (HTTP bodies of 200 KiB), so that the snapshot travels in several 1 MiB chunks.
+head -c 150000 /dev/urandom | base64 -w 100 >"$tmp/body"
+for i in 1 2 3 4 5 6 7 8; do
+  "$ctl" job add "bulk/b$i" --every 1h --http https://example.org/ --body-file "$tmp/body" \
+    --paused >/dev/null
+done
 until_ok 60 "tick did not run 5 times" runs_at_least 5
 
 # A backup taken while jobs fire restores too (checked at the end); the one compared exactly is
@@ -91,7 +98,8 @@ s = json.load(open(tmp + "/save.json"))
 runs = len(json.load(open(tmp + "/runs.before"))["runs"])
 assert s["file"] == tmp + "/backup.rcb", s
 assert s["bytes"] == os.path.getsize(tmp + "/backup.rcb"), s
-assert s["jobs"] == 4 and s["runs"] == runs and runs >= 5, (s, runs)
+assert s["jobs"] == 12 and s["runs"] == runs and runs >= 5, (s, runs)
+assert s["bytes"] > 1024 * 1024, s  # more than one chunk
 ' "$tmp" || fail "snapshot save -o json does not describe the backup"
 
 # ---- refusals, with nothing written ----------------------------------------------------------
@@ -130,7 +138,7 @@ checks=$((checks + 1))
 grep -q 'restored from a backup' "$tmp/node1.log" || fail "node 1 did not log the restore"
 start 2 --join "${rpc[1]}"
 start 3 --join "${rpc[1]}"
-until_ok 60 "the restored cluster did not get three voters" three_voters
+until_ok 120 "the restored cluster did not get three voters" three_voters
 
 new_id=$("$ctl" -o json cluster status | python3 -c 'import json,sys; print(json.load(sys.stdin)["cluster_id"])')
 checks=$((checks + 1))

@@ -98,7 +98,7 @@ start 1 --bootstrap
 until_ok 30 "node 1 did not lead" "$ctl" --endpoints "${rpc[1]}" cluster status
 start 2 --join "${rpc[1]}"
 start 3 --join "${rpc[1]}"
-until_ok 60 "three voters did not form" three_voters
+until_ok 120 "three voters did not form" three_voters
 "$ctl" job add tick --every 1s --noop >/dev/null
 
 # A client writing the whole time: one job per write, each acknowledged one recorded.
