@@ -57,6 +57,7 @@ enum conf_key {
     CONF_JOIN,
     CONF_STANDBY,
     CONF_RECOVER,
+    CONF_RESTORE,
     CONF_WORKER,
     CONF_DEV,
     CONF_CONFIG,
@@ -121,6 +122,7 @@ struct rc_config {
     unsigned n_join;
     bool standby;
     bool recover;
+    char restore_file[RC_CONF_PATH_MAX]; /* --restore FILE: seed a new cluster; "" = none */
     bool worker;
     bool dev;
     bool dev_data_dir;                  /* --dev without --data: node makes a temp dir */

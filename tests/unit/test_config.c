@@ -111,7 +111,7 @@ static void test_names_follow_the_rule(void **state)
         }
         want_env[9 + i] = '\0';
         assert_string_equal(env, want_env);
-        if (k == CONF_CONFIG || k == CONF_RECOVER) {
+        if (k == CONF_CONFIG || k == CONF_RECOVER || k == CONF_RESTORE) {
             assert_null(key); /* a file that names itself, or a one-time act, is no setting */
         } else {
             assert_non_null(key);
@@ -764,6 +764,24 @@ static void test_recover_flag(void **state)
               "config.yaml:1: recover: unknown setting");
 }
 
+static void test_restore_flag(void **state)
+{
+    (void)state;
+    expectOk(load(NULL, NULL, ARGS(MEMBER, "--restore", "/backup/a.rcb")));
+    assert_string_equal(cfg.restore_file, "/backup/a.rcb");
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--restore", "a.rcb", "--bootstrap")), RC_EINVAL,
+              "--restore: cannot be combined with --bootstrap");
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--restore", "a.rcb", "--join", "127.0.0.1:1")),
+              RC_EINVAL, "--restore: cannot be combined with --join");
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--restore", "a.rcb", "--recover")), RC_EINVAL,
+              "--restore: cannot be combined with --recover");
+    expectErr(load(NULL, NULL, ARGS("--dev", "--restore", "a.rcb")), RC_EINVAL,
+              "--dev: cannot be combined with --restore");
+    /* Never from a file: a restart would try to seed its own data dir again. */
+    expectErr(load("restore: a.rcb\n", NULL, ARGS(MEMBER, "--config", "config.yaml")), RC_EPARSE,
+              "config.yaml:1: restore: unknown setting");
+}
+
 static void test_dev(void **state)
 {
     (void)state;
@@ -959,6 +977,7 @@ int main(void)
         cmocka_unit_test(test_dev),
         cmocka_unit_test(test_connections_and_history),
         cmocka_unit_test(test_recover_flag),
+        cmocka_unit_test(test_restore_flag),
         cmocka_unit_test(test_logfmt_line),
         cmocka_unit_test(test_logfmt_escaping),
         cmocka_unit_test(test_json_line),
