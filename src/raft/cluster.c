@@ -256,8 +256,8 @@ static int restoreSeed(struct cluster *c, const struct cluster_options *opts, ch
                       "data dir",
                       opts->data_dir, entry);
     }
-    uint8_t *file;
-    size_t len;
+    uint8_t *file = NULL;
+    size_t len = 0;
     int rv = readWholeFile(opts->restore, &file, &len, why, sizeof why);
     if (rv != 0) {
         return errSet(err, errlen, rv, "--restore: %s", why);
