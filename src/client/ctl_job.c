@@ -181,24 +181,12 @@ static void kvDuration(struct out *o, const char *key, int64_t us)
     kvStr(o, key, buf);
 }
 
-static void kvEnum(struct out *o, const char *key, unsigned value)
-{
-    const char *name = jobyamlEnumName(key, value);
-    char buf[24];
-    if (name == NULL) {
-        snprintf(buf, sizeof buf, "%u", value);
-    }
-    kvStr(o, key, name != NULL ? name : buf);
-}
-
 /* Every map<string, string> entry is {base, key, value}; the JSON form is an object, the text
  * form one line per entry as the flag takes it. */
-static void kvMap(struct out *o, const char *key, Raftcron__JobSpec__EnvEntry **e, size_t n,
+static void kvMap(void *data, const char *key, Raftcron__JobSpec__EnvEntry *const *e, size_t n,
                   char sep)
 {
-    if (n == 0) {
-        return;
-    }
+    struct out *o = data;
     if (o->json) {
         printJsonOpen(&o->j, key, '{');
     }
@@ -214,73 +202,39 @@ static void kvMap(struct out *o, const char *key, Raftcron__JobSpec__EnvEntry **
     }
 }
 
-static void emitTrigger(struct out *o, const Raftcron__Trigger *t)
+static void kvBytes(void *data, const char *key, const uint8_t *v, size_t len)
 {
-    if (t == NULL) {
-        return;
-    }
-    switch (t->kind_case) {
-    case RAFTCRON__TRIGGER__KIND_CRON:
-        kvStr(o, "cron", t->cron);
-        kvStr(o, "tz", t->tz[0] != '\0' ? t->tz : "UTC");
-        kvEnum(o, "dst_gap", t->dst_gap);
-        kvEnum(o, "dst_repeat", t->dst_repeat);
-        break;
-    case RAFTCRON__TRIGGER__KIND_INTERVAL_US:
-        kvDuration(o, "every", t->interval_us);
-        break;
-    case RAFTCRON__TRIGGER__KIND_AT_US:
-        kvTime(o, "at", t->at_us);
-        break;
-    default:
-        break;
-    }
-    if (t->anchor_us != 0) {
-        kvTime(o, "anchor", t->anchor_us);
-    }
-    if (t->start_us != 0) {
-        kvTime(o, "start", t->start_us);
-    }
-    if (t->end_us != 0) {
-        kvTime(o, "end", t->end_us);
-    }
-    if (t->jitter_us != 0) {
-        kvDuration(o, "jitter", t->jitter_us);
+    struct out *o = data;
+    if (o->json) {
+        printJsonBytes(&o->j, key, v, len);
+    } else {
+        printLine(key, (const char *)v, len);
     }
 }
 
-static void emitHttp(struct out *o, const Raftcron__HttpExec *h)
+static void kvReal(void *data, const char *key, double v)
 {
-    kvStr(o, "http", h->url);
-    kvStr(o, "method", h->method);
-    if (h->follow_redirects) {
-        kvBool(o, "follow_redirects", true);
-    }
-    if (h->tls_insecure) {
-        kvBool(o, "insecure", true);
-    }
-    if (h->ca_file[0] != '\0') {
-        kvStr(o, "ca_file", h->ca_file);
-    }
-    kvMap(o, "header", (Raftcron__JobSpec__EnvEntry **)h->headers, h->n_headers, ':');
-    if (h->body.len > 0) {
-        if (o->json) {
-            printJsonBytes(&o->j, "body", h->body.data, h->body.len);
-        } else {
-            printLine("body", (const char *)h->body.data, h->body.len);
-        }
-    }
-    if (h->n_expect_codes == 0) {
-        return;
-    }
+    struct out *o = data;
+    char buf[32];
+    snprintf(buf, sizeof buf, "%g", v);
     if (o->json) {
-        printJsonOpen(&o->j, "expect", '[');
+        printJsonReal(&o->j, key, v);
+    } else {
+        kvStr(o, key, buf);
     }
-    for (size_t i = 0; i < h->n_expect_codes; i++) {
+}
+
+static void kvCodes(void *data, const char *key, const uint32_t *codes, size_t n)
+{
+    struct out *o = data;
+    if (o->json) {
+        printJsonOpen(&o->j, key, '[');
+    }
+    for (size_t i = 0; i < n; i++) {
         if (o->json) {
-            printJsonUint(&o->j, NULL, h->expect_codes[i]);
+            printJsonUint(&o->j, NULL, codes[i]);
         } else {
-            kvUint(o, "expect", h->expect_codes[i]);
+            kvUint(o, key, codes[i]);
         }
     }
     if (o->json) {
@@ -288,87 +242,39 @@ static void emitHttp(struct out *o, const Raftcron__HttpExec *h)
     }
 }
 
-static void emitExecutor(struct out *o, const Raftcron__Executor *e)
+static void emitStr(void *o, const char *key, const char *v)
 {
-    if (e == NULL) {
-        return;
-    }
-    if (e->kind_case == RAFTCRON__EXECUTOR__KIND_SHELL) {
-        kvStr(o, "shell", e->shell->command);
-        if (e->shell->workdir[0] != '\0') {
-            kvStr(o, "workdir", e->shell->workdir);
-        }
-    } else if (e->kind_case == RAFTCRON__EXECUTOR__KIND_HTTP) {
-        emitHttp(o, e->http);
-    } else if (e->kind_case == RAFTCRON__EXECUTOR__KIND_SQL) {
-        kvStr(o, "sql", e->sql->query);
-        if (e->sql->conn[0] != '\0') {
-            kvStr(o, "conn", e->sql->conn);
-        } else {
-            kvStr(o, "dsn", e->sql->dsn);
-        }
-        kvBool(o, "once", e->sql->dedupe);
-    } else if (e->kind_case == RAFTCRON__EXECUTOR__KIND_NOOP) {
-        kvBool(o, "noop", true);
-    }
+    kvStr(o, key, v);
+}
+static void emitUint(void *o, const char *key, uint64_t v)
+{
+    kvUint(o, key, v);
+}
+static void emitBool(void *o, const char *key, bool v)
+{
+    kvBool(o, key, v);
+}
+static void emitDuration(void *o, const char *key, int64_t us)
+{
+    kvDuration(o, key, us);
+}
+static void emitInstant(void *o, const char *key, int64_t us)
+{
+    kvTime(o, key, us);
 }
 
-static void emitPolicy(struct out *o, const Raftcron__Policy *p)
-{
-    if (p == NULL) {
-        return;
-    }
-    if (p->misfire_grace_us < 0) {
-        kvStr(o, "misfire_grace", "none");
-    } else {
-        kvDuration(o, "misfire_grace", p->misfire_grace_us);
-    }
-    kvBool(o, "coalesce", p->coalesce);
-    kvEnum(o, "overlap", p->overlap);
-    kvUint(o, "max_instances", p->max_instances);
-}
-
-static void emitRetry(struct out *o, const Raftcron__RetryPolicy *r)
-{
-    if (r == NULL) {
-        return;
-    }
-    kvUint(o, "retries", r->max_attempts > 0 ? r->max_attempts - 1 : 0);
-    kvEnum(o, "backoff", r->backoff);
-    kvDuration(o, "retry_delay", r->delay_us);
-    if (r->multiplier != 0) {
-        char buf[32];
-        snprintf(buf, sizeof buf, "%g", r->multiplier);
-        if (o->json) {
-            printJsonReal(&o->j, "retry_multiplier", r->multiplier);
-        } else {
-            kvStr(o, "retry_multiplier", buf);
-        }
-    }
-    if (r->max_delay_us != 0) {
-        kvDuration(o, "retry_max_delay", r->max_delay_us);
-    }
-    if (r->jitter_us != 0) {
-        kvDuration(o, "retry_jitter", r->jitter_us);
-    }
-}
-
-static void emitSpec(struct out *o, const Raftcron__JobSpec *s)
-{
-    if (s->description[0] != '\0') {
-        kvStr(o, "description", s->description);
-    }
-    emitTrigger(o, s->trigger);
-    emitExecutor(o, s->executor);
-    emitPolicy(o, s->policy);
-    emitRetry(o, s->retry);
-    if (s->timeout_us != 0) {
-        kvDuration(o, "timeout_run", s->timeout_us);
-    }
-    kvMap(o, "target", (Raftcron__JobSpec__EnvEntry **)s->target, s->n_target, '=');
-    kvMap(o, "env", s->env, s->n_env, '=');
-    kvBool(o, "at_most_once", s->at_most_once);
-}
+/* The one way a job is shown (core/jobyaml.h), onto aligned lines or JSON. */
+static const struct rc_jobemit emitter = {
+    .str = emitStr,
+    .bytes = kvBytes,
+    .uint = emitUint,
+    .boolean = emitBool,
+    .real = kvReal,
+    .duration = emitDuration,
+    .instant = emitInstant,
+    .map = kvMap,
+    .codes = kvCodes,
+};
 
 /* job get's "next": the first instant of a Job.Next reply in the job's zone, or none. */
 static void emitNext(struct out *o, const Raftcron__JobNextResponse *next)
@@ -391,31 +297,10 @@ static void emitNext(struct out *o, const Raftcron__JobNextResponse *next)
 static void emitJob(struct out *o, const char *key, const Raftcron__Job *job,
                     const Raftcron__JobNextResponse *next)
 {
-    const Raftcron__JobSpec *s = job->spec;
     if (o->json) {
         printJsonOpen(&o->j, key, '{');
     }
-    kvStr(o, "name", s != NULL ? s->name : "");
-    kvStr(o, "namespace", s != NULL ? s->namespace_ : "");
-    kvUint(o, "id", job->id);
-    kvUint(o, "version", job->version);
-    kvBool(o, "paused", job->paused);
-    if (job->paused) {
-        kvTime(o, "paused_at", job->paused_us);
-    }
-    kvTime(o, "created", job->created_us);
-    kvTime(o, "updated", job->updated_us);
-    if (s != NULL) {
-        emitSpec(o, s);
-    }
-    kvTime(o, "cursor", job->cursor_us);
-    if (job->history_floor_us != 0) {
-        kvTime(o, "history_floor", job->history_floor_us); /* backfills reach back to here */
-    }
-    kvUint(o, "runs_total", job->runs_total);
-    kvUint(o, "runs_failed", job->runs_failed);
-    kvStr(o, "last_outcome", job->last_outcome);
-    kvTime(o, "last_finished", job->last_finished_us);
+    jobyamlEmitJob(job, &emitter, o);
     if (next != NULL) {
         emitNext(o, next);
     }

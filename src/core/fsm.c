@@ -11,6 +11,7 @@
 #include "err.h"
 #include "execspec.h"
 #include "jobs.h"
+#include "jobstats.h"
 #include "ledger.h"
 #include "trigger.h"
 #include "tz.h"
@@ -48,6 +49,7 @@ int fsmCreate(struct rc_fsm **out)
         free(f);
         return rv;
     }
+    f->ledger.jobs = f->jobs;
     *out = f;
     return 0;
 }
@@ -197,6 +199,10 @@ static int createJob(struct rc_fsm *f, Raftcron__JobPut *put, struct rc_fsm_resu
         return RC_ENOMEM;
     }
     raftcron__job__init(job);
+    if (jobstatsEnsure(job) != 0) {
+        free(job);
+        return RC_ENOMEM;
+    }
     job->id = ++f->job_seq;
     job->version = 1;
     job->created_us = put->now_us;
@@ -867,6 +873,9 @@ static int indexJobs(const Raftcron__Snapshot *s, struct rc_jobs *t, char *err, 
             return errSet(err, errlen, RC_ECORRUPT, "snapshot: job %s/%s appears twice",
                           spec->namespace_, spec->name);
         }
+        if (jobstatsEnsure(s->jobs[i]) != 0) {
+            return errSet(err, errlen, RC_ENOMEM, "snapshot: out of memory");
+        }
         jobsInsert(t, s->jobs[i]);
     }
     return checkUniqueIds(s, err, errlen);
@@ -931,6 +940,7 @@ static int buildState(Raftcron__Snapshot *s, struct state *st, char *err, size_t
         rv = errSet(err, errlen, RC_ENOMEM, "snapshot: out of memory");
         goto err_after_members;
     }
+    st->ledger.jobs = st->jobs;
     rv = ledgerRestore(&st->ledger, s, st->jobs, err, errlen);
     if (rv != 0) {
         goto err_after_ledger;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "jobstats.h"
 #include "policy.h"
 #include "retry.h"
 
@@ -133,6 +134,12 @@ static uint32_t move(struct rc_ledger *l, Raftcron__Run *run, enum rc_run_state 
     }
     if (to != RC_RUN_ASSIGNED) {
         run->accepted_us = 0; /* an acceptance is of one assignment */
+    }
+    if (jobstatsCounts(to)) {
+        Raftcron__Job *job = ledgerJobOfRun(l->jobs, run);
+        if (job != NULL) {
+            jobstatsRunMoved(job, run, from);
+        }
     }
     return from;
 }
@@ -435,6 +442,7 @@ static void recordFire(struct rc_ledger *l, Raftcron__Job *job, const Raftcron__
         r->manual = it->manual;
         r->backfill = it->backfill;
         runsInsert(l->runs, r);
+        jobstatsRunCreated(job, r);
         d->run_id = r->id;
         if (res->runs_created++ == 0) {
             res->run_id = r->id;
@@ -458,6 +466,7 @@ static void recordFire(struct rc_ledger *l, Raftcron__Job *job, const Raftcron__
     d->manual = it->manual;
     d->backfill = it->backfill;
     runsAddDecision(l->runs, d);
+    jobstatsDecided(job, d);
     /* A paused job's backfilled instants are decided: a resume by a leader whose clock is
      * behind must not decide them again. */
     if (!it->manual || (it->backfill && job->paused && it->last_us > job->cursor_us)) {
