@@ -150,6 +150,9 @@ static void notify(const struct rc_ledger *l, const Raftcron__Run *run, uint32_t
     if (l->obs != NULL && l->obs->run_changed != NULL) {
         l->obs->run_changed(l->obs_data, run, from, dropped);
     }
+    if (l->ev != NULL && l->ev->run_changed != NULL) {
+        l->ev->run_changed(l->ev_data, l->index, run, from, dropped);
+    }
 }
 
 /* The run a command names, if moving it to `to` is allowed now and the fence matches; else
@@ -467,6 +470,9 @@ static void recordFire(struct rc_ledger *l, Raftcron__Job *job, const Raftcron__
     d->backfill = it->backfill;
     runsAddDecision(l->runs, d);
     jobstatsDecided(job, d);
+    if (l->ev != NULL && l->ev->decided != NULL) {
+        l->ev->decided(l->ev_data, l->index, d);
+    }
     /* A paused job's backfilled instants are decided: a resume by a leader whose clock is
      * behind must not decide them again. */
     if (!it->manual || (it->backfill && job->paused && it->last_us > job->cursor_us)) {
