@@ -1,6 +1,8 @@
 #include "ctl.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@ static const struct ctl_group groups[] = {
     {"job", "add, update, get, list, delete, pause, resume, apply jobs; next, decisions", ctlJob},
     {"run", "list and show runs (the run history)", ctlRun},
     {"dlq", "list dead letters (runs that exhausted their retries)", ctlDlq},
+    {"events", "follow job and run events as the cluster applies them", ctlEvents},
 };
 
 static void usage(FILE *f)
@@ -34,6 +37,10 @@ static void usage(FILE *f)
                "                     default 127.0.0.1:7101)\n"
                "  --timeout DURATION deadline of each operation (default 10s)\n"
                "  -o, --output FMT   table (default) or json\n"
+               "  --token TOKEN      credential: the cluster's shared secret or a bearer JWT\n"
+               "                     (env RAFTCRON_TOKEN; docs/rest.md \"Tenancy and auth\")\n"
+               "  --token-file FILE  the credential from the first line of FILE\n"
+               "                     (env RAFTCRON_TOKEN_FILE)\n"
                "  -h, --help         this help; 'raftcronctl GROUP --help' for a group\n"
                "\n"
                "Exit status: 0 ok, 1 the operation failed, 2 usage error.\n");
@@ -66,12 +73,37 @@ bool ctlIsHelp(const char *arg)
     return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
 }
 
+/* The first line of the token file, without its line break. */
+static int readTokenFile(const char *path, char *buf, size_t len)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return ctlUsageError("--token-file %s: %s", path, strerror(errno));
+    }
+    bool ok = fgets(buf, (int)len, f) != NULL;
+    fclose(f);
+    buf[ok ? strcspn(buf, "\r\n") : 0] = '\0';
+    if (buf[0] == '\0') {
+        return ctlUsageError("--token-file %s: no token on its first line", path);
+    }
+    return 0;
+}
+
 int ctlClientOpen(const struct ctl_global *g, struct rc_client **out)
 {
+    static char token[16 * 1024 + 2];
+    const char *t = g->token;
+    if (g->token_file != NULL) {
+        int rv = readTokenFile(g->token_file, token, sizeof token);
+        if (rv != 0) {
+            return rv;
+        }
+        t = token;
+    }
     struct rc_client_options o = {
         .endpoints = g->endpoints,
         .timeout_us = g->timeout_us,
-        .auth_token = getenv("RAFTCRON_AUTH_TOKEN"),
+        .auth_token = t,
     };
     int rv = rc_client_open(&o, out);
     if (rv == RC_EINVAL) {
@@ -98,10 +130,20 @@ int main(int argc, char **argv)
     if (g.endpoints == NULL || g.endpoints[0] == '\0') {
         g.endpoints = "127.0.0.1:7101";
     }
+    g.token = getenv("RAFTCRON_TOKEN");
+    if (g.token == NULL || g.token[0] == '\0') {
+        g.token = getenv("RAFTCRON_AUTH_TOKEN");
+    }
+    g.token_file = getenv("RAFTCRON_TOKEN_FILE");
+    if (g.token_file != NULL && g.token_file[0] == '\0') {
+        g.token_file = NULL;
+    }
     static const struct option opts[] = {
         {"endpoints", required_argument, NULL, 'e'},
         {"timeout", required_argument, NULL, 't'},
         {"output", required_argument, NULL, 'o'},
+        {"token", required_argument, NULL, 'T'},
+        {"token-file", required_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -126,6 +168,13 @@ int main(int argc, char **argv)
             } else {
                 return ctlUsageError("-o: unknown output format \"%s\" (table or json)", optarg);
             }
+            break;
+        case 'T':
+            g.token = optarg;
+            g.token_file = NULL;
+            break;
+        case 'F':
+            g.token_file = optarg;
             break;
         case 'h':
             usage(stdout);
