@@ -1471,7 +1471,9 @@ static void emitRetry(const Raftcron__RetryPolicy *r, const struct rc_jobemit *e
 {
     e->uint(data, "retries", r->max_attempts > 0 ? r->max_attempts - 1 : 0);
     emitEnum(e, data, "backoff", r->backoff);
-    e->duration(data, "retry_delay", r->delay_us);
+    if (r->delay_us != 0) {
+        e->duration(data, "retry_delay", r->delay_us);
+    }
     if (r->multiplier != 0) {
         e->real(data, "retry_multiplier", r->multiplier);
     }

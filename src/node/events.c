@@ -284,7 +284,7 @@ static bool flushSub(struct events *e, struct events_sub *s)
             return false;
         }
         const struct event_rec *r = at(e, s->next_seq);
-        if (!matches(s, r)) {
+        if (r->index <= s->after || !matches(s, r)) {
             s->next_seq++;
             continue;
         }
@@ -372,6 +372,7 @@ void eventsSubscribe(struct events *e, struct events_sub *sub, uint64_t after)
 {
     sub->blocked = false;
     sub->gap_pending = false;
+    sub->after = after;
     sub->prev = NULL;
     sub->next = e->subs;
     if (e->subs != NULL) {

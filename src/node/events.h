@@ -55,6 +55,8 @@ struct events_sub {
     uint64_t next_seq; /* private: the next record to look at */
     bool blocked;      /* private: deliver said stop */
     bool gap_pending;  /* private: tell the gap before the next event */
+    uint64_t after;    /* private: never deliver an index at or below this (a node that has
+                          not applied it yet learns its events later) */
     struct events_sub *next, *prev;
 };
 
