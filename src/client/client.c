@@ -614,9 +614,11 @@ int rc_events_watch(struct rc_client *c, const char *ns, const char *job, uint64
             backoff = BACKOFF_FIRST_US;
         }
         if (now - failing_since > c->timeout_us) {
+            char last[ERRMSG_SIZE];
+            snprintf(last, sizeof last, "%s", c->errmsg);
             return clientFail(c, RC_EIO, RC_STATUS_UNAVAILABLE,
-                              "Events.Watch: no endpoint kept the watch within %gs (last: %s)",
-                              (double)c->timeout_us / 1e6, c->errmsg);
+                              "unavailable: no endpoint kept the watch within %gs (last: %.300s)",
+                              (double)c->timeout_us / 1e6, last);
         }
         if ((tries + 1) % c->n_endpoints == 0) {
             struct timespec ts = {.tv_sec = backoff / 1000000,
