@@ -965,7 +965,9 @@ static int listJobs(const struct ctl_global *g, struct rc_client *c, const struc
         }
         jobs = j;
         pages[n_pages++] = l;
-        memcpy(jobs + n_jobs, l->jobs, l->n_jobs * sizeof *jobs);
+        if (l->n_jobs > 0) {
+            memcpy(jobs + n_jobs, l->jobs, l->n_jobs * sizeof *jobs);
+        }
         n_jobs += l->n_jobs;
         snprintf(token, sizeof token, "%s", l->next_page_token);
         if (!l->more || l->n_jobs == 0) {

@@ -478,7 +478,9 @@ static int addPage(struct pages *p, Raftcron__RunListResponse *l)
     }
     p->runs = runs;
     p->page[p->n++] = l;
-    memcpy(p->runs + p->n_runs, l->runs, l->n_runs * sizeof *runs);
+    if (l->n_runs > 0) {
+        memcpy(p->runs + p->n_runs, l->runs, l->n_runs * sizeof *runs);
+    }
     p->n_runs += l->n_runs;
     return 0;
 }
