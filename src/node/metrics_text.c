@@ -106,7 +106,15 @@ static void value(struct metrics_text *t, double v)
     } else if (v == floor(v) && fabs(v) < 9e15) {
         appendf(t, "%.0f", v);
     } else {
-        appendf(t, "%.17g", v);
+        /* The shortest text that reads back as the same double. */
+        char buf[32];
+        for (int digits = 15; digits <= 17; digits++) {
+            snprintf(buf, sizeof buf, "%.*g", digits, v);
+            if (strtod(buf, NULL) == v) {
+                break;
+            }
+        }
+        append(t, buf, strlen(buf));
     }
 }
 
