@@ -1,5 +1,7 @@
 #include "ctl.h"
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@ static const struct ctl_group groups[] = {
     {"job", "add, update, get, list, delete, pause, resume, apply jobs; next, decisions", ctlJob},
     {"run", "list and show runs (the run history)", ctlRun},
     {"dlq", "list dead letters (runs that exhausted their retries)", ctlDlq},
+    {"events", "follow job and run events as the cluster applies them", ctlEvents},
 };
 
 const struct ctl_group *ctlGroupAt(size_t i)
@@ -74,11 +77,28 @@ static int setOutput(struct ctl_global *g, const char *v)
     return CTL_OK;
 }
 
+static int setToken(struct ctl_global *g, const char *v)
+{
+    g->token = v;
+    g->token_file = NULL;
+    return CTL_OK;
+}
+
+static int setTokenFile(struct ctl_global *g, const char *v)
+{
+    g->token_file = v;
+    return CTL_OK;
+}
+
 static const struct ctl_global_option global_options[] = {
     {"endpoints", 0, "A,B,C", "RPC endpoints (env RAFTCRON_ENDPOINTS; default 127.0.0.1:7101)",
      setEndpoints},
     {"timeout", 0, "DURATION", "deadline of each operation (default 10s)", setTimeout},
     {"output", 'o', "FMT", "table (default), json or yaml", setOutput},
+    {"token", 0, "TOKEN",
+     "credential: the cluster's shared secret or a bearer JWT (env RAFTCRON_TOKEN)", setToken},
+    {"token-file", 0, "FILE", "the credential from the first line of FILE (env RAFTCRON_TOKEN_FILE)",
+     setTokenFile},
 };
 
 const struct ctl_global_option *ctlGlobalOption(size_t i)
@@ -173,7 +193,8 @@ static void usage(FILE *f)
     }
     fprintf(f, "  %-24s %s\n", "-h, --help", "this help; 'raftcronctl GROUP --help' for a group");
     fprintf(f, "\n"
-               "Environment: RAFTCRON_ENDPOINTS, RAFTCRON_AUTH_TOKEN; NO_COLOR turns colour off.\n"
+               "Environment: RAFTCRON_ENDPOINTS, RAFTCRON_TOKEN, RAFTCRON_TOKEN_FILE; NO_COLOR turns colour\n"
+               "off.\n"
                "Exit status: 0 ok, 1 the operation failed, 2 usage error.\n");
 }
 
@@ -204,12 +225,37 @@ bool ctlIsHelp(const char *arg)
     return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
 }
 
+/* The first line of the token file, without its line break. */
+static int readTokenFile(const char *path, char *buf, size_t len)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return ctlUsageError("--token-file %s: %s", path, strerror(errno));
+    }
+    bool ok = fgets(buf, (int)len, f) != NULL;
+    fclose(f);
+    buf[ok ? strcspn(buf, "\r\n") : 0] = '\0';
+    if (buf[0] == '\0') {
+        return ctlUsageError("--token-file %s: no token on its first line", path);
+    }
+    return 0;
+}
+
 int ctlClientOpen(const struct ctl_global *g, struct rc_client **out)
 {
+    static char token[16 * 1024 + 2];
+    const char *t = g->token;
+    if (g->token_file != NULL) {
+        int rv = readTokenFile(g->token_file, token, sizeof token);
+        if (rv != 0) {
+            return rv;
+        }
+        t = token;
+    }
     struct rc_client_options o = {
         .endpoints = g->endpoints,
         .timeout_us = g->timeout_us,
-        .auth_token = getenv("RAFTCRON_AUTH_TOKEN"),
+        .auth_token = t,
     };
     int rv = rc_client_open(&o, out);
     if (rv == RC_EINVAL) {
@@ -235,6 +281,14 @@ int main(int argc, char **argv)
     };
     if (g.endpoints == NULL || g.endpoints[0] == '\0') {
         g.endpoints = "127.0.0.1:7101";
+    }
+    g.token = getenv("RAFTCRON_TOKEN");
+    if (g.token == NULL || g.token[0] == '\0') {
+        g.token = getenv("RAFTCRON_AUTH_TOKEN");
+    }
+    g.token_file = getenv("RAFTCRON_TOKEN_FILE");
+    if (g.token_file != NULL && g.token_file[0] == '\0') {
+        g.token_file = NULL;
     }
     printSetColor(ctlColorWanted(stdout));
     /* Completion runs on partial lines: it must see them as typed, global options included. */

@@ -21,6 +21,8 @@ struct ctl_global {
     const char *endpoints;  /* --endpoints or RAFTCRON_ENDPOINTS */
     int64_t timeout_us;     /* --timeout */
     enum ctl_output output; /* -o table|json|yaml */
+    const char *token;      /* --token, or RAFTCRON_TOKEN (RAFTCRON_AUTH_TOKEN, older) */
+    const char *token_file; /* --token-file (its first line), or RAFTCRON_TOKEN_FILE */
 };
 
 /* One global option (ctl.c's table): accepted anywhere on the command line. */
@@ -73,11 +75,13 @@ int ctlJob(const struct ctl_global *g, int argc, char **argv);
 /* ctl_run.c: the run and dlq groups. */
 int ctlRun(const struct ctl_global *g, int argc, char **argv);
 int ctlDlq(const struct ctl_global *g, int argc, char **argv);
+/* ctl_events.c: the events group (Events.Watch). */
+int ctlEvents(const struct ctl_global *g, int argc, char **argv);
 
 struct rc_client;
 struct Raftcron__ClusterStatus;
-/* Open a client on the global options (auth token from env RAFTCRON_AUTH_TOKEN). Returns 0,
- * or CTL_USAGE / CTL_FAILED after printing why. */
+/* Open a client on the global options (the credential from --token or --token-file). Returns
+ * 0, or CTL_USAGE / CTL_FAILED after printing why. */
 int ctlClientOpen(const struct ctl_global *g, struct rc_client **out);
 /* Print why the last call of c failed ("what: message (STATUS)") and return CTL_FAILED. */
 int ctlCallFailed(const struct rc_client *c, int rv, const char *what);

@@ -350,28 +350,7 @@ void printJsonDuration(struct print_json *j, const char *key, int64_t us)
 
 void printDuration(int64_t us, char *buf)
 {
-    static const struct {
-        const char *name;
-        uint64_t us;
-    } units[] = {{"d", 86400000000u}, {"h", 3600000000u}, {"m", 60000000u},
-                 {"s", 1000000u},     {"ms", 1000u},      {"us", 1u}};
-    if (us == 0) {
-        strcpy(buf, "0s");
-        return;
-    }
-    size_t n = 0;
-    if (us < 0) {
-        buf[n++] = '-';
-    }
-    uint64_t left = us < 0 ? (uint64_t)0 - (uint64_t)us : (uint64_t)us;
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        uint64_t k = left / units[i].us;
-        if (k > 0) {
-            n += (size_t)snprintf(buf + n, PRINT_DURATION_MAX - n, "%" PRIu64 "%s", k,
-                                  units[i].name);
-            left -= k * units[i].us;
-        }
-    }
+    timefmtDuration(us, buf);
 }
 
 /* ---- Tables ---------------------------------------------------------------------------------- */

@@ -60,7 +60,7 @@ void printJsonDuration(struct print_json *j, const char *key, int64_t us);
 /* ---- Text ------------------------------------------------------------------------------------ */
 
 /* Longest text printDuration writes, NUL included. */
-#define PRINT_DURATION_MAX 48
+#define PRINT_DURATION_MAX 48 /* = RC_TIMEFMT_DURATION_MAX */
 
 /* us as "1d2h3m4s5ms6us" (units with a zero count left out; 0 is "0s"; negative "-…"). */
 void printDuration(int64_t us, char *buf);

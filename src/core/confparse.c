@@ -61,6 +61,7 @@ static const char G_RAFT[] = "Raft";
 static const char G_SCHED[] = "Scheduling and execution";
 static const char G_HISTORY[] = "Run history";
 static const char G_LOG[] = "Logging";
+static const char G_HTTP[] = "REST API and authentication";
 
 static const struct option options[CONF_N_KEYS] = {
     [CONF_ID] = {NAMES("id", "id", "ID"), K_UINT, FIELD(id), 1, INT64_MAX, NULL, "N", G_CLUSTER,
@@ -75,12 +76,11 @@ static const struct option options[CONF_N_KEYS] = {
                        "Address for protobuf RPC from clients, raftcronctl and workers. Required "
                        "for a Raft member unless --dev.",
                        0},
-    [CONF_HTTP_ADDR] =
-        {NAMES("http-addr", "http_addr", "HTTP_ADDR"), K_ADDR, FIELD(http_addr), 0, 0, "",
-         "HOST:PORT", G_CLUSTER,
-         "Reserved for the REST/JSON API, /metrics and /health, which this version does "
-         "not serve yet: the daemon refuses to start with a non-empty value.",
-         F_EMPTY_OK},
+    [CONF_HTTP_ADDR] = {NAMES("http-addr", "http_addr", "HTTP_ADDR"), K_ADDR, FIELD(http_addr), 0,
+                        0, "", "HOST:PORT", G_HTTP,
+                        "Address of the REST/JSON API, /health, /ready, /metrics and the "
+                        "dashboard (/ui/); empty: none.",
+                        F_EMPTY_OK},
     [CONF_DATA] = {NAMES("data", "data", "DATA"), K_PATH, FIELD(data_dir), 0, 0, NULL, "DIR",
                    G_CLUSTER,
                    "Data directory (Raft log, snapshots); created if missing. Required for a "
@@ -187,6 +187,52 @@ static const struct option options[CONF_N_KEYS] = {
     [CONF_LOG_FORMAT] = {NAMES("log-format", "log_format", "LOG_FORMAT"), K_FORMAT,
                          FIELD(log_format), 0, 0, "logfmt", "logfmt|json", G_LOG,
                          "One logfmt line or one JSON object per event.", 0},
+    [CONF_AUTH_JWT_HS256_KEY_FILE] = {NAMES("auth-jwt-hs256-key-file", "auth_jwt_hs256_key_file",
+                                            "AUTH_JWT_HS256_KEY_FILE"),
+                                      K_PATH, FIELD(auth_jwt_hs256_key_file), 0, 0, "", "FILE",
+                                      G_HTTP, "Secret of HS256 bearer tokens (file, mode 0600).",
+                                      F_EMPTY_OK},
+    [CONF_AUTH_JWT_PUBLIC_KEY_FILE] = {NAMES("auth-jwt-public-key-file", "auth_jwt_public_key_file",
+                                             "AUTH_JWT_PUBLIC_KEY_FILE"),
+                                       K_PATH, FIELD(auth_jwt_public_key_file), 0, 0, "", "FILE",
+                                       G_HTTP,
+                                       "PEM public key of RS256 (RSA) or ES256 (P-256) bearer "
+                                       "tokens.",
+                                       F_EMPTY_OK},
+    [CONF_AUTH_JWT_JWKS_FILE] = {NAMES("auth-jwt-jwks-file", "auth_jwt_jwks_file",
+                                       "AUTH_JWT_JWKS_FILE"),
+                                 K_PATH, FIELD(auth_jwt_jwks_file), 0, 0, "", "FILE", G_HTTP,
+                                 "JWKS file of RS256/ES256 public keys, chosen by the token's "
+                                 "kid.",
+                                 F_EMPTY_OK},
+    [CONF_AUTH_JWT_ISSUER] = {NAMES("auth-jwt-issuer", "auth_jwt_issuer", "AUTH_JWT_ISSUER"),
+                              K_STRING, FIELD(auth_jwt_issuer), 0, 0, "", "ISS", G_HTTP,
+                              "Tokens must carry this iss; empty: not checked.", F_EMPTY_OK},
+    [CONF_AUTH_JWT_AUDIENCE] = {NAMES("auth-jwt-audience", "auth_jwt_audience",
+                                      "AUTH_JWT_AUDIENCE"),
+                                K_STRING, FIELD(auth_jwt_audience), 0, 0, "", "AUD", G_HTTP,
+                                "Tokens' aud must hold this; empty: not checked.", F_EMPTY_OK},
+    [CONF_AUTH_JWT_LEEWAY] = {NAMES("auth-jwt-leeway", "auth_jwt_leeway", "AUTH_JWT_LEEWAY"),
+                              K_DURATION, FIELD(auth_jwt_leeway_us), 0, 3600 * US_PER_S, "60s",
+                              "DURATION", G_HTTP, "Clock skew allowed when checking exp and nbf.",
+                              0},
+    [CONF_AUTH_JWT_CLAIM] = {NAMES("auth-jwt-claim", "auth_jwt_claim", "AUTH_JWT_CLAIM"), K_STRING,
+                             FIELD(auth_jwt_claim), 0, 0, "raftcron", "NAME", G_HTTP,
+                             "The claim that holds a token's namespaces and roles.", 0},
+    [CONF_METRICS_TOKEN] = {NAMES("metrics-token", "metrics_token", "METRICS_TOKEN"), K_BOOL,
+                            FIELD(metrics_token), 0, 0, "false", NULL, G_HTTP,
+                            "/metrics needs a valid credential (when authentication is on).", 0},
+    [CONF_METRICS_NAMESPACES] = {NAMES("metrics-namespaces", "metrics_namespaces",
+                                       "METRICS_NAMESPACES"),
+                                 K_BOOL, FIELD(metrics_namespaces), 0, 0, "false", NULL, G_HTTP,
+                                 "Label runs at /metrics by namespace (one series per namespace).",
+                                 0},
+    [CONF_HTTP_MAX_BODY] = {NAMES("http-max-body", "http_max_body", "HTTP_MAX_BODY"), K_UINT,
+                            FIELD(http_max_body), 1024, 64 << 20, "1048576", "BYTES", G_HTTP,
+                            "Largest request body the REST API reads (larger: 413).", 0},
+    [CONF_EVENTS_BUFFER] = {NAMES("events-buffer", "events_buffer", "EVENTS_BUFFER"), K_UINT,
+                            FIELD(events_buffer), 0, 1000000, "16384", "N", G_HTTP,
+                            "Events kept for watches that resume (Last-Event-ID).", 0},
 };
 
 /* Where a value is being read from, for messages. */

@@ -78,6 +78,17 @@ enum conf_key {
     CONF_HTTP_CA_FILE,
     CONF_LOG_LEVEL,
     CONF_LOG_FORMAT,
+    CONF_AUTH_JWT_HS256_KEY_FILE,
+    CONF_AUTH_JWT_PUBLIC_KEY_FILE,
+    CONF_AUTH_JWT_JWKS_FILE,
+    CONF_AUTH_JWT_ISSUER,
+    CONF_AUTH_JWT_AUDIENCE,
+    CONF_AUTH_JWT_LEEWAY,
+    CONF_AUTH_JWT_CLAIM,
+    CONF_METRICS_TOKEN,
+    CONF_METRICS_NAMESPACES,
+    CONF_HTTP_MAX_BODY,
+    CONF_EVENTS_BUFFER,
     CONF_N_KEYS
 };
 
@@ -147,6 +158,18 @@ struct rc_config {
     unsigned n_conns;
     enum rc_log_level log_level;
     enum rc_log_format log_format;
+    /* REST API and authentication (docs/rest.md) */
+    char auth_jwt_hs256_key_file[RC_CONF_PATH_MAX];  /* "" = no HS256 tokens */
+    char auth_jwt_public_key_file[RC_CONF_PATH_MAX]; /* PEM: RS256 or ES256 tokens */
+    char auth_jwt_jwks_file[RC_CONF_PATH_MAX];       /* JWKS: RS256 or ES256 tokens by kid */
+    char auth_jwt_issuer[RC_CONF_TOKEN_MAX];         /* "" = iss not checked */
+    char auth_jwt_audience[RC_CONF_TOKEN_MAX];       /* "" = aud not checked */
+    int64_t auth_jwt_leeway_us;
+    char auth_jwt_claim[RC_CONF_TAG_KEY_MAX];
+    bool metrics_token;      /* /metrics needs a valid credential */
+    bool metrics_namespaces; /* runs by namespace at /metrics */
+    uint32_t http_max_body;  /* bytes */
+    uint32_t events_buffer;  /* events kept for resuming watches */
     struct conf_origin origin[CONF_N_KEYS];
 };
 

@@ -53,6 +53,30 @@ struct rc_fsm_observer {
 /* Install obs (borrowed, NULL to remove) with its data. */
 void fsmSetObserver(struct rc_fsm *f, const struct rc_fsm_observer *obs, void *data);
 
+/*
+ * Told of every change with the Raft index of the entry that made it: what the event stream
+ * (node/events.h) is made of. Local and read-only like the observer, and a second, independent
+ * slot. Borrowed arguments, valid for the call only.
+ */
+enum rc_fsm_job_change {
+    RC_FSM_JOB_CREATED = 1,
+    RC_FSM_JOB_UPDATED,
+    RC_FSM_JOB_DELETED, /* job is the job as it was, freed after the call */
+    RC_FSM_JOB_PAUSED,
+    RC_FSM_JOB_RESUMED
+};
+struct rc_fsm_events {
+    void (*job_changed)(void *data, uint64_t index, const Raftcron__Job *job,
+                        enum rc_fsm_job_change what);
+    /* As rc_fsm_observer.run_changed. */
+    void (*run_changed)(void *data, uint64_t index, const Raftcron__Run *run, uint32_t from,
+                        bool dropped);
+    void (*decided)(void *data, uint64_t index, const Raftcron__Decision *d);
+    /* The state was replaced by a snapshot of index: changes up to it were not told. */
+    void (*restored)(void *data, uint64_t index);
+};
+void fsmSetEvents(struct rc_fsm *f, const struct rc_fsm_events *ev, void *data);
+
 /* Create an empty FSM. Returns 0 or RC_ENOMEM. Free with fsmDestroy. */
 int fsmCreate(struct rc_fsm **out);
 void fsmDestroy(struct rc_fsm *f);

@@ -89,6 +89,11 @@ static void keepWaits(struct leader *l, struct sched_plan *p)
     p->n_waits = 0;
 }
 
+size_t leaderDueJobs(const struct leader *l)
+{
+    return l->state == LEADER_ACTIVE ? l->heap.n : 0;
+}
+
 const char *leaderWaitReason(const struct leader *l, uint64_t run_id)
 {
     if (l->state != LEADER_ACTIVE) {

@@ -79,6 +79,8 @@ void leaderPoke(struct leader *l);
 /* Plan again at once (the dispatcher: an overdue assignment, a worker became live, capacity
  * freed). */
 void leaderPokeNow(struct leader *l);
+/* Jobs in the due-heap (metrics; 0 while not leading). */
+size_t leaderDueJobs(const struct leader *l);
 /* Why run_id waits, from the latest plan, or NULL (borrowed). */
 const char *leaderWaitReason(const struct leader *l, uint64_t run_id);
 void leaderClose(struct leader *l, void (*cb)(struct leader *l));

@@ -123,6 +123,7 @@ static void onChange(struct cluster *c, void *data)
     logSetRaftState(clusterTerm(c), clusterStateName(c));
     const char *addr = NULL;
     uint64_t leader = clusterLeader(c, &addr);
+    metricsLeader(&n->metrics, leader);
     logInfo("raft state changed", "leader", "%llu", (unsigned long long)leader);
     if (clusterIsLeader(c) && n->state == NODE_RUNNING) {
         recordSelf(n);
@@ -148,6 +149,42 @@ static void onApplied(struct cluster *c, void *data)
     if (n->exporter_open) {
         exportPoke(&n->exporter);
     }
+}
+
+static void onCommit(struct cluster *c, void *data, int64_t latency_us)
+{
+    struct node *n = data;
+    (void)c;
+    metricsAppend(&n->metrics, latency_us);
+}
+
+/* The FSM's changes go to the event stream and to the metrics (one slot, two listeners). */
+static void hookJob(void *data, uint64_t index, const Raftcron__Job *job,
+                    enum rc_fsm_job_change what)
+{
+    struct node *n = data;
+    n->events.hooks.job_changed(&n->events, index, job, what);
+}
+
+static void hookRun(void *data, uint64_t index, const Raftcron__Run *run, uint32_t from,
+                    bool dropped)
+{
+    struct node *n = data;
+    n->events.hooks.run_changed(&n->events, index, run, from, dropped);
+    n->metrics.hooks.run_changed(&n->metrics, index, run, from, dropped);
+}
+
+static void hookDecided(void *data, uint64_t index, const Raftcron__Decision *d)
+{
+    struct node *n = data;
+    n->events.hooks.decided(&n->events, index, d);
+    n->metrics.hooks.decided(&n->metrics, index, d);
+}
+
+static void hookRestored(void *data, uint64_t index)
+{
+    struct node *n = data;
+    n->events.hooks.restored(&n->events, index);
 }
 
 static void onClusterId(struct cluster *c, void *data, uint64_t peer_id, uint64_t peer_cluster,
@@ -240,6 +277,7 @@ static void finishStop(struct node *n)
         return;
     }
     setState(n, NODE_STOPPED);
+    authClose(&n->auth);
     logInfo("stopped");
 }
 
@@ -313,9 +351,29 @@ static void closeStopTimer(struct node *n)
 
 /* The last steps of a stop: client connections, Raft, and the signal handlers (kept until now
  * so that a second signal still means "exit at once"). */
+static void httpClosed(struct http_server *s)
+{
+    finishStop(s->node);
+}
+
 static void closeRest(struct node *n)
 {
     closeStopTimer(n);
+    if (n->http_open) {
+        n->http_open = false;
+        n->pending_close++;
+        httpClose(&n->http, httpClosed);
+    }
+    rpcEventsEnd(n);
+    if (n->events_open) {
+        n->events_open = false;
+        n->pending_close++;
+        if (n->cluster_open) {
+            fsmSetEvents(n->cluster.core, NULL, NULL);
+        }
+        eventsClose(&n->events, handleClosed);
+        n->events.flush.data = n;
+    }
     if (n->rpc_open) {
         n->rpc_open = false;
         n->pending_close++;
@@ -570,7 +628,18 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
     uv_signal_start(&n->sigterm, onSignal, SIGTERM);
     uv_signal_start(&n->sigint, onSignal, SIGINT);
     n->signals_open = true;
-    int rv = checkDataDir(opts, err, errlen);
+    metricsInit(&n->metrics, rpcNow());
+    int rv = authInit(&n->auth, &opts->auth, err, errlen);
+    if (rv == 0) {
+        rv = eventsInit(&n->events, loop, opts->events_buffer);
+        n->events_open = rv == 0;
+        if (rv != 0) {
+            errSet(err, errlen, rv, "events: out of memory");
+        }
+    }
+    if (rv == 0) {
+        rv = checkDataDir(opts, err, errlen);
+    }
     if (rv != 0) {
         goto err_stop;
     }
@@ -591,6 +660,14 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
     if (rv != 0) {
         goto err_stop;
     }
+    n->fsm_hooks = (struct rc_fsm_events){.job_changed = hookJob,
+                                          .run_changed = hookRun,
+                                          .decided = hookDecided,
+                                          .restored = hookRestored};
+    fsmSetEvents(n->cluster.core, &n->fsm_hooks, n);
+    /* What a snapshot loaded at start covered was never told: resuming before it is a gap. */
+    n->events.restored_index = fsmAppliedIndex(n->cluster.core);
+    n->cluster.commit_cb = onCommit;
     if (!clusterHasConfiguration(&n->cluster) && opts->join == NULL) {
         rv = errSet(err, errlen, RC_EINVAL,
                     "data dir %s holds no cluster: start the first node with --bootstrap and "
@@ -615,6 +692,13 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
         goto err_stop;
     }
     n->rpc_open = true;
+    if (opts->http_addr != NULL) {
+        rv = httpStart(&n->http, n, opts->http_addr, opts->http_max_body, err, errlen);
+        if (rv != 0) {
+            goto err_stop;
+        }
+        n->http_open = true;
+    }
     n->cluster.applied_cb = onApplied;
     n->cluster.cluster_cb = onClusterId;
     ioUvInit(&n->io, loop, &n->cluster);
@@ -637,8 +721,9 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
     orphanStart(&n->orphan, n);
     n->orphan_open = true;
     logSetRaftState(clusterTerm(&n->cluster), clusterStateName(&n->cluster));
-    logInfo("started", "raft_addr", "%s", opts->raft_addr, "rpc_addr", "%s", opts->rpc_addr, "data",
-            "%s", opts->data_dir);
+    logInfo("started", "raft_addr", "%s", opts->raft_addr, "rpc_addr", "%s", opts->rpc_addr,
+            "http_addr", "%s", opts->http_addr != NULL ? opts->http_addr : "", "data", "%s",
+            opts->data_dir);
     leaderOnChange(&n->leader); /* a single-node cluster may already be leader */
     if (n->exporter_open) {
         exportOnLeader(&n->exporter, clusterIsLeader(&n->cluster));

@@ -18,13 +18,17 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "auth.h"
 #include "dispatch.h"
+#include "events.h"
 #include "execs.h"
 #include "io_uv.h"
 #include "leader.h"
 #include "link.h"
 #include "export.h"
+#include "http.h"
 #include "listener.h"
+#include "metrics.h"
 #include "orphan.h"
 #include "raft/cluster.h"
 #include "worker.h"
@@ -64,6 +68,13 @@ struct node_options {
     unsigned n_conns;
     unsigned sql_pool_size;
     const char *http_ca_file; /* NULL: libcurl's CA store */
+    /* The REST API (http.h) and credentials (auth.h); strings borrowed. */
+    const char *http_addr; /* NULL: no HTTP listener */
+    size_t http_max_body;
+    unsigned events_buffer;  /* events kept for resuming watches (events.h) */
+    bool metrics_token;      /* /metrics needs a credential */
+    bool metrics_namespaces; /* runs by namespace at /metrics */
+    struct auth_options auth;
 };
 
 enum node_state { NODE_STARTING = 0, NODE_RUNNING, NODE_STOPPING, NODE_STOPPED };
@@ -113,6 +124,14 @@ struct node {
     } held;
     bool rpc_open, cluster_open;
     unsigned pending_close;
+    struct auth auth;       /* credentials of every RPC and REST call */
+    struct metrics metrics; /* /metrics */
+    struct events events;   /* the event stream (SSE and Events.Watch) */
+    bool events_open;
+    struct rc_fsm_events fsm_hooks; /* the FSM's changes, to events and metrics */
+    struct http_server http;        /* --http-addr */
+    bool http_open;
+    struct watch *watches; /* Events.Watch calls (rpc_events.c) */
 };
 
 /* Start everything. On error returns an RC_E* code with a message; run the loop to let

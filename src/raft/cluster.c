@@ -25,6 +25,7 @@ struct proposal {
     struct cluster *c;
     cluster_apply_cb cb;
     void *data;
+    uint64_t proposed_ns; /* uv_hrtime at the proposal (commit_cb) */
 };
 
 struct barrier {
@@ -798,6 +799,9 @@ static void applied(struct raft_apply *req, int status, void *result)
                  "entry %llu was applied, but its result is no longer available",
                  (unsigned long long)p->req.index);
     }
+    if (status == 0 && c->commit_cb != NULL) {
+        c->commit_cb(c, c->change_data, (int64_t)((uv_hrtime() - p->proposed_ns) / 1000));
+    }
     p->cb(p->data, fromRaft(status), status == 0 ? &res : NULL);
     free(p);
     if (status == 0 && c->applied_cb != NULL) {
@@ -827,6 +831,7 @@ int clusterPropose(struct cluster *c, const void *buf, size_t len, cluster_apply
     p->c = c;
     p->cb = cb;
     p->data = data;
+    p->proposed_ns = uv_hrtime();
     rv = raft_apply(&c->raft, &p->req, &b, 1, applied);
     if (rv != 0) {
         /* libraft 0.22's legacy raft_apply has already released the entry's buffer when it

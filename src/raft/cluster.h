@@ -59,6 +59,8 @@ struct cluster {
     void *change_data;
     cluster_close_cb close_cb;
     void (*applied_cb)(struct cluster *c, void *data); /* after each local proposal applied */
+    /* Each local proposal applied, latency_us after it was proposed (metrics; may be NULL). */
+    void (*commit_cb)(struct cluster *c, void *data, int64_t latency_us);
     /* A peer of another cluster was refused (peer_cluster: its id), or this node adopted its
      * cluster's id (adopted). May be NULL. */
     void (*cluster_cb)(struct cluster *c, void *data, uint64_t peer_id, uint64_t peer_cluster,

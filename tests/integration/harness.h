@@ -20,6 +20,8 @@ struct harness {
     char bin[512]; /* directory of raftcrond / raftcronctl */
     int base_port;
     pid_t pids[HARNESS_MAX_NODES + 1]; /* by node id; 0 = not running */
+    bool http;                         /* nodes started with --http-addr (harnessHttpAddr) */
+    const char *token;                 /* the credential of harnessClient's clients, or NULL */
 };
 
 #define HARNESS_STOP_MS 20000 /* a graceful stop: drain, then at most a 3 s handover, then exit */
@@ -36,6 +38,8 @@ bool harnessClose(struct harness *h);
 /* "127.0.0.1:PORT" of node id's RPC / Raft listener (static buffer per call site: copy it). */
 void harnessRpcAddr(const struct harness *h, int id, char *buf, size_t len);
 void harnessRaftAddr(const struct harness *h, int id, char *buf, size_t len);
+/* "127.0.0.1:PORT" for node id's --http-addr (the harness does not pass it: a test does). */
+void harnessHttpAddr(const struct harness *h, int id, char *buf, size_t len);
 /* Comma-separated RPC endpoints of nodes 1..n. */
 void harnessEndpoints(const struct harness *h, int n, char *buf, size_t len);
 /* The node's data dir. */
