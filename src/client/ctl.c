@@ -97,8 +97,8 @@ static const struct ctl_global_option global_options[] = {
     {"output", 'o', "FMT", "table (default), json or yaml", setOutput},
     {"token", 0, "TOKEN",
      "credential: the cluster's shared secret or a bearer JWT (env RAFTCRON_TOKEN)", setToken},
-    {"token-file", 0, "FILE", "the credential from the first line of FILE (env RAFTCRON_TOKEN_FILE)",
-     setTokenFile},
+    {"token-file", 0, "FILE",
+     "the credential from the first line of FILE (env RAFTCRON_TOKEN_FILE)", setTokenFile},
 };
 
 const struct ctl_global_option *ctlGlobalOption(size_t i)
@@ -193,7 +193,8 @@ static void usage(FILE *f)
     }
     fprintf(f, "  %-24s %s\n", "-h, --help", "this help; 'raftcronctl GROUP --help' for a group");
     fprintf(f, "\n"
-               "Environment: RAFTCRON_ENDPOINTS, RAFTCRON_TOKEN, RAFTCRON_TOKEN_FILE; NO_COLOR turns colour\n"
+               "Environment: RAFTCRON_ENDPOINTS, RAFTCRON_TOKEN, RAFTCRON_TOKEN_FILE; NO_COLOR "
+               "turns colour\n"
                "off.\n"
                "Exit status: 0 ok, 1 the operation failed, 2 usage error.\n");
 }
