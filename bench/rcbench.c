@@ -4,12 +4,14 @@
  * client is not thread-safe). Prints one JSON object on stdout; bulk data goes to --out.
  *
  *   rcbench create   --endpoints E --ns NS --count N [--prefix P] [--first K] [--threads T]
- *                    [--spread PERIOD] --job KEY=VALUE [--job KEY=VALUE ...]
+ *                    [--spread PERIOD] [--seconds S] --job KEY=VALUE [--job KEY=VALUE ...]
  *       Job.Put (create-only) jobs P0000000 … of the definition given by the --job keys (the keys
  *       of `raftcronctl job apply` files). --spread PERIOD: job k's anchor is the template's
  *       anchor + k * PERIOD / N (an `every` job). Reports the rate and the latency of each put;
  *       ALREADY_EXISTS counts as created (the library sent a put again after its connection
  *       broke, and the first had been applied: rcbench is the only writer of its names).
+ *       --seconds S: start no put after S seconds (budget_hit: true); the jobs put are still
+ *       the first ones (the threads take the next index from one counter).
  *   rcbench runs     --endpoints E --ns NS --count N [--prefix P] [--threads T] [--limit L]
  *                    --out FILE
  *       Run.List (stale: ask the node named first, the leader) of every job; one line per run
@@ -155,8 +157,9 @@ static Raftcron__JobSpec *buildTemplate(const struct opts *o, struct rc_jobdef *
 struct creator {
     const struct opts *o;
     const Raftcron__JobSpec *tmpl;
-    unsigned index; /* thread number: puts jobs index, index + T, … */
-    int64_t *lat;   /* latency of each put, by job */
+    _Atomic size_t *next; /* shared: the next job to put, so that the jobs put form a prefix */
+    int64_t stop_mono;    /* shared: no new put after this (INT64_MAX: none) */
+    int64_t *lat;         /* latency of each put, by job; -1 when not put */
     size_t ok, existed, failed;
     char err[256];
 };
@@ -166,7 +169,14 @@ static void *createLoop(void *arg)
     struct creator *cr = arg;
     const struct opts *o = cr->o;
     struct rc_client *c = openClient(o, 60 * INT64_C(1000000));
-    for (size_t k = cr->index; k < o->count; k += o->threads) {
+    for (;;) {
+        if (monoUs() >= cr->stop_mono) {
+            break;
+        }
+        size_t k = atomic_fetch_add(cr->next, 1);
+        if (k >= o->count) {
+            break;
+        }
         Raftcron__JobSpec s = *cr->tmpl;
         Raftcron__Trigger t = *cr->tmpl->trigger;
         char name[160];
@@ -208,9 +218,15 @@ static int cmdCreate(const struct opts *o)
     if (lat == NULL || cr == NULL || th == NULL) {
         die("%s", "out of memory");
     }
+    for (size_t k = 0; k < o->count; k++) {
+        lat[k] = -1;
+    }
+    _Atomic size_t next = 0;
     int64_t t0 = monoUs();
+    int64_t stop = o->seconds > 0 ? t0 + (int64_t)(o->seconds * 1e6) : INT64_MAX;
     for (unsigned i = 0; i < o->threads; i++) {
-        cr[i] = (struct creator){.o = o, .tmpl = tmpl, .index = i, .lat = lat};
+        cr[i] =
+            (struct creator){.o = o, .tmpl = tmpl, .next = &next, .stop_mono = stop, .lat = lat};
         pthread_create(&th[i], NULL, createLoop, &cr[i]);
     }
     size_t ok = 0, existed = 0, failed = 0;
@@ -235,10 +251,12 @@ static int cmdCreate(const struct opts *o)
     double p50 = n > 0 ? (double)lat[n / 2] / 1e3 : 0;
     double p99 = n > 0 ? (double)lat[n * 99 / 100] / 1e3 : 0;
     double mx = n > 0 ? (double)lat[n - 1] / 1e3 : 0;
+    size_t tried = atomic_load(&next) < o->count ? atomic_load(&next) : o->count;
     printf("{\"created\": %zu, \"existed_on_retry\": %zu, \"failed\": %zu, \"threads\": %u, "
-           "\"seconds\": %.3f, \"per_s\": %.1f, "
+           "\"budget_hit\": %s, \"seconds\": %.3f, \"per_s\": %.1f, "
            "\"put_ms\": {\"p50\": %.3f, \"p99\": %.3f, \"max\": %.3f}, \"error\": ",
-           ok, existed, failed, o->threads, secs, secs > 0 ? (double)ok / secs : 0, p50, p99, mx);
+           ok, existed, failed, o->threads, tried < o->count ? "true" : "false", secs,
+           secs > 0 ? (double)ok / secs : 0, p50, p99, mx);
     printJsonString(err);
     printf("}\n");
     free(lat);
@@ -517,6 +535,7 @@ int main(int argc, char **argv)
         {"seconds", required_argument, NULL, 'S'},   {"timeout-ms", required_argument, NULL, 'T'},
         {"job", required_argument, NULL, 'j'},       {NULL, 0, NULL, 0}};
     optind = 2;
+    bool seconds_given = false;
     int ch;
     while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
         switch (ch) {
@@ -552,6 +571,7 @@ int main(int argc, char **argv)
             break;
         case 'S':
             o.seconds = atof(optarg);
+            seconds_given = true;
             break;
         case 'T':
             o.timeout_ms = (int64_t)number(optarg, "--timeout-ms");
@@ -570,6 +590,9 @@ int main(int argc, char **argv)
         usage();
     }
     if (strcmp(o.cmd, "create") == 0) {
+        if (!seconds_given) {
+            o.seconds = 0; /* no budget */
+        }
         return cmdCreate(&o);
     }
     if (strcmp(o.cmd, "runs") == 0) {

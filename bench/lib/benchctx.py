@@ -18,7 +18,7 @@ PRESETS = {
         "drain_s": 5, "margin_s": 1,
         "claim_jobs": 300, "fsync_samples": 50, "raftbench_entries": 50, "raftbench_repeats": 1,
         "failover_trials": 2, "failover_jobs": 3,
-        "scale_sizes": [300], "scale_seq": 50,
+        "scale_sizes": [300], "scale_seq": 50, "scale_budget_s": 120,
         # so that even 300 jobs make the fresh node install a snapshot rather than replay
         "scale_node_args": ["--snapshot-threshold", "64", "--snapshot-trailing", "16"],
         "exec_jobs": 20, "exec_window_s": 2, "exec_windows": 1, "concurrent_http": 20,
@@ -30,7 +30,7 @@ PRESETS = {
         "claim_jobs": 20000, "fsync_samples": 1000, "raftbench_entries": 1000,
         "raftbench_repeats": 3,
         "failover_trials": 10, "failover_jobs": 5,
-        "scale_sizes": [100000], "scale_seq": 5000,
+        "scale_sizes": [100000], "scale_seq": 5000, "scale_budget_s": 900,
         "exec_jobs": 1500, "exec_window_s": 5, "exec_windows": 2, "concurrent_http": 1000,
         "probe_jobs": 100,
     },
@@ -40,7 +40,7 @@ PRESETS = {
         "claim_jobs": 100000, "fsync_samples": 2000, "raftbench_entries": 2000,
         "raftbench_repeats": 3,
         "failover_trials": 15, "failover_jobs": 5,
-        "scale_sizes": [100000, 1000000], "scale_seq": 10000,
+        "scale_sizes": [100000, 1000000], "scale_seq": 10000, "scale_budget_s": 1800,
         "exec_jobs": 3000, "exec_window_s": 10, "exec_windows": 3, "concurrent_http": 1000,
         "probe_jobs": 100,
     },
@@ -58,7 +58,7 @@ class Ctx:
         self.keep = keep
         self.work = work or tempfile.mkdtemp(prefix="raftcron-bench-run.")
         os.makedirs(self.work, exist_ok=True)
-        self.create_rate = 1000.0  # jobs/s through rcbench create, learned as we go
+        self.creates = []  # (jobs, seconds) of the pipelined creations so far, to plan ahead
         self.aps_rate = 5000.0  # APScheduler add_job/s, learned as we go
         self.errors = []
         self.t0 = time.time()
@@ -75,8 +75,27 @@ class Ctx:
         sys.stderr.flush()
 
     def learnCreateRate(self, created):
-        if created.get("created") and created.get("seconds"):
-            self.create_rate = max(100.0, created["created"] / created["seconds"])
+        if created.get("created") and created.get("seconds") and created.get("threads", 1) > 1:
+            self.creates.append((created["created"], created["seconds"]))
+
+    def createEstimate(self, n):
+        """Seconds to create n jobs on a fresh cluster, from the creations seen so far. A put
+        costs more the more jobs exist, so t(n) = a n + b n^2 is fitted to the two largest
+        samples (b >= 0); with one sample, its rate; with none, 500 jobs/s."""
+        pts = sorted(set(self.creates))[-2:]
+        if len(pts) == 2 and pts[0][0] != pts[1][0]:
+            (n1, t1), (n2, t2) = pts
+            b = max(0.0, (t2 / n2 - t1 / n1) / (n2 - n1))
+            a = max(1e-6, t2 / n2 - b * n2)
+            return a * n + b * n * n
+        if pts:
+            return pts[-1][1] * n / pts[-1][0]
+        return n / 500.0
+
+    def startIn(self, n):
+        """Seconds from now at which jobs to be created now may start firing: twice the
+        estimate and a margin (an overrun is measured around, see fire.usableFrom)."""
+        return 2.0 * self.createEstimate(n) + self.p["margin_s"]
 
     def attempt(self, what, fn, *args, **kw):
         """fn(*args, **kw), or {"error": …} (recorded: bench/run then exits non-zero)."""

@@ -90,7 +90,7 @@ def burst(ctx, n):
         c.start()
         c.waitVoters(3)
         base = 0  # a fresh cluster: the burst's runs are ids 1..n
-        t_create = 2.0 * n / ctx.create_rate + ctx.p["margin_s"] + 3
+        t_create = ctx.startIn(n) + 3
         due_us = int((time.time() + t_create) * US) // US * US
         keys = {"at": iso(due_us), "noop": "true", "misfire_grace": "1h"}
         cr = ctx.rc.create(c.endpoints, "claim", n, keys, threads=16)

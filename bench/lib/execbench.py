@@ -22,7 +22,7 @@ import subprocess
 import time
 
 import benchstats as bs
-from fire import Plan, analyze, finishedPerWorker, usableFrom, waitDrained
+from fire import Plan, analyze, finishedPerWorker, usableFrom, waitDrained, waitWindows
 from localcluster import LocalCluster
 from rcdriver import iso, iterRuns
 
@@ -52,7 +52,7 @@ class HttpServer:
 
 def planFor(ctx, n, windows, window_s):
     now = time.time()
-    start = int(now + 2.0 * n / ctx.create_rate + ctx.p["margin_s"]) + 1
+    start = int(now + ctx.startIn(n)) + 1
     return Plan(start * US, ctx.p["warm_s"], windows, window_s)
 
 
@@ -69,7 +69,7 @@ def throughput(ctx, kind, server):
         cr = ctx.rc.create(c.endpoints, "exec", n, keys, threads=16, spread_us=US)
         ctx.learnCreateRate(cr)
         usable = usableFrom(pl)
-        time.sleep(max(0.0, pl.end_us / US + 0.2 - time.time()))
+        cpu = waitWindows(c, pl)
         drained = waitDrained(ctx, c, "exec", n, pl, pl.end_us / US + ctx.p["drain_s"])
         lid = c.leaderId()
         read_us = int(time.time() * US)
@@ -84,7 +84,7 @@ def throughput(ctx, kind, server):
     total = sum(per_s.values())
     return {"kind": kind, "offered_per_s": n, "finished_per_s": total,
             "per_node_per_s": per_s, "per_node_mean": total / 3.0,
-            "saturated": total < 0.95 * n, "drained": drained,
+            "saturated": total < 0.95 * n, "drained": drained, "cpu": cpu,
             "lateness": lat["all"], "states": lat["states"], "missing": lat["missing"],
             "not_started": lat["not_started"]}
 
@@ -123,7 +123,7 @@ def concurrentHttp(ctx, server):
         usable = usableFrom(pl)
         if usable >= loaded_us - US:
             raise RuntimeError("creating the jobs took until the loaded windows")
-        time.sleep(max(0.0, pl.end_us / US + 0.2 - time.time()))
+        waitWindows(c, pl)
         waitDrained(ctx, c, "probe", probes, pl, pl.end_us / US + ctx.p["drain_s"])
         lid = c.leaderId()
         read_us = int(time.time() * US)

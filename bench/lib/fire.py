@@ -45,10 +45,9 @@ class Plan:
                 "window_s": (self.windows[0][1] - self.windows[0][0]) // US}
 
 
-def plan(ctx, n, create_rate, extra_s=0):
-    """A Plan whose start leaves time to create n jobs at create_rate (twice over) and a margin."""
-    now = time.time()
-    start = int(math.ceil(now + 2.0 * n / max(create_rate, 1.0) + ctx.p["margin_s"] + extra_s))
+def plan(ctx, seconds):
+    """A Plan whose start is seconds from now (whole second)."""
+    start = int(math.ceil(time.time() + seconds))
     return Plan(start * US, ctx.p["warm_s"], ctx.p["windows"], ctx.p["window_s"])
 
 
@@ -131,6 +130,27 @@ def finishedPerWorker(path, pl, usable_from_us=0):
     return per
 
 
+def waitWindows(c, pl):
+    """Wait until the measured windows are over, watching that no node dies; returns each
+    node's CPU use and time waiting for a CPU over the windows ({id: cpuShare})."""
+    sched0 = None
+    while True:
+        now = time.time()
+        if now >= pl.end_us / US:
+            break
+        if c.exited():
+            raise RuntimeError("node(s) exited during the measurement: %s (logs in %s)"
+                               % (c.exited(), c.dir))
+        if sched0 is None and now >= pl.first_us / US:
+            sched0 = ({i: c.schedstat(i) for i in c.procs}, now)
+        wake = pl.first_us / US if sched0 is None else pl.end_us / US
+        time.sleep(max(0.005, min(0.2, wake - now)))
+    if sched0 is None:
+        return {}
+    secs = time.time() - sched0[1]
+    return {str(i): cpuShare(sched0[0].get(i), c.schedstat(i), secs) for i in c.procs}
+
+
 def usableFrom(pl):
     """Called once the jobs exist: 0, or when their creation overran the warm-up, the instant
     from which the measurement can count (a second later); an error if that leaves nothing."""
@@ -176,7 +196,7 @@ def runRaftcron(ctx, n, shape, executor, node_args=None, nodes=3):
                       workdir=ctx.workdir("fire-%s-%s-%d" % (executor, shape, n))) as c:
         c.start()
         c.waitVoters(3)
-        pl = plan(ctx, n, ctx.create_rate)
+        pl = plan(ctx, ctx.startIn(n))
         keys = {"every": "1s", "anchor": iso(pl.start_us), "start": iso(pl.start_us),
                 "end": iso(pl.end_us - 1), "misfire_grace": "1h"}
         keys.update(executorKeys(executor))
@@ -185,23 +205,7 @@ def runRaftcron(ctx, n, shape, executor, node_args=None, nodes=3):
         ctx.learnCreateRate(cr)
         usable = usableFrom(pl)
         lid0 = c.leaderId()
-        sched0 = None
-        # CPU used and time spent waiting for a CPU, per node, over the measured windows.
-        while True:
-            now = time.time()
-            if now >= pl.end_us / US:
-                break
-            if c.exited():
-                raise RuntimeError("node(s) exited during the measurement: %s (logs in %s)"
-                                   % (c.exited(), c.dir))
-            if sched0 is None and now >= pl.first_us / US:
-                sched0 = ({i: c.schedstat(i) for i in c.procs}, now)
-            wake = pl.first_us / US if sched0 is None else pl.end_us / US
-            time.sleep(max(0.005, min(0.2, wake - now)))
-        cpu = {}
-        if sched0 is not None:
-            secs = time.time() - sched0[1]
-            cpu = {str(i): cpuShare(sched0[0].get(i), c.schedstat(i), secs) for i in c.procs}
+        cpu = waitWindows(c, pl)
         drained = waitDrained(ctx, c, "bench", n, pl, pl.end_us / US + ctx.p["drain_s"])
         lid = c.leaderId()
         read_us = int(time.time() * US)
@@ -223,10 +227,10 @@ def runRaftcron(ctx, n, shape, executor, node_args=None, nodes=3):
 
 
 def runApscheduler(ctx, n, shape):
-    pl = plan(ctx, n, ctx.aps_rate)
+    pl = plan(ctx, 2.0 * n / ctx.aps_rate + ctx.p["margin_s"])
     path = os.path.join(ctx.workdir("aps-%s-%d" % (shape, n)), "runs.tsv")
     worker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apsched_worker.py")
-    cmd = [ctx.aps_python, worker, "--jobs", str(n), "--shape", shape,
+    cmd = [ctx.aps_python, "-B", worker, "--jobs", str(n), "--shape", shape,
            "--start-us", str(pl.start_us), "--end-us", str(pl.end_us),
            "--windows-from", str(pl.first_us), "--drain-s", str(ctx.p["drain_s"]),
            "--out", path]

@@ -33,11 +33,14 @@ class RcBench:
         return out
 
     def create(self, endpoints, ns, count, keys, threads=16, spread_us=0, prefix="j", first=0,
-               timeout=3600):
-        """Job.Put (create-only) count jobs defined by keys ({yaml key: text}); rcbench's
-        JSON (created, failed, seconds, per_s, put_ms)."""
+               budget_s=0, timeout=7200):
+        """Job.Put (create-only) count jobs defined by keys ({yaml key: text}), starting no put
+        after budget_s (0: no budget); rcbench's JSON (created, failed, budget_hit, seconds,
+        per_s, put_ms)."""
         args = ["create", "--endpoints", endpoints, "--ns", ns, "--count", str(count),
                 "--threads", str(threads), "--prefix", prefix, "--first", str(first)]
+        if budget_s:
+            args += ["--seconds", str(budget_s)]
         if spread_us:
             args += ["--spread", str(spread_us)]
         for k, v in keys.items():

@@ -192,9 +192,11 @@ def scaleSection(s, f, fo):
         it = errText(inst) if err(inst) else "%.1f s%s" % (
             inst["seconds"], "" if inst["snapshot_received"] else " (log replay, no snapshot)")
         target = "-"
-        if z["jobs"] >= 1000000:
+        if z.get("target", z["jobs"]) >= 1000000:
             target = "<=0.5 KiB: " + gapBelow(max(per.values()), TARGETS["kib_per_schedule"])
-        rows.append([z["jobs"], "%d MiB" % (z["rss_kib"][ld] // 1024),
+        label = str(z["jobs"]) if z.get("reached", True) else "%d (of %d: budget)" % (
+            z["jobs"], z["target"])
+        rows.append([label, "%d MiB" % (z["rss_kib"][ld] // 1024),
                      "%.2f KiB" % per[ld], "%.2f KiB" % max(fol) if fol else "-",
                      "%.1f MiB" % (snap["bytes"] / 1048576.0) if snap else "none", it, target])
     out.append(table(["schedules", "leader RSS", "leader/sched", "follower/sched", "snapshot",
@@ -233,11 +235,13 @@ def execSection(x):
             rows.append([k, errText(r), "", "", "", ""])
             continue
         per = ", ".join("%s: %.0f" % (w, v) for w, v in sorted(r["per_node_per_s"].items()))
+        cpus = ", ".join("%s: %s" % (i, cpuText(v)) for i, v in sorted(r.get("cpu", {}).items()))
         rows.append([k, "%d/s" % r["offered_per_s"], "%.0f/s" % r["finished_per_s"],
                      "%.0f/s (%s)" % (r["per_node_mean"], per),
                      "saturated" if r["saturated"] else "kept up (capacity is higher)",
-                     "p50 %s p99 %s" % lat3(r["lateness"])[:2]])
-    out.append(table(["executor", "offered", "finished", "per node", "", "lateness"], rows))
+                     "p50 %s p99 %s" % lat3(r["lateness"])[:2], cpus or "-"])
+    out.append(table(["executor", "offered", "finished", "per node", "", "lateness",
+                      "cpu/runq per node"], rows))
     c = x.get("concurrent_http")
     if c is not None:
         if err(c):

@@ -6,7 +6,9 @@ A fresh 3-node cluster (default settings). Jobs are noop cron jobs due once a ye
 measurement, so that RSS counts the schedules and not a growing ledger.
   - creation: the first S jobs by one client, one Job.Put after another (sequential); the rest,
     up to each size, by 32 threads with one client each (pipelined: the library has no batch
-    call, a client is not thread-safe); jobs/s = jobs / wall time, put latency p50/p99;
+    call, a client is not thread-safe); jobs/s = jobs / wall time, put latency p50/p99. Each
+    step has a time budget: a size not reached within it is measured at the count reached,
+    said so, and the larger sizes are skipped;
   - RSS: VmRSS of each node once every node has applied every put, minus its VmRSS before the
     first job, divided by the jobs (KiB per schedule);
   - snapshot: the newest snapshot file in the leader's data dir (libraft takes one every
@@ -109,11 +111,13 @@ def run(ctx):
         out["sequential"] = ctx.rc.create(c.endpoints, "scale", seq, keys, threads=1)
         ctx.learnCreateRate(out["sequential"])
         created = seq
-        for n in sizes:
-            ctx.log("scale: creating jobs %d..%d (32 threads)" % (created, n))
-            pr = ctx.rc.create(c.endpoints, "scale", n - created, keys, threads=32,
-                               first=created)
-            created = n
+        for target in sizes:
+            ctx.log("scale: creating jobs %d..%d (32 threads, at most %ds)"
+                    % (created, target, ctx.p["scale_budget_s"]))
+            pr = ctx.rc.create(c.endpoints, "scale", target - created, keys, threads=32,
+                               first=created, budget_s=ctx.p["scale_budget_s"])
+            created += pr["created"]
+            n = created
             waitApplied(c, [1, 2, 3], 600)
             lid = c.leaderId()
             rss = {i: c.rssKib(i) for i in (1, 2, 3)}
@@ -122,11 +126,16 @@ def run(ctx):
             inst = ctx.attempt("scale: snapshot install on a fresh node at %d jobs" % n,
                                installFresh, ctx, c, n, 120 + n / 2000)
             out["sizes"].append({
-                "jobs": n, "pipelined": pr, "leader": lid,
+                "jobs": n, "target": target, "reached": n >= target, "pipelined": pr,
+                "leader": lid,
                 "rss_kib": {str(i): rss[i] for i in rss},
                 "kib_per_schedule": per,
                 "kib_per_schedule_max": max(per.values()),
                 "snapshot": snap, "install": inst})
+            if n < target:
+                ctx.log("scale: %d of %d jobs within the budget; larger sizes skipped"
+                        % (n, target))
+                break
         if c.exited():
             raise RuntimeError("node(s) exited: %s (logs in %s)" % (c.exited(), c.dir))
     out["node_args"] = args
