@@ -1,26 +1,157 @@
 #include "ctl.h"
 
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/cron.h"
 #include "core/err.h"
+#include "print.h"
 
 static const struct ctl_group groups[] = {
     {"cron", "preview and explain cron expressions", ctlCron},
-    {"cluster", "leader, term, indexes, members; state digest", ctlCluster},
+    {"cluster", "leader, term, indexes, members; state digest; snapshot save", ctlCluster},
     {"member", "list, add, remove, promote, demote members; transfer leadership", ctlMember},
     {"job", "add, update, get, list, delete, pause, resume, apply jobs; next, decisions", ctlJob},
     {"run", "list and show runs (the run history)", ctlRun},
     {"dlq", "list dead letters (runs that exhausted their retries)", ctlDlq},
 };
 
+const struct ctl_group *ctlGroupAt(size_t i)
+{
+    return i < sizeof groups / sizeof groups[0] ? &groups[i] : NULL;
+}
+
+bool ctlColorWanted(FILE *f)
+{
+    const char *no_color = getenv("NO_COLOR");
+    const char *term = getenv("TERM");
+    if (no_color != NULL && no_color[0] != '\0') {
+        return false;
+    }
+    return isatty(fileno(f)) && !(term != NULL && strcmp(term, "dumb") == 0);
+}
+
+/* ---- Global options ----------------------------------------------------------------------------
+ *
+ * One table: the parser, --help and shell completion read it. A global option may stand
+ * anywhere on the line (before the group, between the command and its arguments, at the end),
+ * as kubectl and etcdctl take theirs: ctlGlobalParse takes each one out of argv before the group
+ * parses the rest. Only exact names are recognised ("--timeout", "--timeout=5s", "-o json",
+ * "-ojson"), never abbreviations, so that a group's own "--timeout-run" stays the group's. A
+ * value that itself starts with "-" goes with '=' ("--description=-o"). "--" ends the options.
+ */
+
+static int setEndpoints(struct ctl_global *g, const char *v)
+{
+    g->endpoints = v;
+    return CTL_OK;
+}
+
+static int setTimeout(struct ctl_global *g, const char *v)
+{
+    char err[RC_ERRMSG_SIZE];
+    if (cronParseDuration(v, &g->timeout_us, err, sizeof err) != 0) {
+        return ctlUsageError("--timeout: %s", err);
+    }
+    return CTL_OK;
+}
+
+static int setOutput(struct ctl_global *g, const char *v)
+{
+    /* -o yaml is structured output like json: the same documents, in YAML syntax (print.h). */
+    if (strcmp(v, "json") == 0 || strcmp(v, "yaml") == 0) {
+        g->output = CTL_OUTPUT_JSON;
+        printSetYaml(strcmp(v, "yaml") == 0);
+    } else if (strcmp(v, "table") == 0) {
+        g->output = CTL_OUTPUT_TABLE;
+        printSetYaml(false);
+    } else {
+        return ctlUsageError("-o: unknown output format \"%s\" (table, json or yaml)", v);
+    }
+    return CTL_OK;
+}
+
+static const struct ctl_global_option global_options[] = {
+    {"endpoints", 0, "A,B,C", "RPC endpoints (env RAFTCRON_ENDPOINTS; default 127.0.0.1:7101)",
+     setEndpoints},
+    {"timeout", 0, "DURATION", "deadline of each operation (default 10s)", setTimeout},
+    {"output", 'o', "FMT", "table (default), json or yaml", setOutput},
+};
+
+const struct ctl_global_option *ctlGlobalOption(size_t i)
+{
+    return i < sizeof global_options / sizeof global_options[0] ? &global_options[i] : NULL;
+}
+
+/* The option arg names (with its value when it is "--name=value" or "-oVALUE"), or NULL. */
+static const struct ctl_global_option *matchGlobal(const char *arg, const char **inline_value)
+{
+    *inline_value = NULL;
+    for (const struct ctl_global_option *o = global_options;
+         o < global_options + sizeof global_options / sizeof global_options[0]; o++) {
+        size_t n = strlen(o->name);
+        if (arg[0] == '-' && arg[1] == '-' && strncmp(arg + 2, o->name, n) == 0) {
+            if (arg[2 + n] == '\0') {
+                return o;
+            }
+            if (arg[2 + n] == '=' && o->metavar != NULL) {
+                *inline_value = arg + 3 + n;
+                return o;
+            }
+        }
+        if (o->short_name != 0 && arg[0] == '-' && arg[1] == o->short_name) {
+            if (arg[2] == '\0') {
+                return o;
+            }
+            if (o->metavar != NULL) {
+                *inline_value = arg + 2;
+                return o;
+            }
+        }
+    }
+    return NULL;
+}
+
+int ctlGlobalParse(struct ctl_global *g, int *argc, char **argv)
+{
+    int out = 1;
+    int i = 1;
+    for (; i < *argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--") == 0) {
+            break;
+        }
+        const char *value;
+        const struct ctl_global_option *o = matchGlobal(arg, &value);
+        if (o == NULL) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        if (o->metavar != NULL && value == NULL) {
+            if (i + 1 >= *argc) {
+                return ctlUsageError("%s: needs a value (%s)", arg, o->metavar);
+            }
+            value = argv[++i];
+        }
+        int rv = o->set(g, value);
+        if (rv != CTL_OK) {
+            return rv;
+        }
+    }
+    for (; i < *argc; i++) {
+        argv[out++] = argv[i];
+    }
+    argv[out] = NULL;
+    *argc = out;
+    return CTL_OK;
+}
+
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: raftcronctl [GLOBAL OPTIONS] GROUP COMMAND [ARGS]\n"
+    fprintf(f, "Usage: raftcronctl GROUP COMMAND [ARGS] [OPTIONS]\n"
                "\n"
                "The ops CLI of raftcron, the highly available cron and job scheduler.\n"
                "\n"
@@ -28,14 +159,21 @@ static void usage(FILE *f)
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
         fprintf(f, "  %-10s %s\n", groups[i].name, groups[i].summary);
     }
+    fprintf(f, "  %-10s %s\n", "completion", "print a bash or zsh completion script");
     fprintf(f, "\n"
-               "Global options:\n"
-               "  --endpoints A,B,C  RPC endpoints of the cluster (env RAFTCRON_ENDPOINTS,\n"
-               "                     default 127.0.0.1:7101)\n"
-               "  --timeout DURATION deadline of each operation (default 10s)\n"
-               "  -o, --output FMT   table (default) or json\n"
-               "  -h, --help         this help; 'raftcronctl GROUP --help' for a group\n"
-               "\n"
+               "Global options (anywhere on the line):\n");
+    for (const struct ctl_global_option *o = global_options;
+         o < global_options + sizeof global_options / sizeof global_options[0]; o++) {
+        char flag[64];
+        int n = o->short_name != 0 ? snprintf(flag, sizeof flag, "-%c, ", o->short_name)
+                                   : snprintf(flag, sizeof flag, "    ");
+        snprintf(flag + n, sizeof flag - (size_t)n, "--%s%s%s", o->name, o->metavar ? " " : "",
+                 o->metavar ? o->metavar : "");
+        fprintf(f, "  %-24s %s\n", flag, o->help);
+    }
+    fprintf(f, "  %-24s %s\n", "-h, --help", "this help; 'raftcronctl GROUP --help' for a group");
+    fprintf(f, "\n"
+               "Environment: RAFTCRON_ENDPOINTS, RAFTCRON_AUTH_TOKEN; NO_COLOR turns colour off.\n"
                "Exit status: 0 ok, 1 the operation failed, 2 usage error.\n");
 }
 
@@ -98,50 +236,33 @@ int main(int argc, char **argv)
     if (g.endpoints == NULL || g.endpoints[0] == '\0') {
         g.endpoints = "127.0.0.1:7101";
     }
-    static const struct option opts[] = {
-        {"endpoints", required_argument, NULL, 'e'},
-        {"timeout", required_argument, NULL, 't'},
-        {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    char err[RC_ERRMSG_SIZE];
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+o:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'e':
-            g.endpoints = optarg;
-            break;
-        case 't':
-            if (cronParseDuration(optarg, &g.timeout_us, err, sizeof err) != 0) {
-                return ctlUsageError("--timeout: %s", err);
-            }
-            break;
-        case 'o':
-            if (strcmp(optarg, "json") == 0) {
-                g.output = CTL_OUTPUT_JSON;
-            } else if (strcmp(optarg, "table") == 0) {
-                g.output = CTL_OUTPUT_TABLE;
-            } else {
-                return ctlUsageError("-o: unknown output format \"%s\" (table or json)", optarg);
-            }
-            break;
-        case 'h':
-            usage(stdout);
-            return CTL_OK;
-        default:
-            return ctlUsageError("unknown or incomplete option \"%s\"", argv[optind - 1]);
-        }
+    printSetColor(ctlColorWanted(stdout));
+    /* Completion runs on partial lines: it must see them as typed, global options included. */
+    if (argc >= 2 && strcmp(argv[1], "__complete") == 0) {
+        return ctlCompleteWords(&g, argc - 2, argv + 2);
     }
-    if (optind >= argc) {
+    int rv = ctlGlobalParse(&g, &argc, argv);
+    if (rv != CTL_OK) {
+        return rv;
+    }
+    if (argc < 2) {
         usage(stderr);
         return CTL_USAGE;
     }
+    if (ctlIsHelp(argv[1])) {
+        usage(stdout);
+        return CTL_OK;
+    }
+    if (argv[1][0] == '-') {
+        return ctlUsageError("unknown or incomplete option \"%s\"", argv[1]);
+    }
+    if (strcmp(argv[1], "completion") == 0) {
+        return ctlCompletion(argc - 1, argv + 1);
+    }
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
-        if (strcmp(argv[optind], groups[i].name) == 0) {
-            return groups[i].run(&g, argc - optind, argv + optind);
+        if (strcmp(argv[1], groups[i].name) == 0) {
+            return groups[i].run(&g, argc - 1, argv + 1);
         }
     }
-    return ctlUsageError("unknown command group \"%s\"", argv[optind]);
+    return ctlUsageError("unknown command group \"%s\"", argv[1]);
 }

@@ -7,17 +7,39 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 enum { CTL_OK = 0, CTL_FAILED = 1, CTL_USAGE = 2 };
 
+/* CTL_OUTPUT_JSON is structured output: one document per command, written by print.h's
+ * writer in JSON or, after -o yaml, in YAML syntax (printSetYaml). Groups need not tell them
+ * apart. */
 enum ctl_output { CTL_OUTPUT_TABLE = 0, CTL_OUTPUT_JSON = 1 };
 
 /* Global options, shared by every group (borrowed strings from argv/environ). */
 struct ctl_global {
     const char *endpoints;  /* --endpoints or RAFTCRON_ENDPOINTS */
     int64_t timeout_us;     /* --timeout */
-    enum ctl_output output; /* -o table|json */
+    enum ctl_output output; /* -o table|json|yaml */
 };
+
+/* One global option (ctl.c's table): accepted anywhere on the command line. */
+struct ctl_global_option {
+    const char *name;    /* long name, without the dashes */
+    char short_name;     /* 0: none */
+    const char *metavar; /* what it takes; NULL: a switch */
+    const char *help;
+    /* Store value (borrowed from argv; NULL for a switch). Returns CTL_OK, or CTL_USAGE after
+     * printing why. */
+    int (*set)(struct ctl_global *g, const char *value);
+};
+
+/* The i-th global option (from 0), or NULL past the last. */
+const struct ctl_global_option *ctlGlobalOption(size_t i);
+/* Take every global option out of argv[1..argc) (up to a "--", which stays) and apply it to g;
+ * *argc and argv are compacted to what remains, argv[*argc] = NULL. Returns CTL_OK, or
+ * CTL_USAGE after printing why (a bad value, a value missing at the end of the line). */
+int ctlGlobalParse(struct ctl_global *g, int *argc, char **argv);
 
 struct ctl_group {
     const char *name;
@@ -31,6 +53,18 @@ int ctlUsageError(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int ctlFail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Whether argv[i] is -h or --help. */
 bool ctlIsHelp(const char *arg);
+
+/* The i-th command group (from 0), or NULL past the last: for completion. */
+const struct ctl_group *ctlGroupAt(size_t i);
+
+/* Whether output to f may be coloured: a terminal, NO_COLOR unset or empty
+ * (no-color.org), TERM not "dumb". */
+bool ctlColorWanted(FILE *f);
+
+/* ctl_complete.c: "raftcronctl completion bash|zsh" prints a script that asks
+ * "raftcronctl __complete WORDS…" for the candidates of the last word, one per line. */
+int ctlCompletion(int argc, char **argv);
+int ctlCompleteWords(const struct ctl_global *g, int argc, char **argv);
 
 int ctlCron(const struct ctl_global *g, int argc, char **argv);
 int ctlCluster(const struct ctl_global *g, int argc, char **argv);

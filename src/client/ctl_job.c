@@ -27,6 +27,7 @@
 #include "core/timefmt.h"
 #include "ctl.h"
 #include "print.h"
+#include "progress.h"
 #include "raftcron/client.h"
 
 #define MAX_FLAGS     48
@@ -1182,21 +1183,26 @@ struct apply {
     const struct job_args *a;
     struct rc_jobfile file;
     Raftcron__JobListResponse *stored;
-    struct print_json j; /* -o json: {"dry_run", "jobs": [{"namespace", "name", "result"}]} */
+    struct print_json j;      /* -o json: {"dry_run", "jobs": [{"namespace", "name", "result"}]} */
+    struct progress progress; /* jobs handled, on a terminal */
+    uint64_t handled;
 };
 
 static void report(struct apply *ap, const char *result, const Raftcron__JobSpec *s)
 {
+    progressClear(&ap->progress);
     if (ap->g->output == CTL_OUTPUT_JSON) {
         printJsonOpen(&ap->j, NULL, '{');
         printJsonStr(&ap->j, "namespace", s->namespace_);
         printJsonStr(&ap->j, "name", s->name);
         printJsonStr(&ap->j, "result", result);
         printJsonClose(&ap->j);
-        return;
+    } else {
+        char key[256];
+        printf("%s %s%s\n", result, keyOf(s, key, sizeof key), ap->a->dry_run ? " (dry run)" : "");
     }
-    char key[256];
-    printf("%s %s%s\n", result, keyOf(s, key, sizeof key), ap->a->dry_run ? " (dry run)" : "");
+    fflush(stdout);
+    progressUpdate(&ap->progress, ++ap->handled);
 }
 
 static Raftcron__Job *findStored(const struct apply *ap, const Raftcron__JobSpec *s)
@@ -1309,12 +1315,14 @@ static int applyAll(struct apply *ap)
         printJsonOpen(&ap->j, "jobs", '[');
     }
     int rv = 0;
+    progressStart(&ap->progress, "job apply", "", ap->file.n_jobs);
     for (size_t i = 0; i < ap->file.n_jobs && rv == 0; i++) {
         rv = applyOne(ap, &ap->file.jobs[i]);
     }
     if (rv == 0 && ap->a->prune) {
         rv = prune(ap);
     }
+    progressEnd(&ap->progress);
     if (ap->g->output == CTL_OUTPUT_JSON) {
         printJsonClose(&ap->j);
         printJsonClose(&ap->j);

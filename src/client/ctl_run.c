@@ -399,7 +399,11 @@ static int parseArgs(int argc, char **argv, struct run_args *a)
 static int startedRun(const struct ctl_global *g, uint64_t id)
 {
     if (g->output == CTL_OUTPUT_JSON) {
-        printf("{\"run_id\":%llu}\n", (unsigned long long)id);
+        struct print_json j;
+        printJsonInit(&j, stdout);
+        printJsonOpen(&j, NULL, '{');
+        printJsonUint(&j, "run_id", id);
+        printJsonClose(&j);
     } else {
         printf("started run %llu\n", (unsigned long long)id);
     }

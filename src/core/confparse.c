@@ -103,6 +103,13 @@ static const struct option options[CONF_N_KEYS] = {
                       "log and serve (docs/operations.md). Once, on the survivor with the "
                       "longest log; never in a config file.",
                       0},
+    [CONF_RESTORE] = {"restore", "RAFTCRON_RESTORE", NULL, K_PATH, FIELD(restore_file), 0, 0, "",
+                      "FILE", G_CLUSTER,
+                      "Start a new cluster (a new cluster id) from a backup that `raftcronctl "
+                      "cluster snapshot save` wrote: into an empty --data dir, this node the "
+                      "only voter; then --join the others. First start only; never in a config "
+                      "file.",
+                      F_EMPTY_OK | F_NO_YAML},
     [CONF_WORKER] = {NAMES("worker", "worker", "WORKER"), K_BOOL, FIELD(worker), 0, 0, "false",
                      NULL, G_CLUSTER,
                      "Run as a worker agent: executes runs, is not a Raft member (needs --join).",
@@ -1464,6 +1471,9 @@ static int checkDev(struct rc_config *cfg, char *err, size_t errlen)
     if (cfg->recover) {
         return conflict(cfg, CONF_DEV, CONF_RECOVER, err, errlen);
     }
+    if (cfg->restore_file[0] != '\0') {
+        return conflict(cfg, CONF_DEV, CONF_RESTORE, err, errlen);
+    }
     fillDefault(cfg, CONF_ID, "1");
     fillDefault(cfg, CONF_RAFT_ADDR, "127.0.0.1:7201");
     fillDefault(cfg, CONF_RPC_ADDR, "127.0.0.1:7101");
@@ -1476,6 +1486,9 @@ static int checkWorker(struct rc_config *cfg, char *err, size_t errlen)
 {
     if (cfg->recover) {
         return conflict(cfg, CONF_WORKER, CONF_RECOVER, err, errlen);
+    }
+    if (cfg->restore_file[0] != '\0') {
+        return conflict(cfg, CONF_WORKER, CONF_RESTORE, err, errlen);
     }
     if (cfg->bootstrap) {
         return conflict(cfg, CONF_WORKER, CONF_BOOTSTRAP, err, errlen);
@@ -1514,6 +1527,15 @@ static int checkMember(struct rc_config *cfg, char *err, size_t errlen)
     }
     if (cfg->bootstrap && cfg->standby) {
         return conflict(cfg, CONF_STANDBY, CONF_BOOTSTRAP, err, errlen);
+    }
+    if (cfg->restore_file[0] != '\0' &&
+        (cfg->bootstrap || cfg->n_join > 0 || cfg->standby || cfg->recover)) {
+        return conflict(cfg, CONF_RESTORE,
+                        cfg->bootstrap    ? CONF_BOOTSTRAP
+                        : cfg->n_join > 0 ? CONF_JOIN
+                        : cfg->standby    ? CONF_STANDBY
+                                          : CONF_RECOVER,
+                        err, errlen);
     }
     if (cfg->recover && (cfg->bootstrap || cfg->n_join > 0 || cfg->standby)) {
         return conflict(cfg, CONF_RECOVER,
@@ -1575,6 +1597,18 @@ int confparseCheck(struct rc_config *cfg, char *err, size_t errlen)
         return errSet(err, errlen, RC_EINVAL, "%s: %s must be shorter than %s (%s)",
                       refHead(ha, cfg, CONF_HEARTBEAT_TIMEOUT),
                       durationText(d1, sizeof d1, cfg->heartbeat_timeout_us),
+                      refTail(tb, cfg, CONF_ELECTION_TIMEOUT),
+                      durationText(d2, sizeof d2, cfg->election_timeout_us));
+    }
+    if (!cfg->worker && cfg->worker_timeout_us < RC_WORKER_LEASE_US + cfg->election_timeout_us) {
+        /* A worker cut off from the leader keeps starting runs for up to the lease after the
+         * deposed leader last answered it; only then may the new leader give them away. */
+        char ha[PLACE_SIZE], tb[PLACE_SIZE], d1[32], d2[32], d3[32];
+        return errSet(err, errlen, RC_EINVAL,
+                      "%s: %s must be at least the worker lease (%s) plus %s (%s)",
+                      refHead(ha, cfg, CONF_WORKER_TIMEOUT),
+                      durationText(d1, sizeof d1, cfg->worker_timeout_us),
+                      durationText(d3, sizeof d3, RC_WORKER_LEASE_US),
                       refTail(tb, cfg, CONF_ELECTION_TIMEOUT),
                       durationText(d2, sizeof d2, cfg->election_timeout_us));
     }

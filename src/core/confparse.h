@@ -42,6 +42,9 @@
 #define RC_CONF_DSN_MAX       1024
 #define RC_CONF_CONNS_MAX     16 /* named PostgreSQL connections */
 #define RC_CONF_CONN_NAME_MAX 65
+/* A worker starts runs only this long after a leader last answered it (node/worker.h, "Lease");
+ * a member's worker timeout must exceed it plus an election timeout (confparseCheck). */
+#define RC_WORKER_LEASE_US 1500000
 
 /* Settings, in --help order. */
 enum conf_key {
@@ -54,6 +57,7 @@ enum conf_key {
     CONF_JOIN,
     CONF_STANDBY,
     CONF_RECOVER,
+    CONF_RESTORE,
     CONF_WORKER,
     CONF_DEV,
     CONF_CONFIG,
@@ -118,6 +122,7 @@ struct rc_config {
     unsigned n_join;
     bool standby;
     bool recover;
+    char restore_file[RC_CONF_PATH_MAX]; /* --restore FILE: seed a new cluster; "" = none */
     bool worker;
     bool dev;
     bool dev_data_dir;                  /* --dev without --data: node makes a temp dir */

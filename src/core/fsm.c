@@ -891,13 +891,26 @@ static int checkMembers(const Raftcron__Snapshot *s, char *err, size_t errlen)
     return 0;
 }
 
+/* A format this binary does not know is refused whole: a newer one may mean things this
+ * version would silently drop (fields it skips as unknown), so reading it could lose state. */
 static int checkHeader(const Raftcron__Snapshot *s, char *err, size_t errlen)
 {
+    if (s->format > SNAPSHOT_FORMAT) {
+        return errSet(err, errlen, RC_ECORRUPT,
+                      "snapshot: format %u was written by a newer raftcron; this version reads "
+                      "format %d: upgrade this node (docs/operations.md, \"Upgrades\")",
+                      s->format, SNAPSHOT_FORMAT);
+    }
     if (s->format != SNAPSHOT_FORMAT) {
         return errSet(err, errlen, RC_ECORRUPT, "snapshot: format %u, expected %d", s->format,
                       SNAPSHOT_FORMAT);
     }
     return 0;
+}
+
+uint32_t fsmSnapshotFormat(void)
+{
+    return SNAPSHOT_FORMAT;
 }
 
 /* Build the new state beside the current one: on any failure the FSM is untouched. */
@@ -1049,6 +1062,16 @@ const Raftcron__Job *fsmJobAt(const struct rc_fsm *f, size_t i)
 size_t fsmJobIndexAfter(const struct rc_fsm *f, const char *ns, const char *name)
 {
     return jobsSortedAfter(f->jobs, ns, name);
+}
+
+size_t fsmMemberCount(const struct rc_fsm *f)
+{
+    return f->n_members;
+}
+
+uint64_t fsmMemberIdAt(const struct rc_fsm *f, size_t i)
+{
+    return i < f->n_members ? f->members[i]->id : 0;
 }
 
 const char *fsmMemberRpcAddr(const struct rc_fsm *f, uint64_t id)

@@ -86,7 +86,8 @@ int fsmSnapshotSeal(const void *body, size_t len, void **buf, size_t *out_len);
 /*
  * Replace the whole state by a sealed snapshot, and set the applied index to index.
  * On error the FSM is unchanged: RC_ECORRUPT (trailer missing or wrong, or a decoded snapshot
- * that breaks a rule: format 1, unique keys and ids, valid names, ids <= job_seq, ...),
+ * that breaks a rule: format 1 (a newer format is refused as written by a newer raftcron),
+ * unique keys and ids, valid names, ids <= job_seq, ...),
  * RC_EPARSE (sealed bytes that are no raftcron.Snapshot) or RC_ENOMEM, with a message in err.
  */
 int fsmRestore(struct rc_fsm *f, uint64_t index, const void *buf, size_t len, char *err,
@@ -157,6 +158,15 @@ void fsmLedgerStats(const struct rc_fsm *f, struct rc_fsm_ledger_stats *out);
 /* A worker by id, or NULL; and all workers in id order (*n set). */
 const Raftcron__Worker *fsmWorkerGet(const struct rc_fsm *f, uint64_t id);
 Raftcron__Worker *const *fsmWorkers(const struct rc_fsm *f, size_t *n);
+
+/* Members recorded by MemberSet: their number, and the id of the i-th in id order (0 past the
+ * last). */
+size_t fsmMemberCount(const struct rc_fsm *f);
+uint64_t fsmMemberIdAt(const struct rc_fsm *f, size_t i);
+
+/* The snapshot format this binary writes, and the newest it reads: a snapshot of a newer
+ * format (a later raftcron) is refused by fsmRestore with a message saying so. */
+uint32_t fsmSnapshotFormat(void);
 
 /* RPC address of a member recorded by MemberSet, or NULL. */
 const char *fsmMemberRpcAddr(const struct rc_fsm *f, uint64_t id);

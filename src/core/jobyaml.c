@@ -808,7 +808,12 @@ static void buildTrigger(const struct rc_jobdraft *d, Raftcron__Trigger *tr)
     if (isSet(d, K_CRON)) {
         tr->kind_case = RAFTCRON__TRIGGER__KIND_CRON;
         tr->cron = d->v[K_CRON].text;
+        /* "UTC" is what an unset zone means and how job get shows it: stored as unset, so that
+         * a definition read back from job get's output equals the stored one. */
         tr->tz = text(d, K_TZ, "");
+        if (strcmp(tr->tz, "UTC") == 0) {
+            tr->tz = (char *)"";
+        }
     } else if (isSet(d, K_EVERY)) {
         tr->kind_case = RAFTCRON__TRIGGER__KIND_INTERVAL_US;
         tr->interval_us = d->v[K_EVERY].num;
@@ -1172,6 +1177,22 @@ static int addJob(struct loader *l, struct rc_jobdef *def, yaml_node_t *at)
     return 0;
 }
 
+/* The state `job get` and `job list` print beside a definition (-o json, -o yaml): read-only,
+ * kept by the cluster, so a file made from their output applies back unchanged. */
+static bool stateKey(const char *key)
+{
+    static const char *const state[] = {
+        "id",          "version",      "paused_at",     "created",
+        "updated",     "cursor",       "history_floor", "runs_total",
+        "runs_failed", "last_outcome", "last_finished", "next"};
+    for (size_t i = 0; i < sizeof state / sizeof state[0]; i++) {
+        if (strcmp(state[i], key) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static int loadJob(struct loader *l, yaml_node_t *job)
 {
     if (job->type != YAML_MAPPING_NODE) {
@@ -1190,7 +1211,9 @@ static int loadJob(struct loader *l, yaml_node_t *job)
             rv = fileError(l, k, RC_EPARSE, "a key must be a plain word");
             break;
         }
-        rv = loadValue(l, d, scalar(k), node(l, p->value));
+        if (!stateKey(scalar(k))) {
+            rv = loadValue(l, d, scalar(k), node(l, p->value));
+        }
     }
     struct rc_jobdef def;
     if (rv == 0) {
@@ -1261,6 +1284,15 @@ static int loadRoot(struct loader *l)
     if (root->type != YAML_MAPPING_NODE) {
         return fileError(l, root, RC_EPARSE, "expected a mapping with \"jobs:\"");
     }
+    /* One job alone, as `job get -o yaml` prints it: a mapping with its name at the top. */
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+         p++) {
+        const char *name = scalar(node(l, p->key));
+        if (name != NULL && strcmp(name, "name") == 0) {
+            int rv = loadJob(l, root);
+            return rv != 0 ? rv : collectNamespaces(l);
+        }
+    }
     yaml_node_t *jobs = NULL;
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
          p++) {
@@ -1274,7 +1306,9 @@ static int loadRoot(struct loader *l)
             }
             l->ns_default = scalar(v);
         } else {
-            return fileError(l, k, RC_EPARSE, "unknown key \"%s\" (expected jobs, namespace)",
+            return fileError(l, k, RC_EPARSE,
+                             "unknown key \"%s\" (expected jobs, namespace; or one job with its "
+                             "name)",
                              name);
         }
     }

@@ -31,6 +31,7 @@ static void toOptions(const struct rc_config *cfg, struct node_options *o)
     o->join = cfg->join[0] != '\0' ? cfg->join : NULL;
     o->standby = cfg->standby;
     o->recover = cfg->recover;
+    o->restore = cfg->restore_file[0] != '\0' ? cfg->restore_file : NULL;
     o->auth_token = cfg->auth_token[0] != '\0' ? cfg->auth_token : NULL;
     o->election_timeout_ms = msOf(cfg->election_timeout_us);
     o->heartbeat_timeout_ms = msOf(cfg->heartbeat_timeout_us);

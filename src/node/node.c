@@ -416,6 +416,8 @@ void nodeStop(struct node *n)
     }
     setState(n, NODE_STOPPING);
     logInfo("stopping");
+    free(n->held.buf);
+    n->held.buf = NULL;
     n->pending_close = 1; /* released at the end of this function */
     if (n->worker_open) {
         n->worker_open = false;
@@ -578,6 +580,7 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
         .data_dir = opts->data_dir,
         .bootstrap = opts->bootstrap,
         .recover = opts->recover,
+        .restore = opts->restore,
         .election_timeout_ms = opts->election_timeout_ms,
         .heartbeat_timeout_ms = opts->heartbeat_timeout_ms,
         .snapshot_threshold = opts->snapshot_threshold,
@@ -594,6 +597,14 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
                     "the others with --join",
                     opts->data_dir);
         goto err_stop;
+    }
+    if (n->cluster.restored) {
+        const struct rc_backup_info *b = &n->cluster.backup;
+        logWarn("restored from a backup: a new cluster with this node as its only voter; remove "
+                "--restore, and add the other nodes with empty data dirs and --join",
+                "file", "%s", opts->restore, "index", "%llu", (unsigned long long)b->index,
+                "source_cluster_id", "%016llx", (unsigned long long)b->cluster_id, "jobs", "%zu",
+                n->cluster.seeded.jobs, "runs", "%zu", n->cluster.seeded.runs);
     }
     if (opts->recover) {
         logWarn("recovered: this node is now the only voter of the cluster; remove --recover, "

@@ -40,6 +40,7 @@ struct node_options {
     const char *join;       /* "h:p,h:p" RPC endpoints to ask to join, or NULL */
     bool standby;           /* join as a non-voting standby */
     bool recover;           /* --recover: force a one-voter configuration (this node) */
+    const char *restore;    /* --restore FILE: seed a new cluster from a backup, or NULL */
     const char *auth_token; /* required on every RPC when non-NULL */
     unsigned election_timeout_ms;
     unsigned heartbeat_timeout_ms;
@@ -100,6 +101,16 @@ struct node {
     int join_status;
     char join_msg[256];
     int exit_code;
+    /* The snapshot Cluster.Snapshot is sending in chunks (rpc_cluster.c), or none (buf NULL):
+     * dropped once its last chunk went out, when a newer one is taken, or when the node stops
+     * (a client that gave up midway leaves one copy of the state until then). */
+    struct {
+        uint64_t id;
+        uint8_t *buf; /* owned (fsmSnapshot's) */
+        size_t len;
+        uint64_t index, term;
+        int64_t taken_us;
+    } held;
     bool rpc_open, cluster_open;
     unsigned pending_close;
 };

@@ -26,6 +26,7 @@ static const struct rpc_method methods[] = {
     {"Dlq.List", rpcDlqList},
     {"Cluster.Status", rpcClusterStatus},
     {"Cluster.Digest", rpcClusterDigest},
+    {"Cluster.Snapshot", rpcClusterSnapshot},
     {"Member.List", rpcClusterStatus},
     {"Member.Add", rpcMemberAdd},
     {"Member.Join", rpcMemberJoin},

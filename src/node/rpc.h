@@ -92,6 +92,7 @@ void rpcDecisionList(struct rpc_call *call);
 void rpcDlqList(struct rpc_call *call);
 void rpcClusterStatus(struct rpc_call *call);
 void rpcClusterDigest(struct rpc_call *call);
+void rpcClusterSnapshot(struct rpc_call *call);
 void rpcMemberAdd(struct rpc_call *call);
 void rpcMemberJoin(struct rpc_call *call);
 void rpcMemberRemove(struct rpc_call *call);

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "core/backup.h"
 #include "core/fsm.h"
 
 struct cluster_options {
@@ -25,6 +26,8 @@ struct cluster_options {
     const char *data_dir;  /* borrowed */
     bool bootstrap;        /* bootstrap a one-voter configuration if the data dir is pristine */
     bool recover;          /* force a one-voter configuration (this node) onto the log on disk */
+    const char *restore;   /* a backup file (borrowed): seed a new cluster from it (seed.h);
+                              the data dir must hold no log */
     unsigned election_timeout_ms;
     unsigned heartbeat_timeout_ms;
     unsigned snapshot_threshold;
@@ -68,6 +71,10 @@ struct cluster {
                    struct raft_snapshot **snapshot, raft_index *start_index,
                    struct raft_entry *entries[], size_t *n_entries);
     char errmsg[256];
+    bool restored;                   /* --restore seeded the data dir at this start */
+    struct rc_backup_info backup;    /* what it was seeded from */
+    struct rc_backup_summary seeded; /* and what the seed holds */
+    uint64_t seeded_index;
 };
 
 /* Open the data dir and start Raft. On error returns an RC_E* code with a message in err and

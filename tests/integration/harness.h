@@ -84,9 +84,10 @@ extern struct harness H;
 int harnessSetup(void **state);
 int harnessTeardown(void **state);
 
-/* A shell job for tests. Zero fields take the cluster's defaults; the policy and the retry
- * policy are sent only when one of their fields is set (then the policy's other fields are
- * sent as given: set the grace and max instances too). */
+/* A job for tests: a shell job unless noop or executor says otherwise. Zero fields take the
+ * cluster's defaults; the policy and the retry policy are sent only when one of their fields
+ * is set (then the policy's other fields are sent as given: set the grace and max instances
+ * too). */
 struct harness_job {
     const char *name;
     const char *cron;    /* NULL: "0 0 1 1 *" (yearly: only manual runs happen in a test) */
@@ -103,6 +104,9 @@ struct harness_job {
     bool noop; /* the noop executor instead of a command */
     bool coalesce;
     uint32_t overlap; /* enum rc_overlap: 0 allow, 1 skip, 2 replace, 3 queue-one */
+    /* http, sql, …: the executor instead of command/argv0/noop (borrowed) */
+    const struct Raftcron__Executor *executor;
+    int64_t at_us; /* a one-off trigger at this instant instead of cron */
 };
 
 /* Create the job (create-only): harnessTryPutJob returns rc_job_put's result (safe off the
