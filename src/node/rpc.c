@@ -10,6 +10,7 @@
 #include "conn.h"
 #include "core/err.h"
 #include "core/frame.h"
+#include "core/pbuf.h"
 #include "node.h"
 
 static const struct rpc_method methods[] = {
@@ -162,13 +163,20 @@ void rpcReplyNotLeader(struct rpc_call *call)
     replyWith(call, &resp, NULL);
 }
 
+/* The same bounds as the envelope's (frame.c): a payload costs memory near its own size, its
+ * strings are UTF-8 without NUL, whatever method it is for. */
 ProtobufCMessage *rpcUnpack(struct rpc_call *call, const ProtobufCMessageDescriptor *desc)
 {
-    ProtobufCMessage *m =
-        protobuf_c_message_unpack(desc, NULL, call->req->payload.len, call->req->payload.data);
-    if (m == NULL) {
-        rpcReplyf(call, RC_STATUS_INVALID_ARGUMENT, "%s: malformed %s payload (%zu bytes)",
-                  call->req->method, desc->short_name, call->req->payload.len);
+    char err[RC_ERRMSG_SIZE];
+    ProtobufCMessage *m = NULL;
+    int rv = pbufUnpackBounded(desc, call->req->payload.data, call->req->payload.len, NULL, &m, err,
+                               sizeof err);
+    if (rv != 0) {
+        rpcReplyf(call,
+                  rv == RC_ENOMEM    ? RC_STATUS_RESOURCE_EXHAUSTED
+                  : rv == RC_ETOOBIG ? RC_STATUS_RESOURCE_EXHAUSTED
+                                     : RC_STATUS_INVALID_ARGUMENT,
+                  "%s: payload refused: %s", call->req->method, err);
         return NULL;
     }
     call->msg = m;
