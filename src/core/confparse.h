@@ -42,6 +42,10 @@
 #define RC_CONF_DSN_MAX       1024
 #define RC_CONF_CONNS_MAX     16 /* named PostgreSQL connections */
 #define RC_CONF_CONN_NAME_MAX 65
+#define RC_CONF_NAME_MAX      256  /* a host name, a user name */
+#define RC_CONF_SPEC_MAX      1024 /* --executors, --job-rlimits */
+/* Defaults of the RPC server's limits. */
+#define RC_CONF_RPC_MAX_FRAME_DEFAULT (4u << 20)
 
 /* Settings, in --help order. */
 enum conf_key {
@@ -72,6 +76,21 @@ enum conf_key {
     CONF_HISTORY_POSTGRES,
     CONF_SQL_POOL_SIZE,
     CONF_HTTP_CA_FILE,
+    CONF_TLS_CA,
+    CONF_TLS_CERT,
+    CONF_TLS_KEY,
+    CONF_PEER_TLS_NAME,
+    CONF_RPC_CLIENT_AUTH,
+    CONF_CLUSTER_SECRET_FILE,
+    CONF_AUTH_TOKEN_FILE,
+    CONF_INSECURE,
+    CONF_RPC_MAX_CONNECTIONS,
+    CONF_RPC_IDLE_TIMEOUT,
+    CONF_RPC_MAX_FRAME,
+    CONF_RUN_AS,
+    CONF_ALLOW_ROOT_JOBS,
+    CONF_EXECUTORS,
+    CONF_JOB_RLIMITS,
     CONF_LOG_LEVEL,
     CONF_LOG_FORMAT,
     CONF_N_KEYS
@@ -140,6 +159,22 @@ struct rc_config {
     char http_ca_file[RC_CONF_PATH_MAX]; /* "" = libcurl's CA store */
     struct rc_conf_conn conns[RC_CONF_CONNS_MAX];
     unsigned n_conns;
+    /* Security (docs/security.md). */
+    char tls_ca[RC_CONF_PATH_MAX]; /* "" = no TLS */
+    char tls_cert[RC_CONF_PATH_MAX];
+    char tls_key[RC_CONF_PATH_MAX];
+    char peer_tls_name[RC_CONF_NAME_MAX];       /* "" = peers' certs name their addresses */
+    char rpc_client_auth[16];                   /* none | optional | require */
+    char cluster_secret_file[RC_CONF_PATH_MAX]; /* "" = no HMAC handshake */
+    char auth_token_file[RC_CONF_PATH_MAX];
+    bool insecure;
+    uint32_t rpc_max_connections;
+    int64_t rpc_idle_timeout_us;
+    uint32_t rpc_max_frame;
+    char run_as[RC_CONF_NAME_MAX]; /* USER[:GROUP] for shell runs when root; "" = none */
+    bool allow_root_jobs;
+    char executors[RC_CONF_SPEC_MAX];   /* core/execpolicy.h */
+    char job_rlimits[RC_CONF_SPEC_MAX]; /* core/execpolicy.h */
     enum rc_log_level log_level;
     enum rc_log_format log_format;
     struct conf_origin origin[CONF_N_KEYS];
