@@ -295,6 +295,9 @@ static void emitExecutor(struct out *o, const Raftcron__Executor *e)
     }
     if (e->kind_case == RAFTCRON__EXECUTOR__KIND_SHELL) {
         kvStr(o, "shell", e->shell->command);
+        if (e->shell->rlimits[0] != '\0') {
+            kvStr(o, "rlimits", e->shell->rlimits);
+        }
         if (e->shell->workdir[0] != '\0') {
             kvStr(o, "workdir", e->shell->workdir);
         }

@@ -111,7 +111,7 @@ static const struct option options[CONF_N_KEYS] = {
                      0},
     [CONF_DEV] = {NAMES("dev", "dev", "DEV"), K_BOOL, FIELD(dev), 0, 0, "false", NULL, G_CLUSTER,
                   "Single-node cluster for development: unless given, id 1, RPC 127.0.0.1:7101, "
-                  "Raft 127.0.0.1:7201, --bootstrap, and a temporary data "
+                  "Raft 127.0.0.1:7201, --bootstrap, --allow-root-jobs, and a temporary data "
                   "dir (removed at exit).",
                   0},
     [CONF_CONFIG] = {"config", "RAFTCRON_CONFIG", NULL, K_PATH, FIELD(config_file), 0, 0, "",
@@ -1546,6 +1546,7 @@ static int checkDev(struct rc_config *cfg, char *err, size_t errlen)
     fillDefault(cfg, CONF_RAFT_ADDR, "127.0.0.1:7201");
     fillDefault(cfg, CONF_RPC_ADDR, "127.0.0.1:7101");
     fillDefault(cfg, CONF_BOOTSTRAP, "true");
+    fillDefault(cfg, CONF_ALLOW_ROOT_JOBS, "true"); /* a developer's own machine */
     cfg->dev_data_dir = cfg->data_dir[0] == '\0';
     return 0;
 }

@@ -58,18 +58,27 @@ static void setState(struct rc_frame_decoder *dec, enum rc_frame_decoder_state t
     dec->state = to;
 }
 
+static size_t clampMax(size_t max_frame)
+{
+    if (max_frame == 0) {
+        return RC_FRAME_MAX_DEFAULT;
+    }
+    if (max_frame > RC_FRAME_MAX_LIMIT) {
+        return RC_FRAME_MAX_LIMIT;
+    }
+    return max_frame < RC_FRAME_MIN_LENGTH ? RC_FRAME_MIN_LENGTH : max_frame;
+}
+
 void frameDecoderInit(struct rc_frame_decoder *dec, size_t max_frame)
 {
     memset(dec, 0, sizeof *dec);
-    if (max_frame == 0) {
-        max_frame = RC_FRAME_MAX_DEFAULT;
-    } else if (max_frame > RC_FRAME_MAX_LIMIT) {
-        max_frame = RC_FRAME_MAX_LIMIT;
-    } else if (max_frame < RC_FRAME_MIN_LENGTH) {
-        max_frame = RC_FRAME_MIN_LENGTH;
-    }
-    dec->max_frame = max_frame;
+    dec->max_frame = clampMax(max_frame);
     dec->state = RC_FRAME_DECODER_HEADER;
+}
+
+void frameDecoderSetMax(struct rc_frame_decoder *dec, size_t max_frame)
+{
+    dec->max_frame = clampMax(max_frame);
 }
 
 /* code comes from errSet, which has already written the message. */

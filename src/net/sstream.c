@@ -234,10 +234,8 @@ int sstreamStart(struct sstream *s, struct tls_ctx *ctx, const struct sstream_ca
         s->cb.ready(s);
         return 0;
     }
-    /* The client speaks first: an empty read drives its ClientHello into the write BIO. */
-    uint8_t none[1];
-    ssize_t n = tlsSessionRead(s->tls, none, 0);
-    (void)n;
+    /* The client speaks first: its ClientHello goes into the write BIO now. */
+    (void)tlsSessionHandshake(s->tls);
     if (flushTls(s) != 0) {
         s->failed = true;
         return RC_EIO;

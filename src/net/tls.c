@@ -313,6 +313,23 @@ ssize_t tlsSessionRead(struct tls_session *s, void *buf, size_t len)
     return outcome(s, n, "read");
 }
 
+int tlsSessionHandshake(struct tls_session *s)
+{
+    if (s->state == TLS_ESTABLISHED) {
+        return 1;
+    }
+    if (s->state != TLS_HANDSHAKING) {
+        return -1;
+    }
+    ERR_clear_error();
+    int rv = SSL_do_handshake(s->ssl);
+    if (rv == 1) {
+        setState(s, TLS_ESTABLISHED);
+        return 1;
+    }
+    return outcome(s, rv, "handshake");
+}
+
 int tlsSessionWrite(struct tls_session *s, const void *data, size_t len)
 {
     if (s->state != TLS_ESTABLISHED) {

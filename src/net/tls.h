@@ -68,6 +68,10 @@ int tlsSessionPush(struct tls_session *s, const void *data, size_t len);
  */
 ssize_t tlsSessionRead(struct tls_session *s, void *buf, size_t len);
 
+/* Advance the handshake with what was pushed: 1 once ESTABLISHED, 0 when more network bytes are
+ * needed (send what tlsSessionPull gives first), -1 when it failed (tlsSessionError). */
+int tlsSessionHandshake(struct tls_session *s);
+
 /* Encrypt len bytes of plaintext, once ESTABLISHED. Returns 0, RC_EINVAL (still handshaking:
  * the caller keeps its plaintext until then) or RC_EIO (the session is over). */
 int tlsSessionWrite(struct tls_session *s, const void *data, size_t len);

@@ -11,6 +11,7 @@
 #include "core/err.h"
 #include "core/frame.h"
 #include "core/pbuf.h"
+#include "core/secret.h"
 #include "node.h"
 
 static const struct rpc_method methods[] = {
@@ -98,6 +99,7 @@ static void sendResponse(struct conn *c, uint32_t stream, Raftcron__Response *re
 
 static void callFree(struct rpc_call *call)
 {
+    connCallEnded(call->conn);
     if (call->msg != NULL) {
         protobuf_c_message_free_unpacked(call->msg, NULL);
     }
@@ -306,7 +308,7 @@ static void onRequest(struct node *n, struct conn *c, uint32_t stream, const uin
     const char *reject = NULL;
     int status = RC_STATUS_OK;
     char msg[160];
-    if (n->opts.auth_token != NULL && strcmp(req->auth_token, n->opts.auth_token) != 0) {
+    if (n->opts.auth_token != NULL && !secretEqual(req->auth_token, n->opts.auth_token)) {
         status = RC_STATUS_UNAUTHENTICATED;
         reject = "missing or wrong auth token";
     } else if (m == NULL) {
@@ -317,9 +319,15 @@ static void onRequest(struct node *n, struct conn *c, uint32_t stream, const uin
         status = RC_STATUS_UNAVAILABLE;
         reject = "node is shutting down";
     }
+    if (status != RC_STATUS_UNAUTHENTICATED) {
+        connAuthenticated(c); /* the token is right (or none is asked) */
+    }
     if (reject != NULL) {
         immediate(c, stream, status, reject);
         raftcron__request__free_unpacked(req, NULL);
+        if (status == RC_STATUS_UNAUTHENTICATED) {
+            connAuthFailed(c);
+        }
         return;
     }
     struct rpc_call *call = calloc(1, sizeof *call);
@@ -331,6 +339,7 @@ static void onRequest(struct node *n, struct conn *c, uint32_t stream, const uin
     call->node = n;
     call->conn = c;
     connRef(c);
+    connCallStarted(c);
     call->stream = stream;
     call->req = req;
     call->received_us = rpcNow();
@@ -346,7 +355,11 @@ void rpcOnFrame(struct conn *c, uint8_t type, uint32_t stream, const uint8_t *pa
         onRequest(n, c, stream, payload, len);
         break;
     case RC_FRAME_PING:
-        connSend(c, RC_FRAME_PONG, stream, payload, len);
+        /* Only for a peer that proved who it is: echoing anyone's PINGs would let a stranger
+         * fill our memory with replies it never reads (conn.h bounds the rest). */
+        if (c->authenticated) {
+            connSend(c, RC_FRAME_PONG, stream, payload, len);
+        }
         break;
     case RC_FRAME_CANCEL:
     case RC_FRAME_PONG:

@@ -185,7 +185,7 @@ static void spawn(struct harness *h, int id, const char **argv, int argc, const 
 {
     char log[300];
     snprintf(log, sizeof log, "%s/node%d.log", h->dir, id);
-    for (int i = 0; extra != NULL && extra[i] != NULL && argc < 31; i++) {
+    for (int i = 0; extra != NULL && extra[i] != NULL && argc < 39; i++) {
         argv[argc++] = extra[i];
     }
     argv[argc] = NULL;
@@ -211,11 +211,16 @@ void harnessStart(struct harness *h, int id, const char *const *extra)
     harnessRpcAddr(h, id, rpc, sizeof rpc);
     harnessDataDir(h, id, data, sizeof data);
     snprintf(exe, sizeof exe, "%s/raftcrond", h->bin);
-    const char *argv[32] = {
-        exe,   "--id",   idbuf, "--raft-addr",        raft,    "--rpc-addr",
-        rpc,   "--data", data,  "--election-timeout", "500ms", "--heartbeat-timeout",
-        "50ms"};
-    spawn(h, id, argv, 13, extra);
+    /* Tests run shell jobs as whoever runs them, root included (test_security covers
+     * --run-as and the refusal). */
+    const char *argv[40] = {exe,     "--id",
+                            idbuf,   "--raft-addr",
+                            raft,    "--rpc-addr",
+                            rpc,     "--data",
+                            data,    "--election-timeout",
+                            "500ms", "--heartbeat-timeout",
+                            "50ms",  "--allow-root-jobs"};
+    spawn(h, id, argv, 14, extra);
 }
 
 void harnessStartAgent(struct harness *h, int id, int n, const char *const *extra)
@@ -224,8 +229,8 @@ void harnessStartAgent(struct harness *h, int id, int n, const char *const *extr
     snprintf(idbuf, sizeof idbuf, "%d", id);
     harnessEndpoints(h, n, join, sizeof join);
     snprintf(exe, sizeof exe, "%s/raftcrond", h->bin);
-    const char *argv[32] = {exe, "--worker", "--id", idbuf, "--join", join};
-    spawn(h, id, argv, 6, extra);
+    const char *argv[40] = {exe, "--worker", "--id", idbuf, "--join", join, "--allow-root-jobs"};
+    spawn(h, id, argv, 7, extra);
 }
 
 void harnessSignal(struct harness *h, int id, int sig)
