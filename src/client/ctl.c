@@ -8,6 +8,7 @@
 
 #include "core/cron.h"
 #include "core/err.h"
+#include "net/tls.h"
 
 static const struct ctl_group groups[] = {
     {"cron", "preview and explain cron expressions", ctlCron},
@@ -33,6 +34,12 @@ static void usage(FILE *f)
                "  --endpoints A,B,C  RPC endpoints of the cluster (env RAFTCRON_ENDPOINTS,\n"
                "                     default 127.0.0.1:7101)\n"
                "  --timeout DURATION deadline of each operation (default 10s)\n"
+               "  --cacert FILE      TLS: the CA the servers' certificates must chain to\n"
+               "                     (env RAFTCRON_CACERT); the servers must then speak TLS\n"
+               "  --cert FILE        TLS: our certificate, for servers that ask (RAFTCRON_CERT)\n"
+               "  --key FILE         its key, mode 0600 (RAFTCRON_KEY)\n"
+               "  --token-file FILE  the auth token, first line, mode 0600 (RAFTCRON_TOKEN_FILE;\n"
+               "                     else env RAFTCRON_AUTH_TOKEN)\n"
                "  -o, --output FMT   table (default) or json\n"
                "  -h, --help         this help; 'raftcronctl GROUP --help' for a group\n"
                "\n"
@@ -66,14 +73,47 @@ bool ctlIsHelp(const char *arg)
     return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
 }
 
+/* The first line of a token file that only its owner may read. */
+static int readToken(const char *path, char *buf, size_t len)
+{
+    char err[RC_ERRMSG_SIZE];
+    if (tlsCheckPrivateFile(path, "--token-file", err, sizeof err) != 0) {
+        return ctlFail("%s", err);
+    }
+    FILE *f = fopen(path, "r");
+    if (f == NULL || fgets(buf, (int)len, f) == NULL) {
+        if (f != NULL) {
+            fclose(f);
+        }
+        return ctlFail("--token-file %s: cannot read it", path);
+    }
+    fclose(f);
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return buf[0] == '\0' ? ctlFail("--token-file %s: empty", path) : CTL_OK;
+}
+
 int ctlClientOpen(const struct ctl_global *g, struct rc_client **out)
 {
+    char token[512] = "";
+    if (g->token_file != NULL && g->token_file[0] != '\0') {
+        int rc = readToken(g->token_file, token, sizeof token);
+        if (rc != CTL_OK) {
+            return rc;
+        }
+    }
     struct rc_client_options o = {
         .endpoints = g->endpoints,
         .timeout_us = g->timeout_us,
-        .auth_token = getenv("RAFTCRON_AUTH_TOKEN"),
+        .auth_token = token[0] != '\0' ? token : getenv("RAFTCRON_AUTH_TOKEN"),
+        .ca_file = g->cacert,
+        .cert_file = g->cert,
+        .key_file = g->key,
     };
+    if ((g->cert != NULL || g->key != NULL) && g->cacert == NULL) {
+        return ctlUsageError("--cert and --key need --cacert (the CA of the servers)");
+    }
     int rv = rc_client_open(&o, out);
+    memset(token, 0, sizeof token);
     if (rv == RC_EINVAL) {
         return ctlUsageError("--endpoints: \"%s\" is not a list of host:port[,host:port…]",
                              g->endpoints);
@@ -98,9 +138,20 @@ int main(int argc, char **argv)
     if (g.endpoints == NULL || g.endpoints[0] == '\0') {
         g.endpoints = "127.0.0.1:7101";
     }
+    const char **files[] = {&g.cacert, &g.cert, &g.key, &g.token_file};
+    const char *const envs[] = {"RAFTCRON_CACERT", "RAFTCRON_CERT", "RAFTCRON_KEY",
+                                "RAFTCRON_TOKEN_FILE"};
+    for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
+        const char *v = getenv(envs[i]);
+        *files[i] = v != NULL && v[0] != '\0' ? v : NULL;
+    }
     static const struct option opts[] = {
         {"endpoints", required_argument, NULL, 'e'},
         {"timeout", required_argument, NULL, 't'},
+        {"cacert", required_argument, NULL, 'C'},
+        {"cert", required_argument, NULL, 'c'},
+        {"key", required_argument, NULL, 'k'},
+        {"token-file", required_argument, NULL, 'T'},
         {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -112,6 +163,18 @@ int main(int argc, char **argv)
         switch (c) {
         case 'e':
             g.endpoints = optarg;
+            break;
+        case 'C':
+            g.cacert = optarg;
+            break;
+        case 'c':
+            g.cert = optarg;
+            break;
+        case 'k':
+            g.key = optarg;
+            break;
+        case 'T':
+            g.token_file = optarg;
             break;
         case 't':
             if (cronParseDuration(optarg, &g.timeout_us, err, sizeof err) != 0) {

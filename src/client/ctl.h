@@ -17,6 +17,10 @@ struct ctl_global {
     const char *endpoints;  /* --endpoints or RAFTCRON_ENDPOINTS */
     int64_t timeout_us;     /* --timeout */
     enum ctl_output output; /* -o table|json */
+    const char *cacert;     /* --cacert or RAFTCRON_CACERT: TLS with this CA */
+    const char *cert;       /* --cert or RAFTCRON_CERT: our certificate */
+    const char *key;        /* --key or RAFTCRON_KEY */
+    const char *token_file; /* --token-file or RAFTCRON_TOKEN_FILE */
 };
 
 struct ctl_group {
@@ -42,7 +46,8 @@ int ctlDlq(const struct ctl_global *g, int argc, char **argv);
 
 struct rc_client;
 struct Raftcron__ClusterStatus;
-/* Open a client on the global options (auth token from env RAFTCRON_AUTH_TOKEN). Returns 0,
+/* Open a client on the global options (auth token from --token-file, else env
+ * RAFTCRON_AUTH_TOKEN; TLS files). Returns 0,
  * or CTL_USAGE / CTL_FAILED after printing why. */
 int ctlClientOpen(const struct ctl_global *g, struct rc_client **out);
 /* Print why the last call of c failed ("what: message (STATUS)") and return CTL_FAILED. */

@@ -169,20 +169,28 @@ static void onApplied(struct cluster *c, void *data)
     }
 }
 
-/* A Raft connection refused before raft saw it (transport.h): logged, at most one line a second
- * so that a flood of attempts cannot flood the log. */
+/* A Raft connection refused before raft saw it (transport.h): logged, at most
+ * REFUSED_BURST lines every REFUSED_WINDOW_MS, so that a flood of attempts cannot flood the
+ * log; the next line says how many were left out. */
+#define REFUSED_BURST     10
+#define REFUSED_WINDOW_MS 10000
+
 static void onPeerRefused(struct cluster *c, void *data, const char *peer, const char *why)
 {
     struct node *n = data;
     (void)c;
     uint64_t now = uv_now(n->loop);
-    if (n->refused_logged_ms != 0 && now - n->refused_logged_ms < 1000) {
+    if (n->refused_logged_ms == 0 || now - n->refused_logged_ms >= REFUSED_WINDOW_MS) {
+        n->refused_logged_ms = now;
+        n->refused_lines = 0;
+    }
+    if (n->refused_lines == REFUSED_BURST) {
         n->refused_quiet++;
         return;
     }
+    n->refused_lines++;
     logWarn("raft: refused a peer connection", "peer", "%s", peer, "reason", "%s", why,
             "suppressed", "%u", n->refused_quiet);
-    n->refused_logged_ms = now;
     n->refused_quiet = 0;
 }
 

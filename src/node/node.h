@@ -99,8 +99,9 @@ struct node {
     uv_signal_t sigterm, sigint;
     uv_signal_t sighup;         /* reload the TLS files and the token file */
     uv_timer_t insecure;        /* repeats the --insecure warning every hour */
-    uint64_t refused_logged_ms; /* rate limit of "peer refused" lines */
-    unsigned refused_quiet;     /* refusals not logged since */
+    uint64_t refused_logged_ms; /* rate limit of "peer refused" lines: window start */
+    unsigned refused_lines;     /* lines logged in the window */
+    unsigned refused_quiet;     /* refusals not logged since the last line */
     uv_timer_t join_timer;      /* retries the join request until it succeeds */
     uv_timer_t stop_timer;      /* polls the drain, then bounds the leadership transfer */
     bool stop_timer_open;

@@ -262,11 +262,19 @@ int harnessWait(struct harness *h, int id, int timeout_ms)
     return -1;
 }
 
+static void tlsOptions(const struct harness *h, struct rc_client_options *o)
+{
+    o->ca_file = h->tls_ca[0] != '\0' ? h->tls_ca : NULL;
+    o->cert_file = h->tls_cert[0] != '\0' ? h->tls_cert : NULL;
+    o->key_file = h->tls_key[0] != '\0' ? h->tls_key : NULL;
+}
+
 struct rc_client *harnessClient(const struct harness *h, int n, int64_t timeout_us)
 {
     char eps[512];
     harnessEndpoints(h, n, eps, sizeof eps);
     struct rc_client_options o = {.endpoints = eps, .timeout_us = timeout_us};
+    tlsOptions(h, &o);
     struct rc_client *c = NULL;
     if (rc_client_open(&o, &c) != 0) {
         return NULL;
@@ -279,6 +287,7 @@ struct rc_client *harnessClientOf(const struct harness *h, int id, int64_t timeo
     char ep[64];
     harnessRpcAddr(h, id, ep, sizeof ep);
     struct rc_client_options o = {.endpoints = ep, .timeout_us = timeout_us};
+    tlsOptions(h, &o);
     struct rc_client *c = NULL;
     if (rc_client_open(&o, &c) != 0) {
         return NULL;
