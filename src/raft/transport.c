@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -82,7 +83,10 @@ static const bool trMoves[TR__N][TR__N] = {
 
 /* One connection, either way, from the first step to the last. CONNECTING loops when a name
  * resolved to several addresses and one fails. An outgoing connection's raft request is
- * answered when it becomes OPEN (the stream) or when it is closed before (a status). */
+ * answered when it becomes OPEN (the stream) or when it is closed before (a status).
+ * HANDOVER: a plain outgoing connection whose PROOF is being written; then raft gets the socket
+ * itself (a copy of its descriptor: raft only writes on connections it opened, and its own
+ * messages need no check), and ours closes. Only TLS needs the proxy that way. */
 enum pcState {
     PC_RESOLVING,
     PC_CONNECTING,
@@ -90,19 +94,22 @@ enum pcState {
     PC_HELLO,
     PC_WELCOME,
     PC_PROOF,
+    PC_HANDOVER,
     PC_OPEN,
     PC_CLOSING,
     PC__N
 };
-static const char *const pcNames[PC__N] = {"RESOLVING", "CONNECTING", "SECURING", "HELLO",
-                                           "WELCOME",   "PROOF",      "OPEN",     "CLOSING"};
+static const char *const pcNames[PC__N] = {"RESOLVING", "CONNECTING", "SECURING",
+                                           "HELLO",     "WELCOME",    "PROOF",
+                                           "HANDOVER",  "OPEN",       "CLOSING"};
 static const bool pcMoves[PC__N][PC__N] = {
     [PC_RESOLVING] = {[PC_CONNECTING] = true, [PC_CLOSING] = true},
     [PC_CONNECTING] =
         {[PC_CONNECTING] = true, [PC_SECURING] = true, [PC_WELCOME] = true, [PC_CLOSING] = true},
     [PC_SECURING] = {[PC_HELLO] = true, [PC_WELCOME] = true, [PC_CLOSING] = true},
     [PC_HELLO] = {[PC_PROOF] = true, [PC_CLOSING] = true},
-    [PC_WELCOME] = {[PC_OPEN] = true, [PC_CLOSING] = true},
+    [PC_WELCOME] = {[PC_OPEN] = true, [PC_HANDOVER] = true, [PC_CLOSING] = true},
+    [PC_HANDOVER] = {[PC_CLOSING] = true},
     [PC_PROOF] = {[PC_OPEN] = true, [PC_CLOSING] = true},
     [PC_OPEN] = {[PC_CLOSING] = true},
 };
@@ -161,6 +168,8 @@ struct pconn {
     uint8_t proof[PROOF_LEN];
     struct raftmsg_reader reader; /* incoming, once OPEN */
     bool reader_open;
+    struct pwrite *batch; /* incoming: messages of the current read (owned) */
+    bool batch_failed;    /* no memory to hold one of them */
 };
 
 static void trace(const struct transport *tr, const char *fmt, ...)
@@ -531,10 +540,24 @@ static int sendCopy(struct pconn *p, const uint8_t *bytes, size_t len)
 
 /* ---- The proxy: raft's end of a socketpair on one side, the network on the other ---------- */
 
+/* The messages of one network read that passed the checks, written to raft in one writev
+ * (a pipelined leader sends many per read: one write and one wake-up of raft for all). */
 struct pwrite {
     uv_write_t req;
-    uint8_t *msg; /* owned */
+    size_t n;
+    uint8_t **msgs; /* owned, n of them, each owned */
+    uv_buf_t *bufs; /* owned */
 };
+
+static void pwriteFree(struct pwrite *w)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        free(w->msgs[i]);
+    }
+    free(w->msgs);
+    free(w->bufs);
+    free(w);
+}
 
 static void innerAlloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
@@ -578,8 +601,7 @@ static void messageWritten(uv_write_t *req, int status)
 {
     struct pwrite *w = (struct pwrite *)req;
     struct pconn *p = req->handle->data;
-    free(w->msg);
-    free(w);
+    pwriteFree(w);
     if (p->state != PC_OPEN) {
         return;
     }
@@ -598,22 +620,44 @@ static void messageChecked(uint8_t *msg, size_t len, const struct raftmsg_info *
 {
     struct pconn *p = arg;
     (void)info;
-    struct pwrite *w = malloc(sizeof *w);
-    if (w == NULL || p->state != PC_OPEN) {
+    struct pwrite *w = p->batch;
+    if (w == NULL) {
+        w = p->batch = calloc(1, sizeof *w);
+    }
+    if (w != NULL && w->n % 16 == 0) {
+        uint8_t **msgs = realloc(w->msgs, (w->n + 16) * sizeof *msgs);
+        uv_buf_t *bufs = realloc(w->bufs, (w->n + 16) * sizeof *bufs);
+        w->msgs = msgs != NULL ? msgs : w->msgs;
+        w->bufs = bufs != NULL ? bufs : w->bufs;
+        if (msgs == NULL || bufs == NULL) {
+            w = NULL;
+        }
+    }
+    if (w == NULL) {
         free(msg);
-        free(w);
-        pcClose(p, 0, NULL, NULL);
+        p->batch_failed = true;
         return;
     }
-    w->msg = msg;
-    uv_buf_t b = uv_buf_init((char *)msg, (unsigned)len);
-    if (uv_write(&w->req, (uv_stream_t *)&p->inner, &b, 1, messageWritten) != 0) {
-        free(msg);
-        free(w);
-        pcClose(p, 0, NULL, NULL);
-        return;
-    }
+    w->msgs[w->n] = msg;
+    w->bufs[w->n] = uv_buf_init((char *)msg, (unsigned)len);
+    w->n++;
     p->tr->stats.messages++;
+}
+
+/* The checked messages of this read, to raft. */
+static void flushBatch(struct pconn *p)
+{
+    struct pwrite *w = p->batch;
+    p->batch = NULL;
+    if (w == NULL) {
+        return;
+    }
+    if (p->state != PC_OPEN || p->batch_failed ||
+        uv_write(&w->req, (uv_stream_t *)&p->inner, w->bufs, (unsigned)w->n, messageWritten) != 0) {
+        pwriteFree(w);
+        pcClose(p, 0, NULL, NULL);
+        return;
+    }
     if (uv_stream_get_write_queue_size((uv_stream_t *)&p->inner) > PROXY_QUEUE_MAX) {
         sstreamPause(p->net);
     }
@@ -628,14 +672,22 @@ static void openRead(struct pconn *p, const uint8_t *data, size_t len)
                  len);
         return;
     }
-    if (raftmsgReaderFeed(&p->reader, data, len, messageChecked, p) != 0 && p->state == PC_OPEN) {
+    int rv = raftmsgReaderFeed(&p->reader, data, len, messageChecked, p);
+    flushBatch(p); /* what passed before a refusal still goes to raft */
+    if (rv != 0 && p->state == PC_OPEN) {
         pcRefuse(p, &tr->stats.malformed, "message refused: %s", p->reader.errmsg);
     }
 }
 
+static void handOver(struct pconn *p);
+
 static void netWritten(struct sstream *s)
 {
     struct pconn *p = s->data;
+    if (p->state == PC_HANDOVER && sstreamQueued(s) == 0) {
+        handOver(p);
+        return;
+    }
     if (p->inner_paused && p->state == PC_OPEN && sstreamQueued(s) < PROXY_QUEUE_MAX / 2) {
         p->inner_paused = false;
         if (uv_read_start((uv_stream_t *)&p->inner, innerAlloc, innerReadOut) != 0) {
@@ -904,7 +956,38 @@ static void onWelcome(struct pconn *p)
         return;
     }
     adoptCluster(p, cluster);
-    pcOpen(p, true);
+    if (sstreamIsTls(p->net)) {
+        pcOpen(p, true);
+        return;
+    }
+    pcMove(p, PC_HANDOVER); /* netWritten goes on once the proof has left */
+}
+
+/* A plain outgoing connection, handshake done: raft writes on the socket directly. */
+static void handOver(struct pconn *p)
+{
+    struct transport *tr = p->tr;
+    uv_os_fd_t fd;
+    uv_tcp_t *tcp = raft_malloc(sizeof *tcp);
+    int copy = -1;
+    if (tcp == NULL || uv_fileno((uv_handle_t *)&p->net->tcp, &fd) != 0 ||
+        (copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+        raft_free(tcp);
+        pcRefuse(p, NULL, "%s: cannot hand the connection to raft", p->peer_addr);
+        return;
+    }
+    uv_tcp_init(tr->loop, tcp);
+    if (uv_tcp_open(tcp, copy) != 0) {
+        close(copy);
+        uv_close((uv_handle_t *)tcp, raftEndClosed);
+        pcRefuse(p, NULL, "%s: cannot hand the connection to raft", p->peer_addr);
+        return;
+    }
+    struct raft_uv_connect *req = p->req;
+    p->req = NULL;
+    tr->stats.connected++;
+    pcClose(p, 0, NULL, NULL);
+    req->cb(req, (uv_stream_t *)tcp, 0);
 }
 
 static void outgoingRead(struct sstream *s, const uint8_t *data, size_t len)
@@ -915,7 +998,7 @@ static void outgoingRead(struct sstream *s, const uint8_t *data, size_t len)
         return;
     }
     if (p->state != PC_WELCOME) {
-        pcRefuse(p, NULL, "%s: bytes before the TLS handshake ended", p->peer_addr);
+        pcRefuse(p, NULL, "%s: unexpected bytes from the listening side", p->peer_addr);
         return;
     }
     size_t used = take(p, p->welcome, WELCOME_LEN, data, len);
