@@ -39,9 +39,10 @@
 #include "exec/exec.h"
 #include "io.h"
 
-#define WORKER_HEARTBEAT_US  200000 /* an empty report when nothing else was sent */
-#define WORKER_MAX_INFLIGHT  8      /* report batches unanswered at once */
-#define WORKER_BATCH_REPORTS 2048   /* reports per batch */
+#define WORKER_HEARTBEAT_US  200000     /* an empty report when nothing else was sent */
+#define WORKER_MAX_INFLIGHT  8          /* report batches unanswered at once */
+#define WORKER_BATCH_REPORTS 2048       /* reports per batch */
+#define WORKER_BATCH_BYTES   (1u << 20) /* and bytes: well within the RPC frame limit */
 
 struct worker;
 struct worker_run;
