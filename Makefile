@@ -5,12 +5,13 @@
 #   make run      install deps, build, start a local 3-node cluster with example jobs
 #   make fuzz     build the libFuzzer targets with clang and run each (FUZZ_SECONDS, default 60)
 #   make bench    build optimised and run the benchmarks
+#   make deb      build the Debian package into build-deb/ (raftcron_VERSION_ARCH.deb)
 #   make format   clang-format every C source
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 CTEST_ARGS ?=
 
-.PHONY: all build deps test unit fuzz fuzz-build bench run format clean
+.PHONY: all build deps test unit fuzz fuzz-build bench run format clean deb
 
 all: build
 
@@ -47,6 +48,9 @@ bench:
 	cmake --build build-bench -j $(JOBS)
 	bash scripts/run-benches build-bench/bin
 
+deb: deps
+	bash scripts/make-deb build-deb
+
 run: deps build
 	bash scripts/run-cluster
 
@@ -54,4 +58,4 @@ format:
 	find src include tests bench examples -name '*.[ch]' | xargs clang-format -i
 
 clean:
-	rm -rf build build-asan build-fuzz build-bench
+	rm -rf build build-asan build-fuzz build-bench build-deb

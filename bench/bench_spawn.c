@@ -56,8 +56,11 @@ int main(int argc, char **argv)
             double t0 = nowMs();
             pid_t pid = -1;
             if (m == 0) {
-                struct spawn_options o = {.file = args[0], .argv = args, .envp = environ,
-                                          .fds = {0, 1, 2}, .new_session = true};
+                struct spawn_options o = {.file = args[0],
+                                          .argv = args,
+                                          .envp = environ,
+                                          .fds = {0, 1, 2},
+                                          .new_session = true};
                 struct spawn_result r;
                 if (spawnProcess(&o, &r) != 0) {
                     fprintf(stderr, "spawn: %s: %s\n", r.step, strerror(r.err));

@@ -42,7 +42,8 @@ extern "C" {
     X(TIMEOUT, "timed out")                                                                        \
     X(CANCELED, "canceled")                                                                        \
     X(CORRUPT, "corrupt data")                                                                     \
-    X(INTERNAL, "internal error")
+    X(INTERNAL, "internal error")                                                                  \
+    X(DENIED, "not authenticated or not allowed")
 
 enum rc_errno {
     RC_OK = 0,
@@ -120,7 +121,8 @@ struct Raftcron__JobNextResponse;
 struct rc_client_options {
     const char *endpoints;  /* "host:port,host:port" (borrowed; copied by rc_client_open) */
     int64_t timeout_us;     /* deadline of each call; 0 = 10 s */
-    const char *auth_token; /* sent with every request; may be NULL */
+    const char *auth_token; /* sent with every request (the node's shared secret or a bearer
+                               JWT, docs/rest.md "Tenancy and auth"); may be NULL */
     /* TLS (docs/security.md): with ca_file every connection is TLS, and a server must present
      * a certificate from that CA valid for the host dialled. cert_file and key_file (mode 0600)
      * are the client's own certificate, for servers that ask for one. All NULL: plain TCP. */
@@ -212,6 +214,47 @@ RC_API int rc_dlq_list(struct rc_client *c, const char *ns, uint32_t limit, int 
  * cursor and the answering node's clock, with the zone's UTC offset at each. */
 RC_API int rc_job_next(struct rc_client *c, const char *ns, const char *name, uint32_t n, int stale,
                        struct Raftcron__JobNextResponse **out);
+
+/*
+ * Pages (docs/rpc.md "Pages"): the *_page calls return one page of at most limit records (0:
+ * 100, at most 1000) after page_token ("" or NULL: the first page); the reply's
+ * next_page_token, when not "", asks for the next one. Every record held from the first page
+ * to the last is returned exactly once, newest first (jobs: in key order).
+ */
+RC_API int rc_run_list_page(struct rc_client *c, const char *ns, const char *job, const char *state,
+                            uint32_t limit, const char *page_token, int stale,
+                            struct Raftcron__RunListResponse **out);
+RC_API int rc_dlq_list_page(struct rc_client *c, const char *ns, uint32_t limit,
+                            const char *page_token, int stale,
+                            struct Raftcron__RunListResponse **out);
+RC_API int rc_decision_list_page(struct rc_client *c, const char *ns, const char *job,
+                                 uint32_t limit, const char *page_token, int stale,
+                                 struct Raftcron__DecisionListResponse **out);
+RC_API int rc_job_list_page(struct rc_client *c, const char *ns, uint32_t limit,
+                            const char *page_token, int stale,
+                            struct Raftcron__JobListResponse **out);
+
+/* Job.Stats: the job's counters (kept by the cluster as runs happen), the durations of the runs
+ * it still holds (mean, p95, max) and its next instants. */
+struct Raftcron__JobStatsResponse;
+RC_API int rc_job_stats(struct rc_client *c, const char *ns, const char *name, int stale,
+                        struct Raftcron__JobStatsResponse **out);
+
+/*
+ * Events.Watch (docs/rpc.md "Events.Watch"): changes of jobs and runs as the cluster applies
+ * them, each with the Raft index of its entry. Blocks, calling cb for every event (e borrowed
+ * for the call) until cb returns non-zero (then returns 0) or the watch fails for good (an
+ * RC_E* code: RC_EDENIED for a refused credential, RC_EINVAL for bad arguments). ns NULL or ""
+ * watches every namespace the credential may read; job narrows to one job. after_index: only
+ * events of later entries (0: from now on). When a node goes away the watch moves to another
+ * endpoint and resumes after the last entry it saw whole, so no event is missed or repeated;
+ * when the events after that index are no longer kept, cb is called once with e NULL and
+ * oldest the oldest index still held (events were lost), then the stream goes on.
+ */
+struct Raftcron__Event;
+typedef int (*rc_event_cb)(void *data, const struct Raftcron__Event *e, uint64_t oldest);
+RC_API int rc_events_watch(struct rc_client *c, const char *ns, const char *job,
+                           uint64_t after_index, rc_event_cb cb, void *data);
 
 /* Cluster.Status and Cluster.Digest. */
 RC_API int rc_cluster_status(struct rc_client *c, int stale, struct Raftcron__ClusterStatus **out);

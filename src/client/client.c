@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api.pb-c.h"
 #include "client_conn.h"
 #include "client_internal.h"
 #include "core/err.h"
@@ -431,6 +432,9 @@ static int mapStatus(int status)
         return RC_ETIMEOUT;
     case RC_STATUS_UNAVAILABLE:
         return RC_ENOTLEADER;
+    case RC_STATUS_UNAUTHENTICATED:
+    case RC_STATUS_PERMISSION_DENIED:
+        return RC_EDENIED;
     default:
         return RC_EINTERNAL;
     }
@@ -526,6 +530,152 @@ int rc_client_call(struct rc_client *c, const char *method, const void *req, siz
         }
         if (!pause(&k, c->n_endpoints)) {
             return outOfTime(c, &k, c->timeout_us);
+        }
+    }
+}
+
+/* ---- Events.Watch ---------------------------------------------------------------------------- */
+
+/* Where a watch is in the stream: what it delivered, and where it resumes after a lost
+ * connection (after the last entry it saw whole, skipping what it already had of the next). */
+struct watch {
+    rc_event_cb cb;
+    void *data;
+    uint64_t seen_index; /* the entry of the last event delivered */
+    uint64_t seen_count; /* events of that entry delivered */
+    uint64_t complete;   /* the last entry delivered whole: resume after it */
+    uint64_t skip;       /* after a resume: events of seen_index to pass over */
+    int rv;
+};
+
+static int watchPush(void *data, const uint8_t *payload, size_t len)
+{
+    struct watch *w = data;
+    Raftcron__EventBatch *b = raftcron__event_batch__unpack(NULL, len, payload);
+    if (b == NULL) {
+        w->rv = RC_EPARSE;
+        return 1;
+    }
+    int stop = 0;
+    if (b->gap) {
+        stop = w->cb(w->data, NULL, b->oldest_index);
+    }
+    for (size_t i = 0; i < b->n_events && stop == 0; i++) {
+        const Raftcron__Event *e = b->events[i];
+        if (e->index == w->seen_index && w->skip > 0) {
+            w->skip--;
+            continue;
+        }
+        if (e->index != w->seen_index) {
+            w->complete = w->seen_index;
+            w->seen_index = e->index;
+            w->seen_count = 0;
+            w->skip = 0;
+        }
+        w->seen_count++;
+        stop = w->cb(w->data, e, 0);
+    }
+    raftcron__event_batch__free_unpacked(b, NULL);
+    return stop;
+}
+
+/* One connection's watch. Returns 0 to try another endpoint, or the final result (*done). */
+static int watchOnce(struct rc_client *c, const char *addr, const Raftcron__WatchRequest *req,
+                     struct watch *w, bool *done)
+{
+    struct client_conn cc;
+    clientConnInit(&cc);
+    char err[ERRMSG_SIZE];
+    *done = false;
+    if (clientConnOpen(&cc, addr, c->tls, clientConnNow() + c->timeout_us, err, sizeof err) != 0) {
+        snprintf(c->errmsg, sizeof c->errmsg, "%s", err);
+        return 0;
+    }
+    uint8_t payload[512];
+    size_t plen = raftcron__watch_request__get_packed_size(req);
+    Raftcron__Request r = RAFTCRON__REQUEST__INIT;
+    r.method = "Events.Watch";
+    r.auth_token = c->auth_token;
+    raftcron__watch_request__pack(req, payload);
+    r.payload.data = payload;
+    r.payload.len = plen;
+    uint8_t *frame;
+    size_t flen;
+    uint32_t stream = nextStream(c);
+    int rv = framePack(RC_FRAME_REQUEST, stream, &r.base, &frame, &flen, err, sizeof err);
+    if (rv == 0) {
+        rv = clientConnSend(&cc, frame, flen, clientConnNow() + c->timeout_us, err, sizeof err);
+        free(frame);
+    }
+    Raftcron__Response *resp = NULL;
+    while (rv == 0) {
+        rv = clientConnAwaitPush(&cc, stream, clientConnNow() + 1000000, watchPush, w, &resp, err,
+                                 sizeof err);
+        if (rv == RC_ETIMEOUT) {
+            rv = 0; /* quiet: keep waiting */
+            continue;
+        }
+        break;
+    }
+    clientConnClose(&cc);
+    if (rv == RC_ECANCELED) {
+        *done = true;
+        return w->rv;
+    }
+    if (rv != 0) {
+        snprintf(c->errmsg, sizeof c->errmsg, "%s", err);
+        return 0;
+    }
+    c->status = (int)resp->status;
+    snprintf(c->errmsg, sizeof c->errmsg, "%s", resp->message);
+    rv = resp->status == RC_STATUS_UNAVAILABLE ? 0 : mapStatus((int)resp->status);
+    *done = rv != 0;
+    raftcron__response__free_unpacked(resp, NULL);
+    return rv;
+}
+
+int rc_events_watch(struct rc_client *c, const char *ns, const char *job, uint64_t after_index,
+                    rc_event_cb cb, void *data)
+{
+    if (c == NULL || cb == NULL) {
+        return c != NULL ? clientFail(c, RC_EINVAL, RC_STATUS_INVALID_ARGUMENT, "bad arguments")
+                         : RC_EINVAL;
+    }
+    struct watch w = {.cb = cb, .data = data, .seen_index = after_index, .complete = after_index};
+    Raftcron__WatchRequest req = RAFTCRON__WATCH_REQUEST__INIT;
+    req.namespace_ = (char *)(ns != NULL ? ns : "");
+    req.job = (char *)(job != NULL ? job : "");
+    size_t at = c->last_node != NULL ? indexOf(c, c->last_node) : 0;
+    at = at == NO_INDEX ? 0 : at;
+    int64_t failing_since = clientConnNow();
+    int64_t backoff = BACKOFF_FIRST_US;
+    for (size_t tries = 0;; tries++) {
+        req.after_index = w.complete;
+        w.skip = w.seen_count;
+        bool done;
+        const char *addr = c->endpoints[(at + tries) % c->n_endpoints];
+        int64_t started = clientConnNow();
+        int rv = watchOnce(c, addr, &req, &w, &done);
+        if (done) {
+            return rv;
+        }
+        int64_t now = clientConnNow();
+        if (now - started > c->timeout_us) {
+            failing_since = now; /* it was a working watch: a new stretch of failures */
+            backoff = BACKOFF_FIRST_US;
+        }
+        if (now - failing_since > c->timeout_us) {
+            char last[ERRMSG_SIZE];
+            snprintf(last, sizeof last, "%s", c->errmsg);
+            return clientFail(c, RC_EIO, RC_STATUS_UNAVAILABLE,
+                              "unavailable: no endpoint kept the watch within %gs (last: %.300s)",
+                              (double)c->timeout_us / 1e6, last);
+        }
+        if ((tries + 1) % c->n_endpoints == 0) {
+            struct timespec ts = {.tv_sec = backoff / 1000000,
+                                  .tv_nsec = (backoff % 1000000) * 1000};
+            nanosleep(&ts, NULL);
+            backoff = backoff * 2 < BACKOFF_MAX_US ? backoff * 2 : BACKOFF_MAX_US;
         }
     }
 }

@@ -221,6 +221,78 @@ int rc_run_list(struct rc_client *c, const char *ns, const char *job, const char
                     (void **)out);
 }
 
+int rc_run_list_page(struct rc_client *c, const char *ns, const char *job, const char *state,
+                     uint32_t limit, const char *page_token, int stale,
+                     struct Raftcron__RunListResponse **out)
+{
+    Raftcron__RunListRequest req = RAFTCRON__RUN_LIST_REQUEST__INIT;
+    req.namespace_ = (char *)(ns != NULL ? ns : "");
+    req.job = (char *)(job != NULL ? job : "");
+    req.state = (char *)(state != NULL ? state : "");
+    req.limit = limit;
+    req.stale = stale != 0;
+    req.page_token = (char *)(page_token != NULL ? page_token : "");
+    return readCall(c, "Run.List", &req.base, &raftcron__run_list_response__descriptor,
+                    (void **)out);
+}
+
+int rc_dlq_list_page(struct rc_client *c, const char *ns, uint32_t limit, const char *page_token,
+                     int stale, struct Raftcron__RunListResponse **out)
+{
+    Raftcron__DlqListRequest req = RAFTCRON__DLQ_LIST_REQUEST__INIT;
+    req.namespace_ = (char *)(ns != NULL ? ns : "");
+    req.limit = limit;
+    req.stale = stale != 0;
+    req.page_token = (char *)(page_token != NULL ? page_token : "");
+    return readCall(c, "Dlq.List", &req.base, &raftcron__run_list_response__descriptor,
+                    (void **)out);
+}
+
+int rc_decision_list_page(struct rc_client *c, const char *ns, const char *job, uint32_t limit,
+                          const char *page_token, int stale,
+                          struct Raftcron__DecisionListResponse **out)
+{
+    if (job == NULL || job[0] == '\0') {
+        *out = NULL;
+        return clientFail(c, RC_EINVAL, RC_STATUS_INVALID_ARGUMENT, "Decision.List: no job name");
+    }
+    Raftcron__DecisionListRequest req = RAFTCRON__DECISION_LIST_REQUEST__INIT;
+    req.namespace_ = (char *)(ns != NULL ? ns : "");
+    req.job = (char *)job;
+    req.limit = limit;
+    req.stale = stale != 0;
+    req.page_token = (char *)(page_token != NULL ? page_token : "");
+    return readCall(c, "Decision.List", &req.base, &raftcron__decision_list_response__descriptor,
+                    (void **)out);
+}
+
+int rc_job_list_page(struct rc_client *c, const char *ns, uint32_t limit, const char *page_token,
+                     int stale, struct Raftcron__JobListResponse **out)
+{
+    Raftcron__JobListRequest req = RAFTCRON__JOB_LIST_REQUEST__INIT;
+    req.namespace_ = (char *)(ns != NULL ? ns : "");
+    req.limit = limit;
+    req.stale = stale != 0;
+    req.page_token = (char *)(page_token != NULL ? page_token : "");
+    return readCall(c, "Job.List", &req.base, &raftcron__job_list_response__descriptor,
+                    (void **)out);
+}
+
+int rc_job_stats(struct rc_client *c, const char *ns, const char *name, int stale,
+                 struct Raftcron__JobStatsResponse **out)
+{
+    if (name == NULL || name[0] == '\0') {
+        *out = NULL;
+        return clientFail(c, RC_EINVAL, RC_STATUS_INVALID_ARGUMENT, "Job.Stats: no job name");
+    }
+    Raftcron__JobRequest req = RAFTCRON__JOB_REQUEST__INIT;
+    req.namespace_ = (char *)(ns != NULL ? ns : "");
+    req.name = (char *)name;
+    req.stale = stale != 0;
+    return readCall(c, "Job.Stats", &req.base, &raftcron__job_stats_response__descriptor,
+                    (void **)out);
+}
+
 int rc_run_get(struct rc_client *c, uint64_t id, int stale, struct Raftcron__Run **out)
 {
     *out = NULL;

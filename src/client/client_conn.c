@@ -299,7 +299,10 @@ struct reader {
     uint32_t stream; /* 0: no call waits (draining before a request) */
     int64_t deadline;
     Raftcron__Response *resp; /* the awaited response, once arrived */
-    int rv;                   /* first error met in a callback */
+    int (*push)(void *data, const uint8_t *payload, size_t len); /* PUSH of stream, or NULL */
+    void *push_data;
+    bool stopped; /* push said stop */
+    int rv;       /* first error met in a callback */
     char *err;
     size_t errlen;
 };
@@ -335,8 +338,18 @@ static void onFrame(const struct rc_frame *f, void *arg)
             setState(r->cc, CLIENT_CONN_DRAINING);
         }
         break;
+    case RC_FRAME_PUSH:
+        if (r->push != NULL && f->stream == r->stream && !r->stopped && r->rv == 0) {
+            Raftcron__Push *p = NULL;
+            r->rv = frameUnpackPush(f->payload, f->len, &p, r->err, r->errlen);
+            if (p != NULL) {
+                r->stopped = r->push(r->push_data, p->payload.data, p->payload.len) != 0;
+                raftcron__push__free_unpacked(p, NULL);
+            }
+        }
+        break;
     default:
-        break; /* PUSH belongs to worker sessions; PONG and the rest mean nothing to a caller */
+        break; /* PONG and the rest mean nothing to a caller */
     }
 }
 
@@ -432,6 +445,35 @@ int clientConnAwait(struct client_conn *cc, uint32_t stream, int64_t deadline,
     }
     if (rv == RC_ETIMEOUT) {
         errSet(err, errlen, RC_ETIMEOUT, "%s: no reply before the deadline", cc->addr);
+    }
+    clientConnClose(cc);
+    return rv;
+}
+
+int clientConnAwaitPush(struct client_conn *cc, uint32_t stream, int64_t deadline,
+                        int (*push)(void *data, const uint8_t *payload, size_t len), void *data,
+                        Raftcron__Response **out, char *err, size_t errlen)
+{
+    struct reader r = {.cc = cc,
+                       .stream = stream,
+                       .deadline = deadline,
+                       .push = push,
+                       .push_data = data,
+                       .err = err,
+                       .errlen = errlen};
+    int rv = 0;
+    while (r.resp == NULL && rv == 0 && !r.stopped) {
+        rv = readSome(&r, true);
+    }
+    if (r.resp != NULL) {
+        *out = r.resp;
+        return 0;
+    }
+    if (r.stopped) {
+        return RC_ECANCELED;
+    }
+    if (rv == RC_ETIMEOUT) {
+        return rv;
     }
     clientConnClose(cc);
     return rv;

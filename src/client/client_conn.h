@@ -69,6 +69,17 @@ int clientConnSend(struct client_conn *cc, const uint8_t *buf, size_t len, int64
 int clientConnAwait(struct client_conn *cc, uint32_t stream, int64_t deadline,
                     Raftcron__Response **out, char *err, size_t errlen);
 
+/*
+ * The same for a held call (Events.Watch): each PUSH frame of stream is unpacked and its payload
+ * handed to push (borrowed for the call), which returns non-zero to stop. Returns 0 when the
+ * call's RESPONSE arrived (*out, as clientConnAwait: the server ended the call), RC_ETIMEOUT when
+ * nothing more came before deadline (the connection stays open), RC_ECANCELED when push said
+ * stop (the connection stays open), or RC_EIO / RC_EPARSE (the connection is then closed).
+ */
+int clientConnAwaitPush(struct client_conn *cc, uint32_t stream, int64_t deadline,
+                        int (*push)(void *data, const uint8_t *payload, size_t len), void *data,
+                        Raftcron__Response **out, char *err, size_t errlen);
+
 void clientConnClose(struct client_conn *cc);
 
 #endif /* RC_CLIENT_CLIENT_CONN_H */

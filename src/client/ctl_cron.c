@@ -143,14 +143,14 @@ static void printInstants(const struct ctl_global *g, const struct cron_args *a,
                           const struct rc_trigger *t, const char *explained)
 {
     bool json = g->output == CTL_OUTPUT_JSON;
+    struct print_json j;
+    printJsonInit(&j, stdout);
     if (json) {
-        fputs("{\"expression\":", stdout);
-        printJsonString(stdout, a->expr);
-        fputs(",\"tz\":", stdout);
-        printJsonString(stdout, t->kind == RC_TRIGGER_CRON ? tzName(t->tz) : "UTC");
-        fputs(",\"explain\":", stdout);
-        printJsonString(stdout, explained);
-        fputs(",\"instants\":[", stdout);
+        printJsonOpen(&j, NULL, '{');
+        printJsonStr(&j, "expression", a->expr);
+        printJsonStr(&j, "tz", t->kind == RC_TRIGGER_CRON ? tzName(t->tz) : "UTC");
+        printJsonStr(&j, "explain", explained);
+        printJsonOpen(&j, "instants", '[');
     } else if (a->explain) {
         printf("%s\n", explained);
     }
@@ -167,14 +167,15 @@ static void printInstants(const struct ctl_global *g, const struct cron_args *a,
         char buf[RC_TIMEFMT_MAX];
         timefmtFormat(next, offsetOf(t, next), buf);
         if (json) {
-            printf("%s\"%s\"", i == 0 ? "" : ",", buf);
+            printJsonStr(&j, NULL, buf);
         } else {
             printf("%s\n", buf);
         }
         at = next;
     }
     if (json) {
-        puts("]}");
+        printJsonClose(&j);
+        printJsonClose(&j);
     }
 }
 
@@ -211,11 +212,12 @@ int ctlCron(const struct ctl_global *g, int argc, char **argv)
     }
     if (strcmp(cmd, "explain") == 0) {
         if (g->output == CTL_OUTPUT_JSON) {
-            fputs("{\"expression\":", stdout);
-            printJsonString(stdout, a.expr);
-            fputs(",\"explain\":", stdout);
-            printJsonString(stdout, explained);
-            puts("}");
+            struct print_json j;
+            printJsonInit(&j, stdout);
+            printJsonOpen(&j, NULL, '{');
+            printJsonStr(&j, "expression", a.expr);
+            printJsonStr(&j, "explain", explained);
+            printJsonClose(&j);
         } else {
             puts(explained);
         }

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,10 +24,13 @@
 #include "core/err.h"
 #include "core/execspec.h"
 #include "core/jobyaml.h"
+#include "core/ledgerjson.h"
+#include "core/runview.h"
 #include "core/policy.h"
 #include "core/timefmt.h"
 #include "ctl.h"
 #include "print.h"
+#include "progress.h"
 #include "raftcron/client.h"
 
 #define MAX_FLAGS     48
@@ -52,12 +56,13 @@ static void usage(FILE *f)
             "Usage: raftcronctl job add NAME TRIGGER EXECUTOR [OPTIONS]\n"
             "       raftcronctl job update NAME TRIGGER EXECUTOR [OPTIONS] [--if-version N]\n"
             "       raftcronctl job get NAME [--namespace NS] [--stale]\n"
-            "       raftcronctl job list [--namespace NS] [--stale]\n"
+            "       raftcronctl job list [--namespace NS] [--limit N] [--stale]\n"
             "       raftcronctl job delete NAME [--namespace NS] [--if-version N]\n"
             "       raftcronctl job pause NAME [--namespace NS]\n"
             "       raftcronctl job resume NAME [--namespace NS]\n"
             "       raftcronctl job apply -f FILE.yaml [--prune] [--dry-run]\n"
             "       raftcronctl job next NAME [-n N] [--namespace NS] [--stale]\n"
+            "       raftcronctl job stats NAME [--namespace NS] [--stale]\n"
             "       raftcronctl job decisions NAME [--limit N] [--namespace NS] [--stale]\n"
             "       raftcronctl job backfill NAME --from RFC3339 --to RFC3339 [--limit N]\n"
             "                                [--dry-run] [--namespace NS]\n"
@@ -65,7 +70,11 @@ static void usage(FILE *f)
             "next previews the next N (default 5, at most 1000) instants the scheduler will\n"
             "decide, after the job's cursor or now, in the job's zone. decisions lists the\n"
             "job's decision records newest first (fired, coalesced, missed, skipped; --limit\n"
-            "default 100, at most 1000). get also shows the next instant.\n"
+            "default 100, at most 1000). get also shows the next instant. stats shows the\n"
+            "job's counters (runs, fired, coalesced, missed, skipped, succeeded, failed,\n"
+            "timed out, lost, retried, dead, cancelled), its last run, the mean, p95 and\n"
+            "longest duration of the runs the ledger holds, and its next instants. list\n"
+            "--limit N stops after N jobs (fetched 1000 a page; default: every job).\n"
             "\n"
             "backfill creates runs now for the job's scheduled instants in [--from, --to]\n"
             "(both included; --to must not be in the future), judged by the job's overlap\n"
@@ -181,24 +190,12 @@ static void kvDuration(struct out *o, const char *key, int64_t us)
     kvStr(o, key, buf);
 }
 
-static void kvEnum(struct out *o, const char *key, unsigned value)
-{
-    const char *name = jobyamlEnumName(key, value);
-    char buf[24];
-    if (name == NULL) {
-        snprintf(buf, sizeof buf, "%u", value);
-    }
-    kvStr(o, key, name != NULL ? name : buf);
-}
-
 /* Every map<string, string> entry is {base, key, value}; the JSON form is an object, the text
  * form one line per entry as the flag takes it. */
-static void kvMap(struct out *o, const char *key, Raftcron__JobSpec__EnvEntry **e, size_t n,
+static void kvMap(void *data, const char *key, Raftcron__JobSpec__EnvEntry *const *e, size_t n,
                   char sep)
 {
-    if (n == 0) {
-        return;
-    }
+    struct out *o = data;
     if (o->json) {
         printJsonOpen(&o->j, key, '{');
     }
@@ -214,73 +211,39 @@ static void kvMap(struct out *o, const char *key, Raftcron__JobSpec__EnvEntry **
     }
 }
 
-static void emitTrigger(struct out *o, const Raftcron__Trigger *t)
+static void kvBytes(void *data, const char *key, const uint8_t *v, size_t len)
 {
-    if (t == NULL) {
-        return;
-    }
-    switch (t->kind_case) {
-    case RAFTCRON__TRIGGER__KIND_CRON:
-        kvStr(o, "cron", t->cron);
-        kvStr(o, "tz", t->tz[0] != '\0' ? t->tz : "UTC");
-        kvEnum(o, "dst_gap", t->dst_gap);
-        kvEnum(o, "dst_repeat", t->dst_repeat);
-        break;
-    case RAFTCRON__TRIGGER__KIND_INTERVAL_US:
-        kvDuration(o, "every", t->interval_us);
-        break;
-    case RAFTCRON__TRIGGER__KIND_AT_US:
-        kvTime(o, "at", t->at_us);
-        break;
-    default:
-        break;
-    }
-    if (t->anchor_us != 0) {
-        kvTime(o, "anchor", t->anchor_us);
-    }
-    if (t->start_us != 0) {
-        kvTime(o, "start", t->start_us);
-    }
-    if (t->end_us != 0) {
-        kvTime(o, "end", t->end_us);
-    }
-    if (t->jitter_us != 0) {
-        kvDuration(o, "jitter", t->jitter_us);
+    struct out *o = data;
+    if (o->json) {
+        printJsonBytes(&o->j, key, v, len);
+    } else {
+        printLine(key, (const char *)v, len);
     }
 }
 
-static void emitHttp(struct out *o, const Raftcron__HttpExec *h)
+static void kvReal(void *data, const char *key, double v)
 {
-    kvStr(o, "http", h->url);
-    kvStr(o, "method", h->method);
-    if (h->follow_redirects) {
-        kvBool(o, "follow_redirects", true);
-    }
-    if (h->tls_insecure) {
-        kvBool(o, "insecure", true);
-    }
-    if (h->ca_file[0] != '\0') {
-        kvStr(o, "ca_file", h->ca_file);
-    }
-    kvMap(o, "header", (Raftcron__JobSpec__EnvEntry **)h->headers, h->n_headers, ':');
-    if (h->body.len > 0) {
-        if (o->json) {
-            printJsonBytes(&o->j, "body", h->body.data, h->body.len);
-        } else {
-            printLine("body", (const char *)h->body.data, h->body.len);
-        }
-    }
-    if (h->n_expect_codes == 0) {
-        return;
-    }
+    struct out *o = data;
+    char buf[32];
+    snprintf(buf, sizeof buf, "%g", v);
     if (o->json) {
-        printJsonOpen(&o->j, "expect", '[');
+        printJsonReal(&o->j, key, v);
+    } else {
+        kvStr(o, key, buf);
     }
-    for (size_t i = 0; i < h->n_expect_codes; i++) {
+}
+
+static void kvCodes(void *data, const char *key, const uint32_t *codes, size_t n)
+{
+    struct out *o = data;
+    if (o->json) {
+        printJsonOpen(&o->j, key, '[');
+    }
+    for (size_t i = 0; i < n; i++) {
         if (o->json) {
-            printJsonUint(&o->j, NULL, h->expect_codes[i]);
+            printJsonUint(&o->j, NULL, codes[i]);
         } else {
-            kvUint(o, "expect", h->expect_codes[i]);
+            kvUint(o, key, codes[i]);
         }
     }
     if (o->json) {
@@ -288,90 +251,39 @@ static void emitHttp(struct out *o, const Raftcron__HttpExec *h)
     }
 }
 
-static void emitExecutor(struct out *o, const Raftcron__Executor *e)
+static void emitStr(void *o, const char *key, const char *v)
 {
-    if (e == NULL) {
-        return;
-    }
-    if (e->kind_case == RAFTCRON__EXECUTOR__KIND_SHELL) {
-        kvStr(o, "shell", e->shell->command);
-        if (e->shell->rlimits[0] != '\0') {
-            kvStr(o, "rlimits", e->shell->rlimits);
-        }
-        if (e->shell->workdir[0] != '\0') {
-            kvStr(o, "workdir", e->shell->workdir);
-        }
-    } else if (e->kind_case == RAFTCRON__EXECUTOR__KIND_HTTP) {
-        emitHttp(o, e->http);
-    } else if (e->kind_case == RAFTCRON__EXECUTOR__KIND_SQL) {
-        kvStr(o, "sql", e->sql->query);
-        if (e->sql->conn[0] != '\0') {
-            kvStr(o, "conn", e->sql->conn);
-        } else {
-            kvStr(o, "dsn", e->sql->dsn);
-        }
-        kvBool(o, "once", e->sql->dedupe);
-    } else if (e->kind_case == RAFTCRON__EXECUTOR__KIND_NOOP) {
-        kvBool(o, "noop", true);
-    }
+    kvStr(o, key, v);
+}
+static void emitUint(void *o, const char *key, uint64_t v)
+{
+    kvUint(o, key, v);
+}
+static void emitBool(void *o, const char *key, bool v)
+{
+    kvBool(o, key, v);
+}
+static void emitDuration(void *o, const char *key, int64_t us)
+{
+    kvDuration(o, key, us);
+}
+static void emitInstant(void *o, const char *key, int64_t us)
+{
+    kvTime(o, key, us);
 }
 
-static void emitPolicy(struct out *o, const Raftcron__Policy *p)
-{
-    if (p == NULL) {
-        return;
-    }
-    if (p->misfire_grace_us < 0) {
-        kvStr(o, "misfire_grace", "none");
-    } else {
-        kvDuration(o, "misfire_grace", p->misfire_grace_us);
-    }
-    kvBool(o, "coalesce", p->coalesce);
-    kvEnum(o, "overlap", p->overlap);
-    kvUint(o, "max_instances", p->max_instances);
-}
-
-static void emitRetry(struct out *o, const Raftcron__RetryPolicy *r)
-{
-    if (r == NULL) {
-        return;
-    }
-    kvUint(o, "retries", r->max_attempts > 0 ? r->max_attempts - 1 : 0);
-    kvEnum(o, "backoff", r->backoff);
-    kvDuration(o, "retry_delay", r->delay_us);
-    if (r->multiplier != 0) {
-        char buf[32];
-        snprintf(buf, sizeof buf, "%g", r->multiplier);
-        if (o->json) {
-            printJsonReal(&o->j, "retry_multiplier", r->multiplier);
-        } else {
-            kvStr(o, "retry_multiplier", buf);
-        }
-    }
-    if (r->max_delay_us != 0) {
-        kvDuration(o, "retry_max_delay", r->max_delay_us);
-    }
-    if (r->jitter_us != 0) {
-        kvDuration(o, "retry_jitter", r->jitter_us);
-    }
-}
-
-static void emitSpec(struct out *o, const Raftcron__JobSpec *s)
-{
-    if (s->description[0] != '\0') {
-        kvStr(o, "description", s->description);
-    }
-    emitTrigger(o, s->trigger);
-    emitExecutor(o, s->executor);
-    emitPolicy(o, s->policy);
-    emitRetry(o, s->retry);
-    if (s->timeout_us != 0) {
-        kvDuration(o, "timeout_run", s->timeout_us);
-    }
-    kvMap(o, "target", (Raftcron__JobSpec__EnvEntry **)s->target, s->n_target, '=');
-    kvMap(o, "env", s->env, s->n_env, '=');
-    kvBool(o, "at_most_once", s->at_most_once);
-}
+/* The one way a job is shown (core/jobyaml.h), onto aligned lines or JSON. */
+static const struct rc_jobemit emitter = {
+    .str = emitStr,
+    .bytes = kvBytes,
+    .uint = emitUint,
+    .boolean = emitBool,
+    .real = kvReal,
+    .duration = emitDuration,
+    .instant = emitInstant,
+    .map = kvMap,
+    .codes = kvCodes,
+};
 
 /* job get's "next": the first instant of a Job.Next reply in the job's zone, or none. */
 static void emitNext(struct out *o, const Raftcron__JobNextResponse *next)
@@ -394,31 +306,10 @@ static void emitNext(struct out *o, const Raftcron__JobNextResponse *next)
 static void emitJob(struct out *o, const char *key, const Raftcron__Job *job,
                     const Raftcron__JobNextResponse *next)
 {
-    const Raftcron__JobSpec *s = job->spec;
     if (o->json) {
         printJsonOpen(&o->j, key, '{');
     }
-    kvStr(o, "name", s != NULL ? s->name : "");
-    kvStr(o, "namespace", s != NULL ? s->namespace_ : "");
-    kvUint(o, "id", job->id);
-    kvUint(o, "version", job->version);
-    kvBool(o, "paused", job->paused);
-    if (job->paused) {
-        kvTime(o, "paused_at", job->paused_us);
-    }
-    kvTime(o, "created", job->created_us);
-    kvTime(o, "updated", job->updated_us);
-    if (s != NULL) {
-        emitSpec(o, s);
-    }
-    kvTime(o, "cursor", job->cursor_us);
-    if (job->history_floor_us != 0) {
-        kvTime(o, "history_floor", job->history_floor_us); /* backfills reach back to here */
-    }
-    kvUint(o, "runs_total", job->runs_total);
-    kvUint(o, "runs_failed", job->runs_failed);
-    kvStr(o, "last_outcome", job->last_outcome);
-    kvTime(o, "last_finished", job->last_finished_us);
+    jobyamlEmitJob(job, &emitter, o);
     if (next != NULL) {
         emitNext(o, next);
     }
@@ -576,11 +467,11 @@ static void buildOptions(const char *cmd, struct option *opts, char (*names)[32]
     } own[] = {
         {",add,update,", {"no-coalesce", no_argument, NULL, OPT_NO_COALESCE}},
         {",update,delete,", {"if-version", required_argument, NULL, OPT_IF_VERSION}},
-        {",get,list,delete,pause,resume,next,decisions,backfill,",
+        {",get,list,delete,pause,resume,next,decisions,backfill,stats,",
          {"namespace", required_argument, NULL, OPT_NAMESPACE}},
-        {",get,list,next,decisions,", {"stale", no_argument, NULL, OPT_STALE}},
+        {",get,list,next,decisions,stats,", {"stale", no_argument, NULL, OPT_STALE}},
         {",next,", {"count", required_argument, NULL, 'n'}},
-        {",decisions,backfill,", {"limit", required_argument, NULL, OPT_LIMIT}},
+        {",decisions,backfill,list,", {"limit", required_argument, NULL, OPT_LIMIT}},
         {",apply,", {"file", required_argument, NULL, 'f'}},
         {",apply,", {"prune", no_argument, NULL, OPT_PRUNE}},
         {",apply,backfill,", {"dry-run", no_argument, NULL, OPT_DRY_RUN}},
@@ -649,6 +540,19 @@ static int parseCount(const char *what, const char *text, uint32_t *out)
     return 0;
 }
 
+/* job list --limit: any number of jobs, fetched page by page. */
+static int parseListLimit(const char *text, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0 || v == 0 || v > 1000000000) {
+        return ctlUsageError("--limit: \"%s\" is not a whole number in 1..1000000000", text);
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
 /* --from and --to: RFC 3339, each given once. */
 static int parseInstant(const char *what, const char *text, int64_t *out, bool *set)
 {
@@ -673,6 +577,9 @@ static int onOption(struct job_args *a, int c, const char *arg)
     case 'n':
         return parseCount("-n", arg, &a->count);
     case OPT_LIMIT:
+        if (strcmp(a->cmd, "list") == 0) {
+            return parseListLimit(arg, &a->limit);
+        }
         return parseCount("--limit", arg, &a->limit);
     case OPT_NO_COALESCE:
         return setKey(a, "coalesce", "false");
@@ -1025,15 +932,125 @@ static int listDecisions(const struct ctl_global *g, struct rc_client *c, const 
     return CTL_OK;
 }
 
+/* Every job, or with --limit the first N in key order, page after page. */
 static int listJobs(const struct ctl_global *g, struct rc_client *c, const struct job_args *a)
 {
     Raftcron__JobListResponse *l;
-    int rv = rc_job_list(c, a->ns, a->stale, &l);
-    if (rv != 0) {
-        return ctlCallFailed(c, rv, "job list");
+    if (a->limit == 0) {
+        int rv = rc_job_list(c, a->ns, a->stale, &l);
+        if (rv != 0) {
+            return ctlCallFailed(c, rv, "job list");
+        }
+        printList(g, l);
+        rc_message_free(l);
+        return CTL_OK;
     }
-    printList(g, l);
-    rc_message_free(l);
+    Raftcron__JobListResponse **pages = NULL;
+    Raftcron__Job **jobs = NULL;
+    size_t n_pages = 0, n_jobs = 0;
+    char token[RC_RUNVIEW_TOKEN_MAX] = "";
+    int rv = 0;
+    while (n_jobs < a->limit) {
+        uint32_t want = a->limit - (uint32_t)n_jobs < 1000 ? a->limit - (uint32_t)n_jobs : 1000;
+        rv = rc_job_list_page(c, a->ns, want, token, a->stale, &l);
+        if (rv != 0) {
+            break;
+        }
+        void *p = realloc(pages, (n_pages + 1) * sizeof *pages);
+        void *j = p != NULL ? realloc(jobs, (n_jobs + l->n_jobs + 1) * sizeof *jobs) : NULL;
+        pages = p != NULL ? p : pages;
+        if (j == NULL) {
+            rc_message_free(l);
+            rv = RC_ENOMEM;
+            break;
+        }
+        jobs = j;
+        pages[n_pages++] = l;
+        if (l->n_jobs > 0) {
+            memcpy(jobs + n_jobs, l->jobs, l->n_jobs * sizeof *jobs);
+        }
+        n_jobs += l->n_jobs;
+        snprintf(token, sizeof token, "%s", l->next_page_token);
+        if (!l->more || l->n_jobs == 0) {
+            break;
+        }
+    }
+    if (rv == 0) {
+        Raftcron__JobListResponse all = RAFTCRON__JOB_LIST_RESPONSE__INIT;
+        all.jobs = jobs;
+        all.n_jobs = n_jobs;
+        printList(g, &all);
+    }
+    for (size_t i = 0; i < n_pages; i++) {
+        rc_message_free(pages[i]);
+    }
+    free(pages);
+    free(jobs);
+    return rv == 0           ? CTL_OK
+           : rv == RC_ENOMEM ? ctlFail("job list: out of memory")
+                             : ctlCallFailed(c, rv, "job list");
+}
+
+/* The JSON of Job.Stats (core/ledgerjson.h, the REST API's) as it is, or as aligned lines:
+ * nested objects as "last_run.state", lists joined by blanks. */
+static void printStatsLines(const char *prefix, json_t *o)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v)
+    {
+        char name[64];
+        snprintf(name, sizeof name, "%s%s", prefix, key);
+        if (json_is_object(v)) {
+            char sub[72];
+            snprintf(sub, sizeof sub, "%s.", name);
+            printStatsLines(sub, v);
+            continue;
+        }
+        char buf[1024] = "";
+        if (json_is_array(v)) {
+            size_t i, n = 0;
+            json_t *x;
+            json_array_foreach(v, i, x)
+            {
+                n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s", i > 0 ? " " : "",
+                                      json_string_value(x) != NULL ? json_string_value(x) : "");
+                if (n >= sizeof buf) {
+                    break;
+                }
+            }
+        } else if (json_is_string(v)) {
+            snprintf(buf, sizeof buf, "%s", json_string_value(v));
+        } else if (json_is_integer(v)) {
+            snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        } else if (json_is_boolean(v)) {
+            snprintf(buf, sizeof buf, "%s", json_is_true(v) ? "true" : "false");
+        }
+        printKeyLine(stdout, name, 26, buf, strlen(buf));
+    }
+}
+
+static int showStats(const struct ctl_global *g, struct rc_client *c, const struct job_args *a)
+{
+    Raftcron__JobStatsResponse *st;
+    char what[160];
+    snprintf(what, sizeof what, "job stats %s", a->name);
+    int rv = rc_job_stats(c, a->ns, a->name, a->stale, &st);
+    if (rv != 0) {
+        return ctlCallFailed(c, rv, what);
+    }
+    json_t *doc = ledgerjsonStats(st);
+    rc_message_free(st);
+    if (doc == NULL) {
+        return ctlFail("%s: out of memory", what);
+    }
+    if (g->output == CTL_OUTPUT_JSON) {
+        json_dumpf(doc, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
+        fputc('\n', stdout);
+    } else {
+        printStatsLines("", doc);
+    }
+    json_decref(doc);
     return CTL_OK;
 }
 
@@ -1185,21 +1202,26 @@ struct apply {
     const struct job_args *a;
     struct rc_jobfile file;
     Raftcron__JobListResponse *stored;
-    struct print_json j; /* -o json: {"dry_run", "jobs": [{"namespace", "name", "result"}]} */
+    struct print_json j;      /* -o json: {"dry_run", "jobs": [{"namespace", "name", "result"}]} */
+    struct progress progress; /* jobs handled, on a terminal */
+    uint64_t handled;
 };
 
 static void report(struct apply *ap, const char *result, const Raftcron__JobSpec *s)
 {
+    progressClear(&ap->progress);
     if (ap->g->output == CTL_OUTPUT_JSON) {
         printJsonOpen(&ap->j, NULL, '{');
         printJsonStr(&ap->j, "namespace", s->namespace_);
         printJsonStr(&ap->j, "name", s->name);
         printJsonStr(&ap->j, "result", result);
         printJsonClose(&ap->j);
-        return;
+    } else {
+        char key[256];
+        printf("%s %s%s\n", result, keyOf(s, key, sizeof key), ap->a->dry_run ? " (dry run)" : "");
     }
-    char key[256];
-    printf("%s %s%s\n", result, keyOf(s, key, sizeof key), ap->a->dry_run ? " (dry run)" : "");
+    fflush(stdout);
+    progressUpdate(&ap->progress, ++ap->handled);
 }
 
 static Raftcron__Job *findStored(const struct apply *ap, const Raftcron__JobSpec *s)
@@ -1312,12 +1334,14 @@ static int applyAll(struct apply *ap)
         printJsonOpen(&ap->j, "jobs", '[');
     }
     int rv = 0;
+    progressStart(&ap->progress, "job apply", "", ap->file.n_jobs);
     for (size_t i = 0; i < ap->file.n_jobs && rv == 0; i++) {
         rv = applyOne(ap, &ap->file.jobs[i]);
     }
     if (rv == 0 && ap->a->prune) {
         rv = prune(ap);
     }
+    progressEnd(&ap->progress);
     if (ap->g->output == CTL_OUTPUT_JSON) {
         printJsonClose(&ap->j);
         printJsonClose(&ap->j);
@@ -1377,13 +1401,17 @@ static int run(const struct ctl_global *g, struct rc_client *c, struct job_args 
     if (strcmp(cmd, "backfill") == 0) {
         return backfillJob(g, c, a);
     }
+    if (strcmp(cmd, "stats") == 0) {
+        return showStats(g, c, a);
+    }
     return applyFile(g, c, a);
 }
 
 static bool knownCommand(const char *cmd)
 {
-    static const char *const cmds[] = {"add",    "update", "get",  "list",      "delete",  "pause",
-                                       "resume", "apply",  "next", "decisions", "backfill"};
+    static const char *const cmds[] = {"add",    "update",    "get",      "list",
+                                       "delete", "pause",     "resume",   "apply",
+                                       "next",   "decisions", "backfill", "stats"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(cmds[i], cmd) == 0) {
             return true;
@@ -1411,7 +1439,8 @@ int ctlJob(const struct ctl_global *g, int argc, char **argv)
     struct job_args a = {.cmd = argv[1]};
     if (!knownCommand(a.cmd)) {
         return ctlUsageError("job: unknown command \"%s\" (add, update, get, list, delete, "
-                             "pause, resume, apply, next, decisions, backfill or run-now)",
+                             "pause, resume, apply, next, decisions, backfill, stats or "
+                             "run-now)",
                              a.cmd);
     }
     if (jobyamlDraftCreate(NULL, &a.draft) != 0) {

@@ -185,7 +185,12 @@ static int change(const struct ctl_global *g, struct rc_client *c, const struct 
         return ctlCallFailed(c, rv, what);
     }
     if (g->output == CTL_OUTPUT_JSON) {
-        printf("{\"id\":%" PRIu64 ",\"result\":\"%s\"}\n", a->id, done);
+        struct print_json j;
+        printJsonInit(&j, stdout);
+        printJsonOpen(&j, NULL, '{');
+        printJsonUint(&j, "id", a->id);
+        printJsonStr(&j, "result", done);
+        printJsonClose(&j);
     } else if (a->id != 0) {
         printf("member %" PRIu64 ": %s\n", a->id, done);
     } else {

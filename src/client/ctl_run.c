@@ -18,6 +18,9 @@
 #include "print.h"
 #include "raftcron/client.h"
 
+#define PAGE_MAX  1000u       /* runs per Run.List page */
+#define LIMIT_MAX 1000000000u /* --limit */
+
 enum { OPT_JOB = 900, OPT_NAMESPACE, OPT_STATE, OPT_LIMIT, OPT_STALE, OPT_FORCE };
 
 static void usage(FILE *f)
@@ -34,7 +37,8 @@ static void usage(FILE *f)
             "run list shows runs newest first: of one job (--job, NAME may be NS/NAME), or of\n"
             "every job of --namespace (default: every namespace). --state keeps one state:\n"
             "pending, assigned, running, succeeded, failed, timed_out, lost, retry_wait, dead\n"
-            "or cancelled. --limit N (default 100, at most 1000). run get shows one run with\n"
+            "or cancelled. --limit N (default 100; more than a page of 1000 is fetched page by\n"
+            "page, each run once, newest first). run get shows one run with\n"
             "its output tail. run cancel stops a run (its worker kills it if it runs). run now\n"
             "starts a manual run of job NAME now (also 'job run-now'); the job's overlap\n"
             "policy applies unless --force. dlq list shows the dead letters: runs in state\n"
@@ -331,7 +335,7 @@ static int onOption(struct run_args *a, int c, const char *arg)
         a->state = arg;
         return 0;
     case OPT_LIMIT:
-        rv = parseNumber("--limit", arg, 1000, &v);
+        rv = parseNumber("--limit", arg, LIMIT_MAX, &v);
         a->limit = (uint32_t)v;
         return rv;
     case OPT_FORCE:
@@ -399,12 +403,19 @@ static int parseArgs(int argc, char **argv, struct run_args *a)
 static int startedRun(const struct ctl_global *g, uint64_t id)
 {
     if (g->output == CTL_OUTPUT_JSON) {
-        printf("{\"run_id\":%llu}\n", (unsigned long long)id);
+        struct print_json j;
+        printJsonInit(&j, stdout);
+        printJsonOpen(&j, NULL, '{');
+        printJsonUint(&j, "run_id", id);
+        printJsonClose(&j);
     } else {
         printf("started run %llu\n", (unsigned long long)id);
     }
     return CTL_OK;
 }
+
+static int listRuns(const struct ctl_global *g, struct rc_client *c, const struct run_args *a,
+                    const char *what);
 
 static int call(const struct ctl_global *g, struct rc_client *c, const struct run_args *a)
 {
@@ -437,15 +448,80 @@ static int call(const struct ctl_global *g, struct rc_client *c, const struct ru
         rc_message_free(r);
         return CTL_OK;
     }
-    Raftcron__RunListResponse *l;
-    int rv = strcmp(a->group, "dlq") == 0
-                 ? rc_dlq_list(c, a->ns, a->limit, a->stale, &l)
-                 : rc_run_list(c, a->ns, a->job, a->state, a->limit, a->stale, &l);
-    if (rv != 0) {
-        return ctlCallFailed(c, rv, what);
+    return listRuns(g, c, a, what);
+}
+
+/* The pages of a listing, kept until printed (the table aligns its columns over every row). */
+struct pages {
+    Raftcron__RunListResponse **page;
+    size_t n;
+    Raftcron__Run **runs; /* borrowed from the pages */
+    size_t n_runs;
+};
+
+static void freePages(struct pages *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        rc_message_free(p->page[i]);
     }
-    printRuns(g, l);
-    rc_message_free(l);
+    free(p->page);
+    free(p->runs);
+}
+
+static int addPage(struct pages *p, Raftcron__RunListResponse *l)
+{
+    Raftcron__RunListResponse **page = realloc(p->page, (p->n + 1) * sizeof *page);
+    Raftcron__Run **runs =
+        page != NULL ? realloc(p->runs, (p->n_runs + l->n_runs + 1) * sizeof *runs) : NULL;
+    if (page != NULL) {
+        p->page = page;
+    }
+    if (runs == NULL) {
+        rc_message_free(l);
+        return -1;
+    }
+    p->runs = runs;
+    p->page[p->n++] = l;
+    if (l->n_runs > 0) {
+        memcpy(p->runs + p->n_runs, l->runs, l->n_runs * sizeof *runs);
+    }
+    p->n_runs += l->n_runs;
+    return 0;
+}
+
+/* Page after page until --limit runs or the end: each run once, newest first. */
+static int listRuns(const struct ctl_global *g, struct rc_client *c, const struct run_args *a,
+                    const char *what)
+{
+    struct pages p = {0};
+    uint32_t want = a->limit > 0 ? a->limit : 100;
+    char token[256] = "";
+    int rv = 0;
+    while (p.n_runs < want) {
+        uint32_t n = want - (uint32_t)p.n_runs < PAGE_MAX ? want - (uint32_t)p.n_runs : PAGE_MAX;
+        Raftcron__RunListResponse *l;
+        rv = strcmp(a->group, "dlq") == 0
+                 ? rc_dlq_list_page(c, a->ns, n, token, a->stale, &l)
+                 : rc_run_list_page(c, a->ns, a->job, a->state, n, token, a->stale, &l);
+        if (rv != 0) {
+            freePages(&p);
+            return ctlCallFailed(c, rv, what);
+        }
+        bool more = l->next_page_token[0] != '\0' && l->n_runs > 0;
+        snprintf(token, sizeof token, "%s", l->next_page_token);
+        if (addPage(&p, l) != 0) {
+            freePages(&p);
+            return ctlFail("%s: out of memory", what);
+        }
+        if (!more) {
+            break;
+        }
+    }
+    Raftcron__RunListResponse all = RAFTCRON__RUN_LIST_RESPONSE__INIT;
+    all.runs = p.runs;
+    all.n_runs = p.n_runs;
+    printRuns(g, &all);
+    freePages(&p);
     return CTL_OK;
 }
 

@@ -4,8 +4,24 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include <yaml.h>
 
 #include "core/timefmt.h"
+
+static bool yaml_syntax; /* printSetYaml */
+static bool color;       /* printSetColor */
+
+void printSetYaml(bool yaml)
+{
+    yaml_syntax = yaml;
+}
+
+void printSetColor(bool on)
+{
+    color = on;
+}
 
 /* Length of the well-formed UTF-8 sequence at p (Unicode 15, table 3-7), or 0. */
 static size_t utf8Len(const unsigned char *p, size_t n)
@@ -76,9 +92,131 @@ void printJsonInit(struct print_json *j, FILE *f)
     j->f = f;
 }
 
+/* ---- YAML ------------------------------------------------------------------------------------ */
+
+static int yamlWrite(void *data, unsigned char *buf, size_t size)
+{
+    return fwrite(buf, 1, size, data) == size;
+}
+
+/* A plain scalar that a YAML 1.1 or 1.2 reader would take for a bool, null or number, or that
+ * is empty, must be quoted to stay a string; the emitter's own analysis adds the quotes that
+ * the syntax needs (": ", "#", leading blanks, control characters). */
+static bool yamlNeedsQuotes(const char *s, size_t len)
+{
+    static const char *const words[] = {"y",     "n",  "yes", "no",   "true",
+                                        "false", "on", "off", "null", "~"};
+    if (len == 0) {
+        return true;
+    }
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        if (strlen(words[i]) == len && strncasecmp(s, words[i], len) == 0) {
+            return true;
+        }
+    }
+    /* Numbers (decimal, 0x, 0o, 1_000, 1e3, sexagesimal 1:30) start with a digit, a sign or a
+     * dot: quoting every such string is simpler than recognising each form, and costs only two
+     * quotes around durations and instants. */
+    return strchr("0123456789+-.", s[0]) != NULL;
+}
+
+/* s as valid UTF-8 (invalid bytes as U+FFFD), malloc'd, NUL-terminated; *out_len its length. */
+static char *utf8Clean(const unsigned char *p, size_t n, size_t *out_len)
+{
+    char *out = malloc(n * 3 + 1);
+    size_t k = 0;
+    if (out == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8Len(p + i, n - i);
+        if (len == 0 || p[i] == 0) {
+            memcpy(out + k, "\xef\xbf\xbd", 3); /* U+FFFD; NUL too, which YAML cannot hold */
+            k += 3;
+            i++;
+            continue;
+        }
+        memcpy(out + k, p + i, len);
+        k += len;
+        i += len;
+    }
+    out[k] = '\0';
+    *out_len = k;
+    return out;
+}
+
+static void yamlEmit(struct print_json *j, yaml_event_t *ev, bool ok)
+{
+    if (!ok || j->yaml_failed || !yaml_emitter_emit(j->yaml, ev)) {
+        j->yaml_failed = true;
+    }
+}
+
+/* A scalar: plain when it reads back as written, else double-quoted. is_string: text that
+ * must not be taken for a number, bool or null. */
+static void yamlScalar(struct print_json *j, const char *text, size_t len, bool is_string)
+{
+    yaml_event_t ev;
+    size_t clean_len = len;
+    char *clean = utf8Clean((const unsigned char *)text, len, &clean_len);
+    if (clean == NULL) {
+        j->yaml_failed = true;
+        return;
+    }
+    bool quote = is_string && yamlNeedsQuotes(clean, clean_len);
+    int ok = yaml_scalar_event_initialize(
+        &ev, NULL, NULL, (yaml_char_t *)clean, (int)clean_len, !quote, 1,
+        quote ? YAML_DOUBLE_QUOTED_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE);
+    yamlEmit(j, &ev, ok);
+    free(clean);
+}
+
+static void yamlBegin(struct print_json *j)
+{
+    yaml_emitter_t *em = calloc(1, sizeof *em);
+    yaml_event_t ev;
+    if (em == NULL || !yaml_emitter_initialize(em)) {
+        free(em);
+        j->yaml_failed = true;
+        return;
+    }
+    yaml_emitter_set_output(em, yamlWrite, j->f);
+    yaml_emitter_set_unicode(em, 1);
+    yaml_emitter_set_width(em, -1);
+    yaml_emitter_set_indent(em, 2);
+    j->yaml = em;
+    yamlEmit(j, &ev, yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING));
+    yamlEmit(j, &ev, yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1));
+}
+
+static void yamlEnd(struct print_json *j)
+{
+    yaml_event_t ev;
+    yamlEmit(j, &ev, yaml_document_end_event_initialize(&ev, 1));
+    yamlEmit(j, &ev, yaml_stream_end_event_initialize(&ev));
+    yaml_emitter_flush(j->yaml);
+    yaml_emitter_delete(j->yaml);
+    free(j->yaml);
+    j->yaml = NULL;
+    if (j->yaml_failed) {
+        fputs("# raftcronctl: the YAML writer failed; the document above is incomplete\n", j->f);
+    }
+}
+
+/* ---- JSON and YAML values -------------------------------------------------------------------- */
+
 /* Comma and key before a value. */
 static void lead(struct print_json *j, const char *key)
 {
+    if (yaml_syntax) {
+        if (j->depth == 0 && j->yaml == NULL) {
+            yamlBegin(j);
+        }
+        if (key != NULL) {
+            yamlScalar(j, key, strlen(key), true);
+        }
+        return;
+    }
     if (j->depth > 0) {
         if (j->more[j->depth - 1]) {
             fputc(',', j->f);
@@ -91,10 +229,30 @@ static void lead(struct print_json *j, const char *key)
     }
 }
 
+/* A number, true, false or null: the same text in both syntaxes. */
+static void literal(struct print_json *j, const char *key, const char *text)
+{
+    lead(j, key);
+    if (yaml_syntax) {
+        yamlScalar(j, text, strlen(text), false);
+    } else {
+        fputs(text, j->f);
+    }
+}
+
 void printJsonOpen(struct print_json *j, const char *key, char bracket)
 {
     lead(j, key);
-    fputc(bracket, j->f);
+    if (yaml_syntax) {
+        yaml_event_t ev;
+        int ok = bracket == '{' ? yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1,
+                                                                      YAML_BLOCK_MAPPING_STYLE)
+                                : yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1,
+                                                                       YAML_BLOCK_SEQUENCE_STYLE);
+        yamlEmit(j, &ev, ok);
+    } else {
+        fputc(bracket, j->f);
+    }
     if (j->depth < PRINT_JSON_DEPTH) {
         j->close[j->depth] = bracket == '{' ? '}' : ']';
         j->more[j->depth] = false;
@@ -107,7 +265,18 @@ void printJsonClose(struct print_json *j)
     if (j->depth == 0) {
         return;
     }
-    fputc(j->close[--j->depth], j->f);
+    char close = j->close[--j->depth];
+    if (yaml_syntax) {
+        yaml_event_t ev;
+        yamlEmit(j, &ev,
+                 close == '}' ? yaml_mapping_end_event_initialize(&ev)
+                              : yaml_sequence_end_event_initialize(&ev));
+        if (j->depth == 0 && j->yaml != NULL) {
+            yamlEnd(j);
+        }
+        return;
+    }
+    fputc(close, j->f);
     if (j->depth == 0) {
         fputc('\n', j->f);
     }
@@ -115,44 +284,48 @@ void printJsonClose(struct print_json *j)
 
 void printJsonStr(struct print_json *j, const char *key, const char *s)
 {
-    lead(j, key);
-    printJsonString(j->f, s != NULL ? s : "");
+    printJsonBytes(j, key, (const uint8_t *)(s != NULL ? s : ""), s != NULL ? strlen(s) : 0);
 }
 
 void printJsonBytes(struct print_json *j, const char *key, const uint8_t *data, size_t len)
 {
     lead(j, key);
+    if (yaml_syntax) {
+        yamlScalar(j, data != NULL ? (const char *)data : "", data != NULL ? len : 0, true);
+        return;
+    }
     writeJsonString(j->f, data != NULL ? data : (const uint8_t *)"", data != NULL ? len : 0);
 }
 
 void printJsonInt(struct print_json *j, const char *key, int64_t v)
 {
-    lead(j, key);
-    fprintf(j->f, "%" PRId64, v);
+    char buf[24];
+    snprintf(buf, sizeof buf, "%" PRId64, v);
+    literal(j, key, buf);
 }
 
 void printJsonUint(struct print_json *j, const char *key, uint64_t v)
 {
-    lead(j, key);
-    fprintf(j->f, "%" PRIu64, v);
+    char buf[24];
+    snprintf(buf, sizeof buf, "%" PRIu64, v);
+    literal(j, key, buf);
 }
 
 void printJsonReal(struct print_json *j, const char *key, double v)
 {
-    lead(j, key);
-    fprintf(j->f, "%.17g", v);
+    char buf[40];
+    snprintf(buf, sizeof buf, "%.17g", v);
+    literal(j, key, buf);
 }
 
 void printJsonBool(struct print_json *j, const char *key, bool v)
 {
-    lead(j, key);
-    fputs(v ? "true" : "false", j->f);
+    literal(j, key, v ? "true" : "false");
 }
 
 void printJsonNull(struct print_json *j, const char *key)
 {
-    lead(j, key);
-    fputs("null", j->f);
+    literal(j, key, "null");
 }
 
 void printJsonTime(struct print_json *j, const char *key, int64_t us)
@@ -177,28 +350,7 @@ void printJsonDuration(struct print_json *j, const char *key, int64_t us)
 
 void printDuration(int64_t us, char *buf)
 {
-    static const struct {
-        const char *name;
-        uint64_t us;
-    } units[] = {{"d", 86400000000u}, {"h", 3600000000u}, {"m", 60000000u},
-                 {"s", 1000000u},     {"ms", 1000u},      {"us", 1u}};
-    if (us == 0) {
-        strcpy(buf, "0s");
-        return;
-    }
-    size_t n = 0;
-    if (us < 0) {
-        buf[n++] = '-';
-    }
-    uint64_t left = us < 0 ? (uint64_t)0 - (uint64_t)us : (uint64_t)us;
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        uint64_t k = left / units[i].us;
-        if (k > 0) {
-            n += (size_t)snprintf(buf + n, PRINT_DURATION_MAX - n, "%" PRIu64 "%s", k,
-                                  units[i].name);
-            left -= k * units[i].us;
-        }
-    }
+    timefmtDuration(us, buf);
 }
 
 /* ---- Tables ---------------------------------------------------------------------------------- */
@@ -252,13 +404,16 @@ int printTableFlush(struct print_table *t, FILE *f)
             width[i] = w > width[i] ? w : width[i];
         }
     }
+    /* The header row in bold on a terminal: padding is computed on the text alone. */
     for (size_t r = 0; r < t->rows && !t->failed; r++) {
+        bool bold = color && r == 0;
+        fputs(bold ? "\033[1m" : "", f);
         for (size_t i = 0; i < cols; i++) {
             const char *c = t->cells[r * t->cols + i];
             if (i + 1 < cols) {
                 fprintf(f, "%-*s  ", (int)width[i], c);
             } else {
-                fprintf(f, "%s\n", c);
+                fprintf(f, "%s%s\n", c, bold ? "\033[0m" : "");
             }
         }
     }

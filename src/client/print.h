@@ -15,7 +15,13 @@
 void printJsonString(FILE *f, const char *s);
 
 /* ---- A JSON writer: commas and nesting are its business, values are the caller's. -------------
- * Every value call takes the key it has inside an object, or NULL inside an array. */
+ * Every value call takes the key it has inside an object, or NULL inside an array.
+ *
+ * The same calls write YAML (block style, through libyaml's emitter) after printSetYaml(true):
+ * one document per outermost object, the same keys and values as JSON, strings quoted
+ * wherever a plain scalar would read back as something else (a number, true, null, …), so
+ * that a YAML reader gets exactly the JSON document's data. Bytes that are not UTF-8 become
+ * U+FFFD in both syntaxes. */
 #define PRINT_JSON_DEPTH 16
 
 struct print_json {
@@ -23,7 +29,15 @@ struct print_json {
     int depth;
     char close[PRINT_JSON_DEPTH]; /* '}' or ']' per open level */
     bool more[PRINT_JSON_DEPTH];  /* the level already holds a value: next needs a comma */
+    void *yaml;                   /* owned yaml_emitter_t while a YAML document is open */
+    bool yaml_failed;             /* the emitter refused an event: the rest is dropped */
 };
+
+/* The syntax of every writer initialised afterwards: raftcronctl's -o yaml sets it once, for
+ * the whole process, so that each command's JSON code writes YAML unchanged. */
+void printSetYaml(bool yaml);
+/* Whether tables may colour their header (a terminal without NO_COLOR): set once by main. */
+void printSetColor(bool color);
 
 void printJsonInit(struct print_json *j, FILE *f);
 /* Open an object ('{') or array ('[') as the value of key. */
@@ -46,7 +60,7 @@ void printJsonDuration(struct print_json *j, const char *key, int64_t us);
 /* ---- Text ------------------------------------------------------------------------------------ */
 
 /* Longest text printDuration writes, NUL included. */
-#define PRINT_DURATION_MAX 48
+#define PRINT_DURATION_MAX 48 /* = RC_TIMEFMT_DURATION_MAX */
 
 /* us as "1d2h3m4s5ms6us" (units with a zero count left out; 0 is "0s"; negative "-…"). */
 void printDuration(int64_t us, char *buf);

@@ -63,6 +63,7 @@ static const char G_SCHED[] = "Scheduling and execution";
 static const char G_HISTORY[] = "Run history";
 static const char G_SECURITY[] = "Security (docs/security.md)";
 static const char G_LOG[] = "Logging";
+static const char G_HTTP[] = "REST API and authentication";
 
 static const struct option options[CONF_N_KEYS] = {
     [CONF_ID] = {NAMES("id", "id", "ID"), K_UINT, FIELD(id), 1, INT64_MAX, NULL, "N", G_CLUSTER,
@@ -77,12 +78,11 @@ static const struct option options[CONF_N_KEYS] = {
                        "Address for protobuf RPC from clients, raftcronctl and workers. Required "
                        "for a Raft member unless --dev.",
                        0},
-    [CONF_HTTP_ADDR] =
-        {NAMES("http-addr", "http_addr", "HTTP_ADDR"), K_ADDR, FIELD(http_addr), 0, 0, "",
-         "HOST:PORT", G_CLUSTER,
-         "Reserved for the REST/JSON API, /metrics and /health, which this version does "
-         "not serve yet: the daemon refuses to start with a non-empty value.",
-         F_EMPTY_OK},
+    [CONF_HTTP_ADDR] = {NAMES("http-addr", "http_addr", "HTTP_ADDR"), K_ADDR, FIELD(http_addr), 0,
+                        0, "", "HOST:PORT", G_HTTP,
+                        "Address of the REST/JSON API, /health, /ready, /metrics and the "
+                        "dashboard (/ui/); empty: none.",
+                        F_EMPTY_OK},
     [CONF_DATA] = {NAMES("data", "data", "DATA"), K_PATH, FIELD(data_dir), 0, 0, NULL, "DIR",
                    G_CLUSTER,
                    "Data directory (Raft log, snapshots); created if missing. Required for a "
@@ -105,6 +105,13 @@ static const struct option options[CONF_N_KEYS] = {
                       "log and serve (docs/operations.md). Once, on the survivor with the "
                       "longest log; never in a config file.",
                       0},
+    [CONF_RESTORE] = {"restore", "RAFTCRON_RESTORE", NULL, K_PATH, FIELD(restore_file), 0, 0, "",
+                      "FILE", G_CLUSTER,
+                      "Start a new cluster (a new cluster id) from a backup that `raftcronctl "
+                      "cluster snapshot save` wrote: into an empty --data dir, this node the "
+                      "only voter; then --join the others. First start only; never in a config "
+                      "file.",
+                      F_EMPTY_OK | F_NO_YAML},
     [CONF_WORKER] = {NAMES("worker", "worker", "WORKER"), K_BOOL, FIELD(worker), 0, 0, "false",
                      NULL, G_CLUSTER,
                      "Run as a worker agent: executes runs, is not a Raft member (needs --join).",
@@ -258,6 +265,52 @@ static const struct option options[CONF_N_KEYS] = {
     [CONF_LOG_FORMAT] = {NAMES("log-format", "log_format", "LOG_FORMAT"), K_FORMAT,
                          FIELD(log_format), 0, 0, "logfmt", "logfmt|json", G_LOG,
                          "One logfmt line or one JSON object per event.", 0},
+    [CONF_AUTH_JWT_HS256_KEY_FILE] = {NAMES("auth-jwt-hs256-key-file", "auth_jwt_hs256_key_file",
+                                            "AUTH_JWT_HS256_KEY_FILE"),
+                                      K_PATH, FIELD(auth_jwt_hs256_key_file), 0, 0, "", "FILE",
+                                      G_HTTP, "Secret of HS256 bearer tokens (file, mode 0600).",
+                                      F_EMPTY_OK},
+    [CONF_AUTH_JWT_PUBLIC_KEY_FILE] = {NAMES("auth-jwt-public-key-file", "auth_jwt_public_key_file",
+                                             "AUTH_JWT_PUBLIC_KEY_FILE"),
+                                       K_PATH, FIELD(auth_jwt_public_key_file), 0, 0, "", "FILE",
+                                       G_HTTP,
+                                       "PEM public key of RS256 (RSA) or ES256 (P-256) bearer "
+                                       "tokens.",
+                                       F_EMPTY_OK},
+    [CONF_AUTH_JWT_JWKS_FILE] = {NAMES("auth-jwt-jwks-file", "auth_jwt_jwks_file",
+                                       "AUTH_JWT_JWKS_FILE"),
+                                 K_PATH, FIELD(auth_jwt_jwks_file), 0, 0, "", "FILE", G_HTTP,
+                                 "JWKS file of RS256/ES256 public keys, chosen by the token's "
+                                 "kid.",
+                                 F_EMPTY_OK},
+    [CONF_AUTH_JWT_ISSUER] = {NAMES("auth-jwt-issuer", "auth_jwt_issuer", "AUTH_JWT_ISSUER"),
+                              K_STRING, FIELD(auth_jwt_issuer), 0, 0, "", "ISS", G_HTTP,
+                              "Tokens must carry this iss; empty: not checked.", F_EMPTY_OK},
+    [CONF_AUTH_JWT_AUDIENCE] = {NAMES("auth-jwt-audience", "auth_jwt_audience",
+                                      "AUTH_JWT_AUDIENCE"),
+                                K_STRING, FIELD(auth_jwt_audience), 0, 0, "", "AUD", G_HTTP,
+                                "Tokens' aud must hold this; empty: not checked.", F_EMPTY_OK},
+    [CONF_AUTH_JWT_LEEWAY] = {NAMES("auth-jwt-leeway", "auth_jwt_leeway", "AUTH_JWT_LEEWAY"),
+                              K_DURATION, FIELD(auth_jwt_leeway_us), 0, 3600 * US_PER_S, "60s",
+                              "DURATION", G_HTTP, "Clock skew allowed when checking exp and nbf.",
+                              0},
+    [CONF_AUTH_JWT_CLAIM] = {NAMES("auth-jwt-claim", "auth_jwt_claim", "AUTH_JWT_CLAIM"), K_STRING,
+                             FIELD(auth_jwt_claim), 0, 0, "raftcron", "NAME", G_HTTP,
+                             "The claim that holds a token's namespaces and roles.", 0},
+    [CONF_METRICS_TOKEN] = {NAMES("metrics-token", "metrics_token", "METRICS_TOKEN"), K_BOOL,
+                            FIELD(metrics_token), 0, 0, "false", NULL, G_HTTP,
+                            "/metrics needs a valid credential (when authentication is on).", 0},
+    [CONF_METRICS_NAMESPACES] = {NAMES("metrics-namespaces", "metrics_namespaces",
+                                       "METRICS_NAMESPACES"),
+                                 K_BOOL, FIELD(metrics_namespaces), 0, 0, "false", NULL, G_HTTP,
+                                 "Label runs at /metrics by namespace (one series per namespace).",
+                                 0},
+    [CONF_HTTP_MAX_BODY] = {NAMES("http-max-body", "http_max_body", "HTTP_MAX_BODY"), K_UINT,
+                            FIELD(http_max_body), 1024, 64 << 20, "1048576", "BYTES", G_HTTP,
+                            "Largest request body the REST API reads (larger: 413).", 0},
+    [CONF_EVENTS_BUFFER] = {NAMES("events-buffer", "events_buffer", "EVENTS_BUFFER"), K_UINT,
+                            FIELD(events_buffer), 0, 1000000, "16384", "N", G_HTTP,
+                            "Events kept for watches that resume (Last-Event-ID).", 0},
 };
 
 /* Where a value is being read from, for messages. */
@@ -1542,6 +1595,9 @@ static int checkDev(struct rc_config *cfg, char *err, size_t errlen)
     if (cfg->recover) {
         return conflict(cfg, CONF_DEV, CONF_RECOVER, err, errlen);
     }
+    if (cfg->restore_file[0] != '\0') {
+        return conflict(cfg, CONF_DEV, CONF_RESTORE, err, errlen);
+    }
     fillDefault(cfg, CONF_ID, "1");
     fillDefault(cfg, CONF_RAFT_ADDR, "127.0.0.1:7201");
     fillDefault(cfg, CONF_RPC_ADDR, "127.0.0.1:7101");
@@ -1555,6 +1611,9 @@ static int checkWorker(struct rc_config *cfg, char *err, size_t errlen)
 {
     if (cfg->recover) {
         return conflict(cfg, CONF_WORKER, CONF_RECOVER, err, errlen);
+    }
+    if (cfg->restore_file[0] != '\0') {
+        return conflict(cfg, CONF_WORKER, CONF_RESTORE, err, errlen);
     }
     if (cfg->bootstrap) {
         return conflict(cfg, CONF_WORKER, CONF_BOOTSTRAP, err, errlen);
@@ -1593,6 +1652,15 @@ static int checkMember(struct rc_config *cfg, char *err, size_t errlen)
     }
     if (cfg->bootstrap && cfg->standby) {
         return conflict(cfg, CONF_STANDBY, CONF_BOOTSTRAP, err, errlen);
+    }
+    if (cfg->restore_file[0] != '\0' &&
+        (cfg->bootstrap || cfg->n_join > 0 || cfg->standby || cfg->recover)) {
+        return conflict(cfg, CONF_RESTORE,
+                        cfg->bootstrap    ? CONF_BOOTSTRAP
+                        : cfg->n_join > 0 ? CONF_JOIN
+                        : cfg->standby    ? CONF_STANDBY
+                                          : CONF_RECOVER,
+                        err, errlen);
     }
     if (cfg->recover && (cfg->bootstrap || cfg->n_join > 0 || cfg->standby)) {
         return conflict(cfg, CONF_RECOVER,
@@ -1739,6 +1807,18 @@ int confparseCheck(struct rc_config *cfg, char *err, size_t errlen)
         return errSet(err, errlen, RC_EINVAL, "%s: %s must be shorter than %s (%s)",
                       refHead(ha, cfg, CONF_HEARTBEAT_TIMEOUT),
                       durationText(d1, sizeof d1, cfg->heartbeat_timeout_us),
+                      refTail(tb, cfg, CONF_ELECTION_TIMEOUT),
+                      durationText(d2, sizeof d2, cfg->election_timeout_us));
+    }
+    if (!cfg->worker && cfg->worker_timeout_us < RC_WORKER_LEASE_US + cfg->election_timeout_us) {
+        /* A worker cut off from the leader keeps starting runs for up to the lease after the
+         * deposed leader last answered it; only then may the new leader give them away. */
+        char ha[PLACE_SIZE], tb[PLACE_SIZE], d1[32], d2[32], d3[32];
+        return errSet(err, errlen, RC_EINVAL,
+                      "%s: %s must be at least the worker lease (%s) plus %s (%s)",
+                      refHead(ha, cfg, CONF_WORKER_TIMEOUT),
+                      durationText(d1, sizeof d1, cfg->worker_timeout_us),
+                      durationText(d3, sizeof d3, RC_WORKER_LEASE_US),
                       refTail(tb, cfg, CONF_ELECTION_TIMEOUT),
                       durationText(d2, sizeof d2, cfg->election_timeout_us));
     }

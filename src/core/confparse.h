@@ -46,6 +46,9 @@
 #define RC_CONF_SPEC_MAX      1024 /* --executors, --job-rlimits */
 /* Defaults of the RPC server's limits. */
 #define RC_CONF_RPC_MAX_FRAME_DEFAULT (4u << 20)
+/* A worker starts runs only this long after a leader last answered it (node/worker.h, "Lease");
+ * a member's worker timeout must exceed it plus an election timeout (confparseCheck). */
+#define RC_WORKER_LEASE_US 1500000
 
 /* Settings, in --help order. */
 enum conf_key {
@@ -58,6 +61,7 @@ enum conf_key {
     CONF_JOIN,
     CONF_STANDBY,
     CONF_RECOVER,
+    CONF_RESTORE,
     CONF_WORKER,
     CONF_DEV,
     CONF_CONFIG,
@@ -93,6 +97,17 @@ enum conf_key {
     CONF_JOB_RLIMITS,
     CONF_LOG_LEVEL,
     CONF_LOG_FORMAT,
+    CONF_AUTH_JWT_HS256_KEY_FILE,
+    CONF_AUTH_JWT_PUBLIC_KEY_FILE,
+    CONF_AUTH_JWT_JWKS_FILE,
+    CONF_AUTH_JWT_ISSUER,
+    CONF_AUTH_JWT_AUDIENCE,
+    CONF_AUTH_JWT_LEEWAY,
+    CONF_AUTH_JWT_CLAIM,
+    CONF_METRICS_TOKEN,
+    CONF_METRICS_NAMESPACES,
+    CONF_HTTP_MAX_BODY,
+    CONF_EVENTS_BUFFER,
     CONF_N_KEYS
 };
 
@@ -137,6 +152,7 @@ struct rc_config {
     unsigned n_join;
     bool standby;
     bool recover;
+    char restore_file[RC_CONF_PATH_MAX]; /* --restore FILE: seed a new cluster; "" = none */
     bool worker;
     bool dev;
     bool dev_data_dir;                  /* --dev without --data: node makes a temp dir */
@@ -177,6 +193,18 @@ struct rc_config {
     char job_rlimits[RC_CONF_SPEC_MAX]; /* core/execpolicy.h */
     enum rc_log_level log_level;
     enum rc_log_format log_format;
+    /* REST API and authentication (docs/rest.md) */
+    char auth_jwt_hs256_key_file[RC_CONF_PATH_MAX];  /* "" = no HS256 tokens */
+    char auth_jwt_public_key_file[RC_CONF_PATH_MAX]; /* PEM: RS256 or ES256 tokens */
+    char auth_jwt_jwks_file[RC_CONF_PATH_MAX];       /* JWKS: RS256 or ES256 tokens by kid */
+    char auth_jwt_issuer[RC_CONF_TOKEN_MAX];         /* "" = iss not checked */
+    char auth_jwt_audience[RC_CONF_TOKEN_MAX];       /* "" = aud not checked */
+    int64_t auth_jwt_leeway_us;
+    char auth_jwt_claim[RC_CONF_TAG_KEY_MAX];
+    bool metrics_token;      /* /metrics needs a valid credential */
+    bool metrics_namespaces; /* runs by namespace at /metrics */
+    uint32_t http_max_body;  /* bytes */
+    uint32_t events_buffer;  /* events kept for resuming watches */
     struct conf_origin origin[CONF_N_KEYS];
 };
 

@@ -12,6 +12,7 @@
 #include "execpolicy.h"
 #include "execspec.h"
 #include "jobs.h"
+#include "jobstats.h"
 #include "ledger.h"
 #include "trigger.h"
 #include "tz.h"
@@ -49,6 +50,7 @@ int fsmCreate(struct rc_fsm **out)
         free(f);
         return rv;
     }
+    f->ledger.jobs = f->jobs;
     *out = f;
     return 0;
 }
@@ -87,6 +89,14 @@ __attribute__((format(printf, 3, 4))) static void refuse(struct rc_fsm_result *r
     vsnprintf(res->message, sizeof res->message, fmt, ap);
     va_end(ap);
     res->code = code;
+}
+
+static void tellJob(const struct rc_fsm *f, const Raftcron__Job *job, enum rc_fsm_job_change what)
+{
+    const struct rc_ledger *l = &f->ledger;
+    if (l->ev != NULL && l->ev->job_changed != NULL) {
+        l->ev->job_changed(l->ev_data, l->index, job, what);
+    }
 }
 
 static void report(struct rc_fsm_result *res, const Raftcron__Job *job, bool changed)
@@ -198,6 +208,10 @@ static int createJob(struct rc_fsm *f, Raftcron__JobPut *put, struct rc_fsm_resu
         return RC_ENOMEM;
     }
     raftcron__job__init(job);
+    if (jobstatsEnsure(job) != 0) {
+        free(job);
+        return RC_ENOMEM;
+    }
     job->id = ++f->job_seq;
     job->version = 1;
     job->created_us = put->now_us;
@@ -211,13 +225,15 @@ static int createJob(struct rc_fsm *f, Raftcron__JobPut *put, struct rc_fsm_resu
     jobsInsert(f->jobs, job);
     report(res, job, true);
     res->created = true;
+    tellJob(f, job, RC_FSM_JOB_CREATED);
     return 0;
 }
 
 /* A changed trigger restarts the schedule from now: the old cursor belongs to instants of a
  * schedule that no longer exists. Otherwise the cursor stays, so an edit of, say, the command
  * neither re-fires nor skips instants. */
-static int updateJob(Raftcron__Job *job, Raftcron__JobPut *put, struct rc_fsm_result *res)
+static int updateJob(struct rc_fsm *f, Raftcron__Job *job, Raftcron__JobPut *put,
+                     struct rc_fsm_result *res)
 {
     bool same;
     int rv = sameEncoding(&job->spec->base, &put->spec->base, &same);
@@ -242,6 +258,7 @@ static int updateJob(Raftcron__Job *job, Raftcron__JobPut *put, struct rc_fsm_re
         job->cursor_us = put->now_us;
     }
     report(res, job, true);
+    tellJob(f, job, RC_FSM_JOB_UPDATED);
     return 0;
 }
 
@@ -267,7 +284,7 @@ static int applyJobPut(struct rc_fsm *f, Raftcron__JobPut *put, struct rc_fsm_re
     if (!versionMatches(job, spec->namespace_, spec->name, put->expected_version, res)) {
         return 0;
     }
-    return job == NULL ? createJob(f, put, res) : updateJob(job, put, res);
+    return job == NULL ? createJob(f, put, res) : updateJob(f, job, put, res);
 }
 
 /* The job a JobRef names, after its key and expected version are checked; NULL (with res
@@ -307,6 +324,7 @@ static void applyJobDelete(struct rc_fsm *f, const Raftcron__JobRef *ref, struct
     res->version = 0;
     res->changed = true;
     ledgerJobDeleted(&f->ledger, job->id, res);
+    tellJob(f, job, RC_FSM_JOB_DELETED);
     jobsDelete(f->jobs, job);
 }
 
@@ -330,6 +348,7 @@ static void applyJobPause(struct rc_fsm *f, const Raftcron__JobRef *ref, struct 
     job->paused_us = ref->now_us;
     bump(job, ref->now_us);
     report(res, job, true);
+    tellJob(f, job, RC_FSM_JOB_PAUSED);
 }
 
 /* Rule: resume continues from now; instants during the pause are not fired. Moving the cursor
@@ -352,6 +371,7 @@ static void applyJobResume(struct rc_fsm *f, const Raftcron__JobRef *ref, struct
     }
     bump(job, ref->now_us);
     report(res, job, true);
+    tellJob(f, job, RC_FSM_JOB_RESUMED);
 }
 
 /* ---- Apply: members ----------------------------------------------------------------------- */
@@ -601,6 +621,7 @@ int fsmApply(struct rc_fsm *f, uint64_t index, const void *buf, size_t len,
     }
     memset(res, 0, sizeof *res);
     Raftcron__Command *cmd;
+    f->ledger.index = index;
     int rv = commandDecode(buf, len, &cmd);
     if (rv == RC_ENOMEM) {
         return rv;
@@ -868,6 +889,9 @@ static int indexJobs(const Raftcron__Snapshot *s, struct rc_jobs *t, char *err, 
             return errSet(err, errlen, RC_ECORRUPT, "snapshot: job %s/%s appears twice",
                           spec->namespace_, spec->name);
         }
+        if (jobstatsEnsure(s->jobs[i]) != 0) {
+            return errSet(err, errlen, RC_ENOMEM, "snapshot: out of memory");
+        }
         jobsInsert(t, s->jobs[i]);
     }
     return checkUniqueIds(s, err, errlen);
@@ -892,13 +916,26 @@ static int checkMembers(const Raftcron__Snapshot *s, char *err, size_t errlen)
     return 0;
 }
 
+/* A format this binary does not know is refused whole: a newer one may mean things this
+ * version would silently drop (fields it skips as unknown), so reading it could lose state. */
 static int checkHeader(const Raftcron__Snapshot *s, char *err, size_t errlen)
 {
+    if (s->format > SNAPSHOT_FORMAT) {
+        return errSet(err, errlen, RC_ECORRUPT,
+                      "snapshot: format %u was written by a newer raftcron; this version reads "
+                      "format %d: upgrade this node (docs/operations.md, \"Upgrades\")",
+                      s->format, SNAPSHOT_FORMAT);
+    }
     if (s->format != SNAPSHOT_FORMAT) {
         return errSet(err, errlen, RC_ECORRUPT, "snapshot: format %u, expected %d", s->format,
                       SNAPSHOT_FORMAT);
     }
     return 0;
+}
+
+uint32_t fsmSnapshotFormat(void)
+{
+    return SNAPSHOT_FORMAT;
 }
 
 /* Build the new state beside the current one: on any failure the FSM is untouched. */
@@ -932,6 +969,7 @@ static int buildState(Raftcron__Snapshot *s, struct state *st, char *err, size_t
         rv = errSet(err, errlen, RC_ENOMEM, "snapshot: out of memory");
         goto err_after_members;
     }
+    st->ledger.jobs = st->jobs;
     rv = ledgerRestore(&st->ledger, s, st->jobs, err, errlen);
     if (rv != 0) {
         goto err_after_ledger;
@@ -991,6 +1029,8 @@ int fsmRestore(struct rc_fsm *f, uint64_t index, const void *buf, size_t len, ch
         f->cap_members = st.n_members;
         st.ledger.obs = f->ledger.obs;
         st.ledger.obs_data = f->ledger.obs_data;
+        st.ledger.ev = f->ledger.ev;
+        st.ledger.ev_data = f->ledger.ev_data;
         f->ledger = st.ledger;
         f->job_seq = s->job_seq;
         f->applied = index;
@@ -998,12 +1038,21 @@ int fsmRestore(struct rc_fsm *f, uint64_t index, const void *buf, size_t len, ch
         if (f->ledger.obs != NULL && f->ledger.obs->restored != NULL) {
             f->ledger.obs->restored(f->ledger.obs_data);
         }
+        if (f->ledger.ev != NULL && f->ledger.ev->restored != NULL) {
+            f->ledger.ev->restored(f->ledger.ev_data, index);
+        }
     }
     raftcron__snapshot__free_unpacked(s, NULL);
     return rv;
 }
 
 /* ---- Queries ------------------------------------------------------------------------------ */
+
+void fsmSetEvents(struct rc_fsm *f, const struct rc_fsm_events *ev, void *data)
+{
+    f->ledger.ev = ev;
+    f->ledger.ev_data = data;
+}
 
 void fsmSetObserver(struct rc_fsm *f, const struct rc_fsm_observer *obs, void *data)
 {
@@ -1050,6 +1099,16 @@ const Raftcron__Job *fsmJobAt(const struct rc_fsm *f, size_t i)
 size_t fsmJobIndexAfter(const struct rc_fsm *f, const char *ns, const char *name)
 {
     return jobsSortedAfter(f->jobs, ns, name);
+}
+
+size_t fsmMemberCount(const struct rc_fsm *f)
+{
+    return f->n_members;
+}
+
+uint64_t fsmMemberIdAt(const struct rc_fsm *f, size_t i)
+{
+    return i < f->n_members ? f->members[i]->id : 0;
 }
 
 const char *fsmMemberRpcAddr(const struct rc_fsm *f, uint64_t id)

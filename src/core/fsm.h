@@ -53,6 +53,30 @@ struct rc_fsm_observer {
 /* Install obs (borrowed, NULL to remove) with its data. */
 void fsmSetObserver(struct rc_fsm *f, const struct rc_fsm_observer *obs, void *data);
 
+/*
+ * Told of every change with the Raft index of the entry that made it: what the event stream
+ * (node/events.h) is made of. Local and read-only like the observer, and a second, independent
+ * slot. Borrowed arguments, valid for the call only.
+ */
+enum rc_fsm_job_change {
+    RC_FSM_JOB_CREATED = 1,
+    RC_FSM_JOB_UPDATED,
+    RC_FSM_JOB_DELETED, /* job is the job as it was, freed after the call */
+    RC_FSM_JOB_PAUSED,
+    RC_FSM_JOB_RESUMED
+};
+struct rc_fsm_events {
+    void (*job_changed)(void *data, uint64_t index, const Raftcron__Job *job,
+                        enum rc_fsm_job_change what);
+    /* As rc_fsm_observer.run_changed. */
+    void (*run_changed)(void *data, uint64_t index, const Raftcron__Run *run, uint32_t from,
+                        bool dropped);
+    void (*decided)(void *data, uint64_t index, const Raftcron__Decision *d);
+    /* The state was replaced by a snapshot of index: changes up to it were not told. */
+    void (*restored)(void *data, uint64_t index);
+};
+void fsmSetEvents(struct rc_fsm *f, const struct rc_fsm_events *ev, void *data);
+
 /* Create an empty FSM. Returns 0 or RC_ENOMEM. Free with fsmDestroy. */
 int fsmCreate(struct rc_fsm **out);
 void fsmDestroy(struct rc_fsm *f);
@@ -86,7 +110,8 @@ int fsmSnapshotSeal(const void *body, size_t len, void **buf, size_t *out_len);
 /*
  * Replace the whole state by a sealed snapshot, and set the applied index to index.
  * On error the FSM is unchanged: RC_ECORRUPT (trailer missing or wrong, or a decoded snapshot
- * that breaks a rule: format 1, unique keys and ids, valid names, ids <= job_seq, ...),
+ * that breaks a rule: format 1 (a newer format is refused as written by a newer raftcron),
+ * unique keys and ids, valid names, ids <= job_seq, ...),
  * RC_EPARSE (sealed bytes that are no raftcron.Snapshot) or RC_ENOMEM, with a message in err.
  */
 int fsmRestore(struct rc_fsm *f, uint64_t index, const void *buf, size_t len, char *err,
@@ -157,6 +182,15 @@ void fsmLedgerStats(const struct rc_fsm *f, struct rc_fsm_ledger_stats *out);
 /* A worker by id, or NULL; and all workers in id order (*n set). */
 const Raftcron__Worker *fsmWorkerGet(const struct rc_fsm *f, uint64_t id);
 Raftcron__Worker *const *fsmWorkers(const struct rc_fsm *f, size_t *n);
+
+/* Members recorded by MemberSet: their number, and the id of the i-th in id order (0 past the
+ * last). */
+size_t fsmMemberCount(const struct rc_fsm *f);
+uint64_t fsmMemberIdAt(const struct rc_fsm *f, size_t i);
+
+/* The snapshot format this binary writes, and the newest it reads: a snapshot of a newer
+ * format (a later raftcron) is refused by fsmRestore with a message saying so. */
+uint32_t fsmSnapshotFormat(void);
 
 /* RPC address of a member recorded by MemberSet, or NULL. */
 const char *fsmMemberRpcAddr(const struct rc_fsm *f, uint64_t id);

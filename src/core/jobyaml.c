@@ -359,7 +359,7 @@ static int fail(const struct rc_jobdraft *d, enum key_id id, int line, char *err
         return RC_EINVAL;
     }
     size_t n = 0;
-    if (d->file != NULL) {
+    if (d->file != NULL && d->file[0] != '\0') {
         n = (size_t)snprintf(err, errlen, "%s:%d: ", d->file, line);
     }
     if (id != K_NONE && n < errlen) {
@@ -643,6 +643,19 @@ int jobyamlSet(struct rc_jobdraft *d, const char *key, const char *value, int li
     return markSet(d, id, line, rv);
 }
 
+int jobyamlSetPair(struct rc_jobdraft *d, const char *key, const char *k, const char *v, int line,
+                   char *err, size_t errlen)
+{
+    enum key_id id = findKey(key);
+    if (id == K_NONE) {
+        return unknownKey(d, key, line, err, errlen);
+    }
+    if (keys[id].kind != KIND_PAIR) {
+        return fail(d, id, line, err, errlen, "expected a value or a list of values");
+    }
+    return markSet(d, id, line, setPair(d, id, k, v, line, err, errlen));
+}
+
 /* ---- Building the spec ----------------------------------------------------------------------- */
 
 /* Exactly one key of the group. */
@@ -815,7 +828,12 @@ static void buildTrigger(const struct rc_jobdraft *d, Raftcron__Trigger *tr)
     if (isSet(d, K_CRON)) {
         tr->kind_case = RAFTCRON__TRIGGER__KIND_CRON;
         tr->cron = d->v[K_CRON].text;
+        /* "UTC" is what an unset zone means and how job get shows it: stored as unset, so that
+         * a definition read back from job get's output equals the stored one. */
         tr->tz = text(d, K_TZ, "");
+        if (strcmp(tr->tz, "UTC") == 0) {
+            tr->tz = (char *)"";
+        }
     } else if (isSet(d, K_EVERY)) {
         tr->kind_case = RAFTCRON__TRIGGER__KIND_INTERVAL_US;
         tr->interval_us = d->v[K_EVERY].num;
@@ -1143,8 +1161,7 @@ static int loadValue(struct loader *l, struct rc_jobdraft *d, const char *key, y
         if (scalar(k) == NULL || scalar(x) == NULL) {
             return fileError(l, k, RC_EINVAL, "%s: expected key: value pairs", key);
         }
-        rv = setPair(d, id, scalar(k), scalar(x), lineOf(k), l->err, l->errlen);
-        markSet(d, id, line, rv);
+        rv = jobyamlSetPair(d, key, scalar(k), scalar(x), lineOf(k), l->err, l->errlen);
     }
     return rv;
 }
@@ -1180,6 +1197,22 @@ static int addJob(struct loader *l, struct rc_jobdef *def, yaml_node_t *at)
     return 0;
 }
 
+/* The state `job get` and `job list` print beside a definition (-o json, -o yaml): read-only,
+ * kept by the cluster, so a file made from their output applies back unchanged. */
+static bool stateKey(const char *key)
+{
+    static const char *const state[] = {
+        "id",          "version",      "paused_at",     "created",
+        "updated",     "cursor",       "history_floor", "runs_total",
+        "runs_failed", "last_outcome", "last_finished", "next"};
+    for (size_t i = 0; i < sizeof state / sizeof state[0]; i++) {
+        if (strcmp(state[i], key) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static int loadJob(struct loader *l, yaml_node_t *job)
 {
     if (job->type != YAML_MAPPING_NODE) {
@@ -1198,7 +1231,9 @@ static int loadJob(struct loader *l, yaml_node_t *job)
             rv = fileError(l, k, RC_EPARSE, "a key must be a plain word");
             break;
         }
-        rv = loadValue(l, d, scalar(k), node(l, p->value));
+        if (!stateKey(scalar(k))) {
+            rv = loadValue(l, d, scalar(k), node(l, p->value));
+        }
     }
     struct rc_jobdef def;
     if (rv == 0) {
@@ -1269,6 +1304,15 @@ static int loadRoot(struct loader *l)
     if (root->type != YAML_MAPPING_NODE) {
         return fileError(l, root, RC_EPARSE, "expected a mapping with \"jobs:\"");
     }
+    /* One job alone, as `job get -o yaml` prints it: a mapping with its name at the top. */
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+         p++) {
+        const char *name = scalar(node(l, p->key));
+        if (name != NULL && strcmp(name, "name") == 0) {
+            int rv = loadJob(l, root);
+            return rv != 0 ? rv : collectNamespaces(l);
+        }
+    }
     yaml_node_t *jobs = NULL;
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
          p++) {
@@ -1282,7 +1326,9 @@ static int loadRoot(struct loader *l)
             }
             l->ns_default = scalar(v);
         } else {
-            return fileError(l, k, RC_EPARSE, "unknown key \"%s\" (expected jobs, namespace)",
+            return fileError(l, k, RC_EPARSE,
+                             "unknown key \"%s\" (expected jobs, namespace; or one job with its "
+                             "name)",
                              name);
         }
     }
@@ -1342,4 +1388,209 @@ void jobyamlFileClear(struct rc_jobfile *f)
     }
     free(f->namespaces);
     memset(f, 0, sizeof *f);
+}
+
+/* ---- Showing a job --------------------------------------------------------------------------- */
+
+static void emitEnum(const struct rc_jobemit *e, void *data, const char *key, unsigned value)
+{
+    const char *name = jobyamlEnumName(key, value);
+    if (name != NULL) {
+        e->str(data, key, name);
+    } else {
+        e->uint(data, key, value);
+    }
+}
+
+static void emitMap(const struct rc_jobemit *e, void *data, const char *key, void *entries,
+                    size_t n, char sep)
+{
+    if (n > 0) {
+        e->map(data, key, (Raftcron__JobSpec__EnvEntry *const *)entries, n, sep);
+    }
+}
+
+static void emitTrigger(const Raftcron__Trigger *t, const struct rc_jobemit *e, void *data)
+{
+    switch (t->kind_case) {
+    case RAFTCRON__TRIGGER__KIND_CRON:
+        e->str(data, "cron", t->cron);
+        if (t->tz[0] != '\0') {
+            e->str(data, "tz", t->tz);
+        }
+        emitEnum(e, data, "dst_gap", t->dst_gap);
+        emitEnum(e, data, "dst_repeat", t->dst_repeat);
+        break;
+    case RAFTCRON__TRIGGER__KIND_INTERVAL_US:
+        e->duration(data, "every", t->interval_us);
+        break;
+    case RAFTCRON__TRIGGER__KIND_AT_US:
+        e->instant(data, "at", t->at_us);
+        break;
+    default:
+        break;
+    }
+    const struct {
+        const char *key;
+        int64_t v;
+    } times[] = {{"anchor", t->anchor_us}, {"start", t->start_us}, {"end", t->end_us}};
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+        if (times[i].v != 0) {
+            e->instant(data, times[i].key, times[i].v);
+        }
+    }
+    if (t->jitter_us != 0) {
+        e->duration(data, "jitter", t->jitter_us);
+    }
+}
+
+static void emitHttp(const Raftcron__HttpExec *h, const struct rc_jobemit *e, void *data)
+{
+    e->str(data, "http", h->url);
+    e->str(data, "method", h->method);
+    if (h->follow_redirects) {
+        e->boolean(data, "follow_redirects", true);
+    }
+    if (h->tls_insecure) {
+        e->boolean(data, "insecure", true);
+    }
+    if (h->ca_file[0] != '\0') {
+        e->str(data, "ca_file", h->ca_file);
+    }
+    emitMap(e, data, "header", h->headers, h->n_headers, ':');
+    if (h->body.len > 0) {
+        e->bytes(data, "body", h->body.data, h->body.len);
+    }
+    if (h->n_expect_codes > 0) {
+        e->codes(data, "expect", h->expect_codes, h->n_expect_codes);
+    }
+}
+
+static void emitExecutor(const Raftcron__Executor *x, const struct rc_jobemit *e, void *data)
+{
+    switch (x->kind_case) {
+    case RAFTCRON__EXECUTOR__KIND_SHELL:
+        e->str(data, "shell", x->shell->command);
+        if (x->shell->rlimits[0] != '\0') {
+            e->str(data, "rlimits", x->shell->rlimits);
+        }
+        if (x->shell->workdir[0] != '\0') {
+            e->str(data, "workdir", x->shell->workdir);
+        }
+        break;
+    case RAFTCRON__EXECUTOR__KIND_HTTP:
+        emitHttp(x->http, e, data);
+        break;
+    case RAFTCRON__EXECUTOR__KIND_SQL:
+        e->str(data, "sql", x->sql->query);
+        if (x->sql->conn[0] != '\0') {
+            e->str(data, "conn", x->sql->conn);
+        } else {
+            e->str(data, "dsn", x->sql->dsn);
+        }
+        e->boolean(data, "once", x->sql->dedupe);
+        break;
+    case RAFTCRON__EXECUTOR__KIND_NOOP:
+        e->boolean(data, "noop", true);
+        break;
+    default:
+        break;
+    }
+}
+
+static void emitPolicy(const Raftcron__Policy *p, const struct rc_jobemit *e, void *data)
+{
+    if (p->misfire_grace_us < 0) {
+        e->str(data, "misfire_grace", "none");
+    } else {
+        e->duration(data, "misfire_grace", p->misfire_grace_us);
+    }
+    e->boolean(data, "coalesce", p->coalesce);
+    emitEnum(e, data, "overlap", p->overlap);
+    if (p->max_instances > 0) {
+        e->uint(data, "max_instances", p->max_instances);
+    }
+}
+
+static void emitRetry(const Raftcron__RetryPolicy *r, const struct rc_jobemit *e, void *data)
+{
+    e->uint(data, "retries", r->max_attempts > 0 ? r->max_attempts - 1 : 0);
+    emitEnum(e, data, "backoff", r->backoff);
+    if (r->delay_us != 0) {
+        e->duration(data, "retry_delay", r->delay_us);
+    }
+    if (r->multiplier != 0) {
+        e->real(data, "retry_multiplier", r->multiplier);
+    }
+    if (r->max_delay_us != 0) {
+        e->duration(data, "retry_max_delay", r->max_delay_us);
+    }
+    if (r->jitter_us != 0) {
+        e->duration(data, "retry_jitter", r->jitter_us);
+    }
+}
+
+void jobyamlEmitSpec(const Raftcron__JobSpec *s, const struct rc_jobemit *e, void *data)
+{
+    if (s->description[0] != '\0') {
+        e->str(data, "description", s->description);
+    }
+    if (s->trigger != NULL) {
+        emitTrigger(s->trigger, e, data);
+    }
+    if (s->executor != NULL) {
+        emitExecutor(s->executor, e, data);
+    }
+    if (s->policy != NULL) {
+        emitPolicy(s->policy, e, data);
+    }
+    if (s->retry != NULL) {
+        emitRetry(s->retry, e, data);
+    }
+    if (s->timeout_us != 0) {
+        e->duration(data, "timeout_run", s->timeout_us);
+    }
+    emitMap(e, data, "target", s->target, s->n_target, '=');
+    emitMap(e, data, "env", s->env, s->n_env, '=');
+    e->boolean(data, "at_most_once", s->at_most_once);
+}
+
+void jobyamlEmitJob(const Raftcron__Job *job, const struct rc_jobemit *e, void *data)
+{
+    const Raftcron__JobSpec *s = job->spec;
+    e->str(data, "name", s != NULL ? s->name : "");
+    e->str(data, "namespace", s != NULL ? s->namespace_ : "");
+    e->uint(data, "id", job->id);
+    e->uint(data, "version", job->version);
+    e->boolean(data, "paused", job->paused);
+    if (job->paused) {
+        e->instant(data, "paused_at", job->paused_us);
+    }
+    e->instant(data, "created", job->created_us);
+    e->instant(data, "updated", job->updated_us);
+    if (s != NULL) {
+        jobyamlEmitSpec(s, e, data);
+    }
+    e->instant(data, "cursor", job->cursor_us);
+    if (job->history_floor_us != 0) {
+        e->instant(data, "history_floor", job->history_floor_us); /* backfills reach back here */
+    }
+    e->uint(data, "runs_total", job->runs_total);
+    e->uint(data, "runs_failed", job->runs_failed);
+    e->str(data, "last_outcome", job->last_outcome);
+    e->instant(data, "last_finished", job->last_finished_us);
+}
+
+bool jobyamlStateKey(const char *key)
+{
+    static const char *const state[] = {
+        "id",          "version",      "paused_at",     "created",
+        "updated",     "cursor",       "history_floor", "runs_total",
+        "runs_failed", "last_outcome", "last_finished"};
+    for (size_t i = 0; i < sizeof state / sizeof state[0]; i++) {
+        if (strcmp(key, state[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
 }

@@ -60,7 +60,8 @@ const char *jobyamlEnumName(const char *key, unsigned value);
 /* A job definition being assembled, one key at a time. */
 struct rc_jobdraft;
 
-/* file: the YAML file name for messages (borrowed; NULL for command-line flags).
+/* file: the YAML file name for messages (borrowed; NULL for command-line flags, "" for a
+ * document without lines such as a JSON body: messages then name the key alone).
  * Returns 0 or RC_ENOMEM. */
 int jobyamlDraftCreate(const char *file, struct rc_jobdraft **out);
 void jobyamlDraftDestroy(struct rc_jobdraft *d);
@@ -113,5 +114,49 @@ void jobyamlFileClear(struct rc_jobfile *f);
  * and expected HTTP codes by value (both specs are reordered in place to get there).
  */
 bool jobyamlSpecEqual(Raftcron__JobSpec *a, Raftcron__JobSpec *b);
+
+/* ---- Showing a job: raftcronctl job get and the REST API's job object -----------------------
+ *
+ * A job is shown as the keys of its definition (the ones jobyamlSet reads back, so that what is
+ * shown can be sent again), then the state the cluster keeps. Keys whose value is the default
+ * and that a definition may leave out are not shown (tz when UTC, max_instances when 0, …).
+ * One call per key, in this order:
+ *   name, namespace, id, version, paused, paused_at (when paused), created, updated,
+ *   description, cron | every | at, tz, dst_gap, dst_repeat, anchor, start, end, jitter,
+ *   shell, workdir | http, method, follow_redirects, insecure, ca_file, header, body, expect |
+ *   sql, conn | dsn, once | noop, misfire_grace, coalesce, overlap, max_instances, retries,
+ *   backoff, retry_delay, retry_multiplier, retry_max_delay, retry_jitter, timeout_run, target,
+ *   env, at_most_once, cursor, history_floor, runs_total, runs_failed, last_outcome,
+ *   last_finished.
+ */
+struct rc_jobemit {
+    void (*str)(void *data, const char *key, const char *v);
+    void (*bytes)(void *data, const char *key, const uint8_t *v, size_t len);
+    void (*uint)(void *data, const char *key, uint64_t v);
+    void (*boolean)(void *data, const char *key, bool v);
+    void (*real)(void *data, const char *key, double v);
+    void (*duration)(void *data, const char *key, int64_t us);
+    void (*instant)(void *data, const char *key, int64_t us); /* 0: never */
+    /* A map<string, string> (every entry type is {base, key, value}); sep is how a flag writes
+     * one entry ('=' or ':'). n > 0. */
+    void (*map)(void *data, const char *key, Raftcron__JobSpec__EnvEntry *const *e, size_t n,
+                char sep);
+    void (*codes)(void *data, const char *key, const uint32_t *codes, size_t n); /* n > 0 */
+};
+
+/* The definition's keys only (description .. at_most_once). */
+void jobyamlEmitSpec(const Raftcron__JobSpec *spec, const struct rc_jobemit *e, void *data);
+/* The whole job, as listed above. */
+void jobyamlEmitJob(const Raftcron__Job *job, const struct rc_jobemit *e, void *data);
+
+/* Whether key is one of the job's state keys above (id, version, paused_at, created, updated,
+ * cursor, history_floor, runs_total, runs_failed, last_outcome, last_finished), which a
+ * definition sent back may carry and which are then ignored. */
+bool jobyamlStateKey(const char *key);
+
+/* Set one entry of a map key (header, target, env) from a structured source (a YAML or JSON
+ * mapping), as jobyamlSet does for "K:V" text. Returns as jobyamlSet. */
+int jobyamlSetPair(struct rc_jobdraft *d, const char *key, const char *k, const char *v, int line,
+                   char *err, size_t errlen);
 
 #endif /* RC_CORE_JOBYAML_H */

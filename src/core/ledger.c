@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "jobstats.h"
 #include "policy.h"
 #include "retry.h"
 
@@ -134,6 +135,12 @@ static uint32_t move(struct rc_ledger *l, Raftcron__Run *run, enum rc_run_state 
     if (to != RC_RUN_ASSIGNED) {
         run->accepted_us = 0; /* an acceptance is of one assignment */
     }
+    if (jobstatsCounts(to)) {
+        Raftcron__Job *job = ledgerJobOfRun(l->jobs, run);
+        if (job != NULL) {
+            jobstatsRunMoved(job, run, from);
+        }
+    }
     return from;
 }
 
@@ -142,6 +149,9 @@ static void notify(const struct rc_ledger *l, const Raftcron__Run *run, uint32_t
 {
     if (l->obs != NULL && l->obs->run_changed != NULL) {
         l->obs->run_changed(l->obs_data, run, from, dropped);
+    }
+    if (l->ev != NULL && l->ev->run_changed != NULL) {
+        l->ev->run_changed(l->ev_data, l->index, run, from, dropped);
     }
 }
 
@@ -435,6 +445,7 @@ static void recordFire(struct rc_ledger *l, Raftcron__Job *job, const Raftcron__
         r->manual = it->manual;
         r->backfill = it->backfill;
         runsInsert(l->runs, r);
+        jobstatsRunCreated(job, r);
         d->run_id = r->id;
         if (res->runs_created++ == 0) {
             res->run_id = r->id;
@@ -458,6 +469,10 @@ static void recordFire(struct rc_ledger *l, Raftcron__Job *job, const Raftcron__
     d->manual = it->manual;
     d->backfill = it->backfill;
     runsAddDecision(l->runs, d);
+    jobstatsDecided(job, d);
+    if (l->ev != NULL && l->ev->decided != NULL) {
+        l->ev->decided(l->ev_data, l->index, d);
+    }
     /* A paused job's backfilled instants are decided: a resume by a leader whose clock is
      * behind must not decide them again. */
     if (!it->manual || (it->backfill && job->paused && it->last_us > job->cursor_us)) {

@@ -31,6 +31,10 @@
 struct rc_ledger {
     const struct rc_fsm_observer *obs; /* borrowed, or NULL: told of every run change */
     void *obs_data;
+    const struct rc_fsm_events *ev; /* borrowed, or NULL: the event stream (fsmSetEvents) */
+    void *ev_data;
+    uint64_t index;             /* the entry being applied (for ev) */
+    struct rc_jobs *jobs;       /* borrowed: the FSM's job table (statistics, jobstats.h) */
     struct rc_runs *runs;       /* owned */
     struct rc_workers *workers; /* owned */
     uint64_t run_seq;

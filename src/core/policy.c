@@ -207,7 +207,15 @@ static int judgeRemaining(struct decider *d)
             return 0;
         }
         if (reason != RC_REASON_NONE) {
-            return emitUpTo(d, RC_DECISION_SKIPPED, reason, d->horizon);
+            /* With deferral only what is due is skipped now: the instants after now are
+             * decided when they come due (the next turn of this loop defers the first). */
+            bool defer = d->in->deferred_us != NULL && d->in->now_us < d->horizon;
+            int64_t upto = defer ? d->in->now_us : d->horizon;
+            int rv2 = emitUpTo(d, RC_DECISION_SKIPPED, reason, upto);
+            if (rv2 != 0 || !defer) {
+                return rv2;
+            }
+            continue;
         }
         emitFired(d, instant, cancel_active, queued);
     }

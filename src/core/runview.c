@@ -6,6 +6,9 @@
  */
 #include "runview.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
@@ -51,11 +54,29 @@ static void insertNewest(const Raftcron__Run **out, size_t *n, size_t limit,
     out[i] = run;
 }
 
-static void addJobRuns(const struct rc_fsm *f, uint64_t job_id, uint32_t mask,
+/* The index of the first run of runs[0..count) whose id is >= before (count when none). */
+static size_t firstAtOrAbove(Raftcron__Run *const *runs, size_t count, uint64_t before)
+{
+    size_t lo = 0, hi = count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (runs[mid]->id < before) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+static void addJobRuns(const struct rc_fsm *f, uint64_t job_id, uint32_t mask, uint64_t before,
                        const Raftcron__Run **out, size_t *n, size_t limit)
 {
     size_t count;
     Raftcron__Run *const *runs = fsmJobRuns(f, job_id, &count);
+    if (before != 0) {
+        count = firstAtOrAbove(runs, count, before);
+    }
     for (size_t i = count; i-- > 0;) {
         const Raftcron__Run *run = runs[i];
         if (*n == limit && run->id < out[limit - 1]->id) {
@@ -67,22 +88,49 @@ static void addJobRuns(const struct rc_fsm *f, uint64_t job_id, uint32_t mask,
     }
 }
 
-size_t runviewRuns(const struct rc_fsm *f, const Raftcron__Job *job, const char *ns, uint32_t mask,
-                   const Raftcron__Run **out, size_t limit)
+size_t runviewRunsPage(const struct rc_fsm *f, const Raftcron__Job *job, const char *ns,
+                       uint32_t mask, const struct runview_page *page, const Raftcron__Run **out,
+                       size_t limit)
 {
     size_t n = 0;
+    uint64_t before = page != NULL ? page->before_id : 0;
     if (limit == 0) {
         return 0;
     }
     if (job != NULL) {
-        addJobRuns(f, job->id, mask, out, &n, limit);
+        addJobRuns(f, job->id, mask, before, out, &n, limit);
         return n;
     }
     bool any_ns = ns == NULL || ns[0] == '\0';
     for (size_t i = 0; i < fsmJobCount(f); i++) {
         const Raftcron__Job *j = fsmJobAt(f, i);
-        if (any_ns || strcmp(j->spec->namespace_, ns) == 0) {
-            addJobRuns(f, j->id, mask, out, &n, limit);
+        if (!any_ns && strcmp(j->spec->namespace_, ns) != 0) {
+            continue;
+        }
+        if (page != NULL && page->visible != NULL &&
+            !page->visible(page->visible_data, j->spec->namespace_)) {
+            continue;
+        }
+        addJobRuns(f, j->id, mask, before, out, &n, limit);
+    }
+    return n;
+}
+
+size_t runviewRuns(const struct rc_fsm *f, const Raftcron__Job *job, const char *ns, uint32_t mask,
+                   const Raftcron__Run **out, size_t limit)
+{
+    return runviewRunsPage(f, job, ns, mask, NULL, out, limit);
+}
+
+size_t runviewDecisionsPage(const struct rc_fsm *f, uint64_t job_id, uint64_t before_id,
+                            const Raftcron__Decision **out, size_t limit)
+{
+    size_t count;
+    Raftcron__Decision *const *ds = fsmJobDecisions(f, job_id, &count);
+    size_t n = 0;
+    for (size_t i = count; i-- > 0 && n < limit;) {
+        if (before_id == 0 || ds[i]->id < before_id) {
+            out[n++] = ds[i];
         }
     }
     return n;
@@ -91,13 +139,63 @@ size_t runviewRuns(const struct rc_fsm *f, const Raftcron__Job *job, const char 
 size_t runviewDecisions(const struct rc_fsm *f, uint64_t job_id, const Raftcron__Decision **out,
                         size_t limit)
 {
-    size_t count;
-    Raftcron__Decision *const *ds = fsmJobDecisions(f, job_id, &count);
-    size_t n = 0;
-    for (size_t i = count; i-- > 0 && n < limit;) {
-        out[n++] = ds[i];
+    return runviewDecisionsPage(f, job_id, 0, out, limit);
+}
+
+void runviewTokenId(char kind, uint64_t id, char *buf)
+{
+    snprintf(buf, RC_RUNVIEW_TOKEN_MAX, "%c1:%llu", kind, (unsigned long long)id);
+}
+
+int runviewParseTokenId(char kind, const char *token, uint64_t *id, char *err, size_t errlen)
+{
+    *id = 0;
+    if (token == NULL || token[0] == '\0') {
+        return 0;
     }
-    return n;
+    char *end;
+    if (token[0] != kind || token[1] != '1' || token[2] != ':' || token[3] < '1' ||
+        token[3] > '9') {
+        goto bad;
+    }
+    errno = 0;
+    unsigned long long v = strtoull(token + 3, &end, 10);
+    if (*end != '\0' || errno != 0) {
+        goto bad;
+    }
+    *id = v;
+    return 0;
+bad:
+    return errSet(err, errlen, RC_EINVAL, "page_token: \"%.40s\" is not a token of this listing",
+                  token);
+}
+
+void runviewTokenJob(const char *ns, const char *name, char *buf)
+{
+    snprintf(buf, RC_RUNVIEW_TOKEN_MAX, "j1:%s:%s", ns, name);
+}
+
+int runviewParseTokenJob(const char *token, char *ns, char *name, char *err, size_t errlen)
+{
+    ns[0] = '\0';
+    name[0] = '\0';
+    if (token == NULL || token[0] == '\0') {
+        return 0;
+    }
+    const char *colon = strncmp(token, "j1:", 3) == 0 ? strchr(token + 3, ':') : NULL;
+    size_t nslen = colon != NULL ? (size_t)(colon - token - 3) : 0;
+    if (colon == NULL || nslen > RC_JOBS_NAMESPACE_MAX || strlen(colon + 1) > RC_JOBS_NAME_MAX) {
+        return errSet(err, errlen, RC_EINVAL,
+                      "page_token: \"%.40s\" is not a token of this listing", token);
+    }
+    memcpy(ns, token + 3, nslen);
+    ns[nslen] = '\0';
+    strcpy(name, colon + 1);
+    char why[RC_ERRMSG_SIZE];
+    if (jobsCheckKey(ns, name, why, sizeof why) != 0) {
+        return errSet(err, errlen, RC_EINVAL, "page_token: %s", why);
+    }
+    return 0;
 }
 
 /* Interval and @every instants are anchor + k·interval; a spec without an anchor keeps the

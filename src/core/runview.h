@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "fsm.h"
+#include "jobs.h"
 #include "trigger.h"
 
 #define RC_RUNVIEW_LIMIT_DEFAULT 100  /* Run.List, Dlq.List, Decision.List: limit 0 */
@@ -46,6 +47,41 @@ size_t runviewRuns(const struct rc_fsm *f, const Raftcron__Job *job, const char 
 /* Decision records of job_id, newest first, at most limit. Returns how many were written. */
 size_t runviewDecisions(const struct rc_fsm *f, uint64_t job_id, const Raftcron__Decision **out,
                         size_t limit);
+
+/* ---- Pages (docs/rpc.md "Pages") -------------------------------------------------------------
+ * A listing answers one page and a token for the next: newest first, a page holds the matching
+ * records older than the token's (ids only grow, so records added meanwhile never shift a
+ * page: each record held throughout is listed exactly once). Tokens are opaque to clients:
+ * "r1:ID" (runs), "d1:ID" (decisions), "j1:NS:NAME" (jobs, key order).
+ */
+
+/* Whether a listing across namespaces shows namespace ns (the caller's read rights). */
+typedef bool (*runview_visible_fn)(void *data, const char *ns);
+
+struct runview_page {
+    uint64_t before_id;         /* only records with id < before_id (0: no bound) */
+    runview_visible_fn visible; /* NULL: every namespace */
+    void *visible_data;
+};
+
+/* As runviewRuns, within the page's bounds; visible applies when job is NULL. */
+size_t runviewRunsPage(const struct rc_fsm *f, const Raftcron__Job *job, const char *ns,
+                       uint32_t mask, const struct runview_page *page, const Raftcron__Run **out,
+                       size_t limit);
+/* As runviewDecisions, only ids below before_id (0: no bound). */
+size_t runviewDecisionsPage(const struct rc_fsm *f, uint64_t job_id, uint64_t before_id,
+                            const Raftcron__Decision **out, size_t limit);
+
+#define RC_RUNVIEW_TOKEN_MAX (8 + RC_JOBS_NAMESPACE_MAX + RC_JOBS_NAME_MAX)
+
+/* Write the token of a record id of kind 'r' or 'd' into buf (RC_RUNVIEW_TOKEN_MAX bytes). */
+void runviewTokenId(char kind, uint64_t id, char *buf);
+/* Read such a token ("" gives *id = 0). Returns 0 or RC_EINVAL with a message. */
+int runviewParseTokenId(char kind, const char *token, uint64_t *id, char *err, size_t errlen);
+/* The token of a job key, and back ("" gives "" and ""); ns and name hold
+ * RC_JOBS_NAMESPACE_MAX + 1 and RC_JOBS_NAME_MAX + 1 bytes. */
+void runviewTokenJob(const char *ns, const char *name, char *buf);
+int runviewParseTokenJob(const char *token, char *ns, char *name, char *err, size_t errlen);
 
 /* The job's trigger as the scheduler builds it (see above). Returns 0, or RC_EINVAL / RC_EPARSE
  * / RC_ETZ with a message (a spec that JobPut validation would have refused). */

@@ -200,5 +200,11 @@ int spawnReap(pid_t pid, int pidfd, int *status)
         errno = EAGAIN;
         return -1;
     }
+    if (got < 0 && errno == ECHILD) {
+        /* Reaped by someone else (SIGCHLD ignored by whoever started us, inherited): the
+         * child is gone, its status with it. Say so rather than wait forever. */
+        *status = 0xff00; /* exited, code 255 */
+        return 0;
+    }
     return got < 0 ? -1 : 0;
 }

@@ -727,6 +727,17 @@ static void stepDone(struct run *r)
         r->step = r->res.already_done ? STEP_ROLLBACK : STEP_QUERY;
         break;
     case STEP_QUERY:
+        if (r->once && PQtransactionStatus(r->conn->pg) != PQTRANS_INTRANS) {
+            /* A COMMIT or ROLLBACK in the statement ended the transaction of the claim: the
+             * effect went in or not with what came before it, what came after ran outside it,
+             * and our COMMIT would only draw a warning. The attempt fails, as documented. */
+            r->res.exit_code = 1;
+            addError(r, "",
+                     "the statement ended the transaction (COMMIT or ROLLBACK in it), which "
+                     "effect-once mode keeps open");
+            runEnd(r, true);
+            return;
+        }
         if (r->once) {
             r->step = STEP_COMMIT;
             break;
@@ -964,8 +975,12 @@ static void onTimer(uv_timer_t *t)
     struct run *r = t->data;
     if (!r->stopping) {
         r->res.timed_out = true;
-        int n = snprintf(r->res.error, sizeof r->res.error, "timed out after %lld ms",
-                         (long long)(r->timeout_us / 1000));
+        /* The server's own statement_timeout may have fired a moment earlier: its error can be
+         * noted already while its end of the query is still on the way. Keep it. */
+        char why[sizeof r->res.error];
+        memcpy(why, r->res.error, sizeof why);
+        int n = snprintf(r->res.error, sizeof r->res.error, "timed out after %lld ms%s%.200s",
+                         (long long)(r->timeout_us / 1000), why[0] != '\0' ? ": " : "", why);
         (void)n;
         stopRun(r);
         return;

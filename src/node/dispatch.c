@@ -35,6 +35,7 @@ struct dispatch_session {
     uint64_t worker_id;
     uint64_t incarnation;
     int64_t last_heard; /* mono */
+    int64_t revived;    /* mono: when a WorkerUp was last queued for a worker marked down */
     bool was_live;
     /* Built during a flush, sent at its end. */
     Raftcron__AssignedRun *assign;
@@ -485,7 +486,9 @@ static void batchApplied(void *data, int status, const struct rc_fsm_result *res
     struct dispatch *d = data;
     (void)res;
     d->in_flight = false;
-    d->stats.commit_us_last = mono(d) - d->proposed_mono;
+    if (status == 0) { /* a failed entry (leadership lost) measures no commit */
+        d->stats.commit_us_last = mono(d) - d->proposed_mono;
+    }
 
     struct dispatch_waiter *w = d->inflight;
     size_t n = d->n_inflight;
@@ -722,6 +725,12 @@ static int reportItem(struct dispatch *d, struct dispatch_session *s,
     if (run == NULL || run->worker_id != s->worker_id ||
         run->worker_incarnation != s->incarnation) {
         d->stats.foreign += run != NULL;
+        if (run != NULL && r->kind == 3) {
+            LOG_INFO("report of a run assigned elsewhere: ignored", "run", "%llu",
+                     (unsigned long long)r->run_id, "worker", "%llu",
+                     (unsigned long long)s->worker_id, "assigned", "%llu",
+                     (unsigned long long)run->worker_id);
+        }
         return 0; /* gone, or not this worker's: nothing it says can matter */
     }
     void *buf = NULL;
@@ -781,6 +790,31 @@ static int reportItem(struct dispatch *d, struct dispatch_session *s,
     return rv;
 }
 
+/* A worker marked down (silent for the worker timeout: this leader could not hear it for a
+ * while) that still talks on its session is up again: commit WorkerUp, at most once a second,
+ * rather than leave it without work until it happens to reconnect. Its runs were LOST with the
+ * WorkerDown; the worker, whose lease ran out before that, drops them on the cancel pushes. */
+static void reviveIfDown(struct dispatch *d, struct dispatch_session *s, int64_t now_mono,
+                         int64_t now)
+{
+    const Raftcron__Worker *have = fsmWorkerGet(fsmOf(d), s->worker_id);
+    if (have == NULL || have->alive || have->incarnation != s->incarnation ||
+        (s->revived != 0 && now_mono - s->revived < 1000000)) {
+        return;
+    }
+    Raftcron__Worker up = *have;
+    up.alive = true;
+    void *buf;
+    size_t len;
+    int rv = commandEncodeWorkerUp(&up, now, &buf, &len);
+    if (queueCommand(d, rv, buf, len) == 0) {
+        s->revived = now_mono;
+        LOG_INFO("worker marked down is talking again: marking it up", "worker", "%llu",
+                 (unsigned long long)s->worker_id);
+        flushSoon(d);
+    }
+}
+
 int dispatchReport(struct dispatch *d, struct dispatch_peer *peer, const Raftcron__ReportBatch *b,
                    dispatch_report_cb cb, void *data)
 {
@@ -797,6 +831,7 @@ int dispatchReport(struct dispatch *d, struct dispatch_peer *peer, const Raftcro
     }
     int64_t now = ioWall(d->io);
     bool queued = false;
+    reviveIfDown(d, s, now_mono, now);
     for (size_t i = 0; i < b->n_reports; i++) {
         int rv = reportItem(d, s, b->reports[i], now, &queued);
         if (rv != 0) {

@@ -4,7 +4,7 @@
  * clocks, timers and Raft (DESIGN.md §5: "the leader loop, placement and worker reach time and
  * I/O only through a small io/clock table, so the simulator runs the code that ships", as
  * libraft's struct raft_io is for Raft). Two backends: io_uv.c (libuv, the cluster, the
- * timerfd start timer) in the daemon, and the simulator's (tests/sim/sim_io.c: one virtual
+ * timerfd start timer) in the daemon, and the simulator's (tests/sim/sim_cluster.c: one virtual
  * clock, libraft's fixture).
  *
  * Clocks: wall() is the wall clock (microseconds since the Unix epoch; what the leader writes

@@ -89,6 +89,11 @@ static void keepWaits(struct leader *l, struct sched_plan *p)
     p->n_waits = 0;
 }
 
+size_t leaderDueJobs(const struct leader *l)
+{
+    return l->state == LEADER_ACTIVE ? l->heap.n : 0;
+}
+
 const char *leaderWaitReason(const struct leader *l, uint64_t run_id)
 {
     if (l->state != LEADER_ACTIVE) {
@@ -131,7 +136,9 @@ static void proposalApplied(void *data, int status, const struct rc_fsm_result *
 {
     struct proposal *p = data;
     struct leader *l = p->l;
-    sampleCommit(l, ioMono(l->io) - l->proposed_mono);
+    if (status == 0) { /* a failed entry (leadership lost) measures no commit */
+        sampleCommit(l, ioMono(l->io) - l->proposed_mono);
+    }
     if (status != 0) {
         /* Outcome unknown (leadership lost, or shutting down): a new plan from the committed
          * state decides again, with a heap rebuilt from it. */
@@ -216,6 +223,13 @@ static void plan(struct io_timer *t)
     adaptLookahead(l);
     l->in_flight = true;
     l->proposed_mono = ioMono(l->io);
+    if (l->last_plan_mono != 0 && l->proposed_mono - l->last_plan_mono > LEADER_STALL_US) {
+        /* This process did not run for a while (paused, starved): the silence of the workers
+         * is its own, and what they sent waits unread in its sockets. Count afresh. */
+        LOG_WARN("the leader loop stalled: giving every worker a full timeout again", "stall_ms",
+                 "%lld", (long long)((l->proposed_mono - l->last_plan_mono) / 1000));
+        l->active_since_mono = l->proposed_mono;
+    }
     bool refused = silentWorkers(l, now);
     size_t n_live;
     size_t n_overdue;
@@ -297,6 +311,9 @@ static void barrierDone(void *data, int status, const char *msg)
     setState(l, LEADER_ACTIVE);
     dueheapInvalidate(&l->heap); /* DESIGN.md §4.1: the first plan rebuilds it from the FSM */
     l->active_since_mono = ioMono(l->io);
+    l->last_plan_mono = 0; /* a gap since an earlier leadership is no stall */
+    l->commit_max_us = 0;  /* this leadership's commits, not an earlier one's */
+    l->batches_seen = l->dispatch->stats.batches;
     l->lookahead_us = l->o.lookahead_us;
     dispatchActivate(l->dispatch, l->term);
     LOG_INFO("scheduler active"); /* the line carries the term */

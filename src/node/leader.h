@@ -28,8 +28,9 @@
 #include "io.h"
 
 #define LEADER_MAX_SLEEP_US      1000000 /* look again at least this often (worker silence) */
-#define LEADER_REFUSED_US        100000  /* after Raft refused a proposal */
-#define LEADER_POKE_GAP_US       250000  /* job-table changes: at most one plan per gap */
+#define LEADER_STALL_US          (2 * LEADER_MAX_SLEEP_US) /* a longer gap: this process stalled */
+#define LEADER_REFUSED_US        100000                    /* after Raft refused a proposal */
+#define LEADER_POKE_GAP_US       250000 /* job-table changes: at most one plan per gap */
 #define LEADER_LOOKAHEAD_FACTOR  6
 #define LEADER_LOOKAHEAD_STEP_US 50000
 #define LEADER_LOOKAHEAD_MAX_US  2000000
@@ -78,6 +79,8 @@ void leaderPoke(struct leader *l);
 /* Plan again at once (the dispatcher: an overdue assignment, a worker became live, capacity
  * freed). */
 void leaderPokeNow(struct leader *l);
+/* Jobs in the due-heap (metrics; 0 while not leading). */
+size_t leaderDueJobs(const struct leader *l);
 /* Why run_id waits, from the latest plan, or NULL (borrowed). */
 const char *leaderWaitReason(const struct leader *l, uint64_t run_id);
 void leaderClose(struct leader *l, void (*cb)(struct leader *l));

@@ -71,6 +71,7 @@ static void toOptions(const struct rc_config *cfg, struct node_options *o)
     o->join = cfg->join[0] != '\0' ? cfg->join : NULL;
     o->standby = cfg->standby;
     o->recover = cfg->recover;
+    o->restore = cfg->restore_file[0] != '\0' ? cfg->restore_file : NULL;
     o->auth_token = NULL; /* main: from the credentials */
     o->election_timeout_ms = msOf(cfg->election_timeout_us);
     o->heartbeat_timeout_ms = msOf(cfg->heartbeat_timeout_us);
@@ -97,6 +98,19 @@ static void toOptions(const struct rc_config *cfg, struct node_options *o)
     o->n_conns = cfg->n_conns;
     o->sql_pool_size = cfg->sql_pool_size;
     o->http_ca_file = cfg->http_ca_file[0] != '\0' ? cfg->http_ca_file : NULL;
+    o->http_addr = cfg->http_addr[0] != '\0' ? cfg->http_addr : NULL;
+    o->http_max_body = cfg->http_max_body;
+    o->events_buffer = cfg->events_buffer;
+    o->metrics_token = cfg->metrics_token;
+    o->metrics_namespaces = cfg->metrics_namespaces;
+    o->auth = (struct auth_options){.secret = o->auth_token,
+                                    .hs256_key_file = cfg->auth_jwt_hs256_key_file,
+                                    .public_key_file = cfg->auth_jwt_public_key_file,
+                                    .jwks_file = cfg->auth_jwt_jwks_file,
+                                    .issuer = cfg->auth_jwt_issuer,
+                                    .audience = cfg->auth_jwt_audience,
+                                    .leeway_us = cfg->auth_jwt_leeway_us,
+                                    .claim = cfg->auth_jwt_claim};
     /* history_postgres names a connection of connections:, or is a DSN itself. */
     if (cfg->history_postgres[0] != '\0') {
         o->history_conninfo = cfg->history_postgres;
@@ -120,15 +134,6 @@ int main(int argc, char **argv)
     }
     if (rv != 0) {
         fprintf(stderr, "raftcrond: %s\n", err);
-        return 2;
-    }
-    if (cfg.http_addr[0] != '\0') {
-        /* Accepting it and serving nothing would leave an operator's health checks and
-         * scrapes failing for a reason no log names. */
-        fprintf(stderr,
-                "raftcrond: --http-addr (RAFTCRON_HTTP_ADDR, http_addr) is \"%s\", but this "
-                "version serves no REST API, /metrics or /health yet; leave it empty\n",
-                cfg.http_addr);
         return 2;
     }
     /* The configuration holds its copies now: blank the secrets where ps and /proc show them. */
@@ -157,6 +162,7 @@ int main(int argc, char **argv)
     toOptions(&cfg, &opts);
     opts.creds = &creds;
     opts.auth_token = creds.token[0] != '\0' ? creds.token : NULL;
+    opts.auth.secret = opts.auth_token;
     uv_loop_t loop;
     uv_loop_init(&loop);
     static struct node node;

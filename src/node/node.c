@@ -142,6 +142,7 @@ static void onChange(struct cluster *c, void *data)
     logSetRaftState(clusterTerm(c), clusterStateName(c));
     const char *addr = NULL;
     uint64_t leader = clusterLeader(c, &addr);
+    metricsLeader(&n->metrics, leader);
     logInfo("raft state changed", "leader", "%llu", (unsigned long long)leader);
     if (clusterIsLeader(c) && n->state == NODE_RUNNING) {
         recordSelf(n);
@@ -192,6 +193,42 @@ static void onPeerRefused(struct cluster *c, void *data, const char *peer, const
     logWarn("raft: refused a peer connection", "peer", "%s", peer, "reason", "%s", why,
             "suppressed", "%u", n->refused_quiet);
     n->refused_quiet = 0;
+}
+
+static void onCommit(struct cluster *c, void *data, int64_t latency_us)
+{
+    struct node *n = data;
+    (void)c;
+    metricsAppend(&n->metrics, latency_us);
+}
+
+/* The FSM's changes go to the event stream and to the metrics (one slot, two listeners). */
+static void hookJob(void *data, uint64_t index, const Raftcron__Job *job,
+                    enum rc_fsm_job_change what)
+{
+    struct node *n = data;
+    n->events.hooks.job_changed(&n->events, index, job, what);
+}
+
+static void hookRun(void *data, uint64_t index, const Raftcron__Run *run, uint32_t from,
+                    bool dropped)
+{
+    struct node *n = data;
+    n->events.hooks.run_changed(&n->events, index, run, from, dropped);
+    n->metrics.hooks.run_changed(&n->metrics, index, run, from, dropped);
+}
+
+static void hookDecided(void *data, uint64_t index, const Raftcron__Decision *d)
+{
+    struct node *n = data;
+    n->events.hooks.decided(&n->events, index, d);
+    n->metrics.hooks.decided(&n->metrics, index, d);
+}
+
+static void hookRestored(void *data, uint64_t index)
+{
+    struct node *n = data;
+    n->events.hooks.restored(&n->events, index);
 }
 
 static void onClusterId(struct cluster *c, void *data, uint64_t peer_id, uint64_t peer_cluster,
@@ -288,6 +325,7 @@ static void finishStop(struct node *n)
         return;
     }
     setState(n, NODE_STOPPED);
+    authClose(&n->auth);
     logInfo("stopped");
 }
 
@@ -361,9 +399,29 @@ static void closeStopTimer(struct node *n)
 
 /* The last steps of a stop: client connections, Raft, and the signal handlers (kept until now
  * so that a second signal still means "exit at once"). */
+static void httpClosed(struct http_server *s)
+{
+    finishStop(s->node);
+}
+
 static void closeRest(struct node *n)
 {
     closeStopTimer(n);
+    if (n->http_open) {
+        n->http_open = false;
+        n->pending_close++;
+        httpClose(&n->http, httpClosed);
+    }
+    rpcEventsEnd(n);
+    if (n->events_open) {
+        n->events_open = false;
+        n->pending_close++;
+        if (n->cluster_open) {
+            fsmSetEvents(n->cluster.core, NULL, NULL);
+        }
+        eventsClose(&n->events, handleClosed);
+        n->events.flush.data = n;
+    }
     if (n->rpc_open) {
         n->rpc_open = false;
         n->pending_close++;
@@ -466,6 +524,8 @@ void nodeStop(struct node *n)
     }
     setState(n, NODE_STOPPING);
     logInfo("stopping");
+    free(n->held.buf);
+    n->held.buf = NULL;
     n->pending_close = 1; /* released at the end of this function */
     if (n->worker_open) {
         n->worker_open = false;
@@ -525,6 +585,9 @@ static void onReload(uv_signal_t *s, int signum)
     if (credentialsReload(n->opts.creds, err, sizeof err) != 0) {
         logWarn("reload failed; the previous credentials stay in force", "error", "%s", err);
         return;
+    }
+    if (authSetSecret(&n->auth, n->opts.creds->token) != 0) {
+        logWarn("reload: out of memory; the previous token stays in force");
     }
     logInfo("credentials reloaded (SIGHUP)", "tls", "%s",
             n->opts.creds->rpc_server != NULL ? "on" : "off", "token_file", "%s",
@@ -651,12 +714,23 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
     uv_signal_start(&n->sigint, onSignal, SIGINT);
     uv_signal_start(&n->sighup, onReload, SIGHUP);
     n->signals_open = true;
-    if (opts->insecure) {
+    metricsInit(&n->metrics, rpcNow());
+    int rv = authInit(&n->auth, &opts->auth, err, errlen);
+    if (rv == 0) {
+        rv = eventsInit(&n->events, loop, opts->events_buffer);
+        n->events_open = rv == 0;
+        if (rv != 0) {
+            errSet(err, errlen, rv, "events: out of memory");
+        }
+    }
+    if (rv == 0) {
+        rv = checkDataDir(opts, err, errlen);
+    }
+    if (rv == 0 && opts->insecure) {
         insecureWarning(&n->insecure);
         uv_timer_start(&n->insecure, insecureWarning, 3600 * 1000, 3600 * 1000);
         uv_unref((uv_handle_t *)&n->insecure);
     }
-    int rv = checkDataDir(opts, err, errlen);
     if (rv != 0) {
         goto err_stop;
     }
@@ -666,6 +740,7 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
         .data_dir = opts->data_dir,
         .bootstrap = opts->bootstrap,
         .recover = opts->recover,
+        .restore = opts->restore,
         .election_timeout_ms = opts->election_timeout_ms,
         .heartbeat_timeout_ms = opts->heartbeat_timeout_ms,
         .snapshot_threshold = opts->snapshot_threshold,
@@ -681,12 +756,28 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
     if (rv != 0) {
         goto err_stop;
     }
+    n->fsm_hooks = (struct rc_fsm_events){.job_changed = hookJob,
+                                          .run_changed = hookRun,
+                                          .decided = hookDecided,
+                                          .restored = hookRestored};
+    fsmSetEvents(n->cluster.core, &n->fsm_hooks, n);
+    /* What a snapshot loaded at start covered was never told: resuming before it is a gap. */
+    n->events.restored_index = fsmAppliedIndex(n->cluster.core);
+    n->cluster.commit_cb = onCommit;
     if (!clusterHasConfiguration(&n->cluster) && opts->join == NULL) {
         rv = errSet(err, errlen, RC_EINVAL,
                     "data dir %s holds no cluster: start the first node with --bootstrap and "
                     "the others with --join",
                     opts->data_dir);
         goto err_stop;
+    }
+    if (n->cluster.restored) {
+        const struct rc_backup_info *b = &n->cluster.backup;
+        logWarn("restored from a backup: a new cluster with this node as its only voter; remove "
+                "--restore, and add the other nodes with empty data dirs and --join",
+                "file", "%s", opts->restore, "index", "%llu", (unsigned long long)b->index,
+                "source_cluster_id", "%016llx", (unsigned long long)b->cluster_id, "jobs", "%zu",
+                n->cluster.seeded.jobs, "runs", "%zu", n->cluster.seeded.runs);
     }
     if (opts->recover) {
         logWarn("recovered: this node is now the only voter of the cluster; remove --recover, "
@@ -695,7 +786,7 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
     struct listener_options lo = {
         .max_frame = opts->max_frame,
         .tls = opts->creds != NULL ? opts->creds->rpc_server : NULL,
-        .open = opts->auth_token == NULL,
+        .open = !n->auth.enabled,
         .max_connections = opts->rpc_max_connections,
         .idle_ms = opts->rpc_idle_ms,
     };
@@ -704,6 +795,13 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
         goto err_stop;
     }
     n->rpc_open = true;
+    if (opts->http_addr != NULL) {
+        rv = httpStart(&n->http, n, opts->http_addr, opts->http_max_body, err, errlen);
+        if (rv != 0) {
+            goto err_stop;
+        }
+        n->http_open = true;
+    }
     n->cluster.applied_cb = onApplied;
     n->cluster.cluster_cb = onClusterId;
     n->cluster.refused_cb = onPeerRefused;
@@ -727,8 +825,9 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
     orphanStart(&n->orphan, n);
     n->orphan_open = true;
     logSetRaftState(clusterTerm(&n->cluster), clusterStateName(&n->cluster));
-    logInfo("started", "raft_addr", "%s", opts->raft_addr, "rpc_addr", "%s", opts->rpc_addr, "data",
-            "%s", opts->data_dir);
+    logInfo("started", "raft_addr", "%s", opts->raft_addr, "rpc_addr", "%s", opts->rpc_addr,
+            "http_addr", "%s", opts->http_addr != NULL ? opts->http_addr : "", "data", "%s",
+            opts->data_dir);
     leaderOnChange(&n->leader); /* a single-node cluster may already be leader */
     if (n->exporter_open) {
         exportOnLeader(&n->exporter, clusterIsLeader(&n->cluster));

@@ -18,13 +18,17 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "auth.h"
 #include "dispatch.h"
+#include "events.h"
 #include "execs.h"
 #include "io_uv.h"
 #include "leader.h"
 #include "link.h"
 #include "export.h"
+#include "http.h"
 #include "listener.h"
+#include "metrics.h"
 #include "orphan.h"
 #include "credentials.h"
 #include "raft/cluster.h"
@@ -41,6 +45,7 @@ struct node_options {
     const char *join;       /* "h:p,h:p" RPC endpoints to ask to join, or NULL */
     bool standby;           /* join as a non-voting standby */
     bool recover;           /* --recover: force a one-voter configuration (this node) */
+    const char *restore;    /* --restore FILE: seed a new cluster from a backup, or NULL */
     const char *auth_token; /* required on every RPC when non-NULL */
     unsigned election_timeout_ms;
     unsigned heartbeat_timeout_ms;
@@ -74,6 +79,13 @@ struct node_options {
     unsigned rpc_max_connections;     /* 0: no cap */
     unsigned rpc_idle_ms;             /* 0: never idle */
     const struct exec_security *exec; /* borrowed: this node's worker's limits (exec.h) */
+    /* The REST API (http.h) and credentials (auth.h); strings borrowed. */
+    const char *http_addr; /* NULL: no HTTP listener */
+    size_t http_max_body;
+    unsigned events_buffer;  /* events kept for resuming watches (events.h) */
+    bool metrics_token;      /* /metrics needs a credential */
+    bool metrics_namespaces; /* runs by namespace at /metrics */
+    struct auth_options auth;
 };
 
 enum node_state { NODE_STARTING = 0, NODE_RUNNING, NODE_STOPPING, NODE_STOPPED };
@@ -116,8 +128,26 @@ struct node {
     int join_status;
     char join_msg[256];
     int exit_code;
+    /* The snapshot Cluster.Snapshot is sending in chunks (rpc_cluster.c), or none (buf NULL):
+     * dropped once its last chunk went out, when a newer one is taken, or when the node stops
+     * (a client that gave up midway leaves one copy of the state until then). */
+    struct {
+        uint64_t id;
+        uint8_t *buf; /* owned (fsmSnapshot's) */
+        size_t len;
+        uint64_t index, term;
+        int64_t taken_us;
+    } held;
     bool rpc_open, cluster_open;
     unsigned pending_close;
+    struct auth auth;       /* credentials of every RPC and REST call */
+    struct metrics metrics; /* /metrics */
+    struct events events;   /* the event stream (SSE and Events.Watch) */
+    bool events_open;
+    struct rc_fsm_events fsm_hooks; /* the FSM's changes, to events and metrics */
+    struct http_server http;        /* --http-addr */
+    bool http_open;
+    struct watch *watches; /* Events.Watch calls (rpc_events.c) */
 };
 
 /* Start everything. On error returns an RC_E* code with a message; run the loop to let

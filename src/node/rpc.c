@@ -11,7 +11,7 @@
 #include "core/err.h"
 #include "core/frame.h"
 #include "core/pbuf.h"
-#include "core/secret.h"
+#include "metrics.h"
 #include "node.h"
 
 static const struct rpc_method methods[] = {
@@ -28,6 +28,7 @@ static const struct rpc_method methods[] = {
     {"Dlq.List", rpcDlqList},
     {"Cluster.Status", rpcClusterStatus},
     {"Cluster.Digest", rpcClusterDigest},
+    {"Cluster.Snapshot", rpcClusterSnapshot},
     {"Member.List", rpcClusterStatus},
     {"Member.Add", rpcMemberAdd},
     {"Member.Join", rpcMemberJoin},
@@ -41,6 +42,8 @@ static const struct rpc_method methods[] = {
     {"Dlq.Retry", rpcDlqRetry},
     {"Run.Cancel", rpcRunCancel},
     {"Job.Backfill", rpcJobBackfill},
+    {"Job.Stats", rpcJobStats},
+    {"Events.Watch", rpcEventsWatch},
 };
 
 const struct rpc_method *rpcLookup(const char *method)
@@ -51,6 +54,22 @@ const struct rpc_method *rpcLookup(const char *method)
         }
     }
     return NULL;
+}
+
+size_t rpcMethodCount(void)
+{
+    return sizeof methods / sizeof methods[0];
+}
+
+size_t rpcMethodIndex(const char *method)
+{
+    const struct rpc_method *m = rpcLookup(method);
+    return m != NULL ? (size_t)(m - methods) : rpcMethodCount();
+}
+
+const char *rpcMethodName(size_t i)
+{
+    return i < rpcMethodCount() ? methods[i].name : "other";
 }
 
 int rpcStatusOf(int rc_code)
@@ -99,14 +118,18 @@ static void sendResponse(struct conn *c, uint32_t stream, Raftcron__Response *re
 
 static void callFree(struct rpc_call *call)
 {
-    connCallEnded(call->conn);
+    if (call->conn != NULL) {
+        connCallEnded(call->conn);
+    }
     if (call->msg != NULL) {
         protobuf_c_message_free_unpacked(call->msg, NULL);
     }
     if (call->req != NULL) {
         raftcron__request__free_unpacked(call->req, NULL);
     }
-    connUnref(call->conn);
+    if (call->conn != NULL) {
+        connUnref(call->conn);
+    }
     free(call);
 }
 
@@ -126,7 +149,13 @@ static void replyWith(struct rpc_call *call, Raftcron__Response *resp,
             resp->payload.len = len;
         }
     }
-    sendResponse(call->conn, call->stream, resp);
+    metricsRpc(&call->node->metrics, call->req->method, (int)resp->status,
+               rpcNow() - call->received_us);
+    if (call->sink != NULL) {
+        call->sink(call->sink_data, resp);
+    } else {
+        sendResponse(call->conn, call->stream, resp);
+    }
     free(body);
     callFree(call);
 }
@@ -285,14 +314,99 @@ void rpcWrite(struct rpc_call *call, void *buf, size_t len, rpc_write_fn fn)
     }
 }
 
+/* Where an answer given before any handler ran goes. */
+struct origin {
+    struct conn *conn;
+    uint32_t stream;
+    rpc_sink_fn sink;
+    void *data;
+};
+
 /* A reply before any handler ran: nothing was done, so the client may send it again. */
-static void immediate(struct conn *c, uint32_t stream, int status, const char *msg)
+static void immediate(const struct origin *o, const char *method, int status, const char *msg)
 {
     Raftcron__Response resp = RAFTCRON__RESPONSE__INIT;
     resp.status = (uint32_t)status;
     resp.message = (char *)msg;
     resp.retryable = status == RC_STATUS_UNAVAILABLE;
-    sendResponse(c, stream, &resp);
+    if (o->sink != NULL) {
+        o->sink(o->data, &resp);
+    } else {
+        sendResponse(o->conn, o->stream, &resp);
+    }
+    (void)method;
+}
+
+/* Authentication and the method-level policy (core/authz.h); namespaced methods are judged
+ * again by their handlers once they know the namespace (rpcAllowed). NULL: go on. */
+static const char *refusal(struct node *n, Raftcron__Request *req, struct rpc_call *call,
+                           int *status, char *msg, size_t len)
+{
+    char why[RC_ERRMSG_SIZE];
+    if (authVerify(&n->auth, req->auth_token, rpcNow(), &call->principal, why, sizeof why) != 0) {
+        *status = RC_STATUS_UNAUTHENTICATED;
+        snprintf(msg, len, "unauthenticated: %s", why);
+        return msg;
+    }
+    const struct rpc_method *m = rpcLookup(req->method);
+    bool namespaced = false;
+    if (m == NULL) {
+        *status = RC_STATUS_UNIMPLEMENTED;
+        snprintf(msg, len, "unknown method \"%.100s\"", req->method);
+        return msg;
+    }
+    if (!authzMethod(req->method, &call->action, &namespaced)) {
+        call->action = AUTHZ_ADMIN;
+    }
+    if (!namespaced && authzCheck(&call->principal, call->action, NULL) != AUTHZ_ALLOW) {
+        *status = RC_STATUS_PERMISSION_DENIED;
+        snprintf(msg, len, "%.100s: not allowed for %.128s", req->method,
+                 call->principal.subject[0] != '\0' ? call->principal.subject : "this token");
+        return msg;
+    }
+    if (n->state != NODE_RUNNING) {
+        *status = RC_STATUS_UNAVAILABLE;
+        return "node is shutting down";
+    }
+    return NULL;
+}
+
+static void startCall(struct node *n, Raftcron__Request *req, const struct origin *o)
+{
+    struct rpc_call *call = calloc(1, sizeof *call);
+    if (call == NULL) {
+        immediate(o, req->method, RC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        raftcron__request__free_unpacked(req, NULL);
+        return;
+    }
+    int status = RC_STATUS_OK;
+    char msg[RC_ERRMSG_SIZE + 64];
+    const char *reject = refusal(n, req, call, &status, msg, sizeof msg);
+    if (o->conn != NULL && status != RC_STATUS_UNAUTHENTICATED) {
+        connAuthenticated(o->conn); /* the credential is right (or none is asked) */
+    }
+    if (reject != NULL) {
+        metricsRpc(&n->metrics, req->method, status, 0);
+        immediate(o, req->method, status, reject);
+        raftcron__request__free_unpacked(req, NULL);
+        free(call);
+        if (o->conn != NULL && status == RC_STATUS_UNAUTHENTICATED) {
+            connAuthFailed(o->conn);
+        }
+        return;
+    }
+    call->node = n;
+    call->conn = o->conn;
+    if (o->conn != NULL) {
+        connRef(o->conn);
+        connCallStarted(o->conn);
+    }
+    call->stream = o->stream;
+    call->sink = o->sink;
+    call->sink_data = o->data;
+    call->req = req;
+    call->received_us = rpcNow();
+    rpcLookup(req->method)->handler(call);
 }
 
 static void onRequest(struct node *n, struct conn *c, uint32_t stream, const uint8_t *payload,
@@ -300,50 +414,57 @@ static void onRequest(struct node *n, struct conn *c, uint32_t stream, const uin
 {
     char err[RC_ERRMSG_SIZE];
     Raftcron__Request *req = NULL;
+    struct origin o = {.conn = c, .stream = stream};
     if (frameUnpackRequest(payload, len, &req, err, sizeof err) != 0) {
-        immediate(c, stream, RC_STATUS_INVALID_ARGUMENT, err);
+        immediate(&o, NULL, RC_STATUS_INVALID_ARGUMENT, err);
         return;
     }
-    const struct rpc_method *m = rpcLookup(req->method);
-    const char *reject = NULL;
-    int status = RC_STATUS_OK;
-    char msg[160];
-    if (n->opts.auth_token != NULL && !secretEqual(req->auth_token, n->opts.auth_token)) {
-        status = RC_STATUS_UNAUTHENTICATED;
-        reject = "missing or wrong auth token";
-    } else if (m == NULL) {
-        snprintf(msg, sizeof msg, "unknown method \"%.100s\"", req->method);
-        status = RC_STATUS_UNIMPLEMENTED;
-        reject = msg;
-    } else if (n->state != NODE_RUNNING) {
-        status = RC_STATUS_UNAVAILABLE;
-        reject = "node is shutting down";
+    startCall(n, req, &o);
+}
+
+void rpcDispatch(struct node *n, Raftcron__Request *req, rpc_sink_fn sink, void *data)
+{
+    struct origin o = {.sink = sink, .data = data};
+    startCall(n, req, &o);
+}
+
+bool rpcCanRead(const struct rpc_call *call, const char *ns)
+{
+    return authzCanRead(&call->principal, ns);
+}
+
+bool rpcVisible(void *data, const char *ns)
+{
+    return rpcCanRead(data, ns);
+}
+
+void rpcKeyNamespace(const char *key, char *ns)
+{
+    const char *slash = strchr(key, '/');
+    size_t n = slash != NULL ? (size_t)(slash - key) : 0;
+    if (n > RC_JOBS_NAMESPACE_MAX) {
+        n = 0;
     }
-    if (status != RC_STATUS_UNAUTHENTICATED) {
-        connAuthenticated(c); /* the token is right (or none is asked) */
+    memcpy(ns, key, n);
+    ns[n] = '\0';
+}
+
+bool rpcAllowed(struct rpc_call *call, const char *ns, const char *hidden)
+{
+    switch (authzCheck(&call->principal, call->action, ns)) {
+    case AUTHZ_ALLOW:
+        return true;
+    case AUTHZ_HIDE:
+        rpcReply(call, RC_STATUS_NOT_FOUND, hidden, NULL);
+        return false;
+    default:
+        rpcReplyf(call, RC_STATUS_PERMISSION_DENIED,
+                  "%s: the role %s in namespace %s does not "
+                  "allow it",
+                  call->req->method, authzRoleName(authzRole(&call->principal, ns)),
+                  jobsNamespace(ns));
+        return false;
     }
-    if (reject != NULL) {
-        immediate(c, stream, status, reject);
-        raftcron__request__free_unpacked(req, NULL);
-        if (status == RC_STATUS_UNAUTHENTICATED) {
-            connAuthFailed(c);
-        }
-        return;
-    }
-    struct rpc_call *call = calloc(1, sizeof *call);
-    if (call == NULL) {
-        immediate(c, stream, RC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-        raftcron__request__free_unpacked(req, NULL);
-        return;
-    }
-    call->node = n;
-    call->conn = c;
-    connRef(c);
-    connCallStarted(c);
-    call->stream = stream;
-    call->req = req;
-    call->received_us = rpcNow();
-    m->handler(call);
 }
 
 void rpcOnFrame(struct conn *c, uint8_t type, uint32_t stream, const uint8_t *payload, size_t len,

@@ -12,20 +12,29 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/authz.h"
 #include "raftcron/client.h"
 #include "rpc.pb-c.h"
 
 struct conn;
 struct node;
 
+/* Where the reply of a call made inside the node goes (the REST API): called exactly once, on
+ * the loop, with the Response (borrowed for the call). */
+typedef void (*rpc_sink_fn)(void *data, const Raftcron__Response *resp);
+
 struct rpc_call {
     struct node *node; /* borrowed */
-    struct conn *conn; /* referenced until the reply */
+    struct conn *conn; /* referenced until the reply; NULL for a call with a sink */
     uint32_t stream;
     Raftcron__Request *req; /* owned (unpacked envelope) */
     ProtobufCMessage *msg;  /* owned: the unpacked payload (rpcUnpack) */
     int64_t received_us;
     bool replied;
+    rpc_sink_fn sink; /* or NULL: the reply goes to conn */
+    void *sink_data;
+    struct rc_principal principal; /* who calls (authenticated before the handler runs) */
+    enum rc_authz_action action;   /* what the method needs (core/authz.h) */
 };
 
 struct rc_fsm_result;
@@ -43,6 +52,13 @@ struct rpc_method {
 
 /* Find the handler of a method, or NULL. */
 const struct rpc_method *rpcLookup(const char *method);
+/* The method's place in the table (metrics), or rpcMethodCount() for an unknown one; and the
+ * name at a place. */
+size_t rpcMethodIndex(const char *method);
+size_t rpcMethodCount(void);
+const char *rpcMethodName(size_t i);
+/* End every Events.Watch call (the node stops). */
+void rpcEventsEnd(struct node *n);
 
 /* Answer the call (exactly once) and free it. payload may be NULL. message may be NULL. */
 void rpcReply(struct rpc_call *call, int status, const char *message,
@@ -71,6 +87,29 @@ void rpcRead(struct rpc_call *call, bool stale, rpc_read_fn fn);
  */
 void rpcWrite(struct rpc_call *call, void *buf, size_t len, rpc_write_fn fn);
 
+/*
+ * Authorization of a namespaced call (core/authz.h) once the handler knows the namespace:
+ * true when allowed; otherwise answers and returns false — NOT_FOUND with `hidden` as the
+ * message (the words a missing object gets, so that names of other tenants do not leak) when
+ * the caller may not read ns, PERMISSION_DENIED when it may read but not do this.
+ */
+bool rpcAllowed(struct rpc_call *call, const char *ns, const char *hidden);
+/* Whether the caller may read namespace ns (listings across namespaces show only those). */
+bool rpcCanRead(const struct rpc_call *call, const char *ns);
+/* A runview_visible_fn (core/runview.h) over rpcCanRead; data is the call. */
+bool rpcVisible(void *data, const char *ns);
+/* The namespace of a run or decision's job key ("ns/name") into ns (RC_JOBS_NAMESPACE_MAX + 1
+ * bytes). */
+void rpcKeyNamespace(const char *key, char *ns);
+
+/*
+ * Run a request that came from inside the node (the REST API) through the same checks and
+ * handlers as one from a connection: authentication of req->auth_token, the method's policy,
+ * the handler. req is taken (freed with the call). The reply goes to sink exactly once, maybe
+ * before this returns.
+ */
+void rpcDispatch(struct node *n, Raftcron__Request *req, rpc_sink_fn sink, void *data);
+
 /* Wall-clock now in microseconds: the leader writes it into commands (never read by apply). */
 int64_t rpcNow(void);
 
@@ -92,6 +131,7 @@ void rpcDecisionList(struct rpc_call *call);
 void rpcDlqList(struct rpc_call *call);
 void rpcClusterStatus(struct rpc_call *call);
 void rpcClusterDigest(struct rpc_call *call);
+void rpcClusterSnapshot(struct rpc_call *call);
 void rpcMemberAdd(struct rpc_call *call);
 void rpcMemberJoin(struct rpc_call *call);
 void rpcMemberRemove(struct rpc_call *call);
@@ -104,5 +144,7 @@ void rpcJobRunNow(struct rpc_call *call);
 void rpcDlqRetry(struct rpc_call *call);
 void rpcRunCancel(struct rpc_call *call);
 void rpcJobBackfill(struct rpc_call *call); /* rpc_manual.c */
+void rpcJobStats(struct rpc_call *call);    /* rpc_stats.c */
+void rpcEventsWatch(struct rpc_call *call); /* rpc_events.c */
 
 #endif /* RC_NODE_RPC_H */

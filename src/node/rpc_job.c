@@ -1,4 +1,5 @@
 /* Job.* handlers: writes go through the leader's log, reads are linearizable unless stale. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,7 +9,9 @@
 #include "core/execpolicy.h"
 #include "exec/exec.h"
 #include "core/fsm.h"
+#include "core/jobs.h"
 #include "core/ledger.h"
+#include "core/runview.h"
 #include "node.h"
 #include "rpc.h"
 
@@ -17,11 +20,22 @@ static struct rc_fsm *fsmOf(struct rpc_call *call)
     return call->node->cluster.core;
 }
 
+/* The words of a missing job, also what a job the caller may not see gets (rpcAllowed). */
+static const char *notFound(const char *ns, const char *name, char *buf, size_t len)
+{
+    snprintf(buf, len, "job %s/%.128s not found", jobsNamespace(ns), name);
+    return buf;
+}
+
 static void replyJob(struct rpc_call *call, const char *ns, const char *name)
 {
+    char msg[256];
+    if (!rpcAllowed(call, ns, notFound(ns, name, msg, sizeof msg))) {
+        return;
+    }
     const Raftcron__Job *job = fsmJobGet(fsmOf(call), ns, name);
     if (job == NULL) {
-        rpcReplyf(call, RC_STATUS_NOT_FOUND, "job %s/%s not found", ns[0] ? ns : "default", name);
+        rpcReply(call, RC_STATUS_NOT_FOUND, msg, NULL);
         return;
     }
     Raftcron__JobResponse resp = RAFTCRON__JOB_RESPONSE__INIT;
@@ -76,6 +90,10 @@ void rpcJobPut(struct rpc_call *call)
     char err[RC_ERRMSG_SIZE];
     if (fsmValidateSpec(req->spec, err, sizeof err) != 0) {
         rpcReply(call, RC_STATUS_INVALID_ARGUMENT, err, NULL);
+        return;
+    }
+    if (!rpcAllowed(call, req->spec->namespace_,
+                    notFound(req->spec->namespace_, req->spec->name, err, sizeof err))) {
         return;
     }
     if (!clusterIsLeader(&call->node->cluster)) {
@@ -138,24 +156,57 @@ void rpcJobGet(struct rpc_call *call)
 #define JOB_PAGE_MAX   1000
 #define JOB_PAGE_BYTES (4u << 20)
 
+/* Where a page starts: after the page token's key, or after (after_namespace, after_name). */
+static int pageStart(struct rpc_call *call, const Raftcron__JobListRequest *req, size_t *start)
+{
+    struct rc_fsm *f = fsmOf(call);
+    char ns[RC_JOBS_NAMESPACE_MAX + 1], name[RC_JOBS_NAME_MAX + 1], err[RC_ERRMSG_SIZE];
+    *start = 0;
+    if (req->page_token[0] != '\0') {
+        if (runviewParseTokenJob(req->page_token, ns, name, err, sizeof err) != 0) {
+            rpcReplyf(call, RC_STATUS_INVALID_ARGUMENT, "Job.List: %s", err);
+            return RC_EINVAL;
+        }
+        *start = fsmJobIndexAfter(f, ns, name);
+    } else if (req->after_namespace[0] != '\0' || req->after_name[0] != '\0') {
+        *start = fsmJobIndexAfter(f, req->after_namespace, req->after_name);
+    }
+    return 0;
+}
+
+static bool listed(struct rpc_call *call, const Raftcron__JobListRequest *req,
+                   const Raftcron__Job *job)
+{
+    if (req->namespace_[0] != '\0') {
+        return strcmp(job->spec->namespace_, req->namespace_) == 0;
+    }
+    return rpcCanRead(call, job->spec->namespace_);
+}
+
 static void listRead(struct rpc_call *call)
 {
     Raftcron__JobListRequest *req = (Raftcron__JobListRequest *)call->msg;
     struct rc_fsm *f = fsmOf(call);
     size_t total = fsmJobCount(f);
     size_t limit = req->limit == 0 || req->limit > JOB_PAGE_MAX ? JOB_PAGE_MAX : req->limit;
+    size_t i;
+    if (pageStart(call, req, &i) != 0) {
+        return;
+    }
+    /* A namespace the caller may not read lists as empty, as one that holds no job does. */
+    if (req->namespace_[0] != '\0' && !rpcCanRead(call, req->namespace_)) {
+        i = total;
+    }
     Raftcron__Job **jobs = calloc(limit, sizeof *jobs);
     if (jobs == NULL) {
         rpcReply(call, RC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
         return;
     }
-    bool paged = req->after_namespace[0] != '\0' || req->after_name[0] != '\0';
-    size_t i = paged ? fsmJobIndexAfter(f, req->after_namespace, req->after_name) : 0;
     size_t n = 0, bytes = 0;
     bool more = false;
     for (; i < total; i++) {
         const Raftcron__Job *job = fsmJobAt(f, i);
-        if (req->namespace_[0] != '\0' && strcmp(job->spec->namespace_, req->namespace_) != 0) {
+        if (!listed(call, req, job)) {
             continue;
         }
         size_t size = raftcron__job__get_packed_size(job);
@@ -166,10 +217,15 @@ static void listRead(struct rpc_call *call)
         jobs[n++] = (Raftcron__Job *)job;
         bytes += size;
     }
+    char token[RC_RUNVIEW_TOKEN_MAX] = "";
+    if (more) {
+        runviewTokenJob(jobs[n - 1]->spec->namespace_, jobs[n - 1]->spec->name, token);
+    }
     Raftcron__JobListResponse resp = RAFTCRON__JOB_LIST_RESPONSE__INIT;
     resp.jobs = jobs;
     resp.n_jobs = n;
     resp.more = more;
+    resp.next_page_token = token;
     rpcReply(call, RC_STATUS_OK, NULL, &resp.base);
     free(jobs);
 }
@@ -210,6 +266,10 @@ static void jobRefWrite(struct rpc_call *call, encode_ref_fn encode)
     }
     if (req->name[0] == '\0') {
         rpcReplyf(call, RC_STATUS_INVALID_ARGUMENT, "%s: name is required", call->req->method);
+        return;
+    }
+    char msg[256];
+    if (!rpcAllowed(call, req->namespace_, notFound(req->namespace_, req->name, msg, sizeof msg))) {
         return;
     }
     if (!clusterIsLeader(&call->node->cluster)) {

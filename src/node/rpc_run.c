@@ -4,6 +4,7 @@
  * cover them; these handlers only check arguments, look the job up and build the reply.
  * The reply borrows the FSM's messages: it is packed before anything can apply again.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,13 +21,19 @@ static struct rc_fsm *fsmOf(struct rpc_call *call)
     return call->node->cluster.core;
 }
 
-/* The job named by (ns, name), or NULL after answering NOT_FOUND. */
+/* The job named by (ns, name), or NULL after answering NOT_FOUND (also for a job the caller
+ * may not see, with the same words) or PERMISSION_DENIED. */
 static const Raftcron__Job *findJob(struct rpc_call *call, const char *ns, const char *name)
 {
+    char msg[320];
+    snprintf(msg, sizeof msg, "%s: job %s/%.128s not found", call->req->method,
+             ns[0] != '\0' ? ns : "default", name);
+    if (!rpcAllowed(call, ns, msg)) {
+        return NULL;
+    }
     const Raftcron__Job *job = fsmJobGet(fsmOf(call), ns, name);
     if (job == NULL) {
-        rpcReplyf(call, RC_STATUS_NOT_FOUND, "%s: job %s/%.128s not found", call->req->method,
-                  ns[0] != '\0' ? ns : "default", name);
+        rpcReply(call, RC_STATUS_NOT_FOUND, msg, NULL);
     }
     return job;
 }
@@ -57,11 +64,19 @@ static const Raftcron__Run *withWaitReason(struct rpc_call *call, const Raftcron
     return copy;
 }
 
-/* Answer with the runs of job (or of every job of ns) whose state is in mask. */
+/* Answer with a page of the runs of job (or of every job of ns the caller may read) whose state
+ * is in mask, older than the page token's. */
 static void replyRuns(struct rpc_call *call, const Raftcron__Job *job, const char *ns,
-                      uint32_t mask, size_t limit)
+                      uint32_t mask, size_t limit, const char *token)
 {
-    const Raftcron__Run **runs = calloc(limit, sizeof *runs);
+    struct runview_page page = {.visible = rpcVisible, .visible_data = call};
+    char err[RC_ERRMSG_SIZE];
+    if (runviewParseTokenId('r', token, &page.before_id, err, sizeof err) != 0) {
+        rpcReplyf(call, RC_STATUS_INVALID_ARGUMENT, "%s: %s", call->req->method, err);
+        return;
+    }
+    /* One more than the page: whether a next page exists. */
+    const Raftcron__Run **runs = calloc(limit + 1, sizeof *runs);
     Raftcron__Run *copies = calloc(limit, sizeof *copies);
     if (runs == NULL || copies == NULL) {
         free(runs);
@@ -70,11 +85,20 @@ static void replyRuns(struct rpc_call *call, const Raftcron__Job *job, const cha
         return;
     }
     Raftcron__RunListResponse resp = RAFTCRON__RUN_LIST_RESPONSE__INIT;
-    resp.n_runs = runviewRuns(fsmOf(call), job, ns, mask, runs, limit);
+    /* A namespace the caller may not read lists as empty, as one without runs does. */
+    bool hidden = job == NULL && ns[0] != '\0' && !rpcCanRead(call, ns);
+    size_t n = hidden ? 0 : runviewRunsPage(fsmOf(call), job, ns, mask, &page, runs, limit + 1);
+    char next[RC_RUNVIEW_TOKEN_MAX] = "";
+    if (n > limit) {
+        n = limit;
+        runviewTokenId('r', runs[n - 1]->id, next);
+    }
+    resp.n_runs = n;
     for (size_t i = 0; i < resp.n_runs; i++) {
         runs[i] = withWaitReason(call, runs[i], &copies[i]);
     }
     resp.runs = (Raftcron__Run **)runs;
+    resp.next_page_token = next;
     rpcReply(call, RC_STATUS_OK, NULL, &resp.base);
     free(runs);
     free(copies);
@@ -97,7 +121,7 @@ static void runListRead(struct rpc_call *call)
     if (req->job[0] != '\0' && (job = findJob(call, req->namespace_, req->job)) == NULL) {
         return;
     }
-    replyRuns(call, job, req->namespace_, mask, limit);
+    replyRuns(call, job, req->namespace_, mask, limit, req->page_token);
 }
 
 void rpcRunList(struct rpc_call *call)
@@ -113,8 +137,14 @@ static void runGetRead(struct rpc_call *call)
 {
     Raftcron__RunGetRequest *req = (Raftcron__RunGetRequest *)call->msg;
     const Raftcron__Run *run = fsmRunGet(fsmOf(call), req->id);
+    char msg[64], ns[RC_JOBS_NAMESPACE_MAX + 1];
+    snprintf(msg, sizeof msg, "run %llu not found", (unsigned long long)req->id);
     if (run == NULL) {
-        rpcReplyf(call, RC_STATUS_NOT_FOUND, "run %llu not found", (unsigned long long)req->id);
+        rpcReply(call, RC_STATUS_NOT_FOUND, msg, NULL);
+        return;
+    }
+    rpcKeyNamespace(run->job, ns);
+    if (!rpcAllowed(call, ns, msg)) {
         return;
     }
     Raftcron__Run copy;
@@ -146,7 +176,7 @@ static void dlqListRead(struct rpc_call *call)
                      runviewLimit(req->limit, RC_RUNVIEW_LIMIT_DEFAULT, RC_RUNVIEW_LIMIT_MAX,
                                   &limit, err, sizeof err),
                      err)) {
-        replyRuns(call, NULL, req->namespace_, 1u << RC_RUN_DEAD, limit);
+        replyRuns(call, NULL, req->namespace_, 1u << RC_RUN_DEAD, limit, req->page_token);
     }
 }
 
@@ -174,14 +204,26 @@ static void decisionListRead(struct rpc_call *call)
     if (job == NULL) {
         return;
     }
-    const Raftcron__Decision **ds = calloc(limit, sizeof *ds);
+    uint64_t before;
+    if (badArgument(call, runviewParseTokenId('d', req->page_token, &before, err, sizeof err),
+                    err)) {
+        return;
+    }
+    const Raftcron__Decision **ds = calloc(limit + 1, sizeof *ds);
     if (ds == NULL) {
         rpcReply(call, RC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
         return;
     }
     Raftcron__DecisionListResponse resp = RAFTCRON__DECISION_LIST_RESPONSE__INIT;
-    resp.n_decisions = runviewDecisions(fsmOf(call), job->id, ds, limit);
+    size_t n = runviewDecisionsPage(fsmOf(call), job->id, before, ds, limit + 1);
+    char next[RC_RUNVIEW_TOKEN_MAX] = "";
+    if (n > limit) {
+        n = limit;
+        runviewTokenId('d', ds[n - 1]->id, next);
+    }
+    resp.n_decisions = n;
     resp.decisions = (Raftcron__Decision **)ds;
+    resp.next_page_token = next;
     rpcReply(call, RC_STATUS_OK, NULL, &resp.base);
     free(ds);
 }

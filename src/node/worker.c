@@ -39,6 +39,7 @@ struct worker_report {
     struct worker_report *next;
     struct worker_run *run; /* STARTED while unsent, so that a finish can fold it in */
     uint64_t tag;           /* the batch it went out in; 0 while pending */
+    uint64_t seq;           /* the order it was made in: pending is kept in this order */
     Raftcron__WorkerReport msg;
     Raftcron__Outcome *outcome; /* owned (msg.outcome points here when set) */
 };
@@ -220,6 +221,7 @@ static struct worker_report *queueReport(struct worker *w, struct worker_run *r,
     rep->msg.fence = r->fence;
     rep->msg.kind = kind;
     rep->msg.at_us = wallNow(w);
+    rep->seq = ++w->next_seq;
     if (w->pending_tail != NULL) {
         w->pending_tail->next = rep;
     } else {
@@ -250,6 +252,32 @@ static void unlinkPending(struct worker *w, struct worker_report *rep)
     }
 }
 
+static void rememberSent(struct worker *w, uint64_t tag)
+{
+    w->sent_tag[w->sent_next] = tag;
+    w->sent_mono[w->sent_next] = ioMono(w->io);
+    w->sent_next = (w->sent_next + 1) % WORKER_SENT_RING;
+}
+
+static void startReady(struct worker *w);
+
+/* An answer from a leader to what was sent with tag: the lease runs from that sending. */
+static void renewLease(struct worker *w, uint64_t tag)
+{
+    for (unsigned i = 0; i < WORKER_SENT_RING; i++) {
+        if (w->sent_tag[i] == tag && w->sent_mono[i] + WORKER_LEASE_US > w->lease_until) {
+            w->lease_until = w->sent_mono[i] + WORKER_LEASE_US;
+            startReady(w);
+            return;
+        }
+    }
+}
+
+static bool leased(struct worker *w)
+{
+    return ioMono(w->io) < w->lease_until;
+}
+
 static void sendBatch(struct worker *w)
 {
     size_t n = 0, bytes = 0;
@@ -273,11 +301,15 @@ static void sendBatch(struct worker *w)
     b.incarnation = w->me.incarnation;
     b.n_reports = n;
     b.reports = items;
-    uint64_t tag = n > 0 ? ++w->next_tag : 0;
+    uint64_t tag = ++w->next_tag;
     int rv = w->link->ops->report(w->link, &b, tag);
     free(items);
     w->last_sent_mono = ioMono(w->io);
-    if (rv != 0 || n == 0) {
+    if (rv != 0) {
+        return;
+    }
+    rememberSent(w, tag);
+    if (n == 0) {
         return;
     }
     w->stats.batches++;
@@ -320,22 +352,35 @@ static void onBeat(struct io_timer *t)
     if (w->closing) {
         return;
     }
+    if (w->n_heap > 0 && w->heap[0]->start_at <= ioWall(w->io)) {
+        /* Due, and the start timer has not fired: its deadline was set under a clock that has
+         * since been put right without the kernel saying so (a time namespace, a faked clock,
+         * a stepped VM): arm it again, for now. A real step is seen at once (rtimer.h). */
+        ioTimerStart(&w->start_timer, w->heap[0]->start_at, onStartTimer);
+    }
     if (w->link != NULL && w->session_up &&
         ioMono(w->io) - w->last_sent_mono >= WORKER_HEARTBEAT_US) {
         if (w->pending != NULL && w->inflight < WORKER_MAX_INFLIGHT) {
             sendBatch(w);
         } else {
+            /* A heartbeat: answered for the lease only (it is not in w->sent). */
             Raftcron__ReportBatch b = RAFTCRON__REPORT_BATCH__INIT;
             b.worker_id = w->me.id;
             b.incarnation = w->me.incarnation;
-            w->link->ops->report(w->link, &b, 0);
+            uint64_t tag = ++w->next_tag;
+            if (w->link->ops->report(w->link, &b, tag) == 0) {
+                rememberSent(w, tag);
+            }
             w->last_sent_mono = ioMono(w->io);
         }
     }
     ioTimerIn(&w->beat_timer, WORKER_HEARTBEAT_US / 2, onBeat);
 }
 
-/* Sent reports go back to the front of the pending list (in their original order). */
+/* Sent reports (of batch tag, or all: 0) go back to the pending list, which stays in the order
+ * the reports were made: batches are answered in any order, and a "started" sent again after
+ * the "finished" of its run would reach the leader second (found by the Jepsen suite: the
+ * finish was refused, the start committed, and the run stayed RUNNING for good). */
 static void requeue(struct worker *w, uint64_t tag)
 {
     struct worker_report **pp = &w->sent;
@@ -351,18 +396,24 @@ static void requeue(struct worker *w, uint64_t tag)
         rep->next = back; /* sent is newest first: prepending restores the order */
         back = rep;
     }
-    if (back == NULL) {
-        return;
+    /* Merge back (in order) into pending (in order). */
+    struct worker_report *merged = NULL;
+    struct worker_report **tail = &merged;
+    struct worker_report *a = back;
+    struct worker_report *b = w->pending;
+    while (a != NULL || b != NULL) {
+        struct worker_report **take = b == NULL || (a != NULL && a->seq < b->seq) ? &a : &b;
+        struct worker_report *rep = *take;
+        *take = rep->next;
+        rep->next = NULL;
+        *tail = rep;
+        tail = &rep->next;
+        w->pending_tail = rep;
     }
-    struct worker_report *last = back;
-    while (last->next != NULL) {
-        last = last->next;
+    w->pending = merged;
+    if (merged == NULL) {
+        w->pending_tail = NULL;
     }
-    last->next = w->pending;
-    if (w->pending == NULL) {
-        w->pending_tail = last;
-    }
-    w->pending = back;
 }
 
 static bool finalRefusal(int status)
@@ -372,8 +423,11 @@ static bool finalRefusal(int status)
 
 void workerReported(struct worker *w, uint64_t tag, int status)
 {
-    if (tag == 0) {
+    if (tag == 0 || w->closing) {
         return;
+    }
+    if (status == 0 || finalRefusal(status)) {
+        renewLease(w, tag); /* a leader answered: it heard this worker */
     }
     bool known = false;
     for (struct worker_report *p = w->sent; p != NULL && !known; p = p->next) {
@@ -389,6 +443,9 @@ void workerReported(struct worker *w, uint64_t tag, int status)
         requeue(w, tag);
         flushSoon(w);
         return;
+    }
+    if (status != 0) {
+        LOG_WARN("worker: the leader refused reports for good", "error", "%s", rc_strerror(status));
     }
     struct worker_report **pp = &w->sent;
     while (*pp != NULL) {
@@ -429,7 +486,6 @@ static struct exec_backend *backendOf(struct worker *w, const Raftcron__JobSpec 
     }
 }
 
-static void startReady(struct worker *w);
 static void finishClose(struct worker *w);
 
 static void finishRun(struct worker *w, struct worker_run *r, uint32_t state,
@@ -447,15 +503,16 @@ static void finishRun(struct worker *w, struct worker_run *r, uint32_t state,
         return;
     }
     struct worker_report *started = r->started_report;
-    int64_t started_us = r->started_us;
     if (started != NULL) {
         /* Not sent yet: the finished report says when it started. */
         unlinkPending(w, started);
         r->started_report = NULL;
         freeReport(started);
-    } else {
-        started_us = 0;
     }
+    /* The finished report always says when the run started, so that it stands on its own:
+     * the leader commits the start first if it has not (its started report may be lost, or
+     * reach a leader after the finish). */
+    int64_t started_us = r->started_us;
     struct worker_report *rep = queueReport(w, r, REPORT_FINISHED);
     if (rep != NULL) {
         rep->msg.state = state;
@@ -552,14 +609,27 @@ static void startRun(struct worker *w, struct worker_run *r)
     }
 }
 
-/* Start runs waiting for a process slot, oldest first, while slots are free. */
+/* Start what waits, oldest first: runs of process executors while slots are free, the others
+ * at once, and none without a lease. */
 static void startReady(struct worker *w)
 {
-    while (w->ready != NULL && w->procs < w->me.capacity && !w->closing) {
-        struct worker_run *r = w->ready;
-        w->ready = r->next_ready;
-        if (w->ready == NULL) {
-            w->ready_tail = NULL;
+    struct worker_run **pp = &w->ready;
+    struct worker_run *prev = NULL;
+    if (w->lease_lapsed && leased(w)) {
+        w->lease_lapsed = false;
+        LOG_INFO("worker: a leader answers again: waiting runs start", "held_total", "%llu",
+                 (unsigned long long)w->stats.held);
+    }
+    while (*pp != NULL && !w->closing && leased(w)) {
+        struct worker_run *r = *pp;
+        if (r->process && w->procs >= w->me.capacity) {
+            prev = r;
+            pp = &r->next_ready;
+            continue;
+        }
+        *pp = r->next_ready;
+        if (w->ready_tail == r) {
+            w->ready_tail = prev;
         }
         r->next_ready = NULL;
         startRun(w, r);
@@ -568,9 +638,17 @@ static void startReady(struct worker *w)
 
 static void makeReady(struct worker *w, struct worker_run *r)
 {
-    if (!r->process || w->procs < w->me.capacity) {
+    if (leased(w) && (!r->process || w->procs < w->me.capacity)) {
         startRun(w, r);
         return;
+    }
+    if (!leased(w)) {
+        w->stats.held++;
+        if (!w->lease_lapsed) {
+            w->lease_lapsed = true;
+            LOG_WARN("worker: no leader has answered for the lease time: due runs wait", "lease_ms",
+                     "%lld", (long long)(WORKER_LEASE_US / 1000));
+        }
     }
     r->stage = WR_READY;
     if (w->ready_tail != NULL) {
@@ -753,6 +831,11 @@ void workerOnPush(struct worker *w, const Raftcron__SessionPush *p)
     }
     if (p->sync) {
         syncDrop(w, p);
+        /* The leader heard the hello: the lease runs from its sending (only now that what
+         * it no longer lists is gone, so no slot freed above starts one of those). */
+        if (w->hello_mono + WORKER_LEASE_US > w->lease_until) {
+            w->lease_until = w->hello_mono + WORKER_LEASE_US;
+        }
         if (!w->session_up) {
             w->session_up = true;
             flushSoon(w);
@@ -770,6 +853,9 @@ void workerOnPush(struct worker *w, const Raftcron__SessionPush *p)
     for (size_t i = 0; i < p->n_accepted; i++) {
         accept(w, p->accepted[i]);
     }
+    if (p->sync) {
+        startReady(w);
+    }
 }
 
 void workerOnSessionEnd(struct worker *w)
@@ -784,6 +870,7 @@ void workerOnSessionEnd(struct worker *w)
 int workerHelloBuild(struct worker *w, struct worker_hello *h)
 {
     memset(h, 0, sizeof *h);
+    w->hello_mono = ioMono(w->io);
     raftcron__session_open__init(&h->open);
     raftcron__worker__init(&h->worker);
     h->worker.id = w->me.id;
@@ -947,6 +1034,17 @@ static void timerClosed(struct io_timer *t)
  * after this): the close completes once each has reported its end. */
 void workerClose(struct worker *w, void (*cb)(struct worker *w))
 {
+    size_t unsent = 0;
+    for (struct worker_report *p = w->pending; p != NULL; p = p->next) {
+        unsent++;
+    }
+    for (struct worker_report *p = w->sent; p != NULL; p = p->next) {
+        unsent++;
+    }
+    if (w->runs.n > 0 || unsent > 0) {
+        LOG_INFO("worker: stopping with runs held", "runs", "%zu", w->runs.n, "running", "%u",
+                 w->procs, "reports_unanswered", "%zu", unsent);
+    }
     w->closing = true;
     w->close_cb = cb;
     w->link = NULL;

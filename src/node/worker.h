@@ -21,6 +21,15 @@
  *  A cancel (or a sync push that no longer lists a run) drops a run not yet started and kills
  *  one running.
  *
+ * Lease (no attempt twice, DESIGN.md §1.3): an accepted run becomes LOST, and is retried
+ * elsewhere, only after a leader heard nothing from this worker for the worker timeout. So the
+ * worker starts a run only while it holds a lease: WORKER_LEASE_US from the sending of any
+ * message a leader answered (a report batch, a heartbeat, or the hello its sync push answers). A
+ * partitioned or paused worker stops starting runs before any leader can have given them away; the
+ * leader's worker timeout must exceed the lease plus an election timeout (confparse.c checks it). A
+ * run due without a lease waits, and starts late if the lease comes back (the leader then still
+ * holds it as this worker's: a retry would have been preceded by a sync push that dropped it).
+ *
  * Local run lifecycle (STYLE.md §9): RECEIVED → ACCEPTED (in the start heap) → READY (start_at
  * reached, waiting for a slot) → RUNNING → DONE (finished report until answered); a cancel
  * moves RECEIVED/ACCEPTED/READY to gone, RUNNING to DONE once the executor says so.
@@ -39,9 +48,12 @@
 #include "exec/exec.h"
 #include "io.h"
 
-#define WORKER_HEARTBEAT_US  200000     /* an empty report when nothing else was sent */
-#define WORKER_MAX_INFLIGHT  8          /* report batches unanswered at once */
-#define WORKER_BATCH_REPORTS 2048       /* reports per batch */
+#define WORKER_HEARTBEAT_US  200000 /* an empty report when nothing else was sent */
+#define WORKER_MAX_INFLIGHT  8      /* report batches unanswered at once */
+#define WORKER_BATCH_REPORTS 2048   /* reports per batch */
+/* How long an answered round trip lets the worker start accepted runs (see "Lease" below). */
+#define WORKER_LEASE_US  RC_WORKER_LEASE_US
+#define WORKER_SENT_RING 32 /* send times remembered for the lease */
 #define WORKER_BATCH_BYTES   (1u << 20) /* and bytes: well within the RPC frame limit */
 
 struct worker;
@@ -95,6 +107,7 @@ struct worker_stats {
     uint64_t cancelled;  /* runs dropped or killed on the leader's word */
     uint64_t reports;    /* reports answered */
     uint64_t batches;    /* report batches sent */
+    uint64_t held;       /* runs due that waited for a lease */
     int64_t late_max_us; /* the latest start relative to start_at */
 };
 
@@ -120,8 +133,15 @@ struct worker {
     struct worker_report *sent; /* private: reports in batches unanswered */
     unsigned inflight;          /* read-only: batches unanswered */
     uint64_t next_tag;
+    uint64_t next_seq; /* private: reports made */
     int64_t last_sent_mono;
-    struct worker_stats stats; /* read-only */
+    int64_t lease_until;                 /* read-only: mono; accepted runs start before */
+    int64_t hello_mono;                  /* private: when the last hello was built */
+    bool lease_lapsed;                   /* private: runs waited for a lease (logged once) */
+    uint64_t sent_tag[WORKER_SENT_RING]; /* private: recent batches and heartbeats, */
+    int64_t sent_mono[WORKER_SENT_RING]; /* private: when each was sent */
+    unsigned sent_next;                  /* private */
+    struct worker_stats stats;           /* read-only */
     void (*close_cb)(struct worker *w);
     unsigned pending_close;
 };

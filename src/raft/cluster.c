@@ -13,6 +13,7 @@
 
 #include "core/err.h"
 #include "fsm_bridge.h"
+#include "seed.h"
 #include "transport.h"
 
 /* libraft has no state-change callback; a short poll keeps role changes visible within
@@ -24,6 +25,7 @@ struct proposal {
     struct cluster *c;
     cluster_apply_cb cb;
     void *data;
+    uint64_t proposed_ns; /* uv_hrtime at the proposal (commit_cb) */
 };
 
 struct barrier {
@@ -203,6 +205,25 @@ static int selfAsOnlyVoter(struct cluster *c, const struct cluster_options *opts
     return rv;
 }
 
+/* A new cluster (bootstrap, restore): a new random id (time and randomness stay out of the FSM:
+ * this is the transport's, never replicated). */
+static int newClusterId(struct cluster *c, const struct cluster_options *opts, const char *what,
+                        char *err, size_t errlen)
+{
+    uint64_t id = 0;
+    while (id == 0) {
+        if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id) {
+            return errSet(err, errlen, RC_EIO, "%s: getrandom: %s", what, strerror(errno));
+        }
+    }
+    if (writeClusterId(opts->data_dir, id) != 0) {
+        return errSet(err, errlen, RC_EIO, "%s: cannot write %s/%s", what, opts->data_dir,
+                      CLUSTER_ID_FILE);
+    }
+    transportSetCluster(&c->transport, id, transportCluster, c);
+    return 0;
+}
+
 static int bootstrap(struct cluster *c, const struct cluster_options *opts, char *err,
                      size_t errlen)
 {
@@ -213,23 +234,82 @@ static int bootstrap(struct cluster *c, const struct cluster_options *opts, char
     if (rv != 0) {
         return errSet(err, errlen, fromRaft(rv), "bootstrap: %s", raft_strerror(rv));
     }
-    /* A new cluster: a new random id (time and randomness stay out of the FSM: this is the
-     * transport's, never replicated). */
-    uint64_t id = 0;
-    while (id == 0) {
-        if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id) {
-            return errSet(err, errlen, RC_EIO, "bootstrap: getrandom: %s", strerror(errno));
-        }
-    }
-    if (writeClusterId(opts->data_dir, id) != 0) {
-        return errSet(err, errlen, RC_EIO, "bootstrap: cannot write %s/%s", opts->data_dir,
-                      CLUSTER_ID_FILE);
-    }
-    transportSetCluster(&c->transport, id, transportCluster, c);
-    return 0;
+    return newClusterId(c, opts, "bootstrap", err, errlen);
 }
 
 static bool findLog(const char *dir, char *name, size_t len);
+
+static int readWholeFile(const char *path, uint8_t **out, size_t *len, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        int saved = errno;
+        if (fd >= 0) {
+            close(fd);
+        }
+        return errSet(err, errlen, RC_EIO, "%s: %s", path, strerror(saved));
+    }
+    size_t n = (size_t)st.st_size;
+    uint8_t *buf = malloc(n > 0 ? n : 1);
+    size_t got = 0;
+    while (buf != NULL && got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r <= 0) {
+            break;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    if (buf == NULL || got != n) {
+        free(buf);
+        return errSet(err, errlen, buf == NULL ? RC_ENOMEM : RC_EIO, "%s: cannot be read", path);
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* --restore FILE: check the backup in full, then seed the (pristine) data dir with its state as
+ * this node's only snapshot, under a configuration of this node alone. The cluster id is made
+ * anew once the transport exists (restoreId): the restored cluster is a new cluster, which
+ * the old one's nodes refuse and which refuses them. */
+static int restoreSeed(struct cluster *c, const struct cluster_options *opts, char *err,
+                       size_t errlen)
+{
+    char entry[256], why[RC_ERRMSG_SIZE];
+    if (findLog(opts->data_dir, entry, sizeof entry)) {
+        return errSet(err, errlen, RC_EINVAL,
+                      "--restore: data dir %s already holds a log (%s); restore into an empty "
+                      "data dir",
+                      opts->data_dir, entry);
+    }
+    uint8_t *file = NULL;
+    size_t len = 0;
+    int rv = readWholeFile(opts->restore, &file, &len, why, sizeof why);
+    if (rv != 0) {
+        return errSet(err, errlen, rv, "--restore: %s", why);
+    }
+    const uint8_t *snap;
+    void *seed = NULL;
+    size_t seed_len;
+    rv = backupDecode(file, len, &c->backup, &snap, why, sizeof why);
+    if (rv == 0) {
+        rv = backupSeed(snap, c->backup.snapshot_len, c->backup.index, &seed, &seed_len,
+                        &c->seeded_index, &c->seeded, why, sizeof why);
+    }
+    if (rv == 0) {
+        rv = seedDataDir(opts->data_dir, opts->id, opts->raft_addr, seed, seed_len, c->seeded_index,
+                         why, sizeof why);
+    }
+    free(seed);
+    free(file);
+    if (rv != 0) {
+        return errSet(err, errlen, rv, "--restore %s: %s", opts->restore, why);
+    }
+    c->restored = true;
+    return 0;
+}
 
 /* Quorum loss for good (a majority of voters gone): append a configuration with this node as
  * the only voter to the log on disk, as raft_recover documents; the node then elects itself
@@ -519,6 +599,12 @@ int clusterStart(struct cluster *c, uv_loop_t *loop, const struct cluster_option
     c->change_data = change_data;
     c->last_state = -1;
     char damage[512];
+    if (opts->restore != NULL) {
+        int rv = restoreSeed(c, opts, err, errlen);
+        if (rv != 0) {
+            return rv;
+        }
+    }
     if (checkMetadata(opts->data_dir, damage, sizeof damage) != 0) {
         return errSet(err, errlen, RC_ECORRUPT, "cannot start from data dir %s: %s; " REMEDY,
                       opts->data_dir, damage);
@@ -552,6 +638,12 @@ int clusterStart(struct cluster *c, uv_loop_t *loop, const struct cluster_option
     if (rv != 0) {
         errSet(err, errlen, rv, "transport security: %s", rc_strerror(rv));
         goto err_after_transport;
+    }
+    if (c->restored) {
+        rv = newClusterId(c, opts, "--restore", err, errlen);
+        if (rv != 0) {
+            goto err_after_transport;
+        }
     }
     rv = raft_uv_init(&c->io, loop, opts->data_dir, &c->transport);
     if (rv != 0) {
@@ -748,6 +840,9 @@ static void applied(struct raft_apply *req, int status, void *result)
                  "entry %llu was applied, but its result is no longer available",
                  (unsigned long long)p->req.index);
     }
+    if (status == 0 && c->commit_cb != NULL) {
+        c->commit_cb(c, c->change_data, (int64_t)((uv_hrtime() - p->proposed_ns) / 1000));
+    }
     p->cb(p->data, fromRaft(status), status == 0 ? &res : NULL);
     free(p);
     if (status == 0 && c->applied_cb != NULL) {
@@ -777,6 +872,7 @@ int clusterPropose(struct cluster *c, const void *buf, size_t len, cluster_apply
     p->c = c;
     p->cb = cb;
     p->data = data;
+    p->proposed_ns = uv_hrtime();
     rv = raft_apply(&c->raft, &p->req, &b, 1, applied);
     if (rv != 0) {
         /* libraft 0.22's legacy raft_apply has already released the entry's buffer when it

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "core/backup.h"
 #include "core/fsm.h"
 #include "net/tls.h"
 
@@ -26,6 +27,8 @@ struct cluster_options {
     const char *data_dir;  /* borrowed */
     bool bootstrap;        /* bootstrap a one-voter configuration if the data dir is pristine */
     bool recover;          /* force a one-voter configuration (this node) onto the log on disk */
+    const char *restore;   /* a backup file (borrowed): seed a new cluster from it (seed.h);
+                              the data dir must hold no log */
     unsigned election_timeout_ms;
     unsigned heartbeat_timeout_ms;
     unsigned snapshot_threshold;
@@ -65,6 +68,8 @@ struct cluster {
     void *change_data;
     cluster_close_cb close_cb;
     void (*applied_cb)(struct cluster *c, void *data); /* after each local proposal applied */
+    /* Each local proposal applied, latency_us after it was proposed (metrics; may be NULL). */
+    void (*commit_cb)(struct cluster *c, void *data, int64_t latency_us);
     /* A peer of another cluster was refused (peer_cluster: its id), or this node adopted its
      * cluster's id (adopted). May be NULL. */
     void (*cluster_cb)(struct cluster *c, void *data, uint64_t peer_id, uint64_t peer_cluster,
@@ -80,6 +85,10 @@ struct cluster {
                    struct raft_snapshot **snapshot, raft_index *start_index,
                    struct raft_entry *entries[], size_t *n_entries);
     char errmsg[256];
+    bool restored;                   /* --restore seeded the data dir at this start */
+    struct rc_backup_info backup;    /* what it was seeded from */
+    struct rc_backup_summary seeded; /* and what the seed holds */
+    uint64_t seeded_index;
 };
 
 /* Open the data dir and start Raft. On error returns an RC_E* code with a message in err and

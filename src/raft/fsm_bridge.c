@@ -145,6 +145,22 @@ static raft_index snapshotIndex(const struct bridge *b)
     return fsmAppliedIndex(b->core);
 }
 
+int fsmBridgeEncodeSnapshot(uint64_t index, const void *body, size_t len, struct raft_buffer *out)
+{
+    out->len = HEADER_LEN + len;
+    out->base = raft_malloc(out->len);
+    if (out->base == NULL) {
+        return RC_ENOMEM;
+    }
+    uint8_t *p = out->base;
+    memcpy(p, SNAPSHOT_MAGIC, 4);
+    for (int i = 0; i < 8; i++) {
+        p[4 + i] = (uint8_t)(index >> (56 - 8 * i));
+    }
+    memcpy(p + HEADER_LEN, body, len);
+    return 0;
+}
+
 static int bridgeSnapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     struct bridge *b = fsm->data;
@@ -157,18 +173,9 @@ static int bridgeSnapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsi
     if (out == NULL) {
         goto err_after_body;
     }
-    out->len = HEADER_LEN + len;
-    out->base = raft_malloc(out->len);
-    if (out->base == NULL) {
+    if (fsmBridgeEncodeSnapshot(snapshotIndex(b), body, len, out) != 0) {
         goto err_after_out;
     }
-    uint8_t *p = out->base;
-    memcpy(p, SNAPSHOT_MAGIC, 4);
-    uint64_t index = snapshotIndex(b);
-    for (int i = 0; i < 8; i++) {
-        p[4 + i] = (uint8_t)(index >> (56 - 8 * i));
-    }
-    memcpy(p + HEADER_LEN, body, len);
     free(body);
     *bufs = out;
     *n_bufs = 1;

@@ -54,6 +54,11 @@ bool fsmBridgeResult(const struct raft_fsm *fsm, uint64_t index, struct rc_fsm_r
  * multiple of 8 bytes, as raft_uv requires. Returns 0, RC_ENOMEM or RC_ETOOBIG. */
 int fsmBridgeEncodeEntry(const void *cmd, size_t len, struct raft_buffer *out);
 
+/* The snapshot bytes the bridge writes for the sealed FSM snapshot body (borrowed) standing
+ * for applied index index: out->base from raft_malloc, owned by the caller (raft_free).
+ * Returns 0 or RC_ENOMEM. For seeding a data dir from a backup (seed.h). */
+int fsmBridgeEncodeSnapshot(uint64_t index, const void *body, size_t len, struct raft_buffer *out);
+
 /* Why the last apply, snapshot or restore failed (borrowed; "" when none did). */
 const char *fsmBridgeErrmsg(const struct raft_fsm *fsm);
 

@@ -10,12 +10,15 @@
  *   - a refused restore leaves the FSM as it was; an accepted one is a fixed point of
  *     snapshot -> restore.
  * The input is tried as a snapshot twice: as is, and sealed with a valid checksum trailer so
- * that the decoding and validation behind the trailer check are reached.
+ * that the decoding and validation behind the trailer check are reached. It is also read as a
+ * backup file (core/backup.h), with a valid header put before the sealed bytes: a backup that
+ * decodes seeds a state that restores (backupSeed's output is a valid snapshot).
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/backup.h"
 #include "core/command.h"
 #include "core/err.h"
 #include "core/fsm.h"
@@ -190,14 +193,49 @@ static void fuzzRestore(const uint8_t *data, size_t size)
     fsmDestroy(f);
 }
 
+static void fuzzBackup(const uint8_t *data, size_t size)
+{
+    struct rc_backup_info info;
+    const uint8_t *snap;
+    char err[RC_ERRMSG_SIZE];
+    if (backupDecode(data, size, &info, &snap, err, sizeof err) != 0) {
+        return;
+    }
+    CHECK(snap == data + RC_BACKUP_HEADER_LEN && info.snapshot_len == size - RC_BACKUP_HEADER_LEN);
+    void *seed;
+    size_t seed_len;
+    uint64_t index;
+    struct rc_backup_summary sum;
+    if (backupSeed(snap, info.snapshot_len, info.index, &seed, &seed_len, &index, &sum, err,
+                   sizeof err) != 0) {
+        return;
+    }
+    struct rc_fsm *f;
+    CHECK(fsmCreate(&f) == 0);
+    CHECK(fsmRestore(f, index, seed, seed_len, err, sizeof err) == 0);
+    CHECK(fsmMemberCount(f) == 0 && fsmJobCount(f) == sum.jobs);
+    fsmDestroy(f);
+    free(seed);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fuzzApply(data, size);
     fuzzRestore(data, size);
+    fuzzBackup(data, size);
     void *sealed;
     size_t sealed_len;
     CHECK(fsmSnapshotSeal(data, size, &sealed, &sealed_len) == 0);
     fuzzRestore(sealed, sealed_len);
+    /* The sealed bytes behind a valid header. */
+    struct rc_backup_info info = {.index = 1 + (size > 0 ? data[0] : 0),
+                                  .snapshot_len = sealed_len};
+    uint8_t *file = malloc(RC_BACKUP_HEADER_LEN + sealed_len);
+    CHECK(file != NULL);
+    backupHeaderEncode(&info, file);
+    memcpy(file + RC_BACKUP_HEADER_LEN, sealed, sealed_len);
+    fuzzBackup(file, RC_BACKUP_HEADER_LEN + sealed_len);
+    free(file);
     free(sealed);
     return 0;
 }

@@ -29,10 +29,10 @@ static void pause10ms(void)
     nanosleep(&ts, NULL);
 }
 
-/* Whether every port of [base, base + 20) can be bound on 127.0.0.1 right now. */
+/* Whether every port of [base, base + 30) can be bound on 127.0.0.1 right now. */
 static bool portsFree(int base)
 {
-    for (int p = base; p < base + 20; p++) {
+    for (int p = base; p < base + 30; p++) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         if (fd < 0) {
             return false;
@@ -48,19 +48,20 @@ static bool portsFree(int base)
     return true;
 }
 
-/* 20 ports per test process, below the kernel's ephemeral range (32768-60999 by default):
- * there, the many short client connections of a busy suite would take a node's port before it
- * binds it. Spread by pid over 10000-31999, skipping blocks in use. */
+/* 30 ports per test process (RPC, Raft and HTTP of up to 9 nodes), below the kernel's
+ * ephemeral range (32768-60999 by default): there, the many short client connections of a busy
+ * suite would take a node's port before it binds it. Spread by pid over 10000-31999, skipping
+ * blocks in use. */
 static int pickPorts(void)
 {
-    int slot = (int)(getpid() % 1100);
-    for (int i = 0; i < 1100; i++) {
-        int base = 10000 + ((slot + i * 37) % 1100) * 20;
+    int slot = (int)(getpid() % 730);
+    for (int i = 0; i < 730; i++) {
+        int base = 10000 + ((slot + i * 37) % 730) * 30;
         if (portsFree(base)) {
             return base;
         }
     }
-    return 10000 + slot * 20;
+    return 10000 + slot * 30;
 }
 
 void harnessInit(struct harness *h)
@@ -166,6 +167,11 @@ void harnessRaftAddr(const struct harness *h, int id, char *buf, size_t len)
     snprintf(buf, len, "127.0.0.1:%d", h->base_port + 10 + id);
 }
 
+void harnessHttpAddr(const struct harness *h, int id, char *buf, size_t len)
+{
+    snprintf(buf, len, "127.0.0.1:%d", h->base_port + 20 + id);
+}
+
 void harnessDataDir(const struct harness *h, int id, char *buf, size_t len)
 {
     snprintf(buf, len, "%s/node%d", h->dir, id);
@@ -220,7 +226,14 @@ void harnessStart(struct harness *h, int id, const char *const *extra)
                             data,    "--election-timeout",
                             "500ms", "--heartbeat-timeout",
                             "50ms",  "--allow-root-jobs"};
-    spawn(h, id, argv, 14, extra);
+    char http[64];
+    int argc = 14;
+    if (h->http) {
+        harnessHttpAddr(h, id, http, sizeof http);
+        argv[argc++] = "--http-addr";
+        argv[argc++] = http;
+    }
+    spawn(h, id, argv, argc, extra);
 }
 
 void harnessStartAgent(struct harness *h, int id, int n, const char *const *extra)
@@ -273,7 +286,8 @@ struct rc_client *harnessClient(const struct harness *h, int n, int64_t timeout_
 {
     char eps[512];
     harnessEndpoints(h, n, eps, sizeof eps);
-    struct rc_client_options o = {.endpoints = eps, .timeout_us = timeout_us};
+    struct rc_client_options o = {
+        .endpoints = eps, .timeout_us = timeout_us, .auth_token = h->token};
     tlsOptions(h, &o);
     struct rc_client *c = NULL;
     if (rc_client_open(&o, &c) != 0) {
@@ -286,7 +300,8 @@ struct rc_client *harnessClientOf(const struct harness *h, int id, int64_t timeo
 {
     char ep[64];
     harnessRpcAddr(h, id, ep, sizeof ep);
-    struct rc_client_options o = {.endpoints = ep, .timeout_us = timeout_us};
+    struct rc_client_options o = {
+        .endpoints = ep, .timeout_us = timeout_us, .auth_token = h->token};
     tlsOptions(h, &o);
     struct rc_client *c = NULL;
     if (rc_client_open(&o, &c) != 0) {

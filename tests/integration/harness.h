@@ -23,6 +23,8 @@ struct harness {
     /* TLS of the harness's clients: CA, certificate, key ("" = plain), for clusters started
      * with TLS (test_tls.c). */
     char tls_ca[300], tls_cert[300], tls_key[300];
+    bool http;                         /* nodes started with --http-addr (harnessHttpAddr) */
+    const char *token;                 /* the credential of harnessClient's clients, or NULL */
 };
 
 #define HARNESS_STOP_MS 20000 /* a graceful stop: drain, then at most a 3 s handover, then exit */
@@ -39,6 +41,8 @@ bool harnessClose(struct harness *h);
 /* "127.0.0.1:PORT" of node id's RPC / Raft listener (static buffer per call site: copy it). */
 void harnessRpcAddr(const struct harness *h, int id, char *buf, size_t len);
 void harnessRaftAddr(const struct harness *h, int id, char *buf, size_t len);
+/* "127.0.0.1:PORT" for node id's --http-addr (the harness does not pass it: a test does). */
+void harnessHttpAddr(const struct harness *h, int id, char *buf, size_t len);
 /* Comma-separated RPC endpoints of nodes 1..n. */
 void harnessEndpoints(const struct harness *h, int n, char *buf, size_t len);
 /* The node's data dir. */
@@ -87,9 +91,10 @@ extern struct harness H;
 int harnessSetup(void **state);
 int harnessTeardown(void **state);
 
-/* A shell job for tests. Zero fields take the cluster's defaults; the policy and the retry
- * policy are sent only when one of their fields is set (then the policy's other fields are
- * sent as given: set the grace and max instances too). */
+/* A job for tests: a shell job unless noop or executor says otherwise. Zero fields take the
+ * cluster's defaults; the policy and the retry policy are sent only when one of their fields
+ * is set (then the policy's other fields are sent as given: set the grace and max instances
+ * too). */
 struct harness_job {
     const char *name;
     const char *cron;    /* NULL: "0 0 1 1 *" (yearly: only manual runs happen in a test) */
@@ -106,6 +111,9 @@ struct harness_job {
     bool noop; /* the noop executor instead of a command */
     bool coalesce;
     uint32_t overlap; /* enum rc_overlap: 0 allow, 1 skip, 2 replace, 3 queue-one */
+    /* http, sql, …: the executor instead of command/argv0/noop (borrowed) */
+    const struct Raftcron__Executor *executor;
+    int64_t at_us; /* a one-off trigger at this instant instead of cron */
 };
 
 /* Create the job (create-only): harnessTryPutJob returns rc_job_put's result (safe off the

@@ -35,8 +35,13 @@ int harnessTryPutJob(struct rc_client *c, const struct harness_job *j)
     Raftcron__JobSpec__TargetEntry zone = RAFTCRON__JOB_SPEC__TARGET_ENTRY__INIT;
     Raftcron__JobSpec__TargetEntry *targets[1] = {&zone};
     char *argv[1] = {(char *)j->argv0};
-    trig.kind_case = RAFTCRON__TRIGGER__KIND_CRON;
-    trig.cron = (char *)(j->cron != NULL ? j->cron : "0 0 1 1 *");
+    if (j->at_us != 0) {
+        trig.kind_case = RAFTCRON__TRIGGER__KIND_AT_US;
+        trig.at_us = j->at_us;
+    } else {
+        trig.kind_case = RAFTCRON__TRIGGER__KIND_CRON;
+        trig.cron = (char *)(j->cron != NULL ? j->cron : "0 0 1 1 *");
+    }
     if (j->command != NULL) {
         sh.command = (char *)j->command;
     } else {
@@ -53,7 +58,7 @@ int harnessTryPutJob(struct rc_client *c, const struct harness_job *j)
     }
     spec.name = (char *)j->name;
     spec.trigger = &trig;
-    spec.executor = &ex;
+    spec.executor = j->executor != NULL ? (Raftcron__Executor *)j->executor : &ex;
     spec.timeout_us = j->timeout_us;
     if (j->misfire_grace_us != 0 || j->max_instances != 0 || j->coalesce || j->overlap != 0) {
         pol.misfire_grace_us = j->misfire_grace_us;

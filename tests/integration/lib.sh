@@ -42,6 +42,20 @@ freeport() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# until_ok SECONDS WHAT CMD...: poll CMD until it succeeds (0.2 s apart), or fail naming WHAT.
+until_ok() {
+  local secs=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    if [ $SECONDS -ge $deadline ]; then
+      fail "$what within ${secs}s"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
 finish() {
   echo "$1: $checks checks, $failures failed"
   [ "$failures" -eq 0 ]

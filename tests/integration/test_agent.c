@@ -70,7 +70,7 @@ static bool waitGone(long pid, int timeout_ms)
     return kill((pid_t)pid, 0) != 0;
 }
 
-static const char *const MEMBER_FLAGS[] = {"--no-execute", "--worker-timeout", "2s", NULL};
+static const char *const MEMBER_FLAGS[] = {"--no-execute", "--worker-timeout", "3s", NULL};
 
 static void startAgents(void)
 {

@@ -30,8 +30,14 @@ expect 2 'run get: expected one run ID, got 0 arguments' "${E[@]}" run get
 expect 2 'run ID: "x" is not a whole number' "${E[@]}" run get x
 expect 2 'run ID: "0" is not a whole number' "${E[@]}" run get 0
 expect 2 'run list: expected no argument, got 1 argument' "${E[@]}" run list x
-expect 2 '--limit: "0" is not a whole number in 1..1000' "${E[@]}" run list --limit 0
-expect 2 '--limit: "1001" is not a whole number in 1..1000' "${E[@]}" dlq list --limit 1001
+expect 2 '--limit: "0" is not a whole number in 1..1000000000' "${E[@]}" run list --limit 0
+expect 2 '--limit: "1000000001" is not a whole number in 1..1000000000' "${E[@]}" dlq list --limit 1000000001
+expect 2 '--limit: "0" is not a whole number in 1..1000000000' "${E[@]}" job list --limit 0
+expect 2 'events: unknown or incomplete option "--state"' "${E[@]}" events --state dead
+expect 2 'events: expected no argument, got 1' "${E[@]}" events x
+expect 2 '--count: "0" is not a whole number of at least 1' "${E[@]}" events --count 0
+expect 2 'job stats: expected one NAME, got 0 arguments' "${E[@]}" job stats
+expect 2 '--token-file .*/missing: No such file or directory' "${E[@]}" --token-file "$tmp/missing" job list
 expect 2 'run list: unknown or incomplete option "--job"' "${E[@]}" run list --job
 expect 2 'dlq list: unknown or incomplete option "--state"' "${E[@]}" dlq list --state dead
 expect 2 'run get: unknown or incomplete option "--limit"' "${E[@]}" run get 3 --limit 2
@@ -42,7 +48,9 @@ expect 2 '-n: "5000" is not a whole number' "${E[@]}" job next a --count 5000
 expect 2 'job decisions: unknown or incomplete option "-n"' "${E[@]}" job decisions a -n 3
 expect 2 '--limit: "-1" is not a whole number' "${E[@]}" job decisions a --limit -1
 
-for args in "run list" "run get 7" "dlq list" "job next a" "job decisions a"; do
+help events --help
+help job stats --help
+for args in "run list" "run get 7" "dlq list" "job next a" "job decisions a" "job stats a" "events --count 1"; do
   # shellcheck disable=SC2086
   expect 1 'unavailable' "${E[@]}" $args
   if [ -s "$tmp/out" ]; then

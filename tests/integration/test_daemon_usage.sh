@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # raftcrond's command line: --help and --version exit 0 on stdout; bad flags, missing settings
-# and bad config files exit 2 naming what is wrong, before anything is created; a setting this
-# version does not serve (--http-addr) is refused; and `raftcrond --dev` serves a one-node
+# and bad config files exit 2 naming what is wrong, before anything is created; a key file that
+# cannot be read stops the start (exit 1) before the data dir is made; and `raftcrond --dev` serves a one-node
 # cluster that stops cleanly on SIGTERM and removes its temporary data dir.
 set -u
 bin="${RC_BIN:-build/bin}"
@@ -32,8 +32,14 @@ printf 'id: 1\ncolour: red\n' >"$tmp/bad.yaml"
 expect 2 "$tmp/bad.yaml:2: colour: unknown setting" --config "$tmp/bad.yaml"
 printf 'id: [1\n' >"$tmp/broken.yaml"
 expect 2 "$tmp/broken.yaml:[0-9]+" --config "$tmp/broken.yaml"
-expect 2 'serves no REST API, /metrics or /health yet' "${M[@]}" --bootstrap --http-addr 127.0.0.1:3
-RAFTCRON_HTTP_ADDR=127.0.0.1:3 expect 2 'RAFTCRON_HTTP_ADDR' "${M[@]}" --bootstrap
+expect 2 '--http-addr: "127.0.0.1" needs a port' "${M[@]}" --bootstrap --http-addr 127.0.0.1
+RAFTCRON_HTTP_ADDR=127.0.0.1:2 expect 2 'RAFTCRON_HTTP_ADDR.*also the address of' "${M[@]}" --bootstrap
+expect 2 '--http-max-body: "10" is out of range 1024-67108864' "${M[@]}" --bootstrap --http-max-body 10
+expect 1 "$tmp/no.pem: No such file or directory" "${M[@]}" --bootstrap --auth-jwt-public-key-file "$tmp/no.pem"
+printf 'not a key\n' >"$tmp/bad.pem"
+expect 1 "$tmp/bad.pem: not a PEM public key" "${M[@]}" --bootstrap --auth-jwt-public-key-file "$tmp/bad.pem"
+printf 'short\n' >"$tmp/short.key"
+expect 1 "$tmp/short.key: an HS256 secret needs at least 32 bytes" "${M[@]}" --bootstrap --auth-jwt-hs256-key-file "$tmp/short.key"
 [ -e "$tmp/never" ] && fail "a refused start created its data dir"
 
 # --dev: a single-node cluster in a temporary data dir under $TMPDIR, removed at exit.

@@ -4,9 +4,10 @@
  * rows become the tail, a syntax error with its SQLSTATE, a timeout that cancels the query on
  * the server, cancel, PostgreSQL restarted in the middle of a run and the retried attempt
  * succeeding, effect-once mode with a forced duplicate attempt (sequential and concurrent) and
- * with a failing statement, a named connection with a password file (right, wrong, missing),
- * an unknown connection name, the pool's bound, close with runs in flight, and requests refused
- * at start. Every test ends with uv_loop_close() == 0 under ASan's leak checker.
+ * with a failing statement or one that ends the transaction itself, a named connection with a
+ * password file (right, wrong, missing), an unknown connection name, the pool's bound, close with
+ * runs in flight, and requests refused at start. Every test ends with uv_loop_close() == 0 under
+ * ASan's leak checker.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -477,6 +478,41 @@ static void onceFailureLeavesNoClaim(void **state)
     assert_int_equal(effects(902), 0); /* rolled back with the statement: a retry runs it */
 }
 
+/* A statement that ends the transaction itself fails the attempt (docs/executors.md,
+ * "Effect-once mode"): with ROLLBACK nothing is left, claim included; with COMMIT what came
+ * before it is in with the claim, so that the next attempt is already done. */
+static void onceStatementEndsTransaction(void **state)
+{
+    struct fixture *fx = *state;
+    struct job j;
+    struct outcome o = {0};
+    jobInit(&j, NULL, "INSERT INTO once_items VALUES (44); ROLLBACK");
+    j.sql.dedupe = true;
+    j.req.run_id = 903;
+    runJob(fx, &j, &o);
+    assert_int_equal(o.res.exit_code, 1);
+    assert_non_null(strstr(o.res.error, "the statement ended the transaction"));
+    assert_int_equal(execResultState(&o.res), RC_RUN_FAILED);
+    outcomeFree(&o);
+    assert_int_equal(effects(903), 0);
+    assert_int_equal(harnessPgScalar(&pg, "SELECT count(*) FROM once_items WHERE x = 44"), 0);
+
+    jobInit(&j, NULL, "INSERT INTO once_items VALUES (45); COMMIT; SELECT 1");
+    j.sql.dedupe = true;
+    j.req.run_id = 904;
+    runJob(fx, &j, &o);
+    assert_int_equal(o.res.exit_code, 1);
+    assert_non_null(strstr(o.res.error, "the statement ended the transaction"));
+    outcomeFree(&o);
+    assert_int_equal(effects(904), 1);
+    j.req.attempt = 2;
+    runJob(fx, &j, &o);
+    assert_int_equal(o.res.exit_code, 0);
+    assert_true(o.res.already_done);
+    outcomeFree(&o);
+    assert_int_equal(harnessPgScalar(&pg, "SELECT count(*) FROM once_items WHERE x = 45"), 1);
+}
+
 /* ---- Named connections and password files ----------------------------------------------- */
 
 static void namedConnection(void **state)
@@ -607,6 +643,7 @@ int main(void)
         T(onceDuplicate),
         T(onceConcurrent),
         T(onceFailureLeavesNoClaim),
+        T(onceStatementEndsTransaction),
         T(namedConnection),
         cmocka_unit_test_setup_teardown(poolBound, setupPool4, teardown),
         T(closeInFlight),

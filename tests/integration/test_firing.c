@@ -194,7 +194,7 @@ static void waitIdle(struct rc_client *c, const char *job, int timeout_ms)
 static void test_leader_killed_while_firing(void **state)
 {
     (void)state;
-    const char *const extra[] = {"--worker-timeout", "2s", NULL};
+    const char *const extra[] = {"--worker-timeout", "3s", NULL};
     uint64_t leader = harnessStartCluster(&H, 3, extra);
     assert_int_not_equal(leader, 0);
     char out[300];
@@ -299,7 +299,7 @@ static void addCoalescing(struct rc_client *c, const char *out)
 static void test_coalesce_after_failover(void **state)
 {
     (void)state;
-    const char *const extra[] = {"--worker-timeout", "2s", NULL};
+    const char *const extra[] = {"--worker-timeout", "3s", NULL};
     uint64_t leader = harnessStartCluster(&H, 3, extra);
     assert_int_not_equal(leader, 0);
     char out[300];
@@ -447,7 +447,7 @@ static void test_snapshot_installed_while_firing(void **state)
 {
     (void)state;
     const char *const small[] = {"--bootstrap", "--snapshot-threshold", "64", "--snapshot-trailing",
-                                 "16",          "--worker-timeout",     "2s", NULL};
+                                 "16",          "--worker-timeout",     "3s", NULL};
     harnessStart(&H, 1, small);
     assert_int_not_equal(harnessWaitLeader(&H, 1, 1, 20000), 0);
     char join[64];
@@ -459,10 +459,10 @@ static void test_snapshot_installed_while_firing(void **state)
                                       "--snapshot-trailing",
                                       "16",
                                       "--worker-timeout",
-                                      "2s",
+                                      "3s",
                                       NULL};
     const char *const big_join[] = {
-        "--join", join, "--snapshot-threshold", "1000000", "--worker-timeout", "2s", NULL};
+        "--join", join, "--snapshot-threshold", "1000000", "--worker-timeout", "3s", NULL};
     harnessStart(&H, 2, small_join);
     harnessStart(&H, 3, big_join);
     assert_int_not_equal(harnessWaitLeader(&H, 3, 3, 30000), 0);
@@ -634,7 +634,7 @@ static void test_manual_runs_cancel_and_dead_letters(void **state)
 static void test_readded_node_never_replays_runs(void **state)
 {
     (void)state;
-    const char *const extra[] = {"--worker-timeout", "2s", NULL};
+    const char *const extra[] = {"--worker-timeout", "3s", NULL};
     assert_int_not_equal(harnessStartCluster(&H, 3, extra), 0);
     char out[300];
     snprintf(out, sizeof out, "%s/out.txt", H.dir);
@@ -663,7 +663,7 @@ static void test_readded_node_never_replays_runs(void **state)
         assert_int_equal(system(rm), 0);
         char join[64];
         harnessRpcAddr(&H, (int)leader, join, sizeof join);
-        const char *const args[] = {"--join", join, "--worker-timeout", "2s", NULL};
+        const char *const args[] = {"--join", join, "--worker-timeout", "3s", NULL};
         harnessStart(&H, victim, args);
         assert_int_not_equal(harnessWaitLeader(&H, 3, 3, 30000), 0);
         size_t before = seen;

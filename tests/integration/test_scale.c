@@ -99,8 +99,11 @@ static void topOfSecond(int n, bool noop, int seconds, int64_t p99_bound_us, dou
     char name[32];
     for (int k = 0; k < n; k++) {
         snprintf(name, sizeof name, "j%04d", k);
-        struct harness_job j = {.name = name, .cron = "* * * * * *", .command = "true",
-                                .noop = noop, .misfire_grace_us = 60 * SEC};
+        struct harness_job j = {.name = name,
+                                .cron = "* * * * * *",
+                                .command = "true",
+                                .noop = noop,
+                                .misfire_grace_us = 60 * SEC};
         harnessPutJob(c, &j);
     }
     struct window w = {0};
@@ -122,15 +125,14 @@ static void topOfSecond(int n, bool noop, int seconds, int64_t p99_bound_us, dou
            "p99 %.2f ms max %.2f ms, %.1f runs finished per second\n",
            n, noop ? "noop" : "shell", seconds, w.runs, sampled, p50 / 1000.0, p99 / 1000.0,
            max / 1000.0, per_s);
+    free(w.late); /* before any assertion: a failing one does not return */
+    rc_client_close(c);
     assert_int_equal(w.runs, (size_t)sampled * (size_t)seconds); /* nothing skipped or missed */
     assert_int_equal(w.succeeded, w.runs);
     if (p99 > p99_bound_us) {
-        fail_msg("start lateness p99 %.2f ms, bound %.2f ms", p99 / 1000.0,
-                 p99_bound_us / 1000.0);
+        fail_msg("start lateness p99 %.2f ms, bound %.2f ms", p99 / 1000.0, p99_bound_us / 1000.0);
     }
     assert_true(per_s >= per_s_min);
-    free(w.late);
-    rc_client_close(c);
 }
 
 /* 100 shell jobs (`true`) at the top of every second with the default --max-parallel 3: the
@@ -164,8 +166,8 @@ static void test_leader_kill(void **state)
     char name[32];
     for (int k = 0; k < 20; k++) {
         snprintf(name, sizeof name, "k%02d", k);
-        struct harness_job j = {.name = name, .cron = "* * * * * *", .command = "true",
-                                .misfire_grace_us = 60 * SEC};
+        struct harness_job j = {
+            .name = name, .cron = "* * * * * *", .command = "true", .misfire_grace_us = 60 * SEC};
         harnessPutJob(c, &j);
     }
     while (nowUs() % SEC < 400 * 1000 || nowUs() % SEC > 600 * 1000) {

@@ -20,16 +20,18 @@ Checks (numbered as in the issue):
        attempt n ended FAILED, TIMED_OUT or LOST: ledger.md), in order (attemptOrder: from
        the ledger's readings, each retry's not_before and the real starts); fences strictly
        increase across a run's attempts, and the last attempt ran with the ledger's fence.
-  3    every run of the ledger was executed at least once, unless it ended CANCELLED or DEAD
-       with a reason; no run is still in flight after quiescence; every FIRED decision names
+  3    every run of the ledger was executed at least once, unless it ended CANCELLED with a
+       reason, or DEAD with a reason and a fault touched its worker between its claim and its
+       end (WORKER_FAULTS); no run is still in flight after quiescence; every FIRED decision names
        a run of its instant (one no reading covered: unknown); every execution of a job
        nobody deleted is a run of the ledger (nothing ran without a committed claim).
   4    MISSED only when decided more than the grace after the instant (decided_at) and with
        faults over its whole grace (judgeMissed); COALESCED only once due, and with SKIPPED
-       only for instants near a fault: within [begin - 1 s - |clock offset|, end + 5 s
-       (election) + |clock offset| + the job's misfire grace] of some fault window of
-       nemesis.jsonl (a queue-one job's "a run is already queued" is the policy); every other
-       instant FIRED.
+       only for instants near a fault: within [begin - 1 s - |clock offset|, L + 2 s +
+       |clock offset|] of some fault window of nemesis.jsonl, where L is when a leader existed
+       again (the fault's end, or a later scheduler activation within 5 s of it) and 2 s is
+       the election timeout + 1 s (a queue-one job's "a run is already queued" is the policy);
+       every other instant FIRED.
   5    every acknowledged job write is present at the end, or superseded by a write that may
        have taken effect after it; the final state of a job was produced by a write that was
        not rejected; nothing appears that no client wrote.
@@ -75,6 +77,18 @@ INF = float("inf")
 US = 1000000
 PRE_S = 1.0          # a fault may disturb the instants claimed just before it (lookahead, commit)
 ELECTION_S = 5.0     # after a fault ends: a new leader (1-2 s timeouts, pre-vote), its barrier
+# Check 4: a MISSED, COALESCED or SKIPPED instant is excused from a fault's start (less PRE_S)
+# until AFTER_LEADER_S after a leader exists again: the later of the fault's end and the last
+# scheduler activation (a new leader's, from the node logs) between the fault's begin and
+# ELECTION_S after its end. AFTER_LEADER_S is the harness's election timeout + 1 s: a leader that
+# has its barrier decides every due instant in its first plan.
+ELECTION_TIMEOUT_S = 1.0
+AFTER_LEADER_S = ELECTION_TIMEOUT_S + 1.0
+# Check 3: a run that ended DEAD (or LOST) without any execution is excused only when a fault
+# touched its worker (a kill, pause or removal of its node, or any partition) between its claim
+# (less PRE_S) and its end: the worker may have accepted it and died, or been cut off, before
+# its start instant, and at-most-once forbids a second attempt.
+WORKER_FAULTS = ("kill", "pause", "member")
 LIVENESS_S = 2.0     # instants due this long before a job's pause must have a decision
 # Check 8. The harness starts the nodes with --election-timeout 1s: an instant farther than that
 # plus 1 s from every fault window (widened by a clock fault's offset) is in a quiet phase, where
@@ -328,11 +342,23 @@ def describeWindow(w):
                                   " offset %ds" % w["off"] if w["off"] else "")
 
 
-def allowedNonFired(t, windows, grace_us):
+def leaderAgain(w, leaders):
+    """When a leader existed again after fault w (harness seconds): the later of its end and
+    the last scheduler activation between its begin and ELECTION_S after its end."""
+    starts = [t for t, _ in leaders if w["begin"] <= t <= w["end"] + ELECTION_S]
+    return max([w["end"]] + starts)
+
+
+def excuseSpan(w, leaders):
+    """[lo, hi] (us): the instants a fault may leave without a FIRED decision."""
+    return (toUs(w["begin"] - PRE_S - w["off"]),
+            toUs(leaderAgain(w, leaders) + AFTER_LEADER_S + w["off"]))
+
+
+def allowedNonFired(t, windows, leaders=()):
     """Whether instant t (us) may be undecided-on-time because of a fault; and the window."""
     for w in windows:
-        lo = toUs(w["begin"] - PRE_S - w["off"])
-        hi = toUs(w["end"] + ELECTION_S + w["off"]) + grace_us
+        lo, hi = excuseSpan(w, leaders)
         if lo <= t <= hi:
             return True, w
     return False, None
@@ -638,7 +664,28 @@ def attemptOrder(rid, es, readings, windows):
 
 # -- check 3 -----------------------------------------------------------------------------------
 
-def checkRuns(execs, ledger, jobs, never_deleted):
+def workerTouched(r, windows):
+    """The fault that may have taken run r from its worker before it started: a kill, pause or
+    removal of the worker's node, or any partition, between its claim and its end; or None."""
+    # The times are leaders' clocks: a clock fault may have put them minutes off the harness's,
+    # even out of order (claimed by a leader ahead, ended by one behind).
+    times = [parseInstant(r.get(k)) for k in ("fired_at", "scheduled_at", "finished_at")]
+    times = [t for t in times if t is not None]
+    if not times:
+        return None
+    skew = toUs(max([w["off"] for w in windows if w["kind"] == "clock"], default=0))
+    lo = min(times) - skew
+    hi = (max(times) if r.get("finished_at") else INF) + skew
+    for w in windows:
+        mine = w["kind"] in WORKER_FAULTS and w.get("node") == r.get("worker")
+        if not (mine or w["kind"] == "partition"):
+            continue
+        if toUs(w["begin"] - PRE_S - w["off"]) <= hi and lo <= toUs(w["end"] + w["off"]):
+            return w
+    return None
+
+
+def checkRuns(execs, ledger, jobs, never_deleted, windows=()):
     """Every run of the ledger executed (or ended CANCELLED/DEAD with a reason), nothing in
     flight after quiescence, every FIRED decision a run of its instant, and every execution
     of a never-deleted job a run of the ledger."""
@@ -696,7 +743,15 @@ def checkRuns(execs, ledger, jobs, never_deleted):
                                                   fmtInstant(e["sched"]), rid, key,
                                                   r["scheduled_at"]))
                 continue
-            if state in ("cancelled", "dead") and reason:
+            if state == "cancelled" and reason:
+                continue
+            if state == "dead" and reason and workerTouched(r, windows) is not None:
+                continue                 # accepted, then its worker died or was cut off
+            if state == "dead" and reason:
+                evidence.append("%s run %d (%s) ended dead (attempt %d, worker %s, %s) without "
+                                "ever starting, and no fault touched its worker between its "
+                                "claim and its end" % (key, rid, r["scheduled_at"], r["attempt"],
+                                                       r.get("worker"), reason))
                 continue
             evidence.append("%s run %d (%s) is %s (attempt %d, worker %s%s) but was never "
                             "executed" % (key, rid, r["scheduled_at"], state, r["attempt"],
@@ -741,11 +796,11 @@ def checkRuns(execs, ledger, jobs, never_deleted):
 
 # -- check 4 -----------------------------------------------------------------------------------
 
-def checkMisses(jobs, ledger, windows):
+def checkMisses(jobs, ledger, windows, leaders=()):
     if not jobs:
         return "unknown", ["no job in the final job list"]
     evidence, unknown = [], []
-    merged = mergeWindows(windows, PRE_S, ELECTION_S)
+    merged = mergeSpans([excuseSpan(w, leaders) for w in windows])
     for key, job in sorted(jobs.items()):
         jl = ledger.get(key)
         if jl is None:
@@ -787,20 +842,19 @@ def checkMisses(jobs, ledger, windows):
             if d["decision"] == "skipped" and job.get("overlap") == "queue-one" \
                     and d.get("reason") == QUEUE_FULL:
                 continue                 # the policy itself: one run active, one queued
-            outside = [t for t in trig.between(f - 1, l) if not allowedNonFired(t, windows,
-                                                                                grace)[0]]
+            outside = [t for t in trig.between(f - 1, l)
+                       if not allowedNonFired(t, windows, leaders)[0]]
             if outside:
-                evidence.append("%s: %d instants outside every fault window (+election, "
-                                "+grace %s): %s" % (what, len(outside), fmtGrace(grace),
-                                                    fmtRanges(outside)))
+                evidence.append("%s: %d instants outside every fault window (from %gs before "
+                                "it until %gs after a leader exists again): %s"
+                                % (what, len(outside), PRE_S, AFTER_LEADER_S,
+                                   fmtRanges(outside)))
     return verdictOf(evidence, unknown), evidence + unknown
 
 
-def mergeWindows(windows, pre_s, post_s):
-    """The fault windows widened by pre_s before and post_s after (and by a clock fault's
-    offset both ways), overlapping ones joined: [(lo, hi)] in microseconds, sorted."""
-    spans = sorted((toUs(w["begin"] - pre_s - w["off"]), toUs(w["end"] + post_s + w["off"]))
-                   for w in windows)
+def mergeSpans(spans):
+    """Spans [(lo, hi)] (us), overlapping ones joined, sorted."""
+    spans = sorted(spans)
     out = []
     for lo, hi in spans:
         if out and lo <= out[-1][1]:
@@ -817,8 +871,8 @@ def covered(merged, lo, hi):
 def judgeMissed(what, trig, first, last, decided, grace, merged):
     """A MISSED instant t: the leader decided it more than the grace after t (by the clock it
     wrote into the entry, decided_at: the policy's own input), and faults cover the whole grace
-    [t, t + grace] (widened by PRE_S before and ELECTION_S after each fault): had the cluster
-    been whole for a moment of it, a leader would have fired t within its grace."""
+    [t, t + grace] (each fault's excuseSpan): had the cluster been whole for a moment of it, a
+    leader would have fired t within its grace."""
     out = []
     if not decided - last > grace:
         out.append("%s: decided at %s, %.3f s after its last instant, within the misfire grace "
@@ -827,8 +881,9 @@ def judgeMissed(what, trig, first, last, decided, grace, merged):
     bare = [t for t in trig.between(first - 1, last) if not covered(merged, t, t + grace)]
     if bare:
         out.append("%s: %d instants whose grace [instant, instant + %s] no fault window covers "
-                   "(widened by %gs before, %gs after, and clock offsets): %s"
-                   % (what, len(bare), fmtGrace(grace), PRE_S, ELECTION_S, fmtRanges(bare)))
+                   "(from %gs before a fault until %gs after a leader exists again, widened by "
+                   "clock offsets): %s" % (what, len(bare), fmtGrace(grace), PRE_S,
+                                           AFTER_LEADER_S, fmtRanges(bare)))
     return out
 
 
@@ -838,8 +893,9 @@ def fmtGrace(us):
 
 def boundsText(windows):
     return ("a MISSED, COALESCED or SKIPPED instant must lie within [begin - %gs - |clock offset|"
-            ", end + %gs + |clock offset| + the job's misfire grace] of one of %d fault windows "
-            "(a transfer ends when it begins)" % (PRE_S, ELECTION_S, len(windows)))
+            ", L + %gs + |clock offset|] of one of %d fault windows, L = when a leader existed "
+            "again (the end, or a scheduler activation up to %gs after it); a transfer ends when "
+            "it begins" % (PRE_S, AFTER_LEADER_S, len(windows), ELECTION_S))
 
 
 # -- lateness ----------------------------------------------------------------------------------
@@ -1233,6 +1289,7 @@ def check(run_dir):
     r = Run(run_dir)
     results = {}
     have_ledger = bool(r.snapshots)
+    leaders = schedulerStarts(run_dir)
 
     def put(k, verdict, evidence, info=()):
         results[k] = {"name": NAMES[k], "verdict": verdict, "evidence": evidence,
@@ -1261,7 +1318,7 @@ def check(run_dir):
                         % (len(r.jobs), activity.get("instants", 0),
                            sum(len(r.ledger[k].decisions) for k in r.jobs if k in r.ledger),
                            len(r.firing), LIVENESS_S + 1)])
-        v, e = checkMisses(r.jobs, r.ledger, r.windows)
+        v, e = checkMisses(r.jobs, r.ledger, r.windows, leaders)
         v, e = floor(v, e, None if r.expected else "no firing job's instants to judge")
         put("4", v, e, [boundsText(r.windows)] + ["  " + describeWindow(w)
                                                     for w in r.windows[:12]]
@@ -1280,7 +1337,7 @@ def check(run_dir):
     if not have_ledger:
         put("3", "unknown", ["no ledger.jsonl: the ledger was not collected"])
     else:
-        v, e = checkRuns(r.execs, r.ledger, r.jobs, r.never_deleted)
+        v, e = checkRuns(r.execs, r.ledger, r.jobs, r.never_deleted, r.windows)
         v, e = floor(v, e, short)
         states, reasons = {}, {}
         for k in r.jobs:
@@ -1311,7 +1368,6 @@ def check(run_dir):
     put("6", v, e)
     v, e = checkCrashes(run_dir, r.processes)
     put("7", v, e)
-    leaders = schedulerStarts(run_dir)
     queued = {k for k, j in r.jobs.items() if j.get("overlap") == "queue-one"}
     # When the firing jobs were made, by the harness's clock: the invoke of their add, a lower
     # bound that no skewed leader's clock (which stamps `created`) can move.

@@ -70,6 +70,7 @@ class Node:
         self.n = n
         self.proc = None
         self.state = "down"        # down | running | paused | killed | removed
+        self.watchers = []         # threads recording each process's exit
         self.incarnation = 0       # data dir generation; a member re-add starts a new one
         self.expected_exit = False
         self.graceful = False
@@ -138,7 +139,9 @@ class Node:
         self.cluster.record({"event": "start", "node": self.n, "pid": self.proc.pid,
                              "incarnation": self.incarnation, "join": bool(join),
                              "bootstrap": bootstrap})
-        threading.Thread(target=self.watch, args=(self.proc,), daemon=True).start()
+        t = threading.Thread(target=self.watch, args=(self.proc,), daemon=True)
+        self.watchers.append(t)
+        t.start()
 
     def holdsCluster(self):
         """Whether the data dir holds Raft state (the metadata a joined node has written)."""
@@ -267,7 +270,14 @@ class Cluster:
         return {n: node.stop() for n, node in self.nodes.items()}
 
     def killAll(self):
-        for node in list(self.nodes.values()) + list(self.retired.values()):
+        every = list(self.nodes.values()) + list(self.retired.values())
+        for node in every:
             if node.alive():
                 node.kill()
-        self.events.close()
+        # Each exit is recorded by its watcher thread, which may still be on its way there (a
+        # removed member stopping by itself just now): wait for all before closing the file.
+        for node in every:
+            for t in node.watchers:
+                t.join(10)
+        with self.lock:
+            self.events.close()

@@ -430,8 +430,9 @@ class AttemptOrder(unittest.TestCase):
 
 
 class Runs(unittest.TestCase):
-    def verdict(self, decisions, runs, execs, never_deleted=(F,)):
-        return checker.checkRuns(execs, ledger(decisions, runs), {F: job()}, set(never_deleted))
+    def verdict(self, decisions, runs, execs, never_deleted=(F,), windows=()):
+        return checker.checkRuns(execs, ledger(decisions, runs), {F: job()}, set(never_deleted),
+                                 windows)
 
     def test_every_run_executed(self):
         self.assertEqual(self.verdict(*fired([1, 2, 3])), ("valid", []))
@@ -444,9 +445,32 @@ class Runs(unittest.TestCase):
         self.assertIn("succeeded", ev[0])
         self.assertIn("never executed", ev[0])
 
-    def test_dead_with_a_reason_needs_no_execution(self):
+    def test_dead_without_starting_needs_a_fault_on_its_worker(self):
         ds, rs, es = fired([1, 2, 3])
         rs[1] = run(2, 2, state="dead", reason="lost under at-most-once")
+        rs[1]["finished_at"] = iso(sec(6))
+        v, ev = self.verdict(ds, rs, es[:1] + es[2:])
+        self.assertEqual(v, "invalid")
+        self.assertIn("without ever starting", ev[0])
+        kill = [window("kill", 3, 4, node=1)]
+        self.assertEqual(self.verdict(ds, rs, es[:1] + es[2:], windows=kill)[0], "valid")
+        # A fault on another node, or after the run ended, excuses nothing; any partition does.
+        for w in (window("kill", 3, 4, node=2), window("pause", 8, 9, node=1)):
+            self.assertEqual(self.verdict(ds, rs, es[:1] + es[2:], windows=[w])[0], "invalid")
+        part = [window("partition", 5, 9, node=None)]
+        self.assertEqual(self.verdict(ds, rs, es[:1] + es[2:], windows=part)[0], "valid")
+        # A leader's clock ahead by 300 s claimed it (fired_at, scheduled_at far ahead): the
+        # removal of its worker's node is still found, the clock fault's offset widening.
+        skewed = dict(rs[1], fired_at=iso(sec(302)), scheduled_at=iso(sec(302)))
+        ds2 = [ds[0], dec(2, "fired", 302, run_id=2), ds[2]]
+        member = window("member", 5, 5, node=1, fault="remove")
+        clock = window("clock", 1, 9, node=3, off=300)
+        self.assertEqual(self.verdict(ds2, [rs[0], skewed, rs[2]], es[:1] + es[2:],
+                                      windows=[member])[0], "invalid")
+        self.assertEqual(self.verdict(ds2, [rs[0], skewed, rs[2]], es[:1] + es[2:],
+                                      windows=[member, clock])[0], "valid")
+        # Cancelled with a reason (replaced) needs no fault.
+        rs[1] = run(2, 2, state="cancelled", reason="replaced by a newer run")
         self.assertEqual(self.verdict(ds, rs, es[:1] + es[2:])[0], "valid")
 
     def test_dead_without_a_reason(self):
@@ -522,12 +546,13 @@ class Runs(unittest.TestCase):
 
 
 class Misses(unittest.TestCase):
-    def verdict(self, decisions, windows, grace="2s"):
-        return checker.checkMisses({F: job(cursor=60, grace=grace)}, ledger(decisions), windows)
+    def verdict(self, decisions, windows, grace="2s", leaders=()):
+        return checker.checkMisses({F: job(cursor=60, grace=grace)}, ledger(decisions), windows,
+                                   [(TS + t, n) for t, n in leaders])
 
     def test_missed_inside_a_fault_window(self):
         ds = [dec(1, "missed", 5, 7, count=3), dec(2, "coalesced", 8), dec(3, "skipped", 9)]
-        self.assertEqual(self.verdict(ds, [window("kill", 4, 6)])[0], "valid")
+        self.assertEqual(self.verdict(ds, [window("kill", 4, 7)])[0], "valid")
 
     def test_missed_outside_every_window(self):
         ds = [dec(1, "missed", 30)]
@@ -537,13 +562,18 @@ class Misses(unittest.TestCase):
         self.assertIn("no fault window covers", ev[0])
 
     def test_missed_needs_faults_over_its_whole_grace(self):
-        # A MISSED instant t: faults (widened 1 s before, 5 s after) cover [t, t + grace].
-        w = [window("pause", 4, 6)]                        # [3, 11]: t in [3, 9] with 2 s
-        self.assertEqual(self.verdict([dec(1, "missed", 9)], w)[0], "valid")
-        self.assertEqual(self.verdict([dec(1, "missed", 10)], w)[0], "invalid")
+        # A MISSED instant t: faults (from 1 s before until 2 s after a leader exists again)
+        # cover [t, t + grace].
+        w = [window("pause", 4, 6)]                        # [3, 8]: t in [3, 6] with 2 s
+        self.assertEqual(self.verdict([dec(1, "missed", 6)], w)[0], "valid")
+        self.assertEqual(self.verdict([dec(1, "missed", 7)], w)[0], "invalid")
         self.assertEqual(self.verdict([dec(1, "missed", 3)], w)[0], "valid")
         self.assertEqual(self.verdict([dec(1, "missed", 2)], w)[0], "invalid")
-        # The old bound (end + 5 s + grace) let an instant be MISSED 7 s after the cluster was
+        # A new leader activated 3 s after the end: the span reaches 2 s past it.
+        self.assertEqual(self.verdict([dec(1, "missed", 9)], w, leaders=[(9, 2)])[0], "valid")
+        self.assertEqual(self.verdict([dec(1, "missed", 10)], w, leaders=[(9, 2)])[0],
+                         "invalid")
+        # The older bound (end + 5 s + grace) let an instant be MISSED 7 s after the cluster was
         # whole again with a 2 s grace.
         self.assertEqual(self.verdict([dec(1, "missed", 13)], w)[0], "invalid")
         # A longer grace needs a longer outage; chained faults count as one.
@@ -574,14 +604,20 @@ class Misses(unittest.TestCase):
         self.assertEqual(self.verdict([dec(1, "coalesced", 6, 8, count=3, decided=8.2)], w)[0],
                          "valid")
 
-    def test_coalesced_and_skipped_bound_is_end_plus_election_plus_grace(self):
-        w = [window("pause", 4, 6)]                        # 6 + 5 + 2 = 13
+    def test_coalesced_and_skipped_bound_is_leader_plus_election_plus_one(self):
+        w = [window("pause", 4, 6)]                        # 6 + 1 + 1 = 8
         for kind in ("coalesced", "skipped"):
-            self.assertEqual(self.verdict([dec(1, kind, 13)], w)[0], "valid")
-            self.assertEqual(self.verdict([dec(1, kind, 14)], w)[0], "invalid")
-            self.assertEqual(self.verdict([dec(1, kind, 14)], w, grace="1m")[0], "valid")
+            self.assertEqual(self.verdict([dec(1, kind, 8)], w)[0], "valid")
+            self.assertEqual(self.verdict([dec(1, kind, 9)], w)[0], "invalid")
+            # The misfire grace no longer widens it (it used to: end + 5 s + grace).
+            self.assertEqual(self.verdict([dec(1, kind, 9)], w, grace="1m")[0], "invalid")
             self.assertEqual(self.verdict([dec(1, kind, 3)], w)[0], "valid")
             self.assertEqual(self.verdict([dec(1, kind, 2)], w)[0], "invalid")
+            # A leader elected 4 s after the end: 2 s past that; one 6 s after: not this fault's.
+            self.assertEqual(self.verdict([dec(1, kind, 12)], w, leaders=[(10, 3)])[0], "valid")
+            self.assertEqual(self.verdict([dec(1, kind, 13)], w, leaders=[(10, 3)])[0],
+                             "invalid")
+            self.assertEqual(self.verdict([dec(1, kind, 9)], w, leaders=[(12, 3)])[0], "invalid")
 
     def test_missed_reading_failed_is_unknown(self):
         led = ledger([dec(1, "missed", 5)])
@@ -591,9 +627,9 @@ class Misses(unittest.TestCase):
         self.assertIn("a ledger reading failed", ev[0])
 
     def test_clock_offset_widens_the_window(self):
-        w = [window("clock", 4, 6, off=30)]
-        self.assertEqual(self.verdict([dec(1, "coalesced", 40)], w)[0], "valid")
-        self.assertEqual(self.verdict([dec(1, "coalesced", 44)], w)[0], "invalid")
+        w = [window("clock", 4, 6, off=30)]                # 6 + 2 + 30 = 38
+        self.assertEqual(self.verdict([dec(1, "coalesced", 38)], w)[0], "valid")
+        self.assertEqual(self.verdict([dec(1, "coalesced", 39)], w)[0], "invalid")
 
     def test_non_fired_needs_a_reason(self):
         v, ev = self.verdict([dec(1, "skipped", 5, reason="")], [window("kill", 4, 6)])
@@ -852,7 +888,10 @@ class Verdict(unittest.TestCase):
         res, vs = self.verdicts(d)
         self.assertEqual(vs["2"], "valid")
         _, _, es = fired(range(1, 21))
-        d = self.run_dir(execs=es[:9], n=20)
+        # (a kill of their worker's node excuses the dead runs that never started: check 3)
+        kill = [{"time": TS + 9, "phase": "begin", "kind": "kill", "fid": 1, "node": 1},
+                {"time": TS + 30, "phase": "end", "kind": "kill", "fid": 1}]
+        d = self.run_dir(execs=es[:9], n=20, nemesis=kill)
         with open(os.path.join(d, "ledger.jsonl")) as f:
             lines = [json.loads(x) for x in f]
         for r in lines[1]["output"]["runs"][9:]:

@@ -111,7 +111,7 @@ static void test_names_follow_the_rule(void **state)
         }
         want_env[9 + i] = '\0';
         assert_string_equal(env, want_env);
-        if (k == CONF_CONFIG || k == CONF_RECOVER) {
+        if (k == CONF_CONFIG || k == CONF_RECOVER || k == CONF_RESTORE) {
             assert_null(key); /* a file that names itself, or a one-time act, is no setting */
         } else {
             assert_non_null(key);
@@ -244,7 +244,8 @@ static void test_durations(void **state)
             assert_int_equal(cfg.history_age_us, ok[i].us);
             continue;
         }
-        expectOk(load(NULL, NULL, ARGS(MEMBER, flag, "--heartbeat-timeout=1ms")));
+        expectOk(
+            load(NULL, NULL, ARGS(MEMBER, flag, "--heartbeat-timeout=1ms", "--worker-timeout=1h")));
         assert_int_equal(cfg.election_timeout_us, ok[i].us);
     }
     expectOk(load(NULL, NULL, ARGS(MEMBER, "--history-age", "30d", "--lookahead", "0s")));
@@ -772,6 +773,15 @@ static void test_conflicts(void **state)
     expectErr(load(NULL, NULL, ARGS(MEMBER, "--election-timeout", "20ms")), RC_EINVAL,
               "--heartbeat-timeout (default): 20ms must be shorter than --election-timeout "
               "(20ms)");
+    /* the worker timeout must outlast a worker's lease plus an election */
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--worker-timeout", "2s")), RC_EINVAL,
+              "--worker-timeout: 2s must be at least the worker lease (1500ms) plus "
+              "--election-timeout (default) (1s)");
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--worker-timeout", "3s", "--election-timeout", "2s")),
+              RC_EINVAL,
+              "--worker-timeout: 3s must be at least the worker lease (1500ms) plus "
+              "--election-timeout (2s)");
+    expectOk(load(NULL, NULL, ARGS(MEMBER, "--worker-timeout", "2500ms")));
     expectErr(load(NULL, NULL, ARGS(MEMBER, "--rpc-addr", "127.0.0.1:7201")), RC_EINVAL,
               "--rpc-addr: \"127.0.0.1:7201\" is also the address of --raft-addr");
     expectErr(load(NULL, ENV("RAFTCRON_HTTP_ADDR=127.0.0.1:7101"), ARGS(MEMBER)), RC_EINVAL,
@@ -811,6 +821,24 @@ static void test_recover_flag(void **state)
     /* Never from a file: left there, every restart would force the configuration again. */
     expectErr(load("recover: true\n", NULL, ARGS(MEMBER, "--config", "config.yaml")), RC_EPARSE,
               "config.yaml:1: recover: unknown setting");
+}
+
+static void test_restore_flag(void **state)
+{
+    (void)state;
+    expectOk(load(NULL, NULL, ARGS(MEMBER, "--restore", "/backup/a.rcb")));
+    assert_string_equal(cfg.restore_file, "/backup/a.rcb");
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--restore", "a.rcb", "--bootstrap")), RC_EINVAL,
+              "--restore: cannot be combined with --bootstrap");
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--restore", "a.rcb", "--join", "127.0.0.1:1")),
+              RC_EINVAL, "--restore: cannot be combined with --join");
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--restore", "a.rcb", "--recover")), RC_EINVAL,
+              "--restore: cannot be combined with --recover");
+    expectErr(load(NULL, NULL, ARGS("--dev", "--restore", "a.rcb")), RC_EINVAL,
+              "--dev: cannot be combined with --restore");
+    /* Never from a file: a restart would try to seed its own data dir again. */
+    expectErr(load("restore: a.rcb\n", NULL, ARGS(MEMBER, "--config", "config.yaml")), RC_EPARSE,
+              "config.yaml:1: restore: unknown setting");
 }
 
 static void test_dev(void **state)
@@ -1009,6 +1037,7 @@ int main(void)
         cmocka_unit_test(test_dev),
         cmocka_unit_test(test_connections_and_history),
         cmocka_unit_test(test_recover_flag),
+        cmocka_unit_test(test_restore_flag),
         cmocka_unit_test(test_logfmt_line),
         cmocka_unit_test(test_logfmt_escaping),
         cmocka_unit_test(test_json_line),

@@ -736,7 +736,13 @@ static void mutated(const void *buf, size_t len, mutator mutate, undoer undo, vo
 static void mFormat(Raftcron__Snapshot *s, void **saved)
 {
     (void)saved;
-    s->format = 2;
+    s->format = fsmSnapshotFormat() + 1; /* what a later raftcron would write */
+}
+
+static void mFormatZero(Raftcron__Snapshot *s, void **saved)
+{
+    (void)saved;
+    s->format = 0;
 }
 
 static void mDupKey(Raftcron__Snapshot *s, void **saved)
@@ -875,7 +881,12 @@ static void test_restore_rejects(void **state)
         undoer undo;
         const char *needle;
     } cases[] = {
-        {mFormat, NULL, "snapshot: format 2, expected 1"},
+        /* A newer format is refused as such, naming the remedy (rolling upgrades: a node left on
+         * the old version must not load what an upgraded leader wrote). */
+        {mFormat, NULL,
+         "snapshot: format 2 was written by a newer raftcron; this version reads format 1: "
+         "upgrade this node"},
+        {mFormatZero, NULL, "snapshot: format 0, expected 1"},
         {mDupKey, uDupKey, "snapshot: job default/alpha appears twice"},
         {mNoSpec, uNoSpec, "snapshot: job 1: spec: missing"},
         {mBadName, uBadName, "snapshot: job 0: job name: character 0x20"},

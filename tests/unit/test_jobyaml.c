@@ -660,6 +660,57 @@ static void test_yaml_lists_and_defaults(void **state)
     jobyamlFileClear(&f);
 }
 
+/* What `job get -o yaml` and `job list -o yaml` print loads back: one job alone, or a jobs list,
+ * with the state the cluster keeps (id, version, cursor, …) left out of the definition. */
+static void test_yaml_state_documents(void **state)
+{
+    (void)state;
+    struct rc_jobfile f;
+    char err[RC_ERRMSG_SIZE] = "";
+    const char *one = "name: backup\n"
+                      "namespace: ops\n"
+                      "id: 4\n"
+                      "version: 2\n"
+                      "paused: true\n"
+                      "paused_at: \"2025-01-02T00:00:00Z\"\n"
+                      "created: \"2025-01-01T00:00:00Z\"\n"
+                      "updated: \"2025-01-02T08:00:00Z\"\n"
+                      "cron: 0 3 * * *\n"
+                      "tz: Europe/Berlin\n"
+                      "shell: backup.sh\n"
+                      "cursor: null\n"
+                      "history_floor: \"2025-01-01T00:00:00Z\"\n"
+                      "runs_total: 2\n"
+                      "runs_failed: 0\n"
+                      "last_outcome: \"\"\n"
+                      "last_finished: null\n"
+                      "next: \"2025-01-03T03:00:00+01:00\"\n";
+    assert_int_equal(loadYaml(one, &f, err), 0);
+    assert_int_equal(f.n_jobs, 1);
+    assert_string_equal(f.jobs[0].spec->namespace_, "ops");
+    assert_string_equal(f.jobs[0].spec->name, "backup");
+    assert_string_equal(f.jobs[0].spec->trigger->tz, "Europe/Berlin");
+    assert_true(f.jobs[0].paused_set && f.jobs[0].paused);
+    assert_int_equal(f.n_namespaces, 1);
+    assert_string_equal(f.namespaces[0], "ops");
+    jobyamlFileClear(&f);
+
+    const char *list = "jobs:\n"
+                       "  - {name: a, namespace: x, id: 1, version: 7, every: 1m, noop: true}\n"
+                       "  - {name: b, id: 2, version: 1, runs_total: 9, every: 1m, noop: true}\n";
+    assert_int_equal(loadYaml(list, &f, err), 0);
+    assert_int_equal(f.n_jobs, 2);
+    assert_int_equal(f.n_namespaces, 2);
+    jobyamlFileClear(&f);
+
+    /* A state key is no definition key: add/update flags still refuse it, and a single job is
+     * checked like any other. */
+    expectYamlError("name: a\nid: 1\nevery: 1m\n", RC_EINVAL,
+                    "jobs.yaml:1: an executor is required: shell, http, sql or noop");
+    expectYamlError("name: a\nevery: 1m\nnoop: true\ncolour: red\n", RC_EINVAL,
+                    "jobs.yaml:4: unknown key \"colour\"");
+}
+
 static void test_yaml_errors(void **state)
 {
     (void)state;
@@ -670,7 +721,8 @@ static void test_yaml_errors(void **state)
     expectYamlError("namespace: x\n", RC_EPARSE, "jobs.yaml: no \"jobs:\" list");
     expectYamlError("jobs: x\n", RC_EPARSE, "jobs.yaml:1: jobs: expected a list of jobs");
     expectYamlError("\njob:\n  - name: a\n", RC_EPARSE,
-                    "jobs.yaml:2: unknown key \"job\" (expected jobs, namespace)");
+                    "jobs.yaml:2: unknown key \"job\" (expected jobs, namespace; or one job with "
+                    "its name)");
     expectYamlError("namespace: [a]\njobs: []\n", RC_EPARSE,
                     "jobs.yaml:1: namespace: expected a single value");
     expectYamlError("namespace: 'bad ns'\njobs: []\n", RC_EINVAL,
@@ -773,6 +825,7 @@ int main(void)
         cmocka_unit_test(test_yaml_full),
         cmocka_unit_test(test_yaml_lists_and_defaults),
         cmocka_unit_test(test_yaml_errors),
+        cmocka_unit_test(test_yaml_state_documents),
         cmocka_unit_test(test_spec_equal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -643,6 +643,51 @@ static void test_overlap_allow(void **state)
     assertFired(&out[2], T0 + 2 * MIN, T0 + 2 * MIN, false, false);
 }
 
+/* With deferral (the leader's planner), a busy job's instants after now are not decided: only
+ * the due one is skipped, and the first one ahead is handed back as deferred_us, so that a run
+ * ending before it lets it fire. Skipping the whole lookahead at once (a new leader with a 2 s
+ * lookahead, a run just fired late) lost instants that came due after the run had ended. */
+static void test_busy_instants_deferred_until_due(void **state)
+{
+    (void)state;
+    struct rc_decision_rec out[REC_MAX];
+    struct rc_trigger t = every(SEC);
+    struct rc_policy p = policyMake(60 * SEC, true, RC_OVERLAP_ALLOW, 1);
+    int64_t deferred = 0;
+    int64_t cursor = 0;
+    /* Instant T0 due 5 ms ago, T0+1s and T0+2s in the 2 s lookahead, one run active. */
+    struct rc_policy_input in = inputMake(&t, &p, T0 - SEC, T0 + 5 * MS);
+    in.lookahead_us = 2 * SEC;
+    in.active_runs = 1;
+    in.deferred_us = &deferred;
+    size_t n = decide(&in, out, REC_MAX, &cursor);
+    assert_int_equal(n, 1);
+    assertRange(&out[0], RC_DECISION_SKIPPED, RC_REASON_MAX_INSTANCES, T0, T0, 1);
+    assert_int_equal(cursor, T0);
+    assert_int_equal(deferred, T0 + SEC);
+    /* Nothing due, all ahead: the first is deferred, nothing is decided. */
+    in.cursor_us = T0;
+    n = decide(&in, out, REC_MAX, &cursor);
+    assert_int_equal(n, 0);
+    assert_int_equal(cursor, T0);
+    assert_int_equal(deferred, T0 + SEC);
+    /* The run ended before T0+1s came due: it fires; the next, ahead and busy with it, waits. */
+    in.active_runs = 0;
+    in.now_us = T0 + SEC - 100 * MS;
+    n = decide(&in, out, REC_MAX, &cursor);
+    assert_int_equal(n, 1);
+    assertFired(&out[0], T0 + SEC, T0 + SEC, false, false);
+    assert_int_equal(deferred, T0 + 2 * SEC);
+    /* Without deferral (no deferred_us) the whole lookahead is skipped, as before. */
+    in.deferred_us = NULL;
+    in.active_runs = 1;
+    in.cursor_us = T0 - SEC;
+    in.now_us = T0 + 5 * MS;
+    n = decide(&in, out, REC_MAX, &cursor);
+    assert_int_equal(n, 1);
+    assertRange(&out[0], RC_DECISION_SKIPPED, RC_REASON_MAX_INSTANCES, T0, T0 + 2 * SEC, 3);
+}
+
 static void test_overlap_skip(void **state)
 {
     (void)state;
@@ -1160,6 +1205,7 @@ int main(void)
         cmocka_unit_test(test_coalesce_latest_beyond_grace),
         cmocka_unit_test(test_month_outage_per_second),
         cmocka_unit_test(test_overlap_allow),
+        cmocka_unit_test(test_busy_instants_deferred_until_due),
         cmocka_unit_test(test_overlap_skip),
         cmocka_unit_test(test_overlap_replace),
         cmocka_unit_test(test_overlap_queue_one),
