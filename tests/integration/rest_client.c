@@ -177,7 +177,8 @@ static size_t onStream(char *ptr, size_t size, size_t n, void *userdata)
     s->len += k;
     s->buf[s->len] = '\0';
     char *nl;
-    while ((nl = memchr(s->buf, '\n', s->len)) != NULL) {
+    /* Events past want are left unread: a chunk may carry several. */
+    while (json_array_size(s->events) < s->want && (nl = memchr(s->buf, '\n', s->len)) != NULL) {
         *nl = '\0';
         dispatchLine(s, s->buf);
         size_t used = (size_t)(nl - s->buf) + 1;
