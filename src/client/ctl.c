@@ -255,7 +255,7 @@ static int readTokenFile(const char *path, char *buf, size_t len)
 {
     char err[RC_ERRMSG_SIZE];
     if (tlsCheckPrivateFile(path, "--token-file", err, sizeof err) != 0) {
-        return ctlFail("%s", err);
+        return ctlUsageError("%s", err);
     }
     FILE *f = fopen(path, "r");
     if (f == NULL) {

@@ -259,6 +259,12 @@ static const struct option options[CONF_N_KEYS] = {
                           "Resource limits of shell runs whose job sets none, e.g. "
                           "cpu=60s,as=1G,nofile=256 (docs/security.md).",
                           F_EMPTY_OK},
+    [CONF_JOB_ENV_KEEP] = {NAMES("job-env-keep", "job_env_keep", "JOB_ENV_KEEP"), K_STRING,
+                           FIELD(job_env_keep), 0, 0, "", "NAME[,NAME...]", G_SECURITY,
+                           "Variables of the daemon's environment that shell runs get besides "
+                           "PATH, locale, TZ, TMPDIR, HOME, USER, LOGNAME and SHELL, e.g. "
+                           "HTTP_PROXY,NO_PROXY; RAFTCRON_* names are refused.",
+                           F_EMPTY_OK},
     [CONF_LOG_LEVEL] = {NAMES("log-level", "log_level", "LOG_LEVEL"), K_LEVEL, FIELD(log_level), 0,
                         0, "info", "debug|info|warn|error", G_LOG,
                         "Least severe level that is logged.", 0},
@@ -1706,6 +1712,38 @@ static bool loopback(const char *addr)
  * listens beyond loopback has TLS (Raft: mutual) and authenticates its RPC clients (a token or
  * required client certificates) unless --insecure says otherwise.
  */
+/* --job-env-keep: a comma-separated list of variable names, none of ours (RAFTCRON_*: they hold
+ * the daemon's settings and secrets). */
+static int checkEnvKeep(const char *list, char *err, size_t errlen)
+{
+    const char *p = list;
+    while (*p != '\0') {
+        size_t n = strcspn(p, ",");
+        bool ok = n > 0 && !(p[0] >= '0' && p[0] <= '9');
+        for (size_t i = 0; ok && i < n; i++) {
+            char c = p[i];
+            ok = c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                 (c >= '0' && c <= '9');
+        }
+        if (!ok) {
+            return errSet(err, errlen, RC_EINVAL, "\"%.*s\" is not a variable name", (int)n, p);
+        }
+        if (n >= 9 && strncmp(p, "RAFTCRON_", 9) == 0) {
+            return errSet(err, errlen, RC_EINVAL,
+                          "%.*s: the daemon's own settings and secrets never reach runs", (int)n,
+                          p);
+        }
+        p += n;
+        if (*p == ',') {
+            p++;
+            if (*p == '\0') {
+                return errSet(err, errlen, RC_EINVAL, "a name is missing after the last comma");
+            }
+        }
+    }
+    return 0;
+}
+
 static int checkSecurity(const struct rc_config *cfg, char *err, size_t errlen)
 {
     char ha[PLACE_SIZE];
@@ -1749,12 +1787,17 @@ static int checkSecurity(const struct rc_config *cfg, char *err, size_t errlen)
     if (execpolicyRlimitsParse(cfg->job_rlimits, &lim, why, sizeof why) != 0) {
         return errSet(err, errlen, RC_EINVAL, "%s: %s", refHead(ha, cfg, CONF_JOB_RLIMITS), why);
     }
+    if (checkEnvKeep(cfg->job_env_keep, why, sizeof why) != 0) {
+        return errSet(err, errlen, RC_EINVAL, "%s: %s", refHead(ha, cfg, CONF_JOB_ENV_KEEP), why);
+    }
     if (cfg->worker || cfg->insecure) {
         return 0;
     }
     bool tls = cfg->tls_cert[0] != '\0';
-    bool clients =
-        cfg->auth_token[0] != '\0' || cfg->auth_token_file[0] != '\0' || strcmp(ca, "require") == 0;
+    bool clients = cfg->auth_token[0] != '\0' || cfg->auth_token_file[0] != '\0' ||
+                   cfg->auth_jwt_hs256_key_file[0] != '\0' ||
+                   cfg->auth_jwt_public_key_file[0] != '\0' || cfg->auth_jwt_jwks_file[0] != '\0' ||
+                   strcmp(ca, "require") == 0;
     static const enum conf_key listens[] = {CONF_RAFT_ADDR, CONF_RPC_ADDR};
     for (size_t i = 0; i < sizeof listens / sizeof listens[0]; i++) {
         const char *addr = (const char *)cfg + options[listens[i]].offset;

@@ -95,6 +95,7 @@ enum conf_key {
     CONF_ALLOW_ROOT_JOBS,
     CONF_EXECUTORS,
     CONF_JOB_RLIMITS,
+    CONF_JOB_ENV_KEEP,
     CONF_LOG_LEVEL,
     CONF_LOG_FORMAT,
     CONF_AUTH_JWT_HS256_KEY_FILE,
@@ -189,8 +190,9 @@ struct rc_config {
     uint32_t rpc_max_frame;
     char run_as[RC_CONF_NAME_MAX]; /* USER[:GROUP] for shell runs when root; "" = none */
     bool allow_root_jobs;
-    char executors[RC_CONF_SPEC_MAX];   /* core/execpolicy.h */
-    char job_rlimits[RC_CONF_SPEC_MAX]; /* core/execpolicy.h */
+    char executors[RC_CONF_SPEC_MAX];    /* core/execpolicy.h */
+    char job_rlimits[RC_CONF_SPEC_MAX];  /* core/execpolicy.h */
+    char job_env_keep[RC_CONF_SPEC_MAX]; /* NAME[,NAME...]: more of our environment for runs */
     enum rc_log_level log_level;
     enum rc_log_format log_format;
     /* REST API and authentication (docs/rest.md) */

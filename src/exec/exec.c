@@ -352,9 +352,19 @@ static int putRunVars(struct env_builder *e, const struct exec_request *req)
     return 0;
 }
 
-static bool allowed(const char *kv)
+static bool allowed(const char *kv, const char *keep)
 {
     size_t len = nameLen(kv);
+    if (len >= 9 && strncmp(kv, "RAFTCRON_", 9) == 0) {
+        return false;
+    }
+    for (const char *p = keep; p != NULL && *p != '\0';) {
+        size_t n = strcspn(p, ",");
+        if (n == len && strncmp(p, kv, len) == 0) {
+            return true;
+        }
+        p += n + (p[n] == ',');
+    }
     for (size_t i = 0; EXEC_ENV_ALLOW[i] != NULL; i++) {
         if (strlen(EXEC_ENV_ALLOW[i]) == len && strncmp(EXEC_ENV_ALLOW[i], kv, len) == 0) {
             return true;
@@ -363,7 +373,7 @@ static bool allowed(const char *kv)
     return false;
 }
 
-int execEnvBuild(const char *const *base, const char *const *identity,
+int execEnvBuild(const char *const *base, const char *keep, const char *const *identity,
                  const struct exec_request *req, char ***out, char *errmsg, size_t errlen)
 {
     struct env_builder e = {0};
@@ -379,7 +389,7 @@ int execEnvBuild(const char *const *base, const char *const *identity,
         goto err_nomem;
     }
     for (size_t i = 0; base != NULL && base[i] != NULL; i++) {
-        if (nameLen(base[i]) > 0 && allowed(base[i]) && (rv = envPutCopy(&e, base[i])) != 0) {
+        if (nameLen(base[i]) > 0 && allowed(base[i], keep) && (rv = envPutCopy(&e, base[i])) != 0) {
             goto err_nomem;
         }
     }

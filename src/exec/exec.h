@@ -144,6 +144,7 @@ struct exec_security {
     const struct exec_user *run_as;           /* NULL or !set: the daemon's own user */
     bool allow_root;                          /* shell as root without run_as */
     const struct execpolicy_rlimits *rlimits; /* limits of every shell run; NULL: none */
+    const char *env_keep; /* "NAME,NAME": more of the daemon's environment; NULL or "": none */
 };
 
 /* An executor backend: initialised by shellInit() or fakeInit(), used through the pointers. */
@@ -346,7 +347,7 @@ extern const char *const EXEC_ENV_ALLOW[];
  * may be NULL), by the job's env, by the RAFTCRON_* variables of req. Returns 0, RC_EINVAL (a job
  * env entry without '=' or with an empty name; one naming RAFTCRON_* is allowed but loses) with
  * errmsg, or RC_ENOMEM. Free with execEnvFree. */
-int execEnvBuild(const char *const *base, const char *const *identity,
+int execEnvBuild(const char *const *base, const char *keep, const char *const *identity,
                  const struct exec_request *req, char ***out, char *errmsg, size_t errlen);
 void execEnvFree(char **env);
 

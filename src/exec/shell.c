@@ -635,8 +635,9 @@ static int shellStart(struct exec_backend *b, const struct exec_request *in, exe
         identity[1] = user;
         identity[2] = logname;
     }
-    if ((rv = execEnvBuild((const char *const *)environ, identity, &req, &env, b->errmsg,
-                           sizeof b->errmsg)) != 0) {
+    if ((rv = execEnvBuild((const char *const *)environ,
+                           b->security != NULL ? b->security->env_keep : NULL, identity, &req, &env,
+                           b->errmsg, sizeof b->errmsg)) != 0) {
         return rv;
     }
     argv = buildArgv(req.spec->shell);

@@ -43,7 +43,8 @@ static int loadExecSecurity(const struct rc_config *cfg, char *err, size_t errle
     exec_security = (struct exec_security){.policy = &policy,
                                            .run_as = &run_as,
                                            .allow_root = cfg->allow_root_jobs,
-                                           .rlimits = &rlimits};
+                                           .rlimits = &rlimits,
+                                           .env_keep = cfg->job_env_keep};
     return rv;
 }
 

@@ -541,7 +541,7 @@ static void environmentPrecedence(void **state)
     req.env = job_env;
     char **env = NULL;
     char err[RC_ERRMSG_SIZE];
-    assert_int_equal(execEnvBuild(base, identity, &req, &env, err, sizeof err), 0);
+    assert_int_equal(execEnvBuild(base, NULL, identity, &req, &env, err, sizeof err), 0);
     assert_string_equal(lookup(env, "PATH"), "/opt/bin:/usr/bin");
     assert_string_equal(lookup(env, "LANG"), "de_DE.UTF-8");
     assert_string_equal(lookup(env, "HOME"), "/home/runner");
@@ -562,8 +562,16 @@ static void environmentPrecedence(void **state)
     }
     assert_int_equal(n, 11); /* PATH LANG HOME TZ USER C + five RAFTCRON_* */
     execEnvFree(env);
+    /* --job-env-keep adds names of the node's environment, never RAFTCRON_* ones. */
+    assert_int_equal(execEnvBuild(base, "AWS_SECRET_ACCESS_KEY,RAFTCRON_AUTH_TOKEN,NOPE", identity,
+                                  &req, &env, err, sizeof err),
+                     0);
+    assert_string_equal(lookup(env, "AWS_SECRET_ACCESS_KEY"), "k");
+    assert_null(lookup(env, "RAFTCRON_AUTH_TOKEN"));
+    assert_null(lookup(env, "NOPE"));
+    execEnvFree(env);
     /* Without PATH in the node's environment, runs get a default one. */
-    assert_int_equal(execEnvBuild(NULL, NULL, &req, &env, err, sizeof err), 0);
+    assert_int_equal(execEnvBuild(NULL, NULL, NULL, &req, &env, err, sizeof err), 0);
     assert_string_equal(lookup(env, "PATH"), "/usr/local/bin:/usr/bin:/bin");
     execEnvFree(env);
 }
@@ -576,7 +584,7 @@ static void environmentRejectsBadEntry(void **state)
     req.env = job_env;
     char **env = NULL;
     char err[RC_ERRMSG_SIZE];
-    assert_int_equal(execEnvBuild(NULL, NULL, &req, &env, err, sizeof err), RC_EINVAL);
+    assert_int_equal(execEnvBuild(NULL, NULL, NULL, &req, &env, err, sizeof err), RC_EINVAL);
     assert_null(env);
     assert_string_equal(err, "job ns/job: env entry \"BAD\" is not NAME=VALUE");
 }

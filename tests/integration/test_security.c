@@ -563,7 +563,7 @@ static void test_rpc_authentication(void **state)
     rc_message_free(cs);
     rc_client_close(good);
     struct rc_client *bad = clientWith(1, "guess");
-    assert_int_equal(rc_cluster_status(bad, 1, &cs), RC_EINTERNAL);
+    assert_int_equal(rc_cluster_status(bad, 1, &cs), RC_EDENIED);
     assert_int_equal(rc_client_status(bad), RC_STATUS_UNAUTHENTICATED);
     rc_client_close(bad);
     char rpc[64];
@@ -785,7 +785,7 @@ static void test_shell_privileges(void **state)
     assert_int_equal(harnessStartCluster(&H, 1, extra), 1);
     struct rc_client *c = harnessClientOf(&H, 1, 5 * SEC);
     /* The default namespace may not use shell: refused at Job.Put. */
-    assert_int_equal(putShell(c, "default", "denied", "id -u", NULL), RC_EINTERNAL);
+    assert_int_equal(putShell(c, "default", "denied", "id -u", NULL), RC_EDENIED);
     assert_int_equal(rc_client_status(c), RC_STATUS_PERMISSION_DENIED);
     assert_non_null(strstr(rc_client_errmsg(c), "may not use the shell executor"));
     /* ops may: it runs as nobody, with the lower of its own and the worker's open files. */

@@ -394,6 +394,16 @@ static void test_secure_defaults(void **state)
     expectErr(load(NULL, NULL, ARGS(MEMBER, "--job-rlimits", "cpu=fast")), RC_EINVAL,
               "--job-rlimits: rlimits: cpu: \"fast\" is not a number of seconds (30, 30s, 5m, "
               "2h)");
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--job-env-keep", "HTTP_PROXY,RAFTCRON_AUTH_TOKEN")),
+              RC_EINVAL,
+              "--job-env-keep: RAFTCRON_AUTH_TOKEN: the daemon's own settings and secrets never "
+              "reach runs");
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--job-env-keep", "A,1B")), RC_EINVAL,
+              "--job-env-keep: \"1B\" is not a variable name");
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--job-env-keep", "A,")), RC_EINVAL,
+              "--job-env-keep: a name is missing after the last comma");
+    expectOk(load(NULL, NULL, ARGS(MEMBER, "--job-env-keep", "HTTP_PROXY,no_proxy")));
+    assert_string_equal(cfg.job_env_keep, "HTTP_PROXY,no_proxy");
     expectOk(load(NULL, NULL,
                   ARGS(MEMBER, "--run-as", "nobody:nogroup", "--executors",
                        "ops=shell+http,*=http+sql+noop", "--job-rlimits", "cpu=60s,as=1G")));
