@@ -3,8 +3,14 @@
  * versus libraft's stock raft_uv_tcp, measured in the same run on the same machine
  * (DESIGN.md §8, docs/performance.md).
  *
- *   bench_raft_transport [--transport ours|stock|both] [--seconds S] [--count N]
- *                        [--inflight K[,K...]] [--size BYTES] [--warmup S] [--dir DIR]
+ *   bench_raft_transport [--transport ours|stock|secret|tls|both|all] [--seconds S]
+ *                        [--count N] [--inflight K[,K...]] [--size BYTES] [--warmup S]
+ *                        [--dir DIR]
+ *
+ * Modes: ours (plain TCP, the handshake and message checks of transport.c), stock, secret (ours
+ * with the cluster secret's HMAC handshake), tls (ours with mutual TLS, certificates made by
+ * scripts/gen-certs, found through RC_SRC or the source tree this was built from): what
+ * security costs a commit. both = ours and stock; all = every mode.
  *
  * Each mode starts a 3-voter cluster as 3 forked processes (one libuv loop and one raft_uv
  * data dir each, under a fresh temporary directory in DIR, default /tmp) on 127.0.0.1. The
@@ -33,13 +39,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "net/tls.h"
 #include "raft/transport.h"
+
+#ifndef RC_SOURCE_DIR
+#define RC_SOURCE_DIR "."
+#endif
 
 #define N_NODES    3
 #define MAX_DEPTHS 8
 
 struct options {
-    const char *transport; /* "ours", "stock" or "both" */
+    const char *transport; /* a mode, "both" or "all" */
+    char certs[300];       /* tls: the gen-certs directory of this run */
     double seconds;
     double warmup;
     uint64_t count;    /* 0: no limit */
@@ -73,7 +85,7 @@ struct slot {
 
 struct node {
     const struct options *opt;
-    bool stock;
+    int mode; /* enum mode */
     uv_loop_t loop;
     struct raft_uv_transport transport;
     struct raft_io io;
@@ -301,25 +313,50 @@ static void controlRead(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     raft_close(&n->raft, raftClosed);
 }
 
+enum mode { OURS = 0, STOCK, SECRET, TLS, N_MODES };
+static const char *const modeNames[N_MODES] = {"ours", "stock", "secret", "tls"};
+
+static struct tls_ctx *tls_server, *tls_client;
+
 static int transportSetUp(struct node *n)
 {
-    if (n->stock) {
+    if (n->mode == STOCK) {
         n->transport.version = 1;
         return raft_uv_tcp_init(&n->transport, &n->loop);
     }
-    return transportInit(&n->transport, &n->loop);
+    int rv = transportInit(&n->transport, &n->loop);
+    struct transport_security sec = {0};
+    if (rv == 0 && n->mode == SECRET) {
+        sec.secret = "a cluster secret of the benchmark";
+        sec.secret_len = strlen(sec.secret);
+    }
+    if (rv == 0 && n->mode == TLS) {
+        char ca[400], cert[400], key[400], err[256];
+        snprintf(ca, sizeof ca, "%s/ca.pem", n->opt->certs);
+        snprintf(cert, sizeof cert, "%s/node1.pem", n->opt->certs);
+        snprintf(key, sizeof key, "%s/node1.key", n->opt->certs);
+        struct tls_files f = {ca, cert, key};
+        if (tlsCtxOpen(&f, TLS_SERVER, TLS_PEER_REQUIRED, &tls_server, err, sizeof err) != 0 ||
+            tlsCtxOpen(&f, TLS_CLIENT, TLS_PEER_REQUIRED, &tls_client, err, sizeof err) != 0) {
+            fprintf(stderr, "bench: %s\n", err);
+            return 1;
+        }
+        sec.tls_server = tls_server;
+        sec.tls_client = tls_client;
+    }
+    return rv == 0 ? transportSetSecurity(&n->transport, &sec) : rv;
 }
 
 static void transportTearDown(struct node *n)
 {
-    if (n->stock) {
+    if (n->mode == STOCK) {
         raft_uv_tcp_close(&n->transport);
     } else {
         transportClose(&n->transport);
     }
 }
 
-static int runNode(const struct options *opt, bool stock, raft_id id, char addrs[][32],
+static int runNode(const struct options *opt, int mode, raft_id id, char addrs[][32],
                    const char *dir, int control_fd, int result_fd)
 {
     struct node *n = calloc(1, sizeof *n);
@@ -328,7 +365,7 @@ static int runNode(const struct options *opt, bool stock, raft_id id, char addrs
         return 1;
     }
     n->opt = opt;
-    n->stock = stock;
+    n->mode = mode;
     n->result_fd = result_fd;
     n->fsm = (struct raft_fsm){
         .version = 1, .data = n, .apply = fsmApply, .snapshot = fsmSnapshot, .restore = fsmRestore};
@@ -361,6 +398,8 @@ static int runNode(const struct options *opt, bool stock, raft_id id, char addrs
     uv_run(&n->loop, UV_RUN_DEFAULT);
     raft_uv_close(&n->io);
     transportTearDown(n);
+    tlsCtxClose(tls_server);
+    tlsCtxClose(tls_client);
     rv = uv_loop_close(&n->loop);
     free(n->slots);
     free(n->lat_us);
@@ -408,7 +447,7 @@ static int awaitResult(int fd, const struct options *opt, struct result *r)
     return r->ok ? 0 : -1;
 }
 
-static int runMode(const struct options *opt, bool stock, struct result *r)
+static int runMode(struct options *opt, int mode, struct result *r)
 {
     char root[256];
     char dirs[N_NODES][300];
@@ -421,6 +460,16 @@ static int runMode(const struct options *opt, bool stock, struct result *r)
     if (mkdtemp(root) == NULL || pipe(results) != 0) {
         snprintf(r->msg, sizeof r->msg, "%.80s: %.40s", root, strerror(errno));
         return -1;
+    }
+    if (mode == TLS) {
+        const char *src = getenv("RC_SRC") != NULL ? getenv("RC_SRC") : RC_SOURCE_DIR;
+        char cmd[1024];
+        snprintf(opt->certs, sizeof opt->certs, "%.250s/certs", root);
+        snprintf(cmd, sizeof cmd, "%s/scripts/gen-certs %s >/dev/null", src, opt->certs);
+        if (system(cmd) != 0) {
+            snprintf(r->msg, sizeof r->msg, "gen-certs failed (set RC_SRC to the source tree)");
+            return -1;
+        }
     }
     for (int i = 0; i < N_NODES; i++) {
         snprintf(dirs[i], sizeof dirs[i], "%s/node%d", root, i + 1);
@@ -445,7 +494,7 @@ static int runMode(const struct options *opt, bool stock, struct result *r)
                 }
             }
             close(results[0]);
-            _exit(runNode(opt, stock, (raft_id)(i + 1), addrs, dirs[i], control[i][0], results[1]));
+            _exit(runNode(opt, mode, (raft_id)(i + 1), addrs, dirs[i], control[i][0], results[1]));
         }
     }
     close(results[1]);
@@ -475,7 +524,8 @@ static int runMode(const struct options *opt, bool stock, struct result *r)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: bench_raft_transport [--transport ours|stock|both] [--seconds S]\n"
+    fprintf(stderr, "usage: bench_raft_transport [--transport ours|stock|secret|tls|both|all]\n"
+                    "       [--seconds S]\n"
                     "       [--count N] [--inflight K[,K...]] [--size BYTES] [--warmup S]\n"
                     "       [--dir DIR]\n");
     exit(2);
@@ -526,8 +576,10 @@ static void parseArgs(int argc, char **argv, struct options *opt)
         }
         i++;
     }
-    bool known = strcmp(opt->transport, "ours") == 0 || strcmp(opt->transport, "stock") == 0 ||
-                 strcmp(opt->transport, "both") == 0;
+    bool known = strcmp(opt->transport, "both") == 0 || strcmp(opt->transport, "all") == 0;
+    for (int m = 0; m < N_MODES; m++) {
+        known = known || strcmp(opt->transport, modeNames[m]) == 0;
+    }
     if (!known || opt->seconds <= 0 || opt->warmup < 0 || opt->size == 0) {
         usage();
     }
@@ -553,15 +605,18 @@ int main(int argc, char **argv)
     printf("%-9s %8s %10s %8s %11s %9s %9s %9s %7s\n", "transport", "inflight", "commits",
            "seconds", "commits/s", "p50 ms", "p99 ms", "max ms", "failed");
     int failures = 0;
-    const char *modes[] = {"ours", "stock"};
+    const char *const *modes = modeNames;
     for (unsigned d = 0; d < opt.n_depths; d++) {
         opt.inflight = opt.depths[d];
-        for (int m = 0; m < 2; m++) {
-            if (strcmp(opt.transport, "both") != 0 && strcmp(opt.transport, modes[m]) != 0) {
+        for (int m = 0; m < N_MODES; m++) {
+            bool want = strcmp(opt.transport, "all") == 0 ||
+                        (strcmp(opt.transport, "both") == 0 && m <= STOCK) ||
+                        strcmp(opt.transport, modes[m]) == 0;
+            if (!want) {
                 continue;
             }
             struct result r;
-            if (runMode(&opt, m == 1, &r) != 0) {
+            if (runMode(&opt, m, &r) != 0) {
                 printf("%-9s %8u failed: %s\n", modes[m], opt.inflight, r.msg);
                 failures++;
                 continue;

@@ -10,7 +10,8 @@
  * (With an install outside the default paths, set PKG_CONFIG_PATH to its lib/pkgconfig and
  * LD_LIBRARY_PATH to its lib.)
  * Run (endpoints default to $RAFTCRON_ENDPOINTS, then 127.0.0.1:7101; $RAFTCRON_AUTH_TOKEN is sent
- * when set):
+ * when set; with $RAFTCRON_CACERT the connections are TLS, with $RAFTCRON_CERT/$RAFTCRON_KEY as
+ * the client's certificate):
  *   ./client_example 127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103
  */
 #include <inttypes.h>
@@ -125,11 +126,15 @@ int main(int argc, char **argv)
         .endpoints = endpoints != NULL ? endpoints : "127.0.0.1:7101",
         .timeout_us = 5 * 1000000,
         .auth_token = getenv("RAFTCRON_AUTH_TOKEN"),
+        /* TLS, as raftcronctl reads it (docs/security.md): the CA, and our certificate */
+        .ca_file = getenv("RAFTCRON_CACERT"),
+        .cert_file = getenv("RAFTCRON_CERT"),
+        .key_file = getenv("RAFTCRON_KEY"),
     };
     struct rc_client *c;
     int rv = rc_client_open(&opts, &c);
     if (rv != 0) {
-        fprintf(stderr, "bad endpoints \"%s\": %s\n", opts.endpoints, rc_strerror(rv));
+        fprintf(stderr, "bad endpoints \"%s\" or TLS files: %s\n", opts.endpoints, rc_strerror(rv));
         return 2;
     }
     int failures = showLeader(c) || createJob(c) || pauseResume(c) || listJobs(c);

@@ -123,10 +123,23 @@ struct rc_client_options {
     int64_t timeout_us;     /* deadline of each call; 0 = 10 s */
     const char *auth_token; /* sent with every request (the node's shared secret or a bearer
                                JWT, docs/rest.md "Tenancy and auth"); may be NULL */
+    /* TLS (docs/security.md): with ca_file every connection is TLS, and a server must present
+     * a certificate from that CA valid for the host dialled. cert_file and key_file (mode 0600)
+     * are the client's own certificate, for servers that ask for one. All NULL: plain TCP. */
+    const char *ca_file;
+    const char *cert_file;
+    const char *key_file;
 };
 
 /* Open a client (no connection is made until the first call). Returns 0, RC_EINVAL for an
- * empty or malformed endpoint list, or RC_ENOMEM. Close with rc_client_close. */
+ * empty or malformed endpoint list, RC_EIO / RC_EINVAL for TLS files that cannot be used
+ * (rc_client_open writes no message: check the files with openssl), or RC_ENOMEM. Close with
+ * rc_client_close.
+ *
+ * Leader hints: a follower's hint is followed at once when it is one of the endpoints, or when
+ * the connection is TLS (the leader must then prove its identity), or when the client sends no
+ * credential; otherwise (a token in clear text) the client does not carry its token to an
+ * address it was not given, and moves on to its next endpoint instead. */
 RC_API int rc_client_open(const struct rc_client_options *opts, struct rc_client **out);
 RC_API void rc_client_close(struct rc_client *c);
 

@@ -32,6 +32,7 @@
 #include "client_internal.h"
 #include "core/err.h"
 #include "core/frame.h"
+#include "net/tls.h"
 #include "raftcron/client.h"
 
 #define DEFAULT_TIMEOUT_US (10 * INT64_C(1000000))
@@ -44,7 +45,9 @@
 struct rc_client {
     char **endpoints; /* owned: "host:port" each */
     size_t n_endpoints;
-    char *auth_token; /* owned; "" when none */
+    char *auth_token;    /* owned; "" when none */
+    char *tls_files[3];  /* owned: CA, certificate, key; NULL when not given */
+    struct tls_ctx *tls; /* owned, made at the first connection; NULL: plain */
     int64_t timeout_us;
     char *last_node; /* owned: the node that answered the last call, or NULL */
     uint32_t stream; /* last stream id used on any connection */
@@ -66,6 +69,7 @@ struct call {
     unsigned hops; /* hints followed in a row */
     size_t index;  /* endpoint of the current round, or NO_INDEX */
     char target[CLIENT_ADDR_MAX];
+    int fatal;              /* the TLS files cannot be used: no endpoint can help */
     int last_code;          /* RC_EIO (transport), RC_ENOTLEADER (told UNAVAILABLE), or
                                the local error of STEP_ERROR */
     char last[ERRMSG_SIZE]; /* why the last attempt failed */
@@ -172,10 +176,26 @@ int rc_client_open(const struct rc_client_options *opts, struct rc_client **out)
         rv = RC_ENOMEM;
         goto err_after_alloc;
     }
+    const char *files[3] = {opts->ca_file, opts->cert_file, opts->key_file};
+    for (int i = 0; i < 3; i++) {
+        if (files[i] != NULL && files[i][0] != '\0' &&
+            (c->tls_files[i] = strdup(files[i])) == NULL) {
+            rv = RC_ENOMEM;
+            goto err_after_alloc;
+        }
+    }
+    if (c->tls_files[0] == NULL && (c->tls_files[1] != NULL || c->tls_files[2] != NULL)) {
+        rv = RC_EINVAL; /* a certificate needs the CA to verify the server with */
+        goto err_after_alloc;
+    }
     *out = c;
     return 0;
 
 err_after_alloc:
+    for (int i = 0; i < 3; i++) {
+        free(c->tls_files[i]);
+    }
+    free(c->auth_token);
     freeEndpoints(c);
     free(c);
     return rv;
@@ -188,7 +208,14 @@ void rc_client_close(struct rc_client *c)
     }
     clientConnClose(&c->conn);
     freeEndpoints(c);
+    if (c->auth_token != NULL) {
+        memset(c->auth_token, 0, strlen(c->auth_token));
+    }
     free(c->auth_token);
+    for (int i = 0; i < 3; i++) {
+        free(c->tls_files[i]);
+    }
+    tlsCtxClose(c->tls);
     free(c->last_node);
     free(c);
 }
@@ -249,7 +276,16 @@ static int connectTarget(struct rc_client *c, struct call *k)
     if (strcmp(c->conn.addr, k->target) == 0 && clientConnUsable(&c->conn)) {
         return 0;
     }
-    return clientConnOpen(&c->conn, k->target, k->deadline, k->last, sizeof k->last);
+    if (c->tls_files[0] != NULL && c->tls == NULL) {
+        struct tls_files f = {c->tls_files[0], c->tls_files[1], c->tls_files[2]};
+        char why[RC_ERRMSG_SIZE];
+        int rv = tlsCtxOpen(&f, TLS_CLIENT, TLS_PEER_REQUIRED, &c->tls, why, sizeof why);
+        if (rv != 0) {
+            k->fatal = clientFail(c, rv, RC_STATUS_FAILED_PRECONDITION, "%s", why);
+            return rv;
+        }
+    }
+    return clientConnOpen(&c->conn, k->target, c->tls, k->deadline, k->last, sizeof k->last);
 }
 
 static enum step lost(struct call *k, int rv)
@@ -271,11 +307,22 @@ static bool conflict(int status)
            status == RC_STATUS_NOT_FOUND || status == RC_STATUS_ABORTED;
 }
 
+static size_t indexOf(const struct rc_client *c, const char *addr);
+
+/* Whether the client may carry its request to hint: an address it was given, or a server that
+ * must prove its identity (TLS), or nothing secret travels (no token). A token in clear text
+ * is never sent to an address a server named. */
+static bool hintTrusted(const struct rc_client *c, const char *hint)
+{
+    return indexOf(c, hint) != NO_INDEX || c->tls_files[0] != NULL || c->auth_token[0] == '\0';
+}
+
 /* An UNAVAILABLE answer: follow its hint, or treat it as this node failing. */
-static enum step unavailable(struct call *k, const Raftcron__Response *resp)
+static enum step unavailable(struct rc_client *c, struct call *k, const Raftcron__Response *resp)
 {
     const char *hint = resp->leader_hint;
-    if (hint[0] != '\0' && strcmp(hint, k->target) != 0 && strlen(hint) < sizeof k->target) {
+    if (hint[0] != '\0' && strcmp(hint, k->target) != 0 && strlen(hint) < sizeof k->target &&
+        hintTrusted(c, hint)) {
         snprintf(k->target, sizeof k->target, "%s", hint);
         return STEP_HINT;
     }
@@ -288,6 +335,10 @@ static enum step unavailable(struct call *k, const Raftcron__Response *resp)
 static enum step attempt(struct rc_client *c, struct call *k, Raftcron__Response **resp)
 {
     if (connectTarget(c, k) != 0) {
+        if (k->fatal != 0) {
+            k->last_code = k->fatal;
+            return STEP_ERROR;
+        }
         k->last_code = RC_EIO;
         return STEP_NEXT;
     }
@@ -310,7 +361,7 @@ static enum step attempt(struct rc_client *c, struct call *k, Raftcron__Response
     if ((*resp)->status != RC_STATUS_UNAVAILABLE) {
         return STEP_REPLY;
     }
-    enum step s = unavailable(k, *resp);
+    enum step s = unavailable(c, k, *resp);
     if (s != STEP_REPLY) {
         raftcron__response__free_unpacked(*resp, NULL);
         *resp = NULL;
@@ -536,7 +587,7 @@ static int watchOnce(struct rc_client *c, const char *addr, const Raftcron__Watc
     clientConnInit(&cc);
     char err[ERRMSG_SIZE];
     *done = false;
-    if (clientConnOpen(&cc, addr, clientConnNow() + c->timeout_us, err, sizeof err) != 0) {
+    if (clientConnOpen(&cc, addr, c->tls, clientConnNow() + c->timeout_us, err, sizeof err) != 0) {
         snprintf(c->errmsg, sizeof c->errmsg, "%s", err);
         return 0;
     }

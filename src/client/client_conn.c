@@ -97,6 +97,8 @@ void clientConnClose(struct client_conn *cc)
     }
     close(cc->fd);
     frameDecoderClose(&cc->dec);
+    tlsSessionFree(cc->tls);
+    cc->tls = NULL;
     cc->fd = -1;
     cc->addr[0] = '\0';
     setState(cc, CLIENT_CONN_CLOSED);
@@ -136,8 +138,11 @@ static int connectOne(const struct addrinfo *ai, int64_t deadline, int *out)
     return 0;
 }
 
-int clientConnOpen(struct client_conn *cc, const char *addr, int64_t deadline, char *err,
-                   size_t errlen)
+static int handshake(struct client_conn *cc, const char *host, int64_t deadline, char *err,
+                     size_t errlen);
+
+int clientConnOpen(struct client_conn *cc, const char *addr, struct tls_ctx *tls, int64_t deadline,
+                   char *err, size_t errlen)
 {
     char host[CLIENT_ADDR_MAX], port[8];
     clientConnClose(cc);
@@ -167,10 +172,21 @@ int clientConnOpen(struct client_conn *cc, const char *addr, int64_t deadline, c
     snprintf(cc->addr, sizeof cc->addr, "%s", addr);
     frameDecoderInit(&cc->dec, RC_FRAME_MAX_DEFAULT);
     setState(cc, CLIENT_CONN_OPEN);
+    if (tls != NULL) {
+        if (tlsSessionNew(tls, &cc->tls) != 0) {
+            clientConnClose(cc);
+            return errSet(err, errlen, RC_EIO, "%s: out of memory", addr);
+        }
+        rv = handshake(cc, host, deadline, err, errlen);
+        if (rv != 0) {
+            clientConnClose(cc);
+            return rv;
+        }
+    }
     return 0;
 }
 
-static int sendAll(struct client_conn *cc, const uint8_t *buf, size_t len, int64_t deadline,
+static int rawSend(struct client_conn *cc, const uint8_t *buf, size_t len, int64_t deadline,
                    char *err, size_t errlen)
 {
     size_t off = 0;
@@ -190,6 +206,79 @@ static int sendAll(struct client_conn *cc, const uint8_t *buf, size_t len, int64
         if (poll(&p, 1, msLeft(deadline)) < 0 && errno != EINTR) {
             return errSet(err, errlen, RC_EIO, "%s: poll: %s", cc->addr, strerror(errno));
         }
+    }
+    return 0;
+}
+
+/* Send what the TLS session has for the network. */
+static int flushTls(struct client_conn *cc, int64_t deadline, char *err, size_t errlen)
+{
+    uint8_t out[READ_CHUNK];
+    size_t n;
+    while ((n = tlsSessionPull(cc->tls, out, sizeof out)) > 0) {
+        int rv = rawSend(cc, out, n, deadline, err, errlen);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    return 0;
+}
+
+static int sendAll(struct client_conn *cc, const uint8_t *buf, size_t len, int64_t deadline,
+                   char *err, size_t errlen)
+{
+    if (cc->tls == NULL) {
+        return rawSend(cc, buf, len, deadline, err, errlen);
+    }
+    if (tlsSessionWrite(cc->tls, buf, len) != 0) {
+        return errSet(err, errlen, RC_EIO, "%s: tls: %s", cc->addr, tlsSessionError(cc->tls));
+    }
+    return flushTls(cc, deadline, err, errlen);
+}
+
+/* The handshake on the connected socket, then the server's identity: its certificate must be
+ * valid for the host we dialled (DNS name or IP address). */
+static int handshake(struct client_conn *cc, const char *host, int64_t deadline, char *err,
+                     size_t errlen)
+{
+    for (;;) {
+        int hs = tlsSessionHandshake(cc->tls);
+        int rv = flushTls(cc, deadline, err, errlen);
+        if (rv != 0) {
+            return rv;
+        }
+        if (hs < 0) {
+            return errSet(err, errlen, RC_EIO, "%s: tls: %s", cc->addr, tlsSessionError(cc->tls));
+        }
+        if (hs > 0) {
+            break;
+        }
+        uint8_t buf[READ_CHUNK];
+        ssize_t n = recv(cc->fd, buf, sizeof buf, 0);
+        if (n == 0) {
+            return errSet(err, errlen, RC_EIO,
+                          "%s: tls: the server closed the connection during the handshake "
+                          "(does it want a client certificate, or speak TLS at all?)",
+                          cc->addr);
+        }
+        if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            return errSet(err, errlen, RC_EIO, "%s: recv: %s", cc->addr, strerror(errno));
+        }
+        if (n < 0) {
+            struct pollfd p = {.fd = cc->fd, .events = POLLIN};
+            if (clientConnNow() >= deadline) {
+                return errSet(err, errlen, RC_ETIMEOUT, "%s: tls handshake timed out", cc->addr);
+            }
+            (void)poll(&p, 1, msLeft(deadline));
+            continue;
+        }
+        if (tlsSessionPush(cc->tls, buf, (size_t)n) != 0) {
+            return errSet(err, errlen, RC_EIO, "%s: out of memory", cc->addr);
+        }
+    }
+    if (!tlsSessionPeerMatches(cc->tls, host)) {
+        return errSet(err, errlen, RC_EIO, "%s: tls: the server's certificate is not valid for %s",
+                      cc->addr, host);
     }
     return 0;
 }
@@ -264,6 +353,16 @@ static void onFrame(const struct rc_frame *f, void *arg)
     }
 }
 
+static int feed(struct reader *r, const uint8_t *buf, size_t n)
+{
+    struct client_conn *cc = r->cc;
+    if (frameDecoderFeed(&cc->dec, buf, n, onFrame, r) != 0) {
+        return errSet(r->err, r->errlen, RC_EPARSE, "%s: protocol error: %s", cc->addr,
+                      frameDecoderError(&cc->dec));
+    }
+    return r->rv;
+}
+
 /* Read what is there (or wait until deadline for something) and feed it. Returns 0, RC_EIO on
  * EOF or error, RC_EPARSE on a protocol error, RC_ETIMEOUT when nothing came in time. */
 static int readSome(struct reader *r, bool wait)
@@ -289,11 +388,27 @@ static int readSome(struct reader *r, bool wait)
     if (n < 0) {
         return errSet(r->err, r->errlen, RC_EIO, "%s: recv: %s", cc->addr, strerror(errno));
     }
-    if (frameDecoderFeed(&cc->dec, buf, (size_t)n, onFrame, r) != 0) {
-        return errSet(r->err, r->errlen, RC_EPARSE, "%s: protocol error: %s", cc->addr,
-                      frameDecoderError(&cc->dec));
+    if (cc->tls == NULL) {
+        return feed(r, buf, (size_t)n);
     }
-    return r->rv;
+    if (tlsSessionPush(cc->tls, buf, (size_t)n) != 0) {
+        return errSet(r->err, r->errlen, RC_EIO, "%s: out of memory", cc->addr);
+    }
+    for (;;) {
+        ssize_t got = tlsSessionRead(cc->tls, buf, sizeof buf);
+        if (got == 0) {
+            return r->rv;
+        }
+        if (got < 0) {
+            const char *why = tlsSessionError(cc->tls);
+            return errSet(r->err, r->errlen, RC_EIO, "%s: %s", cc->addr,
+                          why[0] != '\0' ? why : "connection closed by the server");
+        }
+        int rv = feed(r, buf, (size_t)got);
+        if (rv != 0 || cc->state == CLIENT_CONN_CLOSED) {
+            return rv;
+        }
+    }
 }
 
 bool clientConnUsable(struct client_conn *cc)

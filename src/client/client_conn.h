@@ -7,7 +7,9 @@
  *   CLOSED (fd -1) ──clientConnOpen──▶ OPEN ──GOAWAY received──▶ DRAINING (the reply in flight
  *   is still read; no new request is sent) ──clientConnClose, or any I/O or protocol
  *   error──▶ CLOSED; OPEN ──same──▶ CLOSED.
- * Every socket has TCP_NODELAY (DESIGN.md §8).
+ * Every socket has TCP_NODELAY (DESIGN.md §8). With a TLS context the connection is TLS (memory
+ * BIOs, net/tls.h, driven by the same polls): the server's certificate must chain to the
+ * context's CA and be valid for the host dialled.
  *
  * Messages written to err name the address ("127.0.0.1:7101: connect: Connection refused").
  */
@@ -19,6 +21,7 @@
 #include <stdint.h>
 
 #include "core/frame.h"
+#include "net/tls.h"
 
 /* Longest "host:port" accepted, NUL included. */
 #define CLIENT_ADDR_MAX 300
@@ -30,6 +33,7 @@ struct client_conn {
     int fd;                       /* -1 when CLOSED */
     char addr[CLIENT_ADDR_MAX];   /* where fd is connected; "" when CLOSED */
     struct rc_frame_decoder dec;  /* private */
+    struct tls_session *tls;      /* private (owned): NULL for plain TCP */
 };
 
 /* Monotonic clock in microseconds: what deadlines are measured against. */
@@ -41,10 +45,11 @@ int clientConnSplitAddr(const char *addr, char *host, size_t hostlen, char *port
 
 void clientConnInit(struct client_conn *cc);
 
-/* Connect to addr before deadline. Returns 0, RC_ETIMEOUT or RC_EIO with a message in err
- * (nothing was sent in either case). */
-int clientConnOpen(struct client_conn *cc, const char *addr, int64_t deadline, char *err,
-                   size_t errlen);
+/* Connect to addr before deadline, with TLS when tls is not NULL (handshake and the server's
+ * identity included). Returns 0, RC_ETIMEOUT or RC_EIO with a message in err (no request was
+ * sent in either case). */
+int clientConnOpen(struct client_conn *cc, const char *addr, struct tls_ctx *tls, int64_t deadline,
+                   char *err, size_t errlen);
 
 /* Whether the connection can take a new request: open, no GOAWAY, and the peer has not closed
  * it (pending PINGs are answered on the way). */

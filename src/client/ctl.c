@@ -10,6 +10,7 @@
 
 #include "core/cron.h"
 #include "core/err.h"
+#include "net/tls.h"
 #include "print.h"
 
 static const struct ctl_group groups[] = {
@@ -90,6 +91,24 @@ static int setTokenFile(struct ctl_global *g, const char *v)
     return CTL_OK;
 }
 
+static int setCacert(struct ctl_global *g, const char *v)
+{
+    g->cacert = v;
+    return CTL_OK;
+}
+
+static int setCert(struct ctl_global *g, const char *v)
+{
+    g->cert = v;
+    return CTL_OK;
+}
+
+static int setKey(struct ctl_global *g, const char *v)
+{
+    g->key = v;
+    return CTL_OK;
+}
+
 static const struct ctl_global_option global_options[] = {
     {"endpoints", 0, "A,B,C", "RPC endpoints (env RAFTCRON_ENDPOINTS; default 127.0.0.1:7101)",
      setEndpoints},
@@ -99,6 +118,10 @@ static const struct ctl_global_option global_options[] = {
      "credential: the cluster's shared secret or a bearer JWT (env RAFTCRON_TOKEN)", setToken},
     {"token-file", 0, "FILE",
      "the credential from the first line of FILE (env RAFTCRON_TOKEN_FILE)", setTokenFile},
+    {"cacert", 0, "FILE",
+     "TLS: the CA the servers' certificates must chain to (env RAFTCRON_CACERT)", setCacert},
+    {"cert", 0, "FILE", "TLS: our certificate, for servers that ask (env RAFTCRON_CERT)", setCert},
+    {"key", 0, "FILE", "its key, mode 0600 (env RAFTCRON_KEY)", setKey},
 };
 
 const struct ctl_global_option *ctlGlobalOption(size_t i)
@@ -192,11 +215,12 @@ static void usage(FILE *f)
         fprintf(f, "  %-24s %s\n", flag, o->help);
     }
     fprintf(f, "  %-24s %s\n", "-h, --help", "this help; 'raftcronctl GROUP --help' for a group");
-    fprintf(f, "\n"
-               "Environment: RAFTCRON_ENDPOINTS, RAFTCRON_TOKEN, RAFTCRON_TOKEN_FILE; NO_COLOR "
-               "turns colour\n"
-               "off.\n"
-               "Exit status: 0 ok, 1 the operation failed, 2 usage error.\n");
+    fprintf(
+        f,
+        "\n"
+        "Environment: RAFTCRON_ENDPOINTS, RAFTCRON_TOKEN, RAFTCRON_TOKEN_FILE, RAFTCRON_CACERT,\n"
+        "RAFTCRON_CERT, RAFTCRON_KEY; NO_COLOR turns colour off.\n"
+        "Exit status: 0 ok, 1 the operation failed, 2 usage error.\n");
 }
 
 int ctlUsageError(const char *fmt, ...)
@@ -226,9 +250,13 @@ bool ctlIsHelp(const char *arg)
     return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
 }
 
-/* The first line of the token file, without its line break. */
+/* The first line of a token file that only its owner may read, without its line break. */
 static int readTokenFile(const char *path, char *buf, size_t len)
 {
+    char err[RC_ERRMSG_SIZE];
+    if (tlsCheckPrivateFile(path, "--token-file", err, sizeof err) != 0) {
+        return ctlUsageError("%s", err);
+    }
     FILE *f = fopen(path, "r");
     if (f == NULL) {
         return ctlUsageError("--token-file %s: %s", path, strerror(errno));
@@ -257,8 +285,15 @@ int ctlClientOpen(const struct ctl_global *g, struct rc_client **out)
         .endpoints = g->endpoints,
         .timeout_us = g->timeout_us,
         .auth_token = t,
+        .ca_file = g->cacert,
+        .cert_file = g->cert,
+        .key_file = g->key,
     };
+    if ((g->cert != NULL || g->key != NULL) && g->cacert == NULL) {
+        return ctlUsageError("--cert and --key need --cacert (the CA of the servers)");
+    }
     int rv = rc_client_open(&o, out);
+    memset(token, 0, sizeof token);
     if (rv == RC_EINVAL) {
         return ctlUsageError("--endpoints: \"%s\" is not a list of host:port[,host:port…]",
                              g->endpoints);
@@ -282,6 +317,12 @@ int main(int argc, char **argv)
     };
     if (g.endpoints == NULL || g.endpoints[0] == '\0') {
         g.endpoints = "127.0.0.1:7101";
+    }
+    const char **files[] = {&g.cacert, &g.cert, &g.key};
+    const char *const envs[] = {"RAFTCRON_CACERT", "RAFTCRON_CERT", "RAFTCRON_KEY"};
+    for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
+        const char *v = getenv(envs[i]);
+        *files[i] = v != NULL && v[0] != '\0' ? v : NULL;
     }
     g.token = getenv("RAFTCRON_TOKEN");
     if (g.token == NULL || g.token[0] == '\0') {

@@ -23,6 +23,9 @@ struct ctl_global {
     enum ctl_output output; /* -o table|json|yaml */
     const char *token;      /* --token, or RAFTCRON_TOKEN (RAFTCRON_AUTH_TOKEN, older) */
     const char *token_file; /* --token-file (its first line), or RAFTCRON_TOKEN_FILE */
+    const char *cacert;     /* --cacert or RAFTCRON_CACERT: TLS with this CA */
+    const char *cert;       /* --cert or RAFTCRON_CERT: our certificate */
+    const char *key;        /* --key or RAFTCRON_KEY */
 };
 
 /* One global option (ctl.c's table): accepted anywhere on the command line. */
@@ -80,8 +83,8 @@ int ctlEvents(const struct ctl_global *g, int argc, char **argv);
 
 struct rc_client;
 struct Raftcron__ClusterStatus;
-/* Open a client on the global options (the credential from --token or --token-file). Returns
- * 0, or CTL_USAGE / CTL_FAILED after printing why. */
+/* Open a client on the global options (the credential from --token or --token-file; TLS
+ * files). Returns 0, or CTL_USAGE / CTL_FAILED after printing why. */
 int ctlClientOpen(const struct ctl_global *g, struct rc_client **out);
 /* Print why the last call of c failed ("what: message (STATUS)") and return CTL_FAILED. */
 int ctlCallFailed(const struct rc_client *c, int rv, const char *what);

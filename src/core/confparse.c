@@ -10,6 +10,7 @@
 
 #include "cron.h"
 #include "err.h"
+#include "execpolicy.h"
 
 #define US_PER_MS  INT64_C(1000)
 #define US_PER_S   INT64_C(1000000)
@@ -60,6 +61,7 @@ static const char G_CLUSTER[] = "Cluster membership";
 static const char G_RAFT[] = "Raft";
 static const char G_SCHED[] = "Scheduling and execution";
 static const char G_HISTORY[] = "Run history";
+static const char G_SECURITY[] = "Security (docs/security.md)";
 static const char G_LOG[] = "Logging";
 static const char G_HTTP[] = "REST API and authentication";
 
@@ -116,7 +118,7 @@ static const struct option options[CONF_N_KEYS] = {
                      0},
     [CONF_DEV] = {NAMES("dev", "dev", "DEV"), K_BOOL, FIELD(dev), 0, 0, "false", NULL, G_CLUSTER,
                   "Single-node cluster for development: unless given, id 1, RPC 127.0.0.1:7101, "
-                  "Raft 127.0.0.1:7201, --bootstrap, and a temporary data "
+                  "Raft 127.0.0.1:7201, --bootstrap, --allow-root-jobs, and a temporary data "
                   "dir (removed at exit).",
                   0},
     [CONF_CONFIG] = {"config", "RAFTCRON_CONFIG", NULL, K_PATH, FIELD(config_file), 0, 0, "",
@@ -125,7 +127,8 @@ static const struct option options[CONF_N_KEYS] = {
                      F_EMPTY_OK | F_NO_YAML},
     [CONF_AUTH_TOKEN] = {NAMES("auth-token", "auth_token", "AUTH_TOKEN"), K_STRING,
                          FIELD(auth_token), 0, 0, "", "SECRET", G_CLUSTER,
-                         "Shared secret every RPC must carry; empty: no authentication.",
+                         "Shared secret every RPC must carry; empty: none. Visible in ps and "
+                         "the environment: prefer --auth-token-file.",
                          F_EMPTY_OK | F_SECRET},
     [CONF_ELECTION_TIMEOUT] = {NAMES("election-timeout", "election_timeout", "ELECTION_TIMEOUT"),
                                K_DURATION, FIELD(election_timeout_us), US_PER_MS, 3600 * US_PER_S,
@@ -181,6 +184,87 @@ static const struct option options[CONF_N_KEYS] = {
     [CONF_HTTP_CA_FILE] = {NAMES("http-ca-file", "http_ca_file", "HTTP_CA_FILE"), K_PATH,
                            FIELD(http_ca_file), 0, 0, "", "FILE", G_SCHED,
                            "CA bundle for HTTP jobs' https (default: the system's).", F_EMPTY_OK},
+    [CONF_TLS_CA] = {NAMES("tls-ca", "tls_ca", "TLS_CA"), K_PATH, FIELD(tls_ca), 0, 0, "", "FILE",
+                     G_SECURITY,
+                     "CA (PEM) that Raft peers' and RPC clients' certificates must chain to, and "
+                     "that servers this node connects to (join, worker link) must present.",
+                     F_EMPTY_OK},
+    [CONF_TLS_CERT] = {NAMES("tls-cert", "tls_cert", "TLS_CERT"), K_PATH, FIELD(tls_cert), 0, 0, "",
+                       "FILE", G_SECURITY,
+                       "This node's certificate (PEM): turns on TLS for Raft (mutual) and RPC. It "
+                       "must name the host of --raft-addr (or --peer-tls-name).",
+                       F_EMPTY_OK},
+    [CONF_TLS_KEY] = {NAMES("tls-key", "tls_key", "TLS_KEY"), K_PATH, FIELD(tls_key), 0, 0, "",
+                      "FILE", G_SECURITY,
+                      "The certificate's private key (PEM, mode 0600). Reloaded with the "
+                      "certificate and CA on SIGHUP.",
+                      F_EMPTY_OK},
+    [CONF_PEER_TLS_NAME] = {NAMES("peer-tls-name", "peer_tls_name", "PEER_TLS_NAME"), K_STRING,
+                            FIELD(peer_tls_name), 0, 0, "", "NAME", G_SECURITY,
+                            "Raft peers' certificates must carry this DNS name instead of the "
+                            "host of their address.",
+                            F_EMPTY_OK},
+    [CONF_RPC_CLIENT_AUTH] = {NAMES("rpc-client-auth", "rpc_client_auth", "RPC_CLIENT_AUTH"),
+                              K_STRING, FIELD(rpc_client_auth), 0, 0, "optional",
+                              "none|optional|require", G_SECURITY,
+                              "RPC client certificates with TLS: verified when sent (optional) "
+                              "or required.",
+                              0},
+    [CONF_CLUSTER_SECRET_FILE] = {NAMES("cluster-secret-file", "cluster_secret_file",
+                                        "CLUSTER_SECRET_FILE"),
+                                  K_PATH, FIELD(cluster_secret_file), 0, 0, "", "FILE", G_SECURITY,
+                                  "File (mode 0600) of a secret all members share: Raft peers "
+                                  "prove it to each other (HMAC over nonces) without TLS.",
+                                  F_EMPTY_OK},
+    [CONF_AUTH_TOKEN_FILE] = {NAMES("auth-token-file", "auth_token_file", "AUTH_TOKEN_FILE"),
+                              K_PATH, FIELD(auth_token_file), 0, 0, "", "FILE", G_SECURITY,
+                              "File (mode 0600) holding the token every RPC must carry (first "
+                              "line).",
+                              F_EMPTY_OK},
+    [CONF_INSECURE] = {NAMES("insecure", "insecure", "INSECURE"), K_BOOL, FIELD(insecure), 0, 0,
+                       "false", NULL, G_SECURITY,
+                       "Listen on a non-loopback address without TLS and client authentication "
+                       "(warned at start and every hour).",
+                       0},
+    [CONF_RPC_MAX_CONNECTIONS] = {NAMES("rpc-max-connections", "rpc_max_connections",
+                                        "RPC_MAX_CONNECTIONS"),
+                                  K_UINT, FIELD(rpc_max_connections), 1, 65536, "1024", "N",
+                                  G_SECURITY, "RPC connections open at once; more are closed.", 0},
+    [CONF_RPC_IDLE_TIMEOUT] = {NAMES("rpc-idle-timeout", "rpc_idle_timeout", "RPC_IDLE_TIMEOUT"),
+                               K_DURATION, FIELD(rpc_idle_timeout_us), US_PER_S, 86400 * US_PER_S,
+                               "5m", "DURATION", G_SECURITY,
+                               "An RPC connection that sends nothing for this long is closed.", 0},
+    [CONF_RPC_MAX_FRAME] = {NAMES("rpc-max-frame", "rpc_max_frame", "RPC_MAX_FRAME"), K_UINT,
+                            FIELD(rpc_max_frame), 65536, 1u << 30, "4194304", "BYTES", G_SECURITY,
+                            "Largest RPC request frame; before a connection authenticated: "
+                            "64 KiB.",
+                            0},
+    [CONF_RUN_AS] = {NAMES("run-as", "run_as", "RUN_AS"), K_STRING, FIELD(run_as), 0, 0, "",
+                     "USER[:GROUP]", G_SECURITY,
+                     "When the daemon runs as root, shell jobs run as this user (and its group, "
+                     "or GROUP).",
+                     F_EMPTY_OK},
+    [CONF_ALLOW_ROOT_JOBS] = {NAMES("allow-root-jobs", "allow_root_jobs", "ALLOW_ROOT_JOBS"),
+                              K_BOOL, FIELD(allow_root_jobs), 0, 0, "false", NULL, G_SECURITY,
+                              "Let shell jobs run as root when the daemon is root and --run-as "
+                              "is not set (refused otherwise).",
+                              0},
+    [CONF_EXECUTORS] = {NAMES("executors", "executors", "EXECUTORS"), K_STRING, FIELD(executors), 0,
+                        0, "", "NS=KIND[+KIND...][,...]", G_SECURITY,
+                        "Executors each namespace may use (* for the rest), e.g. "
+                        "ops=shell+http,*=http+sql+noop; empty: all.",
+                        F_EMPTY_OK},
+    [CONF_JOB_RLIMITS] = {NAMES("job-rlimits", "job_rlimits", "JOB_RLIMITS"), K_STRING,
+                          FIELD(job_rlimits), 0, 0, "", "NAME=VALUE[,...]", G_SECURITY,
+                          "Resource limits of shell runs whose job sets none, e.g. "
+                          "cpu=60s,as=1G,nofile=256 (docs/security.md).",
+                          F_EMPTY_OK},
+    [CONF_JOB_ENV_KEEP] = {NAMES("job-env-keep", "job_env_keep", "JOB_ENV_KEEP"), K_STRING,
+                           FIELD(job_env_keep), 0, 0, "", "NAME[,NAME...]", G_SECURITY,
+                           "Variables of the daemon's environment that shell runs get besides "
+                           "PATH, locale, TZ, TMPDIR, HOME, USER, LOGNAME and SHELL, e.g. "
+                           "HTTP_PROXY,NO_PROXY; RAFTCRON_* names are refused.",
+                           F_EMPTY_OK},
     [CONF_LOG_LEVEL] = {NAMES("log-level", "log_level", "LOG_LEVEL"), K_LEVEL, FIELD(log_level), 0,
                         0, "info", "debug|info|warn|error", G_LOG,
                         "Least severe level that is logged.", 0},
@@ -1524,6 +1608,7 @@ static int checkDev(struct rc_config *cfg, char *err, size_t errlen)
     fillDefault(cfg, CONF_RAFT_ADDR, "127.0.0.1:7201");
     fillDefault(cfg, CONF_RPC_ADDR, "127.0.0.1:7101");
     fillDefault(cfg, CONF_BOOTSTRAP, "true");
+    fillDefault(cfg, CONF_ALLOW_ROOT_JOBS, "true"); /* a developer's own machine */
     cfg->dev_data_dir = cfg->data_dir[0] == '\0';
     return 0;
 }
@@ -1611,6 +1696,128 @@ static int checkAddresses(const struct rc_config *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* Whether an address ("HOST:PORT", "[V6]:PORT") listens on loopback only. */
+static bool loopback(const char *addr)
+{
+    const char *colon = strrchr(addr, ':');
+    size_t n = colon != NULL ? (size_t)(colon - addr) : strlen(addr);
+    char host[RC_CONF_ADDR_MAX];
+    snprintf(host, sizeof host, "%.*s", (int)n, addr);
+    return strncmp(host, "127.", 4) == 0 || strcmp(host, "localhost") == 0 ||
+           strcmp(host, "[::1]") == 0;
+}
+
+/*
+ * Secure by default (docs/security.md): files come in pairs, values parse, and a member that
+ * listens beyond loopback has TLS (Raft: mutual) and authenticates its RPC clients (a token or
+ * required client certificates) unless --insecure says otherwise.
+ */
+/* --job-env-keep: a comma-separated list of variable names, none of ours (RAFTCRON_*: they hold
+ * the daemon's settings and secrets). */
+static int checkEnvKeep(const char *list, char *err, size_t errlen)
+{
+    const char *p = list;
+    while (*p != '\0') {
+        size_t n = strcspn(p, ",");
+        bool ok = n > 0 && !(p[0] >= '0' && p[0] <= '9');
+        for (size_t i = 0; ok && i < n; i++) {
+            char c = p[i];
+            ok = c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                 (c >= '0' && c <= '9');
+        }
+        if (!ok) {
+            return errSet(err, errlen, RC_EINVAL, "\"%.*s\" is not a variable name", (int)n, p);
+        }
+        if (n >= 9 && strncmp(p, "RAFTCRON_", 9) == 0) {
+            return errSet(err, errlen, RC_EINVAL,
+                          "%.*s: the daemon's own settings and secrets never reach runs", (int)n,
+                          p);
+        }
+        p += n;
+        if (*p == ',') {
+            p++;
+            if (*p == '\0') {
+                return errSet(err, errlen, RC_EINVAL, "a name is missing after the last comma");
+            }
+        }
+    }
+    return 0;
+}
+
+static int checkSecurity(const struct rc_config *cfg, char *err, size_t errlen)
+{
+    char ha[PLACE_SIZE];
+    if ((cfg->tls_cert[0] == '\0') != (cfg->tls_key[0] == '\0')) {
+        enum conf_key set = cfg->tls_cert[0] != '\0' ? CONF_TLS_CERT : CONF_TLS_KEY;
+        enum conf_key unset = set == CONF_TLS_CERT ? CONF_TLS_KEY : CONF_TLS_CERT;
+        return errSet(err, errlen, RC_EINVAL, "%s needs --%s too", refHead(ha, cfg, set),
+                      options[unset].flag);
+    }
+    if (cfg->tls_cert[0] != '\0' && cfg->tls_ca[0] == '\0') {
+        return errSet(err, errlen, RC_EINVAL,
+                      "%s needs --tls-ca (the CA peers are checked against)",
+                      refHead(ha, cfg, CONF_TLS_CERT));
+    }
+    if (cfg->auth_token[0] != '\0' && cfg->auth_token_file[0] != '\0') {
+        return conflict((struct rc_config *)cfg, CONF_AUTH_TOKEN, CONF_AUTH_TOKEN_FILE, err,
+                        errlen);
+    }
+    const char *ca = cfg->rpc_client_auth;
+    if (strcmp(ca, "none") != 0 && strcmp(ca, "optional") != 0 && strcmp(ca, "require") != 0) {
+        return errSet(err, errlen, RC_EINVAL, "%s: \"%.16s\" is not one of none, optional, require",
+                      refHead(ha, cfg, CONF_RPC_CLIENT_AUTH), ca);
+    }
+    if (strcmp(ca, "require") == 0 && cfg->tls_cert[0] == '\0' && !cfg->worker) {
+        return errSet(err, errlen, RC_EINVAL, "%s: require needs TLS (--tls-cert)",
+                      refHead(ha, cfg, CONF_RPC_CLIENT_AUTH));
+    }
+    const char *ru = cfg->run_as;
+    if (strspn(ru, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-:") !=
+            strlen(ru) ||
+        (ru[0] != '\0' && (ru[0] == ':' || strchr(ru, ':') != strrchr(ru, ':')))) {
+        return errSet(err, errlen, RC_EINVAL, "%s: \"%.64s\" is not USER or USER:GROUP",
+                      refHead(ha, cfg, CONF_RUN_AS), ru);
+    }
+    struct execpolicy pol;
+    struct execpolicy_rlimits lim;
+    char why[RC_ERRMSG_SIZE];
+    if (execpolicyParse(cfg->executors, &pol, why, sizeof why) != 0) {
+        return errSet(err, errlen, RC_EINVAL, "%s: %s", refHead(ha, cfg, CONF_EXECUTORS), why);
+    }
+    if (execpolicyRlimitsParse(cfg->job_rlimits, &lim, why, sizeof why) != 0) {
+        return errSet(err, errlen, RC_EINVAL, "%s: %s", refHead(ha, cfg, CONF_JOB_RLIMITS), why);
+    }
+    if (checkEnvKeep(cfg->job_env_keep, why, sizeof why) != 0) {
+        return errSet(err, errlen, RC_EINVAL, "%s: %s", refHead(ha, cfg, CONF_JOB_ENV_KEEP), why);
+    }
+    if (cfg->worker || cfg->insecure) {
+        return 0;
+    }
+    bool tls = cfg->tls_cert[0] != '\0';
+    bool clients = cfg->auth_token[0] != '\0' || cfg->auth_token_file[0] != '\0' ||
+                   cfg->auth_jwt_hs256_key_file[0] != '\0' ||
+                   cfg->auth_jwt_public_key_file[0] != '\0' || cfg->auth_jwt_jwks_file[0] != '\0' ||
+                   strcmp(ca, "require") == 0;
+    static const enum conf_key listens[] = {CONF_RAFT_ADDR, CONF_RPC_ADDR};
+    for (size_t i = 0; i < sizeof listens / sizeof listens[0]; i++) {
+        const char *addr = (const char *)cfg + options[listens[i]].offset;
+        if (addr[0] == '\0' || loopback(addr)) {
+            continue;
+        }
+        bool rpc = listens[i] == CONF_RPC_ADDR;
+        if (!tls || (rpc && !clients)) {
+            return errSet(err, errlen, RC_EINVAL,
+                          "%s: refusing to listen on %.*s, beyond loopback, without %s: set "
+                          "--tls-ca, --tls-cert and --tls-key%s (docs/security.md), or pass "
+                          "--insecure to accept the risk",
+                          refHead(ha, cfg, listens[i]), RC_CONF_ADDR_MAX, addr,
+                          rpc ? "TLS and client authentication" : "TLS",
+                          rpc ? " and --auth-token-file or --rpc-client-auth require" : "");
+        }
+    }
+    return 0;
+}
+
 /* history_postgres names a connection (no '=' and no "://"), which must exist. */
 static int checkHistory(const struct rc_config *cfg, char *err, size_t errlen)
 {
@@ -1658,7 +1865,7 @@ int confparseCheck(struct rc_config *cfg, char *err, size_t errlen)
                       refTail(tb, cfg, CONF_ELECTION_TIMEOUT),
                       durationText(d2, sizeof d2, cfg->election_timeout_us));
     }
-    if ((rv = checkHistory(cfg, err, errlen)) != 0) {
+    if ((rv = checkHistory(cfg, err, errlen)) != 0 || (rv = checkSecurity(cfg, err, errlen)) != 0) {
         return rv;
     }
     return cfg->worker ? 0 : checkAddresses(cfg, err, errlen);

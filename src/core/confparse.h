@@ -42,6 +42,10 @@
 #define RC_CONF_DSN_MAX       1024
 #define RC_CONF_CONNS_MAX     16 /* named PostgreSQL connections */
 #define RC_CONF_CONN_NAME_MAX 65
+#define RC_CONF_NAME_MAX      256  /* a host name, a user name */
+#define RC_CONF_SPEC_MAX      1024 /* --executors, --job-rlimits */
+/* Defaults of the RPC server's limits. */
+#define RC_CONF_RPC_MAX_FRAME_DEFAULT (4u << 20)
 /* A worker starts runs only this long after a leader last answered it (node/worker.h, "Lease");
  * a member's worker timeout must exceed it plus an election timeout (confparseCheck). */
 #define RC_WORKER_LEASE_US 1500000
@@ -76,6 +80,22 @@ enum conf_key {
     CONF_HISTORY_POSTGRES,
     CONF_SQL_POOL_SIZE,
     CONF_HTTP_CA_FILE,
+    CONF_TLS_CA,
+    CONF_TLS_CERT,
+    CONF_TLS_KEY,
+    CONF_PEER_TLS_NAME,
+    CONF_RPC_CLIENT_AUTH,
+    CONF_CLUSTER_SECRET_FILE,
+    CONF_AUTH_TOKEN_FILE,
+    CONF_INSECURE,
+    CONF_RPC_MAX_CONNECTIONS,
+    CONF_RPC_IDLE_TIMEOUT,
+    CONF_RPC_MAX_FRAME,
+    CONF_RUN_AS,
+    CONF_ALLOW_ROOT_JOBS,
+    CONF_EXECUTORS,
+    CONF_JOB_RLIMITS,
+    CONF_JOB_ENV_KEEP,
     CONF_LOG_LEVEL,
     CONF_LOG_FORMAT,
     CONF_AUTH_JWT_HS256_KEY_FILE,
@@ -156,6 +176,23 @@ struct rc_config {
     char http_ca_file[RC_CONF_PATH_MAX]; /* "" = libcurl's CA store */
     struct rc_conf_conn conns[RC_CONF_CONNS_MAX];
     unsigned n_conns;
+    /* Security (docs/security.md). */
+    char tls_ca[RC_CONF_PATH_MAX]; /* "" = no TLS */
+    char tls_cert[RC_CONF_PATH_MAX];
+    char tls_key[RC_CONF_PATH_MAX];
+    char peer_tls_name[RC_CONF_NAME_MAX];       /* "" = peers' certs name their addresses */
+    char rpc_client_auth[16];                   /* none | optional | require */
+    char cluster_secret_file[RC_CONF_PATH_MAX]; /* "" = no HMAC handshake */
+    char auth_token_file[RC_CONF_PATH_MAX];
+    bool insecure;
+    uint32_t rpc_max_connections;
+    int64_t rpc_idle_timeout_us;
+    uint32_t rpc_max_frame;
+    char run_as[RC_CONF_NAME_MAX]; /* USER[:GROUP] for shell runs when root; "" = none */
+    bool allow_root_jobs;
+    char executors[RC_CONF_SPEC_MAX];    /* core/execpolicy.h */
+    char job_rlimits[RC_CONF_SPEC_MAX];  /* core/execpolicy.h */
+    char job_env_keep[RC_CONF_SPEC_MAX]; /* NAME[,NAME...]: more of our environment for runs */
     enum rc_log_level log_level;
     enum rc_log_format log_format;
     /* REST API and authentication (docs/rest.md) */

@@ -58,18 +58,27 @@ static void setState(struct rc_frame_decoder *dec, enum rc_frame_decoder_state t
     dec->state = to;
 }
 
+static size_t clampMax(size_t max_frame)
+{
+    if (max_frame == 0) {
+        return RC_FRAME_MAX_DEFAULT;
+    }
+    if (max_frame > RC_FRAME_MAX_LIMIT) {
+        return RC_FRAME_MAX_LIMIT;
+    }
+    return max_frame < RC_FRAME_MIN_LENGTH ? RC_FRAME_MIN_LENGTH : max_frame;
+}
+
 void frameDecoderInit(struct rc_frame_decoder *dec, size_t max_frame)
 {
     memset(dec, 0, sizeof *dec);
-    if (max_frame == 0) {
-        max_frame = RC_FRAME_MAX_DEFAULT;
-    } else if (max_frame > RC_FRAME_MAX_LIMIT) {
-        max_frame = RC_FRAME_MAX_LIMIT;
-    } else if (max_frame < RC_FRAME_MIN_LENGTH) {
-        max_frame = RC_FRAME_MIN_LENGTH;
-    }
-    dec->max_frame = max_frame;
+    dec->max_frame = clampMax(max_frame);
     dec->state = RC_FRAME_DECODER_HEADER;
+}
+
+void frameDecoderSetMax(struct rc_frame_decoder *dec, size_t max_frame)
+{
+    dec->max_frame = clampMax(max_frame);
 }
 
 /* code comes from errSet, which has already written the message. */
@@ -313,91 +322,8 @@ static const struct envelope *envelopeOf(unsigned type)
 }
 
 /* proto3 strings are UTF-8 and other implementations (Go, Java, Python) refuse a message whose
- * string is not: checked on both sides so that nothing we send breaks their decoding. NUL is
- * refused too, because a C string would silently end there. Overlong forms, surrogates and
- * code points above U+10FFFF are invalid (RFC 3629 §4). */
-static bool validUtf8(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        if (c == 0) {
-            return false;
-        }
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : 1;
-        uint32_t min = extra == 3 ? 0x10000 : extra == 2 ? 0x800 : 0x80;
-        if (c < 0xC2 || c > 0xF4 || n - i <= extra) {
-            return false;
-        }
-        uint32_t cp = c & (0x3F >> extra);
-        for (size_t k = 1; k <= extra; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) {
-                return false;
-            }
-            cp = cp << 6 | (s[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-            return false;
-        }
-        i += extra + 1;
-    }
-    return true;
-}
-
-static bool readVarint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-    uint64_t x = 0;
-    for (unsigned shift = 0; shift < 70; shift += 7) {
-        if (*p == end) {
-            return false;
-        }
-        uint8_t b = *(*p)++;
-        x |= (uint64_t)(b & 0x7F) << shift;
-        if ((b & 0x80) == 0) {
-            *v = x;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Skips one field's value; false when it is truncated or of a wire type protobuf-c refuses. */
-static bool skipValue(const uint8_t **p, const uint8_t *end, unsigned wire, const uint8_t **bytes,
-                      size_t *nbytes)
-{
-    uint64_t v;
-    size_t size;
-    switch (wire) {
-    case 0:
-        return readVarint(p, end, &v);
-    case 1:
-        size = 8;
-        break;
-    case 2:
-        if (!readVarint(p, end, &v) || v > (uint64_t)(end - *p)) {
-            return false;
-        }
-        size = (size_t)v;
-        break;
-    case 5:
-        size = 4;
-        break;
-    default:
-        return false;
-    }
-    if (size > (size_t)(end - *p)) {
-        return false;
-    }
-    *bytes = *p;
-    *nbytes = size;
-    *p += size;
-    return true;
-}
-
+ * string is not: checked on both sides (pbufValidUtf8) so that nothing we send breaks their
+ * decoding. NUL is refused too, because a C string would silently end there. */
 /* protobuf-c allocates for every field occurrence on the wire, repeated singular fields and
  * unknown fields included (measured: a 16 MiB Request of 2-byte unknown fields made it allocate
  * 746 MB). Envelopes have at most 5 fields, so their count is bounded before unpacking, which
@@ -415,15 +341,15 @@ static int checkWire(const struct envelope *e, const uint8_t *payload, size_t le
         uint64_t tag;
         const uint8_t *bytes = NULL;
         size_t nbytes = 0;
-        if (!readVarint(&p, end, &tag) || tag >> 3 == 0 || tag >> 3 > UINT32_MAX ||
-            !skipValue(&p, end, (unsigned)(tag & 7), &bytes, &nbytes)) {
+        if (!pbufReadVarint(&p, end, &tag) || tag >> 3 == 0 || tag >> 3 > UINT32_MAX ||
+            !pbufSkipValue(&p, end, (unsigned)(tag & 7), &bytes, &nbytes)) {
             return errSet(err, errlen, RC_EPARSE, "%s: malformed protobuf (%zu bytes)", e->name,
                           len);
         }
         const ProtobufCFieldDescriptor *f =
             protobuf_c_message_descriptor_get_field(e->desc, (unsigned)(tag >> 3));
         if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING && (tag & 7) == 2 &&
-            !validUtf8(bytes, nbytes)) {
+            !pbufValidUtf8(bytes, nbytes)) {
             return errSet(err, errlen, RC_EPARSE, "%s: %s is not valid UTF-8 without NUL", e->name,
                           f->name);
         }
@@ -454,7 +380,7 @@ static int checkRules(const struct envelope *e, const ProtobufCMessage *msg, int
     return 0;
 }
 
-/* The sending side of validUtf8: the strings of a message built in C. */
+/* The sending side of pbufValidUtf8: the strings of a message built in C. */
 static int checkStrings(const struct envelope *e, const ProtobufCMessage *msg, char *err,
                         size_t errlen)
 {
@@ -464,7 +390,7 @@ static int checkStrings(const struct envelope *e, const ProtobufCMessage *msg, c
             continue;
         }
         const char *s = *(const char *const *)((const char *)msg + f->offset);
-        if (s != NULL && !validUtf8((const uint8_t *)s, strlen(s))) {
+        if (s != NULL && !pbufValidUtf8((const uint8_t *)s, strlen(s))) {
             return errSet(err, errlen, RC_EINVAL, "%s: %s is not valid UTF-8", e->name, f->name);
         }
     }

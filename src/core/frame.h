@@ -120,6 +120,10 @@ void frameDecoderInit(struct rc_frame_decoder *dec, size_t max_frame);
 int frameDecoderFeed(struct rc_frame_decoder *dec, const uint8_t *data, size_t len, rc_frame_cb cb,
                      void *arg);
 
+/* Change the largest length field accepted from the next frame on (clamped as in
+ * frameDecoderInit): an RPC connection lifts its small limit once the peer authenticated. */
+void frameDecoderSetMax(struct rc_frame_decoder *dec, size_t max_frame);
+
 /* Why the decoder failed, e.g. "frame at byte 18: unknown frame type 9"; "" when it has not. */
 const char *frameDecoderError(const struct rc_frame_decoder *dec);
 

@@ -9,6 +9,7 @@
 
 #include "command.h"
 #include "err.h"
+#include "execpolicy.h"
 #include "execspec.h"
 #include "jobs.h"
 #include "jobstats.h"
@@ -1300,6 +1301,13 @@ static int checkExecutor(const Raftcron__Executor *e, char *err, size_t errlen)
         if (e->shell == NULL || (e->shell->command[0] == '\0' &&
                                  (e->shell->n_argv == 0 || e->shell->argv[0][0] == '\0'))) {
             return errSet(err, errlen, RC_EINVAL, "executor.shell.command: empty (and no argv)");
+        }
+        if (e->shell->rlimits[0] != '\0') {
+            struct execpolicy_rlimits lim;
+            char why[RC_ERRMSG_SIZE];
+            if (execpolicyRlimitsParse(e->shell->rlimits, &lim, why, sizeof why) != 0) {
+                return errSet(err, errlen, RC_EINVAL, "executor.shell.rlimits: %s", why);
+            }
         }
         return 0;
     case RAFTCRON__EXECUTOR__KIND_HTTP:

@@ -37,6 +37,7 @@ enum key_id {
     K_ANCHOR,
     K_SHELL,
     K_WORKDIR,
+    K_RLIMITS,
     K_NOOP,
     K_HTTP,
     K_METHOD,
@@ -144,6 +145,12 @@ static const struct key_def keys[K_COUNT] = {
                  .kind = KIND_STR,
                  .group = GROUP_EXECUTOR},
     [K_WORKDIR] = {.pub = {"workdir", "DIR", "working directory of the shell command", false},
+                   .kind = KIND_STR,
+                   .needs = K_SHELL},
+    [K_RLIMITS] = {.pub = {"rlimits", "NAME=VALUE,...",
+                           "resource limits of the shell command: cpu, as, fsize, core, nofile, "
+                           "nproc, stack (e.g. cpu=60s,as=1G)",
+                           false},
                    .kind = KIND_STR,
                    .needs = K_SHELL},
     [K_NOOP] = {.pub = {"noop", NULL, "run nothing: record the start and succeed", false},
@@ -906,6 +913,7 @@ static int buildExecutor(const struct rc_jobdraft *d, struct tree *t)
         raftcron__shell_exec__init(&t->shell);
         t->shell.command = d->v[K_SHELL].text;
         t->shell.workdir = text(d, K_WORKDIR, "");
+        t->shell.rlimits = text(d, K_RLIMITS, "");
         e->kind_case = RAFTCRON__EXECUTOR__KIND_SHELL;
         e->shell = &t->shell;
         return 0;
@@ -1463,6 +1471,9 @@ static void emitExecutor(const Raftcron__Executor *x, const struct rc_jobemit *e
     switch (x->kind_case) {
     case RAFTCRON__EXECUTOR__KIND_SHELL:
         e->str(data, "shell", x->shell->command);
+        if (x->shell->rlimits[0] != '\0') {
+            e->str(data, "rlimits", x->shell->rlimits);
+        }
         if (x->shell->workdir[0] != '\0') {
             e->str(data, "workdir", x->shell->workdir);
         }

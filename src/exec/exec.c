@@ -7,8 +7,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include "core/execpolicy.h"
 #include "core/runs.h"
 #include "core/timefmt.h"
+
+const char *const EXEC_ENV_ALLOW[] = {
+    "PATH",        "LANG",       "LANGUAGE",    "LC_ALL",  "LC_CTYPE", "LC_COLLATE",
+    "LC_MESSAGES", "LC_NUMERIC", "LC_MONETARY", "LC_TIME", "TZ",       "TMPDIR",
+    "HOME",        "USER",       "LOGNAME",     "SHELL",   NULL,
+};
 
 const char *execKindName(int kind_case)
 {
@@ -58,10 +69,94 @@ void execResultOutcome(const struct exec_result *res, Raftcron__Outcome *o,
     }
 }
 
+/* The namespace of "namespace/name". */
+static void namespaceOf(const char *job, char *ns, size_t len)
+{
+    const char *slash = job != NULL ? strchr(job, '/') : NULL;
+    size_t n = slash != NULL ? (size_t)(slash - job) : 0;
+    snprintf(ns, len, "%.*s", (int)n, job != NULL ? job : "");
+}
+
 int execStart(struct exec_backend *b, const struct exec_request *req, exec_done_cb done, void *data,
               struct exec_handle **out)
 {
+    if (b->security != NULL && b->security->policy != NULL) {
+        char ns[128];
+        namespaceOf(req->job, ns, sizeof ns);
+        if (!execpolicyAllows(b->security->policy, ns, b->name)) {
+            return errSet(b->errmsg, sizeof b->errmsg, RC_EINVAL,
+                          "job %s: namespace %s may not use the %s executor on this worker "
+                          "(--executors)",
+                          req->job, ns[0] != '\0' ? ns : "default", b->name);
+        }
+    }
     return b->start(b, req, done, data, out);
+}
+
+void execSetSecurity(struct exec_backend *b, const struct exec_security *s)
+{
+    b->security = s;
+}
+
+/* A name, or a number. */
+static bool parseId(const char *s, unsigned *out)
+{
+    if (*s == '\0' || strspn(s, "0123456789") != strlen(s) || strlen(s) > 9) {
+        return false;
+    }
+    *out = (unsigned)strtoul(s, NULL, 10);
+    return true;
+}
+
+int execResolveUser(const char *spec, struct exec_user *u, char *errmsg, size_t errlen)
+{
+    memset(u, 0, sizeof *u);
+    char user[128], group[128] = "";
+    const char *colon = strchr(spec, ':');
+    size_t ul = colon != NULL ? (size_t)(colon - spec) : strlen(spec);
+    if (ul == 0 || ul >= sizeof user || (colon != NULL && strlen(colon + 1) >= sizeof group)) {
+        return errSet(errmsg, errlen, RC_EINVAL, "run-as \"%s\": expected USER[:GROUP]", spec);
+    }
+    memcpy(user, spec, ul);
+    user[ul] = '\0';
+    if (colon != NULL) {
+        snprintf(group, sizeof group, "%s", colon + 1);
+    }
+    unsigned id;
+    struct passwd *pw = parseId(user, &id) ? getpwuid(id) : getpwnam(user);
+    if (pw == NULL && !parseId(user, &id)) {
+        return errSet(errmsg, errlen, RC_EINVAL, "run-as: no user %s", user);
+    }
+    u->uid = pw != NULL ? pw->pw_uid : id;
+    u->gid = pw != NULL ? pw->pw_gid : id;
+    snprintf(u->name, sizeof u->name, "%.63s", pw != NULL ? pw->pw_name : user);
+    snprintf(u->home, sizeof u->home, "%.255s", pw != NULL ? pw->pw_dir : "/");
+    if (group[0] != '\0') {
+        struct group *gr = parseId(group, &id) ? getgrgid(id) : getgrnam(group);
+        if (gr == NULL && !parseId(group, &id)) {
+            return errSet(errmsg, errlen, RC_EINVAL, "run-as: no group %s", group);
+        }
+        u->gid = gr != NULL ? gr->gr_gid : id;
+    }
+    if (u->uid == 0 || u->gid == 0) {
+        return errSet(errmsg, errlen, RC_EINVAL,
+                      "run-as %s: is root; name an unprivileged user (or use --allow-root-jobs)",
+                      spec);
+    }
+    /* The user's own supplementary groups, the chosen group first; never root's. */
+    gid_t groups[64];
+    int n = 64;
+    u->groups[0] = u->gid;
+    u->n_groups = 1;
+    if (pw != NULL && getgrouplist(pw->pw_name, (gid_t)u->gid, groups, &n) >= 0) {
+        for (int i = 0; i < n && u->n_groups < sizeof u->groups / sizeof u->groups[0]; i++) {
+            if (groups[i] != 0 && groups[i] != (gid_t)u->gid) {
+                u->groups[u->n_groups++] = groups[i];
+            }
+        }
+    }
+    u->set = true;
+    return 0;
 }
 
 void execCancel(struct exec_handle *h)
@@ -257,8 +352,29 @@ static int putRunVars(struct env_builder *e, const struct exec_request *req)
     return 0;
 }
 
-int execEnvBuild(const char *const *base, const struct exec_request *req, char ***out, char *errmsg,
-                 size_t errlen)
+static bool allowed(const char *kv, const char *keep)
+{
+    size_t len = nameLen(kv);
+    if (len >= 9 && strncmp(kv, "RAFTCRON_", 9) == 0) {
+        return false;
+    }
+    for (const char *p = keep; p != NULL && *p != '\0';) {
+        size_t n = strcspn(p, ",");
+        if (n == len && strncmp(p, kv, len) == 0) {
+            return true;
+        }
+        p += n + (p[n] == ',');
+    }
+    for (size_t i = 0; EXEC_ENV_ALLOW[i] != NULL; i++) {
+        if (strlen(EXEC_ENV_ALLOW[i]) == len && strncmp(EXEC_ENV_ALLOW[i], kv, len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int execEnvBuild(const char *const *base, const char *keep, const char *const *identity,
+                 const struct exec_request *req, char ***out, char *errmsg, size_t errlen)
 {
     struct env_builder e = {0};
     int rv = 0;
@@ -269,8 +385,16 @@ int execEnvBuild(const char *const *base, const struct exec_request *req, char *
             goto err;
         }
     }
+    if ((rv = envPutCopy(&e, "PATH=/usr/local/bin:/usr/bin:/bin")) != 0) {
+        goto err_nomem;
+    }
     for (size_t i = 0; base != NULL && base[i] != NULL; i++) {
-        if (nameLen(base[i]) > 0 && (rv = envPutCopy(&e, base[i])) != 0) {
+        if (nameLen(base[i]) > 0 && allowed(base[i], keep) && (rv = envPutCopy(&e, base[i])) != 0) {
+            goto err_nomem;
+        }
+    }
+    for (size_t i = 0; identity != NULL && identity[i] != NULL; i++) {
+        if ((rv = envPutCopy(&e, identity[i])) != 0) {
             goto err_nomem;
         }
     }

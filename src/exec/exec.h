@@ -23,10 +23,19 @@
  * - The exec_result passed to done, and the tail it points to, are borrowed for the duration of
  *   the callback: copy what you keep.
  *
- * Environment of a run (shell; DESIGN.md §1 promise 3, the idempotency key): the node's
- * environment, then the job's env entries (replacing inherited ones of the same name), then
+ * Environment of a run (shell; DESIGN.md §1 promise 3, the idempotency key): only the names
+ * of EXEC_ENV_ALLOW taken from the node's environment (never its tokens, cloud credentials or
+ * RAFTCRON_* settings: measured, a job printed RAFTCRON_AUTH_TOKEN when it inherited everything),
+ * the run-as user's HOME, USER and LOGNAME, then the job's env entries (replacing those), then
  * RAFTCRON_JOB, RAFTCRON_RUN_ID, RAFTCRON_FENCE, RAFTCRON_ATTEMPT and RAFTCRON_SCHEDULED_AT
  * (RFC 3339, UTC, "Z"), which nothing can override.
+ *
+ * Least privilege (DESIGN.md §5, docs/security.md; execSetSecurity): a backend refuses a run
+ * whose namespace may not use its kind (core/execpolicy.h), through execStart. The shell
+ * starts every run with no descriptor of the daemon but 0-2 (close_range), umask 022, the
+ * resource limits of the job's rlimits within the worker's, and, when the daemon is root, as
+ * the configured unprivileged user (setgroups, setgid, setuid after the clone, before execve);
+ * without one it refuses to run shell jobs as root unless allowed.
  *
  * The idempotency data of a run reaches every backend from the request: run_id, fence, attempt
  * and scheduled_us become RAFTCRON_* variables (shell), the Idempotency-Key and X-Raftcron-*
@@ -115,11 +124,35 @@ struct exec_handle {
     void *data; /* the caller's, as passed to start() */
 };
 
+struct execpolicy;
+struct execpolicy_rlimits;
+
+/* The user shell runs become when the daemon is root (execResolveUser). */
+struct exec_user {
+    bool set;
+    unsigned uid;
+    unsigned gid;
+    unsigned groups[64]; /* supplementary groups (getgrouplist), gid first */
+    size_t n_groups;
+    char name[64];
+    char home[256];
+};
+
+/* What a worker's backends may do (borrowed by execSetSecurity; must outlive the backend). */
+struct exec_security {
+    const struct execpolicy *policy;          /* NULL: every kind for every namespace */
+    const struct exec_user *run_as;           /* NULL or !set: the daemon's own user */
+    bool allow_root;                          /* shell as root without run_as */
+    const struct execpolicy_rlimits *rlimits; /* limits of every shell run; NULL: none */
+    const char *env_keep; /* "NAME,NAME": more of the daemon's environment; NULL or "": none */
+};
+
 /* An executor backend: initialised by shellInit() or fakeInit(), used through the pointers. */
 struct exec_backend {
-    const char *name;            /* read-only: "shell", "fake" */
-    void *impl;                  /* private */
-    char errmsg[RC_ERRMSG_SIZE]; /* read-only: why the last start() failed */
+    const char *name;                     /* read-only: "shell", "fake" */
+    void *impl;                           /* private */
+    const struct exec_security *security; /* borrowed, may be NULL: execSetSecurity */
+    char errmsg[RC_ERRMSG_SIZE];          /* read-only: why the last start() failed */
     /* Start a run; *out (owned by the backend) receives the handle. */
     int (*start)(struct exec_backend *b, const struct exec_request *req, exec_done_cb done,
                  void *data, struct exec_handle **out);
@@ -277,6 +310,13 @@ int execStart(struct exec_backend *b, const struct exec_request *req, exec_done_
 void execCancel(struct exec_handle *h);
 void execClose(struct exec_backend *b, exec_close_cb close_cb);
 
+/* Give b its limits (after its init, before its first start). */
+void execSetSecurity(struct exec_backend *b, const struct exec_security *s);
+
+/* Resolve --run-as "USER[:GROUP]" (a name or a number each) into *u with the user's groups.
+ * Returns 0 or RC_EINVAL with a message (unknown user or group, root). */
+int execResolveUser(const char *spec, struct exec_user *u, char *errmsg, size_t errlen);
+
 /* Fill defaults and check a request common to all backends (job set, limits). Returns 0 or
  * RC_EINVAL with a message in errmsg. */
 int execRequestNormalize(const struct exec_request *req, struct exec_request *out, char *errmsg,
@@ -298,13 +338,17 @@ void execTailAppend(struct exec_tail *t, const uint8_t *data, size_t n);
 const uint8_t *execTailLinearize(struct exec_tail *t);
 void execTailClose(struct exec_tail *t);
 
-/* The environment for a run, as a NULL-terminated array of owned "K=V" strings: base (e.g.
- * environ; entries without '=' are dropped), overridden by job_env, overridden by the RAFTCRON_*
- * variables of req. Returns 0, RC_EINVAL (a job env entry without '=' or with an empty name, a
- * job env entry naming RAFTCRON_* is allowed but loses) with errmsg, or RC_ENOMEM. Free with
- * execEnvFree. */
-int execEnvBuild(const char *const *base, const struct exec_request *req, char ***out, char *errmsg,
-                 size_t errlen);
+/* The names a run takes from the node's environment (a NULL-terminated list). */
+extern const char *const EXEC_ENV_ALLOW[];
+
+/* The environment for a run, as a NULL-terminated array of owned "K=V" strings: the entries of
+ * base (e.g. environ) whose names are in EXEC_ENV_ALLOW (PATH defaults to
+ * /usr/local/bin:/usr/bin:/bin), overridden by identity ("HOME=…", "USER=…": the run-as user;
+ * may be NULL), by the job's env, by the RAFTCRON_* variables of req. Returns 0, RC_EINVAL (a job
+ * env entry without '=' or with an empty name; one naming RAFTCRON_* is allowed but loses) with
+ * errmsg, or RC_ENOMEM. Free with execEnvFree. */
+int execEnvBuild(const char *const *base, const char *keep, const char *const *identity,
+                 const struct exec_request *req, char ***out, char *errmsg, size_t errlen);
 void execEnvFree(char **env);
 
 /* Fill res for a run that ends; tail is linearized and borrowed from t. */

@@ -11,11 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include "core/execpolicy.h"
 #include "spawn.h"
 
 extern char **environ;
@@ -469,11 +471,69 @@ static void spawnFailed(struct run *r, const char *file, const char *cwd, const 
     startTimer(r, onTimer, 0);
 }
 
+/* What a run becomes beyond its command (exec.h "Least privilege"), prepared before the clone:
+ * the child may not allocate. */
+struct privileges {
+    struct spawn_rlimit rlimits[SPAWN_RLIMITS_MAX];
+    size_t n_rlimits;
+    gid_t groups[SPAWN_GROUPS_MAX];
+    const struct exec_user *user; /* NULL: the daemon's */
+};
+
+static const int rlimitResource[RLIM__N] = {
+    [RLIM_CPU] = RLIMIT_CPU,     [RLIM_AS] = RLIMIT_AS,         [RLIM_FSIZE] = RLIMIT_FSIZE,
+    [RLIM_CORE] = RLIMIT_CORE,   [RLIM_NOFILE] = RLIMIT_NOFILE, [RLIM_NPROC] = RLIMIT_NPROC,
+    [RLIM_STACK] = RLIMIT_STACK,
+};
+
+/* The job's limits within the worker's: for each resource the lower of the two that are set
+ * (a job may tighten the worker's limits, never loosen them). */
+static int privilegesOf(const struct exec_backend *b, const struct exec_request *req,
+                        struct privileges *p)
+{
+    memset(p, 0, sizeof *p);
+    const struct exec_security *sec = b->security;
+    struct execpolicy_rlimits job;
+    char why[RC_ERRMSG_SIZE];
+    const char *spec = req->spec->shell->rlimits;
+    if (execpolicyRlimitsParse(spec != NULL ? spec : "", &job, why, sizeof why) != 0) {
+        return errSet((char *)b->errmsg, sizeof b->errmsg, RC_EINVAL, "job %s: %s", req->job, why);
+    }
+    for (int i = 0; i < RLIM__N; i++) {
+        bool worker = sec != NULL && sec->rlimits != NULL && sec->rlimits->set[i];
+        if (!job.set[i] && !worker) {
+            continue;
+        }
+        uint64_t v = job.set[i] ? job.value[i] : sec->rlimits->value[i];
+        if (worker && sec->rlimits->value[i] < v) {
+            v = sec->rlimits->value[i];
+        }
+        p->rlimits[p->n_rlimits++] = (struct spawn_rlimit){rlimitResource[i], v};
+    }
+    if (sec == NULL) {
+        return 0; /* a backend used on its own (tests, benchmarks): the caller's privileges */
+    }
+    if (sec->run_as != NULL && sec->run_as->set && geteuid() == 0) {
+        p->user = sec->run_as;
+        for (size_t i = 0; i < p->user->n_groups && i < SPAWN_GROUPS_MAX; i++) {
+            p->groups[i] = (gid_t)p->user->groups[i];
+        }
+        return 0;
+    }
+    if (geteuid() == 0 && !sec->allow_root) {
+        return errSet((char *)b->errmsg, sizeof b->errmsg, RC_EINVAL,
+                      "job %s: refusing to run a shell job as root: set --run-as USER on this "
+                      "worker (or --allow-root-jobs)",
+                      req->job);
+    }
+    return 0;
+}
+
 /* Spawn (spawn.h: no fork of the daemon), and on success start reading and timing. A spawn
  * failure (ENOENT, EACCES, a bad workdir) belongs to the run, not to start(): it is reported
  * through done on the next turn of the loop, so that done never runs inside start(). */
 static void spawn(struct shell *sh, struct run *r, const Raftcron__ShellExec *s, char **argv,
-                  char **env)
+                  char **env, const struct privileges *priv)
 {
     uv_pipe_init(sh->loop, &r->out, 0);
     uv_pipe_init(sh->loop, &r->err, 0);
@@ -498,7 +558,19 @@ static void spawn(struct shell *sh, struct run *r, const Raftcron__ShellExec *s,
         .cwd = cwd,
         .fds = {devnull, out[1], err[1]},
         .new_session = true, /* the run leads its own process group */
+        .rlimits = priv->rlimits,
+        .n_rlimits = priv->n_rlimits,
+        .set_umask = true,
+        .umask = 022, /* the daemon's own is 077: a job's files are the job's business */
     };
+    if (priv->user != NULL) {
+        o.set_user = true;
+        o.uid = (uid_t)priv->user->uid;
+        o.gid = (gid_t)priv->user->gid;
+        o.groups = priv->groups;
+        o.n_groups =
+            priv->user->n_groups < SPAWN_GROUPS_MAX ? priv->user->n_groups : SPAWN_GROUPS_MAX;
+    }
     struct spawn_result res;
     int rv = spawnProcess(&o, &res);
     int child_ends[3] = {devnull, out[1], err[1]};
@@ -549,8 +621,23 @@ static int shellStart(struct exec_backend *b, const struct exec_request *in, exe
         (rv = checkSpec(&req, b->errmsg, sizeof b->errmsg)) != 0) {
         return rv;
     }
-    if ((rv = execEnvBuild((const char *const *)environ, &req, &env, b->errmsg,
-                           sizeof b->errmsg)) != 0) {
+    struct privileges priv;
+    if ((rv = privilegesOf(b, &req, &priv)) != 0) {
+        return rv;
+    }
+    char home[300], user[80], logname[90];
+    const char *identity[4] = {NULL};
+    if (priv.user != NULL) {
+        snprintf(home, sizeof home, "HOME=%s", priv.user->home);
+        snprintf(user, sizeof user, "USER=%s", priv.user->name);
+        snprintf(logname, sizeof logname, "LOGNAME=%s", priv.user->name);
+        identity[0] = home;
+        identity[1] = user;
+        identity[2] = logname;
+    }
+    if ((rv = execEnvBuild((const char *const *)environ,
+                           b->security != NULL ? b->security->env_keep : NULL, identity, &req, &env,
+                           b->errmsg, sizeof b->errmsg)) != 0) {
         return rv;
     }
     argv = buildArgv(req.spec->shell);
@@ -564,7 +651,7 @@ static int shellStart(struct exec_backend *b, const struct exec_request *in, exe
         goto err_after_argv;
     }
     linkRun(sh, r);
-    spawn(sh, r, req.spec->shell, argv, env);
+    spawn(sh, r, req.spec->shell, argv, env, &priv);
     free(argv);
     execEnvFree(env);
     *out = &r->h;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,10 +61,37 @@ static int childMain(void *arg)
             goto fail;
         }
     }
-    /* No descriptor of the daemon reaches the job (Raft and RPC sockets, the data dir). */
+    /* No descriptor of the daemon reaches the job (Raft and RPC sockets, the data dir, and
+     * whatever the daemon inherited without close-on-exec). */
     if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
         for (long fd = 3; fd < 65536; fd++) {
             (void)syscall(SYS_close, fd);
+        }
+    }
+    for (size_t i = 0; i < o->n_rlimits; i++) {
+        struct rlimit lim;
+        lim.rlim_cur = lim.rlim_max =
+            o->rlimits[i].value == UINT64_MAX ? RLIM_INFINITY : (rlim_t)o->rlimits[i].value;
+        if (syscall(SYS_prlimit64, 0L, (long)o->rlimits[i].resource, &lim, NULL) != 0) {
+            c->step = "setrlimit";
+            goto fail;
+        }
+    }
+    if (o->set_umask) {
+        (void)syscall(SYS_umask, (long)o->umask);
+    }
+    if (o->set_user) {
+        if (syscall(SYS_setgroups, (long)o->n_groups, o->groups) != 0) {
+            c->step = "setgroups";
+            goto fail;
+        }
+        if (syscall(SYS_setresgid, (long)o->gid, (long)o->gid, (long)o->gid) != 0) {
+            c->step = "setgid";
+            goto fail;
+        }
+        if (syscall(SYS_setresuid, (long)o->uid, (long)o->uid, (long)o->uid) != 0) {
+            c->step = "setuid";
+            goto fail;
         }
     }
     if (o->cwd != NULL && syscall(SYS_chdir, o->cwd) != 0) {

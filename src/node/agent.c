@@ -27,7 +27,8 @@ struct agent {
     struct execs execs;
     struct worker worker;
     struct link link;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
+    struct credentials *creds;
     bool stopping;
 };
 
@@ -62,14 +63,29 @@ static void onSignal(uv_signal_t *s, int signum)
     a->stopping = true;
     uv_close((uv_handle_t *)&a->sigterm, NULL);
     uv_close((uv_handle_t *)&a->sigint, NULL);
+    uv_close((uv_handle_t *)&a->sighup, NULL);
     linkClose(&a->link, linkClosed);
 }
 
-int agentRun(const struct rc_config *cfg)
+static void onReload(uv_signal_t *s, int signum)
+{
+    struct agent *a = s->data;
+    char err[RC_ERRMSG_SIZE];
+    (void)signum;
+    if (credentialsReload(a->creds, err, sizeof err) != 0) {
+        logWarn("reload failed; the previous credentials stay in force", "error", "%s", err);
+    } else {
+        logInfo("credentials reloaded (SIGHUP)");
+    }
+}
+
+int agentRun(const struct rc_config *cfg, struct credentials *creds,
+             const struct exec_security *exec)
 {
     static struct agent a;
     memset(&a, 0, sizeof a);
     a.cfg = cfg;
+    a.creds = creds;
     if (cfg->rpc_addr[0] != '\0') {
         snprintf(a.address, sizeof a.address, "%s", cfg->rpc_addr);
     } else {
@@ -81,9 +97,11 @@ int agentRun(const struct rc_config *cfg)
     ioUvInit(&a.io, &a.loop, NULL);
     uv_signal_init(&a.loop, &a.sigterm);
     uv_signal_init(&a.loop, &a.sigint);
-    a.sigterm.data = a.sigint.data = &a;
+    uv_signal_init(&a.loop, &a.sighup);
+    a.sigterm.data = a.sigint.data = a.sighup.data = &a;
     uv_signal_start(&a.sigterm, onSignal, SIGTERM);
     uv_signal_start(&a.sigint, onSignal, SIGINT);
+    uv_signal_start(&a.sighup, onReload, SIGHUP);
     logSetRaftState(0, "agent");
     struct worker_identity me = {.id = cfg->id,
                                  .address = a.address,
@@ -97,6 +115,7 @@ int agentRun(const struct rc_config *cfg)
         .n_conns = cfg->n_conns,
         .sql_pool_size = cfg->sql_pool_size,
         .http_ca_file = cfg->http_ca_file[0] != '\0' ? cfg->http_ca_file : NULL,
+        .security = exec,
     };
     struct worker_execs execs;
     int rv = execsOpen(&a.execs, &a.loop, &ec, &execs);
@@ -112,14 +131,16 @@ int agentRun(const struct rc_config *cfg)
         a.stopping = true;
         uv_close((uv_handle_t *)&a.sigterm, NULL);
         uv_close((uv_handle_t *)&a.sigint, NULL);
+        uv_close((uv_handle_t *)&a.sighup, NULL);
     } else {
         struct link_options lo = {.loop = &a.loop,
                                   .worker = &a.worker,
                                   .dispatch = NULL,
                                   .target = joinTarget,
                                   .target_ctx = &a,
-                                  .auth_token = cfg->auth_token[0] != '\0' ? cfg->auth_token : NULL,
-                                  .max_frame = 0};
+                                  .auth_token = creds->token[0] != '\0' ? creds->token : NULL,
+                                  .max_frame = 0,
+                                  .tls = creds->client};
         linkStart(&a.link, &lo);
         logInfo("worker agent started", "join", "%s", cfg->join, "capacity", "%u",
                 cfg->max_parallel);

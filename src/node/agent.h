@@ -12,8 +12,12 @@
 #define RC_NODE_AGENT_H
 
 #include "core/confparse.h"
+#include "credentials.h"
+#include "exec/exec.h"
 
-/* Run the agent until stopped; returns the process exit status. */
-int agentRun(const struct rc_config *cfg);
+/* Run the agent until stopped; returns the process exit status. creds (token, TLS; reloaded on
+ * SIGHUP) and exec (its executors' limits) are borrowed. */
+int agentRun(const struct rc_config *cfg, struct credentials *creds,
+             const struct exec_security *exec);
 
 #endif /* RC_NODE_AGENT_H */

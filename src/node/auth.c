@@ -378,6 +378,21 @@ int authInit(struct auth *a, const struct auth_options *o, char *err, size_t err
     return 0;
 }
 
+int authSetSecret(struct auth *a, const char *secret)
+{
+    char *copy = NULL;
+    if (secret != NULL && secret[0] != '\0' && (copy = strdup(secret)) == NULL) {
+        return RC_ENOMEM;
+    }
+    if (a->secret != NULL) {
+        OPENSSL_cleanse(a->secret, strlen(a->secret));
+        free(a->secret);
+    }
+    a->secret = copy;
+    a->enabled = a->secret != NULL || a->hmac_key != NULL || a->n_keys > 0;
+    return 0;
+}
+
 void authClose(struct auth *a)
 {
     if (a->secret != NULL) {

@@ -57,6 +57,9 @@ struct auth {
  * file and what is wrong with it. Free with authClose (also after a failure). */
 int authInit(struct auth *a, const struct auth_options *o, char *err, size_t errlen);
 void authClose(struct auth *a);
+/* Replace the shared secret (SIGHUP re-read the token file; NULL or "": none). Returns 0 or
+ * RC_ENOMEM (the old one stays). */
+int authSetSecret(struct auth *a, const char *secret);
 
 /*
  * The principal of a credential (token "" when the request carries none) at now_us:

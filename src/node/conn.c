@@ -8,12 +8,7 @@
 #include "core/err.h"
 #include "log.h"
 
-struct write_req {
-    uv_write_t req;
-    struct conn *conn;
-    uint8_t *owned;  /* connSendFrame's buffer, or NULL */
-    uint8_t bytes[]; /* header + payload (connSend) */
-};
+#define AUTH_FAILURES_MAX 3
 
 static uint64_t next_conn_id = 1;
 
@@ -40,9 +35,14 @@ void connUnref(struct conn *c)
     }
 }
 
-static void closed(uv_handle_t *h)
+static struct conn *connOf(struct sstream *s)
 {
-    struct conn *c = h->data;
+    return (struct conn *)((char *)s - offsetof(struct conn, stream));
+}
+
+static void closed(struct sstream *s)
+{
+    struct conn *c = connOf(s);
     setState(c, CONN_CLOSED);
     if (c->closed_cb != NULL) {
         c->closed_cb(c);
@@ -67,15 +67,52 @@ void connClose(struct conn *c)
         c->hook = NULL;
         fn(c, c->hook_data);
     }
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    uv_close((uv_handle_t *)&c->tcp, closed);
+    sstreamClose(&c->stream, closed);
 }
 
-static void allocBuf(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* Reading goes on only while the peer reads its replies and its calls are answered. */
+static void backpressure(struct conn *c)
 {
-    (void)h;
-    buf->base = malloc(suggested);
-    buf->len = buf->base != NULL ? suggested : 0;
+    if (c->state != CONN_OPEN) {
+        return;
+    }
+    size_t queued = sstreamQueued(&c->stream);
+    if (!c->stream.paused && (queued > CONN_QUEUE_MAX || c->calls > CONN_CALLS_MAX)) {
+        sstreamPause(&c->stream);
+    } else if (c->stream.paused && queued < CONN_QUEUE_MAX / 2 && c->calls < CONN_CALLS_MAX / 2) {
+        sstreamResume(&c->stream);
+    }
+}
+
+void connCallStarted(struct conn *c)
+{
+    c->calls++;
+    backpressure(c);
+}
+
+void connCallEnded(struct conn *c)
+{
+    assert(c->calls > 0);
+    c->calls--;
+    backpressure(c);
+}
+
+void connAuthenticated(struct conn *c)
+{
+    if (!c->authenticated) {
+        c->authenticated = true;
+        c->auth_failures = 0;
+        frameDecoderSetMax(&c->dec, c->limits.max_frame);
+    }
+}
+
+void connAuthFailed(struct conn *c)
+{
+    if (++c->auth_failures >= AUTH_FAILURES_MAX) {
+        LOG_WARN("rpc: closing a connection after failed authentications", "conn", "%llu",
+                 (unsigned long long)c->id, "peer", "%s", c->peer);
+        connClose(c);
+    }
 }
 
 static void onFrame(const struct rc_frame *f, void *arg)
@@ -86,27 +123,65 @@ static void onFrame(const struct rc_frame *f, void *arg)
     }
 }
 
-static void onRead(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+static void onRead(struct sstream *s, const uint8_t *data, size_t len)
 {
-    struct conn *c = s->data;
-    if (n > 0) {
-        connRef(c); /* a frame callback may close the connection */
-        int rv = frameDecoderFeed(&c->dec, (const uint8_t *)buf->base, (size_t)n, onFrame, c);
-        if (rv != 0) {
-            LOG_WARN("rpc: protocol error, closing the connection", "conn", "%llu",
-                     (unsigned long long)c->id, "peer", "%s", c->peer, "error", "%s",
-                     frameDecoderError(&c->dec));
-            connClose(c);
-        }
-        connUnref(c);
-    } else if (n < 0) {
+    struct conn *c = connOf(s);
+    c->active_ms = uv_now(s->tcp.loop);
+    connRef(c); /* a frame callback may close the connection */
+    int rv = frameDecoderFeed(&c->dec, data, len, onFrame, c);
+    if (rv != 0) {
+        LOG_WARN("rpc: protocol error, closing the connection", "conn", "%llu",
+                 (unsigned long long)c->id, "peer", "%s", c->peer, "error", "%s",
+                 frameDecoderError(&c->dec));
         connClose(c);
     }
-    free(buf->base);
+    connUnref(c);
 }
 
-int connAccept(uv_stream_t *server, size_t max_frame, conn_frame_cb cb, void *data,
-               struct conn **out)
+static void onReady(struct sstream *s)
+{
+    struct conn *c = connOf(s);
+    c->ready = true;
+    c->peer_verified = sstreamPeerName(s, c->peer_name, sizeof c->peer_name);
+}
+
+static void onError(struct sstream *s, const char *why)
+{
+    struct conn *c = connOf(s);
+    if (!c->ready) {
+        LOG_DEBUG("rpc: TLS handshake failed", "conn", "%llu", (unsigned long long)c->id, "peer",
+                  "%s", c->peer, "error", "%s", why);
+    }
+    connClose(c);
+}
+
+static void onWritten(struct sstream *s)
+{
+    backpressure(connOf(s));
+}
+
+static const struct sstream_callbacks callbacks = {
+    .ready = onReady, .read = onRead, .error = onError, .written = onWritten};
+
+static void peerName(uv_tcp_t *tcp, char *buf, size_t len)
+{
+    struct sockaddr_storage sa;
+    int n = sizeof sa;
+    char ip[48] = "?";
+    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&sa, &n) != 0) {
+        return;
+    }
+    if (sa.ss_family == AF_INET) {
+        uv_ip4_name((struct sockaddr_in *)&sa, ip, sizeof ip);
+        snprintf(buf, len, "%s:%d", ip, ntohs(((struct sockaddr_in *)&sa)->sin_port));
+    } else {
+        uv_ip6_name((struct sockaddr_in6 *)&sa, ip, sizeof ip);
+        snprintf(buf, len, "[%s]:%d", ip, ntohs(((struct sockaddr_in6 *)&sa)->sin6_port));
+    }
+}
+
+int connAccept(uv_stream_t *server, struct tls_ctx *tls, const struct conn_limits *limits,
+               bool open, conn_frame_cb cb, void *data, struct conn **out)
 {
     struct conn *c = calloc(1, sizeof *c);
     if (c == NULL) {
@@ -116,43 +191,24 @@ int connAccept(uv_stream_t *server, size_t max_frame, conn_frame_cb cb, void *da
     c->data = data;
     c->id = next_conn_id++;
     c->refs = 1; /* the handle's */
-    frameDecoderInit(&c->dec, max_frame);
-    uv_tcp_init(server->loop, &c->tcp);
-    c->tcp.data = c;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
-        c->state = CONN_OPEN;
+    c->limits = *limits;
+    c->limits.preauth_frame =
+        c->limits.preauth_frame != 0 ? c->limits.preauth_frame : CONN_PREAUTH_FRAME;
+    c->authenticated = open;
+    frameDecoderInit(&c->dec, open ? c->limits.max_frame : c->limits.preauth_frame);
+    sstreamInit(&c->stream, server->loop);
+    c->opened_ms = c->active_ms = uv_now(server->loop);
+    if (uv_accept(server, (uv_stream_t *)&c->stream.tcp) != 0) {
         connClose(c);
         return RC_EIO;
     }
-    uv_tcp_nodelay(&c->tcp, 1);
-    struct sockaddr_storage sa;
-    int len = sizeof sa;
-    char ip[48] = "?";
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &len) == 0) {
-        if (sa.ss_family == AF_INET) {
-            uv_ip4_name((struct sockaddr_in *)&sa, ip, sizeof ip);
-            snprintf(c->peer, sizeof c->peer, "%s:%d", ip,
-                     ntohs(((struct sockaddr_in *)&sa)->sin_port));
-        } else {
-            uv_ip6_name((struct sockaddr_in6 *)&sa, ip, sizeof ip);
-            snprintf(c->peer, sizeof c->peer, "[%s]:%d", ip,
-                     ntohs(((struct sockaddr_in6 *)&sa)->sin6_port));
-        }
+    peerName(&c->stream.tcp, c->peer, sizeof c->peer);
+    if (sstreamStart(&c->stream, tls, &callbacks) != 0) {
+        connClose(c);
+        return RC_EIO;
     }
-    uv_read_start((uv_stream_t *)&c->tcp, allocBuf, onRead);
     *out = c;
     return 0;
-}
-
-static void written(uv_write_t *req, int status)
-{
-    struct write_req *w = (struct write_req *)req;
-    if (status != 0) {
-        connClose(w->conn);
-    }
-    connUnref(w->conn);
-    free(w->owned);
-    free(w);
 }
 
 void connSendFrame(struct conn *c, uint8_t *frame, size_t len)
@@ -161,22 +217,11 @@ void connSendFrame(struct conn *c, uint8_t *frame, size_t len)
         free(frame);
         return;
     }
-    struct write_req *w = malloc(sizeof *w);
-    if (w == NULL) {
-        free(frame);
+    if (sstreamWrite(&c->stream, frame, len) != 0) {
         connClose(c);
         return;
     }
-    w->conn = c;
-    w->owned = frame;
-    connRef(c);
-    uv_buf_t buf = uv_buf_init((char *)frame, (unsigned)len);
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, written) != 0) {
-        connUnref(c);
-        free(frame);
-        free(w);
-        connClose(c);
-    }
+    backpressure(c);
 }
 
 void connSend(struct conn *c, uint8_t type, uint32_t stream, const void *payload, size_t len)
@@ -184,22 +229,14 @@ void connSend(struct conn *c, uint8_t type, uint32_t stream, const void *payload
     if (c->state != CONN_OPEN) {
         return;
     }
-    struct write_req *w = malloc(sizeof *w + RC_FRAME_HEADER_SIZE + len);
-    if (w == NULL) {
+    uint8_t *buf = malloc(RC_FRAME_HEADER_SIZE + len);
+    if (buf == NULL) {
         connClose(c);
         return;
     }
-    w->owned = NULL;
-    frameWriteHeader(w->bytes, type, stream, len);
+    frameWriteHeader(buf, type, stream, len);
     if (len > 0) {
-        memcpy(w->bytes + RC_FRAME_HEADER_SIZE, payload, len);
+        memcpy(buf + RC_FRAME_HEADER_SIZE, payload, len);
     }
-    w->conn = c;
-    connRef(c);
-    uv_buf_t buf = uv_buf_init((char *)w->bytes, (unsigned)(RC_FRAME_HEADER_SIZE + len));
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, written) != 0) {
-        connUnref(c);
-        free(w);
-        connClose(c);
-    }
+    connSendFrame(c, buf, RC_FRAME_HEADER_SIZE + len);
 }

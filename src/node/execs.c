@@ -39,6 +39,10 @@ int execsOpen(struct execs *e, uv_loop_t *loop, const struct execs_config *c,
         goto err_after_http;
     }
     e->open = 4;
+    execSetSecurity(&e->shell, c->security);
+    execSetSecurity(&e->noop, c->security);
+    execSetSecurity(&e->http, c->security);
+    execSetSecurity(&e->sql, c->security);
     *out = (struct worker_execs){
         .shell = &e->shell, .noop = &e->noop, .http = &e->http, .sql = &e->sql};
     return 0;

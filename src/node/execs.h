@@ -16,8 +16,9 @@
 struct execs_config {
     const struct rc_conf_conn *conns; /* named PostgreSQL connections (borrowed) */
     unsigned n_conns;
-    unsigned sql_pool_size;   /* 0: EXEC_SQL_POOL_DEFAULT */
-    const char *http_ca_file; /* NULL: libcurl's CA store */
+    unsigned sql_pool_size;               /* 0: EXEC_SQL_POOL_DEFAULT */
+    const char *http_ca_file;             /* NULL: libcurl's CA store */
+    const struct exec_security *security; /* borrowed, NULL: none (exec.h) */
 };
 
 struct execs {

@@ -681,7 +681,7 @@ int httpStart(struct http_server *s, struct node *n, const char *addr, size_t ma
     uv_timer_init(s->loop, &s->beat);
     s->beat.data = s;
     uv_timer_start(&s->beat, onBeat, BEAT_MS, BEAT_MS);
-    forwardInit(&s->fwd, s->loop);
+    forwardInit(&s->fwd, s->loop, n->opts.creds != NULL ? n->opts.creds->client : NULL);
     s->handles_open = 3;
     s->running = true;
     runMhd(s);

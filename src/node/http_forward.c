@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/client_conn.h"
 #include "core/err.h"
 #include "listener.h"
 #include "log.h"
@@ -13,7 +14,7 @@
 #define TICK_MS 500
 
 struct forward_conn {
-    uv_tcp_t tcp;
+    struct sstream s; /* plain, or TLS with the node's client context */
     uv_connect_t connect;
     struct http_forward *f;
     enum forward_state state;
@@ -30,11 +31,6 @@ struct forward_call {
     uint8_t *frame; /* owned until written */
     size_t frame_len;
     struct forward_call *next;
-};
-
-struct write_req {
-    uv_write_t req;
-    uint8_t *frame;
 };
 
 static void setState(struct forward_conn *c, enum forward_state to)
@@ -88,9 +84,9 @@ static void failCalls(struct http_forward *f, struct forward_conn *conn, int sta
     }
 }
 
-static void closed(uv_handle_t *h)
+static void closed(struct sstream *st)
 {
-    struct forward_conn *c = h->data;
+    struct forward_conn *c = st->data;
     struct http_forward *f = c->f;
     frameDecoderClose(&c->dec);
     free(c);
@@ -114,35 +110,15 @@ static void closeConn(struct forward_conn *c, const char *why)
     snprintf(msg, sizeof msg, "forwarding to the leader at %s: %s", c->addr, why);
     failCalls(f, c, RC_STATUS_UNAVAILABLE, msg);
     f->closing++;
-    uv_close((uv_handle_t *)&c->tcp, closed);
-}
-
-static void written(uv_write_t *w, int status)
-{
-    struct write_req *wr = (struct write_req *)w;
-    struct forward_conn *c = w->handle->data;
-    free(wr->frame);
-    free(wr);
-    if (status != 0 && status != UV_ECANCELED) {
-        closeConn(c, uv_strerror(status));
-    }
+    sstreamClose(&c->s, closed);
 }
 
 static void writeCall(struct forward_conn *c, struct forward_call *call)
 {
-    struct write_req *wr = malloc(sizeof *wr);
-    if (wr == NULL) {
-        closeConn(c, "out of memory");
-        return;
-    }
-    wr->frame = call->frame;
+    uint8_t *frame = call->frame;
     call->frame = NULL;
-    uv_buf_t buf = uv_buf_init((char *)wr->frame, (unsigned)call->frame_len);
-    int rv = uv_write(&wr->req, (uv_stream_t *)&c->tcp, &buf, 1, written);
-    if (rv != 0) {
-        free(wr->frame);
-        free(wr);
-        closeConn(c, uv_strerror(rv));
+    if (sstreamWrite(&c->s, frame, call->frame_len) != 0) { /* it took frame */
+        closeConn(c, "cannot write");
     }
 }
 
@@ -175,24 +151,43 @@ static void onFrame(const struct rc_frame *fr, void *arg)
     }
 }
 
-static void allocBuf(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void onRead(struct sstream *st, const uint8_t *data, size_t n)
 {
-    (void)h;
-    buf->base = malloc(suggested);
-    buf->len = buf->base != NULL ? suggested : 0;
+    struct forward_conn *c = st->data;
+    if (c->state == FORWARD_OPEN && frameDecoderFeed(&c->dec, data, n, onFrame, c) != 0) {
+        closeConn(c, frameDecoderError(&c->dec));
+    }
 }
 
-static void onRead(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+static void onError(struct sstream *st, const char *why)
 {
-    struct forward_conn *c = s->data;
-    if (n > 0 &&
-        frameDecoderFeed(&c->dec, (const uint8_t *)buf->base, (size_t)n, onFrame, c) != 0) {
-        closeConn(c, frameDecoderError(&c->dec));
-    } else if (n < 0) {
-        closeConn(c, n == UV_EOF ? "connection closed" : uv_strerror((int)n));
-    }
-    free(buf->base);
+    closeConn(st->data, why);
 }
+
+/* Connected (and, with TLS, the leader's certificate checked against its address). */
+static void onReady(struct sstream *st)
+{
+    struct forward_conn *c = st->data;
+    if (c->state != FORWARD_CONNECTING) {
+        return;
+    }
+    char host[256], port[16];
+    if (sstreamIsTls(st) &&
+        (clientConnSplitAddr(c->addr, host, sizeof host, port, sizeof port) != 0 ||
+         !sstreamPeerMatches(st, host))) {
+        closeConn(c, "the leader's certificate is not valid for its address");
+        return;
+    }
+    setState(c, FORWARD_OPEN);
+    for (struct forward_call *call = c->f->calls; call != NULL; call = call->next) {
+        if (call->conn == c && call->frame != NULL && c->state == FORWARD_OPEN) {
+            writeCall(c, call);
+        }
+    }
+}
+
+static const struct sstream_callbacks callbacks = {
+    .ready = onReady, .read = onRead, .error = onError};
 
 static void onConnect(uv_connect_t *req, int status)
 {
@@ -204,13 +199,8 @@ static void onConnect(uv_connect_t *req, int status)
         closeConn(c, uv_strerror(status));
         return;
     }
-    setState(c, FORWARD_OPEN);
-    uv_tcp_nodelay(&c->tcp, 1);
-    uv_read_start((uv_stream_t *)&c->tcp, allocBuf, onRead);
-    for (struct forward_call *call = c->f->calls; call != NULL; call = call->next) {
-        if (call->conn == c && call->frame != NULL && c->state == FORWARD_OPEN) {
-            writeCall(c, call);
-        }
+    if (sstreamStart(&c->s, c->f->tls, &callbacks) != 0) {
+        closeConn(c, "cannot start TLS");
     }
 }
 
@@ -228,11 +218,11 @@ static struct forward_conn *openConn(struct http_forward *f, const char *addr)
     c->f = f;
     snprintf(c->addr, sizeof c->addr, "%s", addr);
     frameDecoderInit(&c->dec, RC_FRAME_MAX_DEFAULT);
-    uv_tcp_init(f->loop, &c->tcp);
-    c->tcp.data = c;
+    sstreamInit(&c->s, f->loop);
+    c->s.data = c;
     c->connect.data = c;
     setState(c, FORWARD_CONNECTING);
-    int rv = uv_tcp_connect(&c->connect, &c->tcp, (struct sockaddr *)&sa, onConnect);
+    int rv = uv_tcp_connect(&c->connect, &c->s.tcp, (struct sockaddr *)&sa, onConnect);
     if (rv != 0) {
         c->state = FORWARD_CONNECTING;
         f->conn = c;
@@ -263,10 +253,11 @@ static void onTick(uv_timer_t *t)
     }
 }
 
-void forwardInit(struct http_forward *f, uv_loop_t *loop)
+void forwardInit(struct http_forward *f, uv_loop_t *loop, struct tls_ctx *tls)
 {
     memset(f, 0, sizeof *f);
     f->loop = loop;
+    f->tls = tls;
     uv_timer_init(loop, &f->timer);
     f->timer.data = f;
     f->open = true;

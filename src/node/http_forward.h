@@ -1,6 +1,7 @@
 /*
  * A follower's way to the leader for the REST API (http.h): the RPC request a REST call became
- * is sent, as packed, to the leader's RPC address over one persistent connection (pipelined,
+ * is sent, as packed, to the leader's RPC address over one persistent connection (plain or TLS
+ * as the node's own RPC clients; pipelined,
  * one stream per request), and the Response comes back to the caller. The leader checks the
  * credentials again: forwarding grants nothing.
  *
@@ -17,6 +18,7 @@
 #include <uv.h>
 
 #include "core/frame.h"
+#include "net/sstream.h"
 #include "rpc.pb-c.h"
 
 #define FORWARD_TIMEOUT_MS 15000
@@ -32,6 +34,7 @@ struct forward_conn;
 
 struct http_forward {
     uv_loop_t *loop;
+    struct tls_ctx *tls;        /* the node's client context (borrowed), or NULL: plain */
     struct forward_conn *conn;  /* private: the current connection, or NULL */
     struct forward_call *calls; /* private: unanswered, on any connection */
     uint32_t next_stream;
@@ -41,7 +44,8 @@ struct http_forward {
     void (*close_cb)(struct http_forward *f);
 };
 
-void forwardInit(struct http_forward *f, uv_loop_t *loop);
+/* tls: the context RPC connections to other nodes use (credentials.h "client"), or NULL. */
+void forwardInit(struct http_forward *f, uv_loop_t *loop, struct tls_ctx *tls);
 /* Send a packed Request (copied) to addr. Returns 0 (cb will fire) or RC_ENOMEM / RC_EINVAL. */
 int forwardSend(struct http_forward *f, const char *addr, const uint8_t *req, size_t len,
                 forward_cb cb, void *data);

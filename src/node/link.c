@@ -36,16 +36,12 @@ struct local_report {
     uint64_t sessions; /* the session it was sent on */
 };
 
-struct write_req {
-    uv_write_t req;
-    uint8_t *buf;
-};
-
 static void setState(struct link *l, enum link_state to);
 
-/* One connection attempt: the handle and its connect request live and die together. */
+/* One connection attempt: the stream (plain or TLS) and its connect request live and die
+ * together. */
 struct link_tcp {
-    uv_tcp_t tcp;
+    struct sstream s;
     uv_connect_t connect;
     struct link *l;
 };
@@ -185,9 +181,9 @@ static void closeLocal(struct link *l)
 /* ---- TCP
  * ------------------------------------------------------------------------------------------ */
 
-static void tcpClosed(uv_handle_t *h)
+static void tcpClosed(struct sstream *s)
 {
-    struct link_tcp *t = h->data;
+    struct link_tcp *t = s->data;
     struct link *l = t->l;
     free(t);
     l->tcp_closing--;
@@ -208,9 +204,8 @@ static void forgetCalls(struct link *l)
 static void dropTcp(struct link *l)
 {
     if (l->tcp != NULL) {
-        uv_read_stop((uv_stream_t *)&l->tcp->tcp);
         l->tcp_closing++;
-        uv_close((uv_handle_t *)&l->tcp->tcp, tcpClosed);
+        sstreamClose(&l->tcp->s, tcpClosed);
         l->tcp = NULL;
     }
     /* The decoder may be inside a frame callback: it is started again by the next connection
@@ -232,33 +227,10 @@ static void broken(struct link *l, const char *why)
         l->backoff_ms * 2 > LINK_BACKOFF_MAX_MS ? LINK_BACKOFF_MAX_MS : l->backoff_ms * 2;
 }
 
-static void written(uv_write_t *req, int status)
-{
-    struct write_req *w = (struct write_req *)req;
-    struct link_tcp *t = req->handle->data;
-    free(w->buf);
-    free(w);
-    if (status != 0 && status != UV_ECANCELED && t->l->tcp == t) {
-        broken(t->l, uv_strerror(status));
-    }
-}
-
+/* The stream takes buf; a write that fails later ends the session (streamError). */
 static int sendFrame(struct link *l, uint8_t *buf, size_t len)
 {
-    struct write_req *w = malloc(sizeof *w);
-    if (w == NULL) {
-        free(buf);
-        return RC_ENOMEM;
-    }
-    w->buf = buf;
-    uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
-    int rv = uv_write(&w->req, (uv_stream_t *)&l->tcp->tcp, &b, 1, written);
-    if (rv != 0) {
-        free(buf);
-        free(w);
-        return RC_EIO;
-    }
-    return 0;
+    return sstreamWrite(&l->tcp->s, buf, len) != 0 ? RC_EIO : 0;
 }
 
 static int sendRequest(struct link *l, uint32_t stream, const char *method,
@@ -401,44 +373,41 @@ static void onFrame(const struct rc_frame *f, void *arg)
     }
 }
 
-static void allocBuf(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    (void)h;
-    buf->base = malloc(suggested);
-    buf->len = buf->base != NULL ? suggested : 0;
-}
-
-static void onRead(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+static void onRead(struct sstream *s, const uint8_t *data, size_t n)
 {
     struct link_tcp *t = s->data;
     struct link *l = t->l;
-    if (l->tcp != t) {
-        free(buf->base);
+    if (l->tcp != t || (l->state != LINK_OPENING && l->state != LINK_UP)) {
         return;
     }
-    if (n > 0 && (l->state == LINK_OPENING || l->state == LINK_UP)) {
-        if (frameDecoderFeed(&l->dec, (const uint8_t *)buf->base, (size_t)n, onFrame, l) != 0 &&
-            l->tcp == t) {
-            broken(l, frameDecoderError(&l->dec));
-        }
-    } else if (n < 0) {
-        broken(l, n == UV_EOF ? "closed by the leader" : uv_strerror((int)n));
+    if (frameDecoderFeed(&l->dec, data, n, onFrame, l) != 0 && l->tcp == t) {
+        broken(l, frameDecoderError(&l->dec));
     }
-    free(buf->base);
 }
 
-static void connected(uv_connect_t *req, int status)
+static void streamError(struct sstream *s, const char *why)
 {
-    struct link_tcp *t = req->data;
+    struct link_tcp *t = s->data;
+    if (t->l->tcp == t) {
+        broken(t->l, why);
+    }
+}
+
+/* Connected (and, with TLS, the leader's certificate verified): open the session. */
+static void streamReady(struct sstream *s)
+{
+    struct link_tcp *t = s->data;
     struct link *l = t->l;
     if (l->tcp != t || l->state != LINK_CONNECTING) {
-        return; /* an earlier attempt, closed meanwhile */
-    }
-    if (status != 0) {
-        broken(l, uv_strerror(status));
         return;
     }
-    uv_tcp_nodelay(&t->tcp, 1);
+    char host[256], port[16];
+    if (sstreamIsTls(s) &&
+        (clientConnSplitAddr(l->peer_addr, host, sizeof host, port, sizeof port) != 0 ||
+         !sstreamPeerMatches(s, host))) {
+        broken(l, "the leader's certificate is not valid for its address");
+        return;
+    }
     frameDecoderClose(&l->dec);
     frameDecoderInit(&l->dec, l->o.max_frame);
     struct worker_hello h;
@@ -456,7 +425,25 @@ static void connected(uv_connect_t *req, int status)
     }
     l->sessions++;
     l->heard_ms = uv_now(l->o.loop);
-    uv_read_start((uv_stream_t *)&t->tcp, allocBuf, onRead);
+}
+
+static const struct sstream_callbacks streamCallbacks = {
+    .ready = streamReady, .read = onRead, .error = streamError};
+
+static void connected(uv_connect_t *req, int status)
+{
+    struct link_tcp *t = req->data;
+    struct link *l = t->l;
+    if (l->tcp != t || l->state != LINK_CONNECTING) {
+        return; /* an earlier attempt, closed meanwhile */
+    }
+    if (status != 0) {
+        broken(l, uv_strerror(status));
+        return;
+    }
+    if (sstreamStart(&t->s, l->o.tls, &streamCallbacks) != 0) {
+        broken(l, "cannot start the connection");
+    }
 }
 
 static void checkSilence(uv_timer_t *t)
@@ -509,14 +496,14 @@ static void connectTo(struct link *l, const struct sockaddr *sa)
         return;
     }
     t->l = l;
-    uv_tcp_init(l->o.loop, &t->tcp);
-    t->tcp.data = t;
+    sstreamInit(&t->s, l->o.loop);
+    t->s.data = t;
     t->connect.data = t;
     l->tcp = t;
-    if (uv_tcp_connect(&t->connect, &t->tcp, sa, connected) != 0) {
+    if (uv_tcp_connect(&t->connect, &t->s.tcp, sa, connected) != 0) {
         l->tcp = NULL;
         l->tcp_closing++;
-        uv_close((uv_handle_t *)&t->tcp, tcpClosed);
+        sstreamClose(&t->s, tcpClosed);
         setState(l, LINK_BACKOFF);
         retryLater(l, l->backoff_ms);
     }

@@ -7,7 +7,7 @@
  *    Worker.Session call (stream 1): the leader answers with PUSH frames on it, and ends it
  *    with a Response (UNAVAILABLE and the leader hint when it no longer leads: the link goes
  *    there next). Reports are Worker.Report calls on the same connection, pipelined, each
- *    answered when committed. TCP_NODELAY, as every socket of ours.
+ *    answered when committed. TCP_NODELAY, as every socket of ours; TLS when the node has it.
  *  - local: the leader's own worker calls this node's dispatcher directly: no socket, no
  *    encoding ("the leader runs its own share with no RPC"). Answers are delivered from the
  *    loop, never inside the call that caused them.
@@ -28,6 +28,7 @@
 
 #include "core/frame.h"
 #include "dispatch.h"
+#include "net/sstream.h"
 #include "worker.h"
 
 #define LINK_BACKOFF_MIN_MS 20
@@ -61,6 +62,8 @@ struct link_options {
     void *target_ctx;
     const char *auth_token; /* or NULL; borrowed */
     size_t max_frame;       /* 0: RC_FRAME_MAX_DEFAULT */
+    struct tls_ctx *tls;    /* borrowed, NULL: plain TCP. The leader's certificate must be valid
+                             * for the host of the address dialled */
 };
 
 struct link_call;

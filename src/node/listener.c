@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "log.h"
+
+#define SWEEP_MS 1000
 
 int listenerParseAddr(const char *addr, struct sockaddr_storage *out, char *err, size_t errlen)
 {
@@ -53,6 +56,29 @@ static void connGone(struct conn *c)
         c->next->prev = c->prev;
     }
     c->next = c->prev = NULL;
+    l->n_conns--;
+}
+
+static void freeHandle(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* Over the cap: the connection is accepted only to be closed, so that the backlog drains and
+ * the peer learns at once. */
+static void refuse(struct listener *l, uv_stream_t *server)
+{
+    uv_tcp_t *tcp = malloc(sizeof *tcp);
+    if (tcp == NULL) {
+        return;
+    }
+    uv_tcp_init(server->loop, tcp);
+    (void)uv_accept(server, (uv_stream_t *)tcp);
+    uv_close((uv_handle_t *)tcp, freeHandle);
+    if (l->refused++ % 1000 == 0) {
+        LOG_WARN("rpc: connection limit reached; refusing connections", "limit", "%u",
+                 l->o.max_connections, "refused", "%llu", (unsigned long long)l->refused);
+    }
 }
 
 static void onConnection(uv_stream_t *server, int status)
@@ -61,8 +87,13 @@ static void onConnection(uv_stream_t *server, int status)
     if (status != 0 || !l->listening) {
         return;
     }
+    if (l->o.max_connections != 0 && l->n_conns >= l->o.max_connections) {
+        refuse(l, server);
+        return;
+    }
+    struct conn_limits limits = {.max_frame = l->o.max_frame};
     struct conn *c;
-    if (connAccept(server, l->max_frame, l->frame_cb, l->data, &c) != 0) {
+    if (connAccept(server, l->o.tls, &limits, l->o.open, l->frame_cb, l->data, &c) != 0) {
         return;
     }
     c->owner = l;
@@ -72,10 +103,33 @@ static void onConnection(uv_stream_t *server, int status)
         l->conns->prev = c;
     }
     l->conns = c;
+    l->n_conns++;
 }
 
-int listenerStart(struct listener *l, uv_loop_t *loop, const char *addr, size_t max_frame,
-                  conn_frame_cb cb, void *data, char *err, size_t errlen)
+/* Idle connections (no frame for idle_ms and no call in flight: a worker session heartbeats)
+ * and connections that did not authenticate in time. */
+static void sweepTick(uv_timer_t *t)
+{
+    struct listener *l = t->data;
+    uint64_t now = uv_now(t->loop);
+    for (struct conn *c = l->conns; c != NULL;) {
+        struct conn *next = c->next;
+        bool idle = l->o.idle_ms != 0 && c->calls == 0 && now - c->active_ms > l->o.idle_ms;
+        bool late = !c->authenticated && now - c->opened_ms > CONN_AUTH_TIMEOUT_MS;
+        if ((idle || late) && c->state == CONN_OPEN) {
+            l->idled++;
+            LOG_DEBUG("rpc: closing a connection", "conn", "%llu", (unsigned long long)c->id,
+                      "peer", "%s", c->peer, "reason", "%s",
+                      late ? "not authenticated in time" : "idle");
+            connClose(c);
+        }
+        c = next;
+    }
+}
+
+int listenerStart(struct listener *l, uv_loop_t *loop, const char *addr,
+                  const struct listener_options *o, conn_frame_cb cb, void *data, char *err,
+                  size_t errlen)
 {
     struct sockaddr_storage sa;
     int rv = listenerParseAddr(addr, &sa, err, errlen);
@@ -83,7 +137,7 @@ int listenerStart(struct listener *l, uv_loop_t *loop, const char *addr, size_t 
         return rv;
     }
     memset(l, 0, sizeof *l);
-    l->max_frame = max_frame;
+    l->o = *o;
     l->frame_cb = cb;
     l->data = data;
     uv_tcp_init(loop, &l->tcp);
@@ -96,6 +150,9 @@ int listenerStart(struct listener *l, uv_loop_t *loop, const char *addr, size_t 
         uv_close((uv_handle_t *)&l->tcp, NULL);
         return errSet(err, errlen, RC_EIO, "rpc listen on %s: %s", addr, uv_strerror(rv));
     }
+    uv_timer_init(loop, &l->sweep);
+    l->sweep.data = l;
+    uv_timer_start(&l->sweep, sweepTick, SWEEP_MS, SWEEP_MS);
     l->listening = true;
     return 0;
 }
@@ -103,7 +160,7 @@ int listenerStart(struct listener *l, uv_loop_t *loop, const char *addr, size_t 
 static void listenerClosed(uv_handle_t *h)
 {
     struct listener *l = h->data;
-    if (l->close_cb != NULL) {
+    if (--l->closing == 0 && l->close_cb != NULL) {
         l->close_cb(l);
     }
 }
@@ -117,5 +174,7 @@ void listenerClose(struct listener *l, listener_close_cb cb)
         connClose(c);
         c = next;
     }
+    l->closing = 2;
+    uv_close((uv_handle_t *)&l->sweep, listenerClosed);
     uv_close((uv_handle_t *)&l->tcp, listenerClosed);
 }

@@ -57,6 +57,25 @@ static int checkDataDir(const struct node_options *o, char *err, size_t errlen)
     if (mkdir(o->data_dir, 0700) != 0 && errno != EEXIST) {
         return errSet(err, errlen, RC_EIO, "data dir %s: %s", o->data_dir, strerror(errno));
     }
+    /* The log and snapshots hold every job's definition and run history: owner only
+     * (DESIGN.md §9). A directory of ours that others may read is tightened, with a warning;
+     * one of another user is refused. */
+    struct stat st;
+    if (stat(o->data_dir, &st) != 0) {
+        return errSet(err, errlen, RC_EIO, "data dir %s: %s", o->data_dir, strerror(errno));
+    }
+    if (st.st_uid != geteuid()) {
+        return errSet(err, errlen, RC_EINVAL, "data dir %s belongs to uid %u, not to this user",
+                      o->data_dir, (unsigned)st.st_uid);
+    }
+    if ((st.st_mode & 077) != 0) {
+        if (chmod(o->data_dir, 0700) != 0) {
+            return errSet(err, errlen, RC_EIO, "data dir %s: mode %03o, and chmod 700: %s",
+                          o->data_dir, (unsigned)(st.st_mode & 0777), strerror(errno));
+        }
+        logWarn("data dir was readable by others: made it 0700", "data", "%s", o->data_dir,
+                "mode_was", "%03o", (unsigned)(st.st_mode & 0777));
+    }
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", o->data_dir, NODE_ID_FILE);
     FILE *f = fopen(path, "r");
@@ -151,6 +170,31 @@ static void onApplied(struct cluster *c, void *data)
     }
 }
 
+/* A Raft connection refused before raft saw it (transport.h): logged, at most
+ * REFUSED_BURST lines every REFUSED_WINDOW_MS, so that a flood of attempts cannot flood the
+ * log; the next line says how many were left out. */
+#define REFUSED_BURST     10
+#define REFUSED_WINDOW_MS 10000
+
+static void onPeerRefused(struct cluster *c, void *data, const char *peer, const char *why)
+{
+    struct node *n = data;
+    (void)c;
+    uint64_t now = uv_now(n->loop);
+    if (n->refused_logged_ms == 0 || now - n->refused_logged_ms >= REFUSED_WINDOW_MS) {
+        n->refused_logged_ms = now;
+        n->refused_lines = 0;
+    }
+    if (n->refused_lines == REFUSED_BURST) {
+        n->refused_quiet++;
+        return;
+    }
+    n->refused_lines++;
+    logWarn("raft: refused a peer connection", "peer", "%s", peer, "reason", "%s", why,
+            "suppressed", "%u", n->refused_quiet);
+    n->refused_quiet = 0;
+}
+
 static void onCommit(struct cluster *c, void *data, int64_t latency_us)
 {
     struct node *n = data;
@@ -206,8 +250,12 @@ static void onClusterId(struct cluster *c, void *data, uint64_t peer_id, uint64_
 static void joinWork(uv_work_t *w)
 {
     struct node *n = w->data;
-    struct rc_client_options o = {
-        .endpoints = n->opts.join, .timeout_us = 10 * 1000000, .auth_token = n->opts.auth_token};
+    struct rc_client_options o = {.endpoints = n->opts.join,
+                                  .timeout_us = 10 * 1000000,
+                                  .auth_token = n->opts.auth_token,
+                                  .ca_file = n->opts.tls_ca,
+                                  .cert_file = n->opts.tls_cert,
+                                  .key_file = n->opts.tls_key};
     struct rc_client *cl;
     n->join_status = rc_client_open(&o, &cl);
     if (n->join_status != 0) {
@@ -382,9 +430,11 @@ static void closeRest(struct node *n)
     closeCluster(n);
     if (n->signals_open) {
         n->signals_open = false;
-        n->pending_close += 2;
+        n->pending_close += 4;
         uv_close((uv_handle_t *)&n->sigterm, handleClosed);
         uv_close((uv_handle_t *)&n->sigint, handleClosed);
+        uv_close((uv_handle_t *)&n->sighup, handleClosed);
+        uv_close((uv_handle_t *)&n->insecure, handleClosed);
     }
 }
 
@@ -522,6 +572,36 @@ static void onSignal(uv_signal_t *s, int signum)
     nodeStop(n);
 }
 
+/* SIGHUP: new certificates (a renewal) and a new token take effect for connections made from
+ * now on; open ones keep theirs. */
+static void onReload(uv_signal_t *s, int signum)
+{
+    struct node *n = s->data;
+    (void)signum;
+    if (n->opts.creds == NULL) {
+        return;
+    }
+    char err[RC_ERRMSG_SIZE];
+    if (credentialsReload(n->opts.creds, err, sizeof err) != 0) {
+        logWarn("reload failed; the previous credentials stay in force", "error", "%s", err);
+        return;
+    }
+    if (authSetSecret(&n->auth, n->opts.creds->token) != 0) {
+        logWarn("reload: out of memory; the previous token stays in force");
+    }
+    logInfo("credentials reloaded (SIGHUP)", "tls", "%s",
+            n->opts.creds->rpc_server != NULL ? "on" : "off", "token_file", "%s",
+            n->opts.creds->token_file[0] != '\0' ? n->opts.creds->token_file : "none");
+}
+
+static void insecureWarning(uv_timer_t *t)
+{
+    (void)t;
+    logWarn("--insecure: Raft and RPC listen beyond loopback without TLS or client "
+            "authentication; anyone who reaches the ports can run commands on every worker "
+            "(docs/security.md)");
+}
+
 /* ---- the node's own worker finds the leader through this node ---------------------------- */
 
 /* Where this node's worker reaches the leader: itself when it is the active leader, else the
@@ -563,7 +643,8 @@ static int startWorker(struct node *n, uv_loop_t *loop, const struct node_option
     struct execs_config ec = {.conns = opts->conns,
                               .n_conns = opts->n_conns,
                               .sql_pool_size = opts->sql_pool_size,
-                              .http_ca_file = opts->http_ca_file};
+                              .http_ca_file = opts->http_ca_file,
+                              .security = opts->exec};
     struct worker_execs execs;
     int rv = execsOpen(&n->execs, loop, &ec, &execs);
     if (rv != 0) {
@@ -586,7 +667,8 @@ static int startWorker(struct node *n, uv_loop_t *loop, const struct node_option
                               .target = memberTarget,
                               .target_ctx = n,
                               .auth_token = opts->auth_token,
-                              .max_frame = opts->max_frame};
+                              .max_frame = 0, /* what the leader sends: the client's limit */
+                              .tls = opts->creds != NULL ? opts->creds->client : NULL};
     linkStart(&n->link, &lo);
     n->worker_open = true;
     return 0;
@@ -621,12 +703,16 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
     n->opts = *opts;
     uv_signal_init(loop, &n->sigterm);
     uv_signal_init(loop, &n->sigint);
+    uv_signal_init(loop, &n->sighup);
+    uv_timer_init(loop, &n->insecure);
     uv_timer_init(loop, &n->join_timer);
     uv_timer_init(loop, &n->stop_timer);
     n->stop_timer_open = true;
     n->sigterm.data = n->sigint.data = n->join_timer.data = n->stop_timer.data = n;
+    n->sighup.data = n->insecure.data = n;
     uv_signal_start(&n->sigterm, onSignal, SIGTERM);
     uv_signal_start(&n->sigint, onSignal, SIGINT);
+    uv_signal_start(&n->sighup, onReload, SIGHUP);
     n->signals_open = true;
     metricsInit(&n->metrics, rpcNow());
     int rv = authInit(&n->auth, &opts->auth, err, errlen);
@@ -639,6 +725,11 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
     }
     if (rv == 0) {
         rv = checkDataDir(opts, err, errlen);
+    }
+    if (rv == 0 && opts->insecure) {
+        insecureWarning(&n->insecure);
+        uv_timer_start(&n->insecure, insecureWarning, 3600 * 1000, 3600 * 1000);
+        uv_unref((uv_handle_t *)&n->insecure);
     }
     if (rv != 0) {
         goto err_stop;
@@ -654,6 +745,11 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
         .heartbeat_timeout_ms = opts->heartbeat_timeout_ms,
         .snapshot_threshold = opts->snapshot_threshold,
         .snapshot_trailing = opts->snapshot_trailing,
+        .tls_server = opts->creds != NULL ? opts->creds->raft_server : NULL,
+        .tls_client = opts->creds != NULL ? opts->creds->raft_client : NULL,
+        .peer_tls_name = opts->peer_tls_name,
+        .secret = opts->creds != NULL && opts->creds->secret_len > 0 ? opts->creds->secret : NULL,
+        .secret_len = opts->creds != NULL ? opts->creds->secret_len : 0,
     };
     rv = clusterStart(&n->cluster, loop, &co, onChange, n, err, errlen);
     n->cluster_open = n->cluster.raft_open;
@@ -687,7 +783,14 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
         logWarn("recovered: this node is now the only voter of the cluster; remove --recover, "
                 "and add the other nodes back with empty data dirs and --join");
     }
-    rv = listenerStart(&n->rpc, loop, opts->rpc_addr, opts->max_frame, rpcOnFrame, n, err, errlen);
+    struct listener_options lo = {
+        .max_frame = opts->max_frame,
+        .tls = opts->creds != NULL ? opts->creds->rpc_server : NULL,
+        .open = !n->auth.enabled,
+        .max_connections = opts->rpc_max_connections,
+        .idle_ms = opts->rpc_idle_ms,
+    };
+    rv = listenerStart(&n->rpc, loop, opts->rpc_addr, &lo, rpcOnFrame, n, err, errlen);
     if (rv != 0) {
         goto err_stop;
     }
@@ -701,6 +804,7 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
     }
     n->cluster.applied_cb = onApplied;
     n->cluster.cluster_cb = onClusterId;
+    n->cluster.refused_cb = onPeerRefused;
     ioUvInit(&n->io, loop, &n->cluster);
     rv = startScheduler(n, opts);
     if (rv == 0 && !opts->no_execute) {

@@ -30,6 +30,7 @@
 #include "listener.h"
 #include "metrics.h"
 #include "orphan.h"
+#include "credentials.h"
 #include "raft/cluster.h"
 #include "worker.h"
 
@@ -68,6 +69,16 @@ struct node_options {
     unsigned n_conns;
     unsigned sql_pool_size;
     const char *http_ca_file; /* NULL: libcurl's CA store */
+    /* Security (docs/security.md). */
+    struct credentials *creds; /* borrowed: TLS contexts (NULL: plain), token, secret */
+    const char *tls_ca;        /* files, for the join client (NULL: plain) */
+    const char *tls_cert;
+    const char *tls_key;
+    const char *peer_tls_name;        /* NULL: peers' certificates name their addresses */
+    bool insecure;                    /* listening beyond loopback without protection: warn */
+    unsigned rpc_max_connections;     /* 0: no cap */
+    unsigned rpc_idle_ms;             /* 0: never idle */
+    const struct exec_security *exec; /* borrowed: this node's worker's limits (exec.h) */
     /* The REST API (http.h) and credentials (auth.h); strings borrowed. */
     const char *http_addr; /* NULL: no HTTP listener */
     size_t http_max_body;
@@ -98,8 +109,13 @@ struct node {
     struct orphan orphan; /* stops this node once it learns it was removed */
     bool orphan_open;
     uv_signal_t sigterm, sigint;
-    uv_timer_t join_timer; /* retries the join request until it succeeds */
-    uv_timer_t stop_timer; /* polls the drain, then bounds the leadership transfer */
+    uv_signal_t sighup;         /* reload the TLS files and the token file */
+    uv_timer_t insecure;        /* repeats the --insecure warning every hour */
+    uint64_t refused_logged_ms; /* rate limit of "peer refused" lines: window start */
+    unsigned refused_lines;     /* lines logged in the window */
+    unsigned refused_quiet;     /* refusals not logged since the last line */
+    uv_timer_t join_timer;      /* retries the join request until it succeeds */
+    uv_timer_t stop_timer;      /* polls the drain, then bounds the leadership transfer */
     bool stop_timer_open;
     bool transfer_pending;
     unsigned transfer_tries;

@@ -10,6 +10,7 @@
 #include "conn.h"
 #include "core/err.h"
 #include "core/frame.h"
+#include "core/pbuf.h"
 #include "metrics.h"
 #include "node.h"
 
@@ -117,6 +118,9 @@ static void sendResponse(struct conn *c, uint32_t stream, Raftcron__Response *re
 
 static void callFree(struct rpc_call *call)
 {
+    if (call->conn != NULL) {
+        connCallEnded(call->conn);
+    }
     if (call->msg != NULL) {
         protobuf_c_message_free_unpacked(call->msg, NULL);
     }
@@ -190,13 +194,20 @@ void rpcReplyNotLeader(struct rpc_call *call)
     replyWith(call, &resp, NULL);
 }
 
+/* The same bounds as the envelope's (frame.c): a payload costs memory near its own size, its
+ * strings are UTF-8 without NUL, whatever method it is for. */
 ProtobufCMessage *rpcUnpack(struct rpc_call *call, const ProtobufCMessageDescriptor *desc)
 {
-    ProtobufCMessage *m =
-        protobuf_c_message_unpack(desc, NULL, call->req->payload.len, call->req->payload.data);
-    if (m == NULL) {
-        rpcReplyf(call, RC_STATUS_INVALID_ARGUMENT, "%s: malformed %s payload (%zu bytes)",
-                  call->req->method, desc->short_name, call->req->payload.len);
+    char err[RC_ERRMSG_SIZE];
+    ProtobufCMessage *m = NULL;
+    int rv = pbufUnpackBounded(desc, call->req->payload.data, call->req->payload.len, NULL, &m, err,
+                               sizeof err);
+    if (rv != 0) {
+        rpcReplyf(call,
+                  rv == RC_ENOMEM    ? RC_STATUS_RESOURCE_EXHAUSTED
+                  : rv == RC_ETOOBIG ? RC_STATUS_RESOURCE_EXHAUSTED
+                                     : RC_STATUS_INVALID_ARGUMENT,
+                  "%s: payload refused: %s", call->req->method, err);
         return NULL;
     }
     call->msg = m;
@@ -371,17 +382,24 @@ static void startCall(struct node *n, Raftcron__Request *req, const struct origi
     int status = RC_STATUS_OK;
     char msg[RC_ERRMSG_SIZE + 64];
     const char *reject = refusal(n, req, call, &status, msg, sizeof msg);
+    if (o->conn != NULL && status != RC_STATUS_UNAUTHENTICATED) {
+        connAuthenticated(o->conn); /* the credential is right (or none is asked) */
+    }
     if (reject != NULL) {
         metricsRpc(&n->metrics, req->method, status, 0);
         immediate(o, req->method, status, reject);
         raftcron__request__free_unpacked(req, NULL);
         free(call);
+        if (o->conn != NULL && status == RC_STATUS_UNAUTHENTICATED) {
+            connAuthFailed(o->conn);
+        }
         return;
     }
     call->node = n;
     call->conn = o->conn;
     if (o->conn != NULL) {
         connRef(o->conn);
+        connCallStarted(o->conn);
     }
     call->stream = o->stream;
     call->sink = o->sink;
@@ -458,7 +476,11 @@ void rpcOnFrame(struct conn *c, uint8_t type, uint32_t stream, const uint8_t *pa
         onRequest(n, c, stream, payload, len);
         break;
     case RC_FRAME_PING:
-        connSend(c, RC_FRAME_PONG, stream, payload, len);
+        /* Only for a peer that proved who it is: echoing anyone's PINGs would let a stranger
+         * fill our memory with replies it never reads (conn.h bounds the rest). */
+        if (c->authenticated) {
+            connSend(c, RC_FRAME_PONG, stream, payload, len);
+        }
         break;
     case RC_FRAME_CANCEL:
     case RC_FRAME_PONG:

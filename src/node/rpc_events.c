@@ -58,7 +58,7 @@ static void pushBatch(struct watch *w, const Raftcron__EventBatch *b)
 static void onPoll(uv_timer_t *t)
 {
     struct watch *w = t->data;
-    if (w->call->conn->tcp.write_queue_size < WATCH_QUEUE_MAX / 2) {
+    if (sstreamQueued(&w->call->conn->stream) < WATCH_QUEUE_MAX / 2) {
         eventsWake(&w->node->events, &w->sub);
     } else {
         uv_timer_start(&w->poll, onPoll, WATCH_POLL_MS, 0);
@@ -69,7 +69,7 @@ static bool deliver(void *data, const Raftcron__Event *e, bool last)
 {
     struct watch *w = data;
     (void)last;
-    if (w->call->conn->tcp.write_queue_size > WATCH_QUEUE_MAX) {
+    if (sstreamQueued(&w->call->conn->stream) > WATCH_QUEUE_MAX) {
         uv_timer_start(&w->poll, onPoll, WATCH_POLL_MS, 0);
         return false;
     }

@@ -6,6 +6,8 @@
 #include "api.pb-c.h"
 #include "core/command.h"
 #include "core/err.h"
+#include "core/execpolicy.h"
+#include "exec/exec.h"
 #include "core/fsm.h"
 #include "core/jobs.h"
 #include "core/ledger.h"
@@ -55,6 +57,25 @@ static void putApplied(struct rpc_call *call, const struct rc_fsm_result *res)
     rpcReply(call, RC_STATUS_OK, NULL, &resp.base);
 }
 
+/* Least privilege (core/execpolicy.h): the leader's --executors decides which executors a
+ * namespace may use; workers check again when they run. */
+static bool executorAllowed(struct rpc_call *call, const Raftcron__JobSpec *spec)
+{
+    const struct exec_security *sec = call->node->opts.exec;
+    const Raftcron__Executor *e = spec->executor;
+    const char *kind = e == NULL                                       ? "noop"
+                       : e->kind_case == RAFTCRON__EXECUTOR__KIND_NOOP ? "noop"
+                                                                       : execKindName(e->kind_case);
+    const char *ns = spec->namespace_[0] != '\0' ? spec->namespace_ : "default";
+    if (sec == NULL || kind == NULL || execpolicyAllows(sec->policy, ns, kind)) {
+        return true;
+    }
+    rpcReplyf(call, RC_STATUS_PERMISSION_DENIED,
+              "Job.Put: namespace %s may not use the %s executor (the leader's --executors)", ns,
+              kind);
+    return false;
+}
+
 void rpcJobPut(struct rpc_call *call)
 {
     Raftcron__JobPutRequest *req =
@@ -77,6 +98,9 @@ void rpcJobPut(struct rpc_call *call)
     }
     if (!clusterIsLeader(&call->node->cluster)) {
         rpcReplyNotLeader(call);
+        return;
+    }
+    if (!executorAllowed(call, req->spec)) {
         return;
     }
     /* A job that leaves its history bounds unset gets the leader's --history-runs and

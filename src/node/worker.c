@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/ledger.h"
 #include "core/runs.h"
 #include "log.h"
 
@@ -279,8 +280,12 @@ static bool leased(struct worker *w)
 
 static void sendBatch(struct worker *w)
 {
-    size_t n = 0;
+    size_t n = 0, bytes = 0;
     for (struct worker_report *p = w->pending; p != NULL && n < WORKER_BATCH_REPORTS; p = p->next) {
+        bytes += raftcron__worker_report__get_packed_size(&p->msg) + 8;
+        if (n > 0 && bytes > WORKER_BATCH_BYTES) {
+            break; /* the leader refuses frames over its limit (--rpc-max-frame) */
+        }
         n++;
     }
     Raftcron__WorkerReport **items = n > 0 ? malloc(n * sizeof *items) : NULL;
@@ -524,6 +529,10 @@ static void finishRun(struct worker *w, struct worker_run *r, uint32_t state,
         }
         if (error != NULL) {
             o.error = (char *)error;
+        }
+        if (o.output_tail.len > RC_LEDGER_OUTPUT_MAX) { /* all the leader keeps (dispatch.c) */
+            o.output_tail.data += o.output_tail.len - RC_LEDGER_OUTPUT_MAX;
+            o.output_tail.len = RC_LEDGER_OUTPUT_MAX;
         }
         rep->outcome = copyOutcome(&o);
         rep->msg.outcome = rep->outcome; /* no memory: the end is reported without it */

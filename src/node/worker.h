@@ -52,8 +52,9 @@
 #define WORKER_MAX_INFLIGHT  8      /* report batches unanswered at once */
 #define WORKER_BATCH_REPORTS 2048   /* reports per batch */
 /* How long an answered round trip lets the worker start accepted runs (see "Lease" below). */
-#define WORKER_LEASE_US  RC_WORKER_LEASE_US
-#define WORKER_SENT_RING 32 /* send times remembered for the lease */
+#define WORKER_LEASE_US    RC_WORKER_LEASE_US
+#define WORKER_SENT_RING   32         /* send times remembered for the lease */
+#define WORKER_BATCH_BYTES (1u << 20) /* and bytes: well within the RPC frame limit */
 
 struct worker;
 struct worker_run;

@@ -147,6 +147,33 @@ static void transportCluster(void *data, uint64_t peer_id, uint64_t peer_cluster
     }
 }
 
+/* Membership as the transport checks it (transport.h): this node's latest configuration,
+ * committed or not (libraft's r->configuration), so that a server being added is known to the
+ * leader as soon as it catches it up. */
+static enum transport_member transportMember(void *data, uint64_t id, const char *address)
+{
+    struct cluster *c = data;
+    const struct raft_configuration *conf = &c->raft.configuration;
+    if (conf->n == 0) {
+        return TRANSPORT_NO_CONFIGURATION;
+    }
+    for (unsigned i = 0; i < conf->n; i++) {
+        if (conf->servers[i].id == id) {
+            return strcmp(conf->servers[i].address, address) == 0 ? TRANSPORT_MEMBER
+                                                                  : TRANSPORT_WRONG_ADDRESS;
+        }
+    }
+    return TRANSPORT_NOT_MEMBER;
+}
+
+static void transportRefused(void *data, const char *peer, const char *why)
+{
+    struct cluster *c = data;
+    if (c->refused_cb != NULL) {
+        c->refused_cb(c, c->change_data, peer, why);
+    }
+}
+
 const char *clusterRoleName(int role)
 {
     switch (role) {
@@ -598,6 +625,20 @@ int clusterStart(struct cluster *c, uv_loop_t *loop, const struct cluster_option
     }
     snprintf(c->data_dir, sizeof c->data_dir, "%s", opts->data_dir);
     transportSetCluster(&c->transport, readClusterId(opts->data_dir), transportCluster, c);
+    struct transport_security sec = {.tls_server = opts->tls_server,
+                                     .tls_client = opts->tls_client,
+                                     .peer_name = opts->peer_tls_name,
+                                     .secret = opts->secret,
+                                     .secret_len = opts->secret_len,
+                                     .member = transportMember,
+                                     .member_data = c,
+                                     .refused = transportRefused,
+                                     .refused_data = c};
+    rv = transportSetSecurity(&c->transport, &sec);
+    if (rv != 0) {
+        errSet(err, errlen, rv, "transport security: %s", rc_strerror(rv));
+        goto err_after_transport;
+    }
     if (c->restored) {
         rv = newClusterId(c, opts, "--restore", err, errlen);
         if (rv != 0) {

@@ -19,6 +19,7 @@
 
 #include "core/backup.h"
 #include "core/fsm.h"
+#include "net/tls.h"
 
 struct cluster_options {
     uint64_t id;
@@ -32,6 +33,14 @@ struct cluster_options {
     unsigned heartbeat_timeout_ms;
     unsigned snapshot_threshold;
     unsigned snapshot_trailing;
+    /* Peer security (raft/transport.h): mutual TLS with these contexts (borrowed, both or
+     * neither), certificates checked against the peer's address or peer_tls_name, and/or the
+     * cluster secret of the HMAC handshake (borrowed for the call, copied). */
+    struct tls_ctx *tls_server;
+    struct tls_ctx *tls_client;
+    const char *peer_tls_name;
+    const void *secret;
+    size_t secret_len;
 };
 
 struct cluster;
@@ -65,6 +74,9 @@ struct cluster {
      * cluster's id (adopted). May be NULL. */
     void (*cluster_cb)(struct cluster *c, void *data, uint64_t peer_id, uint64_t peer_cluster,
                        bool adopted);
+    /* A peer connection was refused before raft saw it (peer and why: raft/transport.h). May
+     * be NULL. */
+    void (*refused_cb)(struct cluster *c, void *data, const char *peer, const char *why);
     char data_dir[4096]; /* private: where the cluster id is kept */
     bool started;
     bool raft_open;

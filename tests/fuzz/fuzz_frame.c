@@ -5,14 +5,19 @@
  * the chunking, the rest is the byte stream of a connection. The stream is decoded twice, whole
  * and in chunks of 1-32 bytes, and both runs must see the same frames and the same error: the
  * split must never matter. Every payload is tried as each envelope; one that unpacks must pack
- * again (what we accept we can send) and unpack to the same fields.
+ * again (what we accept we can send) and unpack to the same fields. A request's payload is then
+ * unpacked within bounds as the method payloads that nest deepest (pbufUnpackBounded): a result
+ * or a refusal with a message, never a crash, a leak or memory beyond the cap (run under
+ * -rss_limit_mb=256).
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.pb-c.h"
 #include "core/frame.h"
+#include "core/pbuf.h"
 
 #include "fuzz_check.h"
 
@@ -33,6 +38,26 @@ static const uint8_t *payloadOf(const uint8_t *frame)
     return frame + RC_FRAME_HEADER_SIZE;
 }
 
+static void tryPayload(const Raftcron__Request *r)
+{
+    static const ProtobufCMessageDescriptor *const descs[] = {
+        &raftcron__job_put_request__descriptor,
+        &raftcron__report_batch__descriptor,
+        &raftcron__session_open__descriptor,
+    };
+    for (size_t i = 0; i < sizeof descs / sizeof descs[0]; i++) {
+        char err[RC_ERRMSG_SIZE] = "";
+        ProtobufCMessage *m = NULL;
+        int rv =
+            pbufUnpackBounded(descs[i], r->payload.data, r->payload.len, NULL, &m, err, sizeof err);
+        CHECK((rv == 0) == (m != NULL));
+        CHECK(rv == 0 || err[0] != '\0');
+        if (m != NULL) {
+            protobuf_c_message_free_unpacked(m, NULL);
+        }
+    }
+}
+
 static void tryRequest(const struct rc_frame *f)
 {
     char err[RC_ERRMSG_SIZE] = "";
@@ -42,6 +67,7 @@ static void tryRequest(const struct rc_frame *f)
         return;
     }
     CHECK(a->method[0] != '\0' && a->deadline_us >= 0);
+    tryPayload(a);
     uint8_t *out = NULL;
     size_t len = 0;
     CHECK(framePack(RC_FRAME_REQUEST, f->stream, &a->base, &out, &len, err, sizeof err) == 0);

@@ -191,7 +191,7 @@ static void spawn(struct harness *h, int id, const char **argv, int argc, const 
 {
     char log[300];
     snprintf(log, sizeof log, "%s/node%d.log", h->dir, id);
-    for (int i = 0; extra != NULL && extra[i] != NULL && argc < 31; i++) {
+    for (int i = 0; extra != NULL && extra[i] != NULL && argc < 39; i++) {
         argv[argc++] = extra[i];
     }
     argv[argc] = NULL;
@@ -217,12 +217,17 @@ void harnessStart(struct harness *h, int id, const char *const *extra)
     harnessRpcAddr(h, id, rpc, sizeof rpc);
     harnessDataDir(h, id, data, sizeof data);
     snprintf(exe, sizeof exe, "%s/raftcrond", h->bin);
-    const char *argv[32] = {
-        exe,   "--id",   idbuf, "--raft-addr",        raft,    "--rpc-addr",
-        rpc,   "--data", data,  "--election-timeout", "500ms", "--heartbeat-timeout",
-        "50ms"};
+    /* Tests run shell jobs as whoever runs them, root included (test_security covers
+     * --run-as and the refusal). */
+    const char *argv[40] = {exe,     "--id",
+                            idbuf,   "--raft-addr",
+                            raft,    "--rpc-addr",
+                            rpc,     "--data",
+                            data,    "--election-timeout",
+                            "500ms", "--heartbeat-timeout",
+                            "50ms",  "--allow-root-jobs"};
     char http[64];
-    int argc = 13;
+    int argc = 14;
     if (h->http) {
         harnessHttpAddr(h, id, http, sizeof http);
         argv[argc++] = "--http-addr";
@@ -237,8 +242,8 @@ void harnessStartAgent(struct harness *h, int id, int n, const char *const *extr
     snprintf(idbuf, sizeof idbuf, "%d", id);
     harnessEndpoints(h, n, join, sizeof join);
     snprintf(exe, sizeof exe, "%s/raftcrond", h->bin);
-    const char *argv[32] = {exe, "--worker", "--id", idbuf, "--join", join};
-    spawn(h, id, argv, 6, extra);
+    const char *argv[40] = {exe, "--worker", "--id", idbuf, "--join", join, "--allow-root-jobs"};
+    spawn(h, id, argv, 7, extra);
 }
 
 void harnessSignal(struct harness *h, int id, int sig)
@@ -270,12 +275,20 @@ int harnessWait(struct harness *h, int id, int timeout_ms)
     return -1;
 }
 
+static void tlsOptions(const struct harness *h, struct rc_client_options *o)
+{
+    o->ca_file = h->tls_ca[0] != '\0' ? h->tls_ca : NULL;
+    o->cert_file = h->tls_cert[0] != '\0' ? h->tls_cert : NULL;
+    o->key_file = h->tls_key[0] != '\0' ? h->tls_key : NULL;
+}
+
 struct rc_client *harnessClient(const struct harness *h, int n, int64_t timeout_us)
 {
     char eps[512];
     harnessEndpoints(h, n, eps, sizeof eps);
     struct rc_client_options o = {
         .endpoints = eps, .timeout_us = timeout_us, .auth_token = h->token};
+    tlsOptions(h, &o);
     struct rc_client *c = NULL;
     if (rc_client_open(&o, &c) != 0) {
         return NULL;
@@ -289,6 +302,7 @@ struct rc_client *harnessClientOf(const struct harness *h, int id, int64_t timeo
     harnessRpcAddr(h, id, ep, sizeof ep);
     struct rc_client_options o = {
         .endpoints = ep, .timeout_us = timeout_us, .auth_token = h->token};
+    tlsOptions(h, &o);
     struct rc_client *c = NULL;
     if (rc_client_open(&o, &c) != 0) {
         return NULL;

@@ -20,8 +20,11 @@ struct harness {
     char bin[512]; /* directory of raftcrond / raftcronctl */
     int base_port;
     pid_t pids[HARNESS_MAX_NODES + 1]; /* by node id; 0 = not running */
-    bool http;                         /* nodes started with --http-addr (harnessHttpAddr) */
-    const char *token;                 /* the credential of harnessClient's clients, or NULL */
+    /* TLS of the harness's clients: CA, certificate, key ("" = plain), for clusters started
+     * with TLS (test_tls.c). */
+    char tls_ca[300], tls_cert[300], tls_key[300];
+    bool http;         /* nodes started with --http-addr (harnessHttpAddr) */
+    const char *token; /* the credential of harnessClient's clients, or NULL */
 };
 
 #define HARNESS_STOP_MS 20000 /* a graceful stop: drain, then at most a 3 s handover, then exit */

@@ -493,8 +493,9 @@ static void test_follow_hint(void **state)
     struct fake leader, follower;
     fakeStart(&leader, replyStatus, NULL);
     fakeStart(&follower, replyHint, leader.addr);
-    /* Only the follower is listed: the hint leads to an address the client did not know. */
-    struct rc_client *c = client(follower.addr, 2000 * MS, "s3cret");
+    /* Only the follower is listed, and the client has no credential: the hint leads to an
+     * address the client did not know. */
+    struct rc_client *c = client(follower.addr, 2000 * MS, NULL);
     Raftcron__ClusterStatus *st = NULL;
     assert_int_equal(rc_cluster_status(c, 0, &st), 0);
     assert_int_equal(rc_client_status(c), RC_STATUS_OK);
@@ -505,8 +506,18 @@ static void test_follow_hint(void **state)
     rc_message_free(st);
     assert_int_equal(requests(&follower), 1);
     assert_int_equal(requests(&leader), 1);
+    rc_client_close(c);
+
+    /* Both listed, with a token: the hint is followed. */
+    char both[128];
+    snprintf(both, sizeof both, "%s,%s", follower.addr, leader.addr);
+    c = client(both, 2000 * MS, "s3cret");
+    assert_int_equal(rc_cluster_status(c, 0, &st), 0);
+    rc_message_free(st);
+    assert_int_equal(requests(&follower), 2);
+    assert_int_equal(requests(&leader), 2);
     /* The envelope: method, token, an absolute deadline about timeout ahead, the payload. */
-    struct seen s = seenAt(&leader, 0);
+    struct seen s = seenAt(&leader, 1);
     assert_string_equal(s.method, "Cluster.Status");
     assert_string_equal(s.token, "s3cret");
     int64_t ahead = s.deadline_us - s.received_us;
@@ -519,9 +530,18 @@ static void test_follow_hint(void **state)
     /* The next call starts at the leader, and uses a new stream id. */
     assert_int_equal(rc_cluster_status(c, 1, &st), 0);
     rc_message_free(st);
-    assert_int_equal(requests(&follower), 1);
-    assert_int_equal(requests(&leader), 2);
-    assert_true(seenAt(&leader, 1).stream > s.stream);
+    assert_int_equal(requests(&follower), 2);
+    assert_int_equal(requests(&leader), 3);
+    assert_true(seenAt(&leader, 2).stream > s.stream);
+    rc_client_close(c);
+
+    /* A token in clear text never travels to an address a server named (it could be anyone's):
+     * the hint is not followed, the call fails as unavailable. */
+    c = client(follower.addr, 300 * MS, "s3cret");
+    assert_int_equal(rc_cluster_status(c, 0, &st), RC_ENOTLEADER);
+    assert_null(st);
+    assert_int_equal(requests(&leader), 3);
+    assert_true(requests(&follower) > 2);
     rc_client_close(c);
     fakeStop(&follower);
     fakeStop(&leader);

@@ -516,11 +516,24 @@ static const char *lookup(char **env, const char *name)
     return found;
 }
 
+/* Only allow-listed names come from the node's environment (never its secrets or RAFTCRON_*
+ * settings), then the run-as identity, the job's env, and the run's RAFTCRON_* variables. */
 static void environmentPrecedence(void **state)
 {
     (void)state;
-    const char *base[] = {"A=1", "B=2", "RAFTCRON_JOB=node", "NOEQUALS", "=x", "E=", NULL};
-    const char *job_env[] = {"B=3", "C=x=y", "RAFTCRON_FENCE=9", "RAFTCRON_ATTEMPT=0", NULL};
+    const char *base[] = {"PATH=/opt/bin:/usr/bin",
+                          "LANG=C.UTF-8",
+                          "HOME=/root",
+                          "RAFTCRON_AUTH_TOKEN=s3cret",
+                          "AWS_SECRET_ACCESS_KEY=k",
+                          "RAFTCRON_JOB=node",
+                          "NOEQUALS",
+                          "=x",
+                          "TZ=",
+                          NULL};
+    const char *identity[] = {"HOME=/home/runner", "USER=runner", NULL};
+    const char *job_env[] = {"LANG=de_DE.UTF-8", "C=x=y", "RAFTCRON_FENCE=9", "RAFTCRON_ATTEMPT=0",
+                             NULL};
     struct exec_request req = request(12345, "ns/job");
     req.fence = 77;
     req.attempt = 2;
@@ -528,11 +541,15 @@ static void environmentPrecedence(void **state)
     req.env = job_env;
     char **env = NULL;
     char err[RC_ERRMSG_SIZE];
-    assert_int_equal(execEnvBuild(base, &req, &env, err, sizeof err), 0);
-    assert_string_equal(lookup(env, "A"), "1");
-    assert_string_equal(lookup(env, "B"), "3");
+    assert_int_equal(execEnvBuild(base, NULL, identity, &req, &env, err, sizeof err), 0);
+    assert_string_equal(lookup(env, "PATH"), "/opt/bin:/usr/bin");
+    assert_string_equal(lookup(env, "LANG"), "de_DE.UTF-8");
+    assert_string_equal(lookup(env, "HOME"), "/home/runner");
+    assert_string_equal(lookup(env, "USER"), "runner");
+    assert_string_equal(lookup(env, "TZ"), "");
     assert_string_equal(lookup(env, "C"), "x=y");
-    assert_string_equal(lookup(env, "E"), "");
+    assert_null(lookup(env, "RAFTCRON_AUTH_TOKEN"));
+    assert_null(lookup(env, "AWS_SECRET_ACCESS_KEY"));
     assert_null(lookup(env, "NOEQUALS"));
     assert_string_equal(lookup(env, "RAFTCRON_JOB"), "ns/job");
     assert_string_equal(lookup(env, "RAFTCRON_RUN_ID"), "12345");
@@ -543,7 +560,19 @@ static void environmentPrecedence(void **state)
     while (env[n] != NULL) {
         n++;
     }
-    assert_int_equal(n, 9); /* A B E C + five RAFTCRON_* */
+    assert_int_equal(n, 11); /* PATH LANG HOME TZ USER C + five RAFTCRON_* */
+    execEnvFree(env);
+    /* --job-env-keep adds names of the node's environment, never RAFTCRON_* ones. */
+    assert_int_equal(execEnvBuild(base, "AWS_SECRET_ACCESS_KEY,RAFTCRON_AUTH_TOKEN,NOPE", identity,
+                                  &req, &env, err, sizeof err),
+                     0);
+    assert_string_equal(lookup(env, "AWS_SECRET_ACCESS_KEY"), "k");
+    assert_null(lookup(env, "RAFTCRON_AUTH_TOKEN"));
+    assert_null(lookup(env, "NOPE"));
+    execEnvFree(env);
+    /* Without PATH in the node's environment, runs get a default one. */
+    assert_int_equal(execEnvBuild(NULL, NULL, NULL, &req, &env, err, sizeof err), 0);
+    assert_string_equal(lookup(env, "PATH"), "/usr/local/bin:/usr/bin:/bin");
     execEnvFree(env);
 }
 
@@ -555,7 +584,7 @@ static void environmentRejectsBadEntry(void **state)
     req.env = job_env;
     char **env = NULL;
     char err[RC_ERRMSG_SIZE];
-    assert_int_equal(execEnvBuild(NULL, &req, &env, err, sizeof err), RC_EINVAL);
+    assert_int_equal(execEnvBuild(NULL, NULL, NULL, &req, &env, err, sizeof err), RC_EINVAL);
     assert_null(env);
     assert_string_equal(err, "job ns/job: env entry \"BAD\" is not NAME=VALUE");
 }

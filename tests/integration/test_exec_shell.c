@@ -310,13 +310,14 @@ static void environmentExact(void **state)
     struct job j;
     struct outcome o = {0};
     assert_int_equal(setenv("RC_TEST_INHERITED", "parent", 1), 0);
-    assert_int_equal(setenv("RC_TEST_KEPT", "kept", 1), 0);
+    assert_int_equal(setenv("RC_TEST_KEPT", "not allow-listed: never reaches a job", 1), 0);
+    assert_int_equal(setenv("TZ", "Europe/Berlin", 1), 0);
     assert_int_equal(setenv("RAFTCRON_FENCE", "from-node", 1), 0);
     const char *env[] = {"RC_TEST_JOB=hello world", "RC_TEST_INHERITED=job", "RAFTCRON_RUN_ID=999",
                          "RAFTCRON_JOB=evil/job", NULL};
     jobInit(&j, "printf '%s|%s|%s|%s|%s|%s|%s|%s' \"$RAFTCRON_JOB\" \"$RAFTCRON_RUN_ID\" "
                 "\"$RAFTCRON_SCHEDULED_AT\" \"$RAFTCRON_ATTEMPT\" \"$RAFTCRON_FENCE\" "
-                "\"$RC_TEST_JOB\" \"$RC_TEST_INHERITED\" \"$RC_TEST_KEPT\"");
+                "\"$RC_TEST_JOB\" \"$RC_TEST_INHERITED\" \"$RC_TEST_KEPT$TZ\"");
     j.req.run_id = 18446744073709551615ull;
     j.req.fence = 42;
     j.req.attempt = 3;
@@ -325,8 +326,10 @@ static void environmentExact(void **state)
     j.req.env = env;
     runCommand(fx, &j, &o);
     assert_int_equal(o.res.exit_code, 0);
+    /* Of the node's environment only allow-listed names (TZ) arrive (exec.h). */
     assert_string_equal((char *)o.tail, "billing/nightly-report|18446744073709551615|"
-                                        "2025-03-30T01:00:00.123456Z|3|42|hello world|job|kept");
+                                        "2025-03-30T01:00:00.123456Z|3|42|hello world|job|"
+                                        "Europe/Berlin");
     /* The timestamp is RFC 3339 and names the scheduled instant exactly. */
     char *at = strstr((char *)o.tail, "|2025") + 1;
     *strchr(at, '|') = '\0';
@@ -338,6 +341,7 @@ static void environmentExact(void **state)
     unsetenv("RC_TEST_INHERITED");
     unsetenv("RC_TEST_KEPT");
     unsetenv("RAFTCRON_FENCE");
+    unsetenv("TZ");
 }
 
 static void environmentWholeSecond(void **state)

@@ -1,9 +1,12 @@
 /*
  * Our Raft transport (src/raft/transport.c) on 127.0.0.1, all in one process and one loop:
- * a 3-voter raft_uv cluster commits 1,000 entries through it; raw TCP clients probe the
- * handshake (garbage, truncation, oversized length, silence); connects succeed with
- * TCP_NODELAY on both ends, fail, or are canceled by close. Every test ends with
- * uv_loop_close() == 0 (no handle left behind) and runs under ASan's leak checker.
+ * a 3-voter raft_uv cluster commits 1,000 entries through it, in plain TCP, with a cluster
+ * secret and with mutual TLS; raw TCP clients probe the handshake (garbage, truncation,
+ * oversized length, silence, a wrong MAC, an id not in the configuration, cluster id 0) and
+ * the message checks (libraft 0.22's out-of-bounds RequestVote, a forged candidate); connects
+ * succeed, fail, or are canceled by close; a peer with a certificate of another CA is refused.
+ * Every test ends with uv_loop_close() == 0 (no handle left behind) and runs under ASan's leak
+ * checker.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -22,6 +25,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "net/tls.h"
 #include "raft/transport.h"
 #include "raftcron/client.h"
 
@@ -82,16 +86,6 @@ static int freePort(void)
     return ntohs(sa.sin_port);
 }
 
-static int nodelayOf(uv_stream_t *s)
-{
-    uv_os_fd_t fd;
-    int on = -1;
-    socklen_t len = sizeof on;
-    assert_int_equal(uv_fileno((uv_handle_t *)s, &fd), 0);
-    assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len), 0);
-    return on;
-}
-
 static void freeStream(uv_handle_t *h)
 {
     raft_free(h);
@@ -105,9 +99,9 @@ struct server {
     int accepted;
     raft_id peer_id;
     char peer_address[TRANSPORT_ADDRESS_MAX + 1];
-    int peer_nodelay;
     uv_stream_t *stream; /* the accepted stream, owned by the test */
-    char after[16];      /* bytes read from it after the handshake */
+    char after[128];     /* bytes read from it after the handshake */
+    bool after_eof;      /* raft's end saw the connection end */
     size_t after_len;
     bool closed;
 };
@@ -119,7 +113,6 @@ static void serverAccept(struct raft_uv_transport *t, raft_id id, const char *ad
     s->accepted++;
     s->peer_id = id;
     snprintf(s->peer_address, sizeof s->peer_address, "%s", address);
-    s->peer_nodelay = nodelayOf(stream);
     assert_null(s->stream);
     s->stream = stream;
 }
@@ -174,7 +167,7 @@ struct raw {
     uint64_t connected_ns;
     uint64_t gone_ns;
     bool closed;
-    char buf[64];
+    char buf[160];
 };
 
 static void rawClosed(uv_handle_t *h)
@@ -250,12 +243,13 @@ static bool rawIsClosed(void *arg)
     return ((struct raw *)arg)->closed;
 }
 
-/* Our handshake for (id, cluster, address) followed by extra bytes. */
-static size_t handshakeOf(char *buf, uint64_t id, uint64_t cluster, const char *address,
-                          uint16_t len_field, const char *extra)
+/* Our HELLO for (id, cluster, address), then a PROOF of zeros (no secret: the listener reads
+ * it after its WELCOME, so it may come at once), then extra bytes (len_extra of them). */
+static size_t handshakeOfN(char *buf, uint64_t id, uint64_t cluster, const char *address,
+                           uint16_t len_field, const void *extra, size_t len_extra)
 {
     size_t n = 0;
-    memcpy(buf, "RCRAFT02", 8);
+    memcpy(buf, "RCRAFT03", 8);
     n = 8;
     for (int i = 7; i >= 0; i--) {
         buf[n++] = (char)(id >> (8 * i));
@@ -263,12 +257,22 @@ static size_t handshakeOf(char *buf, uint64_t id, uint64_t cluster, const char *
     for (int i = 7; i >= 0; i--) {
         buf[n++] = (char)(cluster >> (8 * i));
     }
+    memset(buf + n, 0x5a, 16); /* nonce */
+    n += 16;
     buf[n++] = (char)(len_field >> 8);
     buf[n++] = (char)(len_field & 0xff);
     memcpy(buf + n, address, strlen(address));
     n += strlen(address);
-    memcpy(buf + n, extra, strlen(extra));
-    return n + strlen(extra);
+    memset(buf + n, 0, 32); /* proof */
+    n += 32;
+    memcpy(buf + n, extra, len_extra);
+    return n + len_extra;
+}
+
+static size_t handshakeOf(char *buf, uint64_t id, uint64_t cluster, const char *address,
+                          uint16_t len_field, const char *extra)
+{
+    return handshakeOfN(buf, id, cluster, address, len_field, extra, strlen(extra));
 }
 
 /* The same from a node that knows no cluster id yet. */
@@ -276,6 +280,46 @@ static size_t handshake(char *buf, uint64_t id, const char *address, uint16_t le
                         const char *extra)
 {
     return handshakeOf(buf, id, 0, address, len_field, extra);
+}
+
+/* Length of the HELLO alone for an address of len bytes. */
+#define HELLO_LEN(len) (42 + (len))
+
+/* Raft messages as raft_uv 0.22 writes them (little-endian). */
+static size_t putLe64(char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        p[i] = (char)(v >> (8 * i));
+    }
+    return 8;
+}
+
+/* A RequestVote of term from candidate, as libraft sends it (40-byte header). */
+static size_t requestVote(char *p, uint64_t term, uint64_t candidate)
+{
+    size_t n = 0;
+    memset(p, 0, 8);
+    p[0] = 3; /* RequestVote */
+    p[2] = 2; /* version */
+    n = 8;
+    n += putLe64(p + n, 40);
+    n += putLe64(p + n, term);
+    n += putLe64(p + n, candidate);
+    n += putLe64(p + n, 0);
+    n += putLe64(p + n, 0);
+    n += putLe64(p + n, 0);
+    return n;
+}
+
+/* libraft 0.22's out-of-bounds read: a RequestVote whose header is one byte. */
+static size_t truncatedRequestVote(char *p)
+{
+    memset(p, 0, 8);
+    p[0] = 3;
+    p[2] = 2;
+    putLe64(p + 8, 1);
+    p[16] = 0x7f;
+    return 17;
 }
 
 /* ---- Handshake tests -------------------------------------------------------------------- */
@@ -291,12 +335,14 @@ static void afterRead(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     struct server *s = stream->data;
     if (nread > 0) {
         s->after_len += (size_t)nread;
+    } else if (nread < 0) {
+        s->after_eof = true;
     }
 }
 
-static bool fiveBytesAfter(void *arg)
+static bool wholeVoteAfter(void *arg)
 {
-    return ((struct server *)arg)->after_len >= 5;
+    return ((struct server *)arg)->after_len >= 56;
 }
 
 static bool serverHandshaking(void *arg)
@@ -311,34 +357,35 @@ static bool serverAccepted(void *arg)
     return ((struct server *)arg)->accepted > 0;
 }
 
-/* A valid handshake reaches accept with its id and address, the bytes that follow it stay
- * in the stream for raft, and the accepted socket has TCP_NODELAY. */
+/* A valid handshake reaches accept with its id and address, and a message that passes the
+ * checks reaches raft's end of the stream byte for byte. */
 static void test_handshake_accepted(void **state)
 {
     struct harness h;
     struct server s;
     struct raw r;
-    char buf[128];
+    char buf[256], rv[64];
     harnessInit(&h);
     serverStart(&h, &s, 1, freePort(), 0);
     int port = atoi(strrchr(s.address, ':') + 1);
-    size_t n = handshake(buf, 7, "10.0.0.7:9999", 13, "HELLO");
+    size_t mlen = requestVote(rv, 5, 7);
+    size_t n = handshakeOfN(buf, 7, 0, "10.0.0.7:9999", 13, rv, mlen);
     rawStart(&h, &r, port, buf, n, false);
 
     assert_true(runUntil(&h, serverAccepted, &s, WAIT_MS));
     assert_int_equal(s.peer_id, 7);
     assert_string_equal(s.peer_address, "10.0.0.7:9999");
-    assert_int_equal(s.peer_nodelay, 1);
     s.stream->data = &s;
     assert_int_equal(uv_read_start(s.stream, afterAlloc, afterRead), 0);
-    assert_true(runUntil(&h, fiveBytesAfter, &s, WAIT_MS));
-    assert_int_equal(s.after_len, 5);
-    assert_memory_equal(s.after, "HELLO", 5);
+    assert_true(runUntil(&h, wholeVoteAfter, &s, WAIT_MS));
+    assert_int_equal(s.after_len, mlen);
+    assert_memory_equal(s.after, rv, mlen);
 
     struct transport_stats st;
     transportStats(&s.t, &st);
     assert_int_equal(st.accepted, 1);
-    assert_int_equal(st.rejected + st.timed_out, 0);
+    assert_int_equal(st.messages, 1);
+    assert_int_equal(st.rejected + st.timed_out + st.malformed, 0);
 
     uv_close((uv_handle_t *)&r.tcp, rawClosed);
     serverStop(&h, &s);
@@ -347,7 +394,7 @@ static void test_handshake_accepted(void **state)
 
 struct bad_case {
     const char *name;
-    char bytes[64];
+    char bytes[96];
     size_t len;
     bool half_close;
 };
@@ -356,15 +403,18 @@ struct bad_case {
 static void test_handshake_rejected(void **state)
 {
     struct bad_case cases[9];
+    _Static_assert(sizeof cases[0].bytes >= HELLO_LEN(11) + 32, "room for a handshake");
     memset(cases, 0, sizeof cases);
     cases[0].name = "garbage";
     memcpy(cases[0].bytes, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27);
     cases[0].len = 27;
     cases[1].name = "truncated header then EOF";
-    cases[1].len = handshake(cases[1].bytes, 7, "", 0, "") - 4;
+    handshake(cases[1].bytes, 7, "", 0, "");
+    cases[1].len = HELLO_LEN(0) - 4;
     cases[1].half_close = true;
     cases[2].name = "truncated address then EOF";
-    cases[2].len = handshake(cases[2].bytes, 7, "127.0.0.1:1", 20, "");
+    handshake(cases[2].bytes, 7, "127.0.0.1:1", 11, "");
+    cases[2].len = HELLO_LEN(11) - 3;
     cases[2].half_close = true;
     cases[3].name = "oversized address length";
     cases[3].len = handshake(cases[3].bytes, 7, "127.0.0.1:1", 256, "");
@@ -374,10 +424,10 @@ static void test_handshake_rejected(void **state)
     cases[5].len = handshake(cases[5].bytes, 0, "127.0.0.1:1", 11, "");
     cases[6].name = "NUL inside the address";
     cases[6].len = handshake(cases[6].bytes, 7, "127.0.0.1:1", 11, "");
-    cases[6].bytes[28] = '\0';
+    cases[6].bytes[HELLO_LEN(3)] = '\0';
     cases[7].name = "next protocol version";
     cases[7].len = handshake(cases[7].bytes, 7, "127.0.0.1:1", 11, "");
-    cases[7].bytes[7] = '3';
+    cases[7].bytes[7] = '4';
     cases[8].name = "empty address";
     cases[8].len = handshake(cases[8].bytes, 7, "", 0, "");
 
@@ -456,6 +506,16 @@ static void test_handshake_cluster_ids(void **state)
     rawStart(&h, &r2, port, buf, n, false);
     assert_true(runUntil(&h, serverAccepted, &s, WAIT_MS));
     assert_int_equal(s.peer_id, 8);
+    /* Once the id is known, a peer without one is refused: a node of this cluster knows it
+     * before it speaks. */
+    n = handshakeOf(buf, 9, 0, "10.0.0.9:9999", 13, "");
+    struct raw r0;
+    rawStart(&h, &r0, port, buf, n, false);
+    assert_true(runUntil(&h, rawIsClosed, &r0, WAIT_MS));
+    struct transport_stats st;
+    transportStats(&s.t, &st);
+    assert_int_equal(st.foreign, 2);
+    assert_int_equal(s.accepted, 1);
     uv_close((uv_handle_t *)&r2.tcp, rawClosed);
     serverStop(&h, &s);
 
@@ -486,7 +546,7 @@ static void test_handshake_timeout(void **state)
     struct server s;
     struct raw silent;
     struct raw partial;
-    char buf[64];
+    char buf[160];
     harnessInit(&h);
     serverStart(&h, &s, 1, freePort(), timeout_ms);
     int port = atoi(strrchr(s.address, ':') + 1);
@@ -520,7 +580,6 @@ struct dial {
     int calls;
     int status;
     uv_stream_t *stream;
-    int nodelay;
     bool transport_closed_first; /* the transport's close callback fired before ours */
     struct client *owner;
 };
@@ -539,7 +598,6 @@ static void dialed(struct raft_uv_connect *req, uv_stream_t *stream, int status)
     d->transport_closed_first = d->owner != NULL && d->owner->closed;
     if (status == 0) {
         assert_non_null(stream);
-        d->nodelay = nodelayOf(stream);
     } else {
         assert_null(stream);
     }
@@ -585,8 +643,7 @@ static void dialStart(struct client *c, struct dial *d, raft_id id, const char *
 }
 
 /* Transport to transport, by IPv4 literal, by name and by IPv6 literal: the connecting side
- * gets a stream with TCP_NODELAY, the listening side accepts it with the dialer's identity
- * and TCP_NODELAY too. */
+ * gets a stream, the listening side accepts it with the dialer's identity. */
 static void connectTo(const char *host_fmt, const char *listen_fmt)
 {
     struct harness h;
@@ -611,11 +668,9 @@ static void connectTo(const char *host_fmt, const char *listen_fmt)
     dialStart(&c, &d, 1, address);
     assert_true(runUntil(&h, dialDone, &d, WAIT_MS));
     assert_int_equal(d.status, 0);
-    assert_int_equal(d.nodelay, 1);
     assert_true(runUntil(&h, serverAccepted, &s, WAIT_MS));
     assert_int_equal(s.peer_id, 2);
     assert_string_equal(s.peer_address, "client.example:4242");
-    assert_int_equal(s.peer_nodelay, 1);
 
     struct transport_stats st;
     transportStats(&c.t, &st);
@@ -762,6 +817,280 @@ static void test_setup_errors(void **state)
     harnessClose(&h);
 }
 
+/* ---- Message checks, membership, secret, TLS --------------------------------------------- */
+
+static bool serverSawEof(void *arg)
+{
+    return ((struct server *)arg)->after_eof;
+}
+
+/* Messages that fail the checks close the connection and never reach raft: libraft 0.22's
+ * out-of-bounds RequestVote (a 1-byte header) and a RequestVote naming another candidate than
+ * the authenticated peer. A good message before the bad one still arrives. */
+static void test_messages_checked(void **state)
+{
+    struct harness h;
+    struct server s;
+    harnessInit(&h);
+    serverStart(&h, &s, 1, freePort(), 0);
+    int port = atoi(strrchr(s.address, ':') + 1);
+    char msgs[128], buf[256];
+    size_t good = requestVote(msgs, 5, 7);
+    size_t mlen = good + truncatedRequestVote(msgs + good);
+    struct raw r;
+    rawStart(&h, &r, port, buf, handshakeOfN(buf, 7, 0, "10.0.0.7:9999", 13, msgs, mlen), false);
+    assert_true(runUntil(&h, serverAccepted, &s, WAIT_MS));
+    s.stream->data = &s;
+    assert_int_equal(uv_read_start(s.stream, afterAlloc, afterRead), 0);
+    assert_true(runUntil(&h, rawIsClosed, &r, WAIT_MS));
+    assert_true(runUntil(&h, serverSawEof, &s, WAIT_MS));
+    assert_int_equal(s.after_len, good); /* the valid vote, and nothing of the bad one */
+    struct transport_stats st;
+    transportStats(&s.t, &st);
+    assert_int_equal(st.malformed, 1);
+    assert_int_equal(st.messages, 1);
+
+    /* A forged candidate: node 7 asking votes for 99. */
+    uv_close((uv_handle_t *)s.stream, freeStream);
+    s.stream = NULL;
+    s.after_len = 0;
+    s.after_eof = false;
+    size_t forged = requestVote(msgs, 5, 99);
+    struct raw r2;
+    rawStart(&h, &r2, port, buf, handshakeOfN(buf, 7, 0, "10.0.0.7:9999", 13, msgs, forged), false);
+    assert_true(runUntil(&h, rawIsClosed, &r2, WAIT_MS));
+    transportStats(&s.t, &st);
+    assert_int_equal(st.malformed, 2);
+    assert_int_equal(st.messages, 1);
+    serverStop(&h, &s);
+    harnessClose(&h);
+}
+
+/* Members: node 7 at 10.0.0.7:9999 and node 1 (the server). */
+static enum transport_member memberOf(void *data, uint64_t id, const char *address)
+{
+    (void)data;
+    if (id == 1 || id == 7) {
+        return strcmp(address, id == 7 ? "10.0.0.7:9999" : "self") == 0 ? TRANSPORT_MEMBER
+                                                                        : TRANSPORT_WRONG_ADDRESS;
+    }
+    return TRANSPORT_NOT_MEMBER;
+}
+
+struct refusals {
+    int n;
+    char last[256];
+};
+
+static void refused(void *data, const char *peer, const char *why)
+{
+    struct refusals *r = data;
+    r->n++;
+    snprintf(r->last, sizeof r->last, "%s: %s", peer, why);
+}
+
+/* With a configuration and no credentials (loopback without TLS or secret): an id it does not
+ * hold, or holds at another address, is refused before raft sees a byte; the member is
+ * accepted. The operator is told why. */
+static void test_membership(void **state)
+{
+    struct harness h;
+    struct server s;
+    struct refusals seen = {0};
+    harnessInit(&h);
+    serverStart(&h, &s, 1, freePort(), 0);
+    struct transport_security sec = {.member = memberOf, .refused = refused, .refused_data = &seen};
+    assert_int_equal(transportSetSecurity(&s.t, &sec), 0);
+    int port = atoi(strrchr(s.address, ':') + 1);
+    char buf[256], vote[64];
+    size_t vlen = requestVote(vote, 1000, 99);
+    struct raw outsider, impostor, member;
+    rawStart(&h, &outsider, port, buf, handshakeOfN(buf, 99, 0, "10.0.0.99:9999", 14, vote, vlen),
+             false);
+    assert_true(runUntil(&h, rawIsClosed, &outsider, WAIT_MS));
+    assert_non_null(strstr(seen.last, "id 99 at 10.0.0.99:9999"));
+    assert_non_null(strstr(seen.last, "not in the configuration"));
+    rawStart(&h, &impostor, port, buf, handshake(buf, 7, "10.6.6.6:9999", 13, ""), false);
+    assert_true(runUntil(&h, rawIsClosed, &impostor, WAIT_MS));
+    assert_non_null(strstr(seen.last, "another address"));
+    rawStart(&h, &member, port, buf, handshake(buf, 7, "10.0.0.7:9999", 13, ""), false);
+    assert_true(runUntil(&h, serverAccepted, &s, WAIT_MS));
+    struct transport_stats st;
+    transportStats(&s.t, &st);
+    assert_int_equal(st.not_member, 2);
+    assert_int_equal(st.accepted, 1);
+    assert_int_equal(st.messages, 0);
+    assert_int_equal(seen.n, 2);
+    uv_close((uv_handle_t *)&member.tcp, rawClosed);
+    serverStop(&h, &s);
+    harnessClose(&h);
+}
+
+static void clientSecure(struct client *c, const struct transport_security *sec)
+{
+    assert_int_equal(transportSetSecurity(&c->t, sec), 0);
+}
+
+/* A cluster secret: transports that share it connect; a peer without it (a PROOF of zeros) or
+ * with another one is refused, both ways. */
+static void test_secret(void **state)
+{
+    struct harness h;
+    struct server s;
+    struct client c, wrong;
+    struct dial d, dw;
+    harnessInit(&h);
+    serverStart(&h, &s, 1, freePort(), 0);
+    struct transport_security sec = {.secret = "correct horse battery", .secret_len = 21};
+    assert_int_equal(transportSetSecurity(&s.t, &sec), 0);
+    int port = atoi(strrchr(s.address, ':') + 1);
+    char buf[256];
+    struct raw r;
+    rawStart(&h, &r, port, buf, handshake(buf, 7, "10.0.0.7:9999", 13, ""), false);
+    assert_true(runUntil(&h, rawIsClosed, &r, WAIT_MS));
+    struct transport_stats st;
+    transportStats(&s.t, &st);
+    assert_int_equal(st.unauthenticated, 1);
+
+    clientStart(&h, &c, 2, "127.0.0.1:2");
+    clientSecure(&c, &sec);
+    dialStart(&c, &d, 1, s.address);
+    assert_true(runUntil(&h, dialDone, &d, WAIT_MS));
+    assert_int_equal(d.status, 0);
+    assert_true(runUntil(&h, serverAccepted, &s, WAIT_MS));
+    assert_int_equal(s.peer_id, 2);
+
+    struct transport_security other = {.secret = "another secret", .secret_len = 14};
+    clientStart(&h, &wrong, 3, "127.0.0.1:3");
+    clientSecure(&wrong, &other);
+    dialStart(&wrong, &dw, 1, s.address);
+    assert_true(runUntil(&h, dialDone, &dw, WAIT_MS));
+    assert_int_equal(dw.status, RAFT_NOCONNECTION);
+    assert_non_null(strstr(wrong.t.errmsg, "wrong MAC"));
+    assert_int_equal(s.accepted, 1);
+    uv_close((uv_handle_t *)d.stream, freeStream);
+    clientStop(&h, &c);
+    clientStop(&h, &wrong);
+    serverStop(&h, &s);
+    harnessClose(&h);
+}
+
+/* Certificates from scripts/gen-certs: the CA and node1..node3 in dir, a foreign CA's node in
+ * dir/other, and a node whose certificate names 10.1.2.3 only. */
+static void makeCerts(char *dir, size_t len)
+{
+    const char *src = getenv("RC_SRC");
+    if (src == NULL) {
+        src = ".";
+    }
+    snprintf(dir, len, "/tmp/rc-transport-tls-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "%s/scripts/gen-certs %s >/dev/null && %s/scripts/gen-certs %s node elsewhere "
+             "IP:10.1.2.3 >/dev/null && %s/scripts/gen-certs %s/other >/dev/null",
+             src, dir, src, dir, src, dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void removeCerts(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+struct tls_pair {
+    struct tls_ctx *server, *client;
+};
+
+static void tlsPair(struct tls_pair *p, const char *ca_dir, const char *dir, const char *name)
+{
+    char ca[256], cert[256], key[256], err[256];
+    snprintf(ca, sizeof ca, "%s/ca.pem", ca_dir);
+    snprintf(cert, sizeof cert, "%s/%s.pem", dir, name);
+    snprintf(key, sizeof key, "%s/%s.key", dir, name);
+    struct tls_files f = {.ca_file = ca, .cert_file = cert, .key_file = key};
+    if (tlsCtxOpen(&f, TLS_SERVER, TLS_PEER_REQUIRED, &p->server, err, sizeof err) != 0 ||
+        tlsCtxOpen(&f, TLS_CLIENT, TLS_PEER_REQUIRED, &p->client, err, sizeof err) != 0) {
+        fail_msg("%s", err);
+    }
+}
+
+static void tlsPairClose(struct tls_pair *p)
+{
+    tlsCtxClose(p->server);
+    tlsCtxClose(p->client);
+}
+
+/* Mutual TLS: peers with certificates of the cluster CA that name their addresses connect; a
+ * peer with a certificate of another CA, or one that does not name the address it claims, is
+ * refused before raft reads anything. */
+static void test_tls(void **state)
+{
+    char dir[128], other[160];
+    makeCerts(dir, sizeof dir);
+    snprintf(other, sizeof other, "%s/other", dir);
+    struct tls_pair n1, n2, foreign, elsewhere;
+    tlsPair(&n1, dir, dir, "node1");
+    tlsPair(&n2, dir, dir, "node2");
+    tlsPair(&foreign, dir, other, "node3"); /* trusts our CA, holds another CA's certificate */
+    tlsPair(&elsewhere, dir, dir, "elsewhere");
+
+    struct harness h;
+    struct server s;
+    harnessInit(&h);
+    serverStart(&h, &s, 1, freePort(), 0);
+    struct transport_security sec = {.tls_server = n1.server, .tls_client = n1.client};
+    assert_int_equal(transportSetSecurity(&s.t, &sec), 0);
+
+    struct client c, f, e;
+    struct dial d, df, de;
+    clientStart(&h, &c, 2, "127.0.0.1:2");
+    clientSecure(&c,
+                 &(struct transport_security){.tls_server = n2.server, .tls_client = n2.client});
+    dialStart(&c, &d, 1, s.address);
+    assert_true(runUntil(&h, dialDone, &d, WAIT_MS));
+    assert_int_equal(d.status, 0);
+    assert_true(runUntil(&h, serverAccepted, &s, WAIT_MS));
+
+    clientStart(&h, &f, 3, "127.0.0.1:3");
+    clientSecure(&f, &(struct transport_security){.tls_server = foreign.server,
+                                                  .tls_client = foreign.client});
+    dialStart(&f, &df, 1, s.address);
+    assert_true(runUntil(&h, dialDone, &df, WAIT_MS));
+    assert_int_equal(df.status, RAFT_NOCONNECTION);
+
+    clientStart(&h, &e, 4, "127.0.0.1:4");
+    clientSecure(&e, &(struct transport_security){.tls_server = elsewhere.server,
+                                                  .tls_client = elsewhere.client});
+    dialStart(&e, &de, 1, s.address);
+    assert_true(runUntil(&h, dialDone, &de, WAIT_MS));
+    /* The listener refuses on HELLO, before its WELCOME; the dialer learns it from the closed
+     * socket. */
+    assert_int_equal(de.status, RAFT_NOCONNECTION);
+    struct transport_stats st;
+    transportStats(&s.t, &st);
+    assert_int_equal(st.unauthenticated, 2);
+    assert_int_equal(st.messages, 0);
+    assert_int_equal(s.accepted, 1);
+
+    if (de.stream != NULL) {
+        uv_close((uv_handle_t *)de.stream, freeStream);
+    }
+    uv_close((uv_handle_t *)d.stream, freeStream);
+    clientStop(&h, &c);
+    clientStop(&h, &f);
+    clientStop(&h, &e);
+    serverStop(&h, &s);
+    harnessClose(&h);
+    tlsPairClose(&n1);
+    tlsPairClose(&n2);
+    tlsPairClose(&foreign);
+    tlsPairClose(&elsewhere);
+    removeCerts(dir);
+}
+
 /* ---- A 3-voter cluster over the transport ----------------------------------------------- */
 
 #define N_NODES   3
@@ -780,7 +1109,12 @@ struct node {
     bool closed;
 };
 
+enum security_mode { PLAIN, SECRET, TLS };
+
 struct cluster {
+    enum security_mode mode;
+    char certs[128];
+    struct tls_pair tls[N_NODES];
     struct node nodes[N_NODES];
     struct raft_apply reqs[N_ENTRIES];
     unsigned acked;
@@ -820,7 +1154,8 @@ static int fsmRestore(struct raft_fsm *fsm, struct raft_buffer *buf)
     return 0;
 }
 
-static void nodeStart(struct harness *h, struct node *n, const struct raft_configuration *conf)
+static void nodeStart(struct harness *h, struct node *n, const struct raft_configuration *conf,
+                      const struct transport_security *sec)
 {
     snprintf(n->dir, sizeof n->dir, "/tmp/rc-transport-XXXXXX");
     assert_non_null(mkdtemp(n->dir));
@@ -828,6 +1163,7 @@ static void nodeStart(struct harness *h, struct node *n, const struct raft_confi
     n->fsm = (struct raft_fsm){
         .version = 1, .data = n, .apply = fsmApply, .snapshot = fsmSnapshot, .restore = fsmRestore};
     assert_int_equal(transportInit(&n->transport, &h->loop), 0);
+    assert_int_equal(transportSetSecurity(&n->transport, sec), 0);
     assert_int_equal(raft_uv_init(&n->io, &h->loop, n->dir, &n->transport), 0);
     raft_uv_set_connect_retry_delay(&n->io, 50);
     assert_int_equal(raft_init(&n->raft, &n->io, &n->fsm, n->id, n->address), 0);
@@ -871,6 +1207,12 @@ static int clusterTeardown(void **state)
         if (cl->nodes[i].dir[0] != '\0') {
             removeDir(cl->nodes[i].dir);
         }
+        if (cl->mode == TLS) {
+            tlsPairClose(&cl->tls[i]);
+        }
+    }
+    if (cl->certs[0] != '\0') {
+        removeCerts(cl->certs);
     }
     free(cl);
     return 0;
@@ -929,11 +1271,19 @@ static void entryApplied(struct raft_apply *req, int status, void *result)
     }
 }
 
-static void test_cluster_commits(void **state)
+static void clusterCommits(struct cluster *cl, enum security_mode mode)
 {
     struct harness h;
-    struct cluster *cl = *state;
     struct raft_configuration conf;
+    cl->mode = mode;
+    if (mode == TLS) {
+        makeCerts(cl->certs, sizeof cl->certs);
+        for (int i = 0; i < N_NODES; i++) {
+            char name[16];
+            snprintf(name, sizeof name, "node%d", i + 1);
+            tlsPair(&cl->tls[i], cl->certs, cl->certs, name);
+        }
+    }
     harnessInit(&h);
     raft_configuration_init(&conf);
     for (int i = 0; i < N_NODES; i++) {
@@ -943,7 +1293,15 @@ static void test_cluster_commits(void **state)
         assert_int_equal(raft_configuration_add(&conf, n->id, n->address, RAFT_VOTER), 0);
     }
     for (int i = 0; i < N_NODES; i++) {
-        nodeStart(&h, &cl->nodes[i], &conf);
+        struct transport_security sec = {0};
+        if (mode == SECRET) {
+            sec.secret = "cluster secret";
+            sec.secret_len = 14;
+        } else if (mode == TLS) {
+            sec.tls_server = cl->tls[i].server;
+            sec.tls_client = cl->tls[i].client;
+        }
+        nodeStart(&h, &cl->nodes[i], &conf, &sec);
     }
     raft_configuration_close(&conf);
 
@@ -969,7 +1327,8 @@ static void test_cluster_commits(void **state)
         unsigned peers = n == leader ? N_NODES - 1 : 1;
         assert_true(st.connected >= peers);
         assert_true(st.accepted >= peers);
-        assert_int_equal(st.rejected + st.timed_out, 0);
+        assert_true(st.messages >= N_ENTRIES / 64);
+        assert_int_equal(st.rejected + st.timed_out + st.malformed + st.unauthenticated, 0);
     }
 
     for (int i = 0; i < N_NODES; i++) {
@@ -983,6 +1342,21 @@ static void test_cluster_commits(void **state)
         cl->nodes[i].dir[0] = '\0';
     }
     harnessClose(&h);
+}
+
+static void test_cluster_commits(void **state)
+{
+    clusterCommits(*state, PLAIN);
+}
+
+static void test_cluster_commits_secret(void **state)
+{
+    clusterCommits(*state, SECRET);
+}
+
+static void test_cluster_commits_tls(void **state)
+{
+    clusterCommits(*state, TLS);
 }
 
 int main(void)
@@ -999,7 +1373,13 @@ int main(void)
         cmocka_unit_test(test_connect_malformed),
         cmocka_unit_test(test_close_cancels),
         cmocka_unit_test(test_setup_errors),
+        cmocka_unit_test(test_messages_checked),
+        cmocka_unit_test(test_membership),
+        cmocka_unit_test(test_secret),
+        cmocka_unit_test(test_tls),
         cmocka_unit_test_setup_teardown(test_cluster_commits, clusterSetup, clusterTeardown),
+        cmocka_unit_test_setup_teardown(test_cluster_commits_secret, clusterSetup, clusterTeardown),
+        cmocka_unit_test_setup_teardown(test_cluster_commits_tls, clusterSetup, clusterTeardown),
     };
     /* libuv writes sockets with write(2): a peer closing first must not kill the test. */
     signal(SIGPIPE, SIG_IGN);

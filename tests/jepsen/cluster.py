@@ -32,6 +32,27 @@ RAFT_PORT = 7201
 # pauses and kills of 2-8 s make attempts LOST and retried, which check 2 is about.
 HISTORY_RUNS = 10000  # the most a job keeps (policy.history_max)
 WORKER_TIMEOUT = "4s"
+# The nodes listen on 10.77.0.N, beyond loopback, which raftcrond refuses without TLS and
+# client authentication (docs/security.md): they run with --insecure, or with mutual TLS when
+# TLS_DIR is set (harness --tls): a CA and one certificate per node naming its address made by
+# scripts/gen-certs there, client certificates required on RPC. Runs execute as root
+# (--allow-root-jobs): the harness runs as root, and the records file is root's.
+TLS_DIR = None
+
+
+def securityArgs(src, n):
+    # RCJ_NODE and RCJ_RECORDS reach the runs only when named (a run's environment is an
+    # allow-list: docs/security.md).
+    keep = ["--job-env-keep", "RCJ_NODE,RCJ_RECORDS"]
+    if TLS_DIR is None:
+        return ["--insecure", "--allow-root-jobs"] + keep
+    cert = os.path.join(TLS_DIR, "node%d" % n)
+    if not os.path.exists(cert + ".pem"):  # the member nemesis adds brand-new ids
+        subprocess.run([os.path.join(src, "scripts", "gen-certs"), TLS_DIR, "node",
+                        "node%d" % n, "IP:" + net.nodeIp(n)], check=True, capture_output=True)
+    return keep + ["--allow-root-jobs", "--tls-ca", os.path.join(TLS_DIR, "ca.pem"),
+            "--tls-cert", cert + ".pem", "--tls-key", cert + ".key",
+            "--rpc-client-auth", "require"]
 
 
 def recordsPath(out, n):
@@ -103,7 +124,7 @@ class Node:
                 "--raft-addr", raftAddr(self.n), "--rpc-addr", rpcAddr(self.n),
                 "--data", self.dataDir(), "--election-timeout", "1s",
                 "--heartbeat-timeout", "100ms", "--history-runs", str(HISTORY_RUNS),
-                "--worker-timeout", WORKER_TIMEOUT]
+                "--worker-timeout", WORKER_TIMEOUT] + securityArgs(self.cluster.src, self.n)
         if bootstrap:
             args.append("--bootstrap")
         if join:

@@ -9,6 +9,7 @@ import json
 import os
 import random
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -35,6 +36,8 @@ def parseArgs(argv):
                    help="comma list of %s, or all (default partition,kill,pause)"
                    % ",".join(nemesismod.ALL))
     p.add_argument("--seed", type=int, default=None, help="seed of the schedule (default random)")
+    p.add_argument("--tls", action="store_true",
+                   help="mutual TLS between the nodes and to raftcronctl (default: --insecure)")
     p.add_argument("--nodes", type=int, default=5, help="cluster size (default 5)")
     p.add_argument("--clients", type=int, default=3, help="concurrent clients (default 3)")
     p.add_argument("--out", default=None, help="run directory (default tests/jepsen/out/TS-SEED)")
@@ -58,9 +61,10 @@ def parseArgs(argv):
 
 
 def replayCommand(a):
-    return ("cd %s && tests/jepsen/run --bin %s --time %g --nemesis %s --seed %d --nodes %d --clients %d%s"
+    return ("cd %s && tests/jepsen/run --bin %s --time %g --nemesis %s --seed %d --nodes %d --clients %d%s%s"
             % (SRC, a.bin, a.time, ",".join(a.kinds) or "none", a.seed, a.nodes, a.clients,
-               "" if a.sabotage == "none" else " --sabotage " + a.sabotage))
+               "" if a.sabotage == "none" else " --sabotage " + a.sabotage,
+               " --tls" if a.tls else ""))
 
 
 def say(msg):
@@ -214,6 +218,15 @@ def run(a):
         f.write(replayCommand(a) + "\n")
     say("seed %d, nemesis %s, %d nodes, %gs; artifacts in %s"
         % (a.seed, ",".join(a.kinds) or "none", a.nodes, a.time, out))
+    if a.tls:
+        certs = os.path.join(out, "certs")
+        gen = os.path.join(SRC, "scripts", "gen-certs")
+        subprocess.run([gen, certs, "ca"], check=True, capture_output=True)
+        subprocess.run([gen, certs, "client", "admin"], check=True, capture_output=True)
+        clustermod.TLS_DIR = certs
+        workloadmod.Ctl.TLS_ARGS = ["--cacert", os.path.join(certs, "ca.pem"),
+                                    "--cert", os.path.join(certs, "admin.pem"),
+                                    "--key", os.path.join(certs, "admin.key")]
     held = net.lock()  # noqa: F841 (kept open until exit)
     net.removeAll()
     net.create(range(1, a.nodes + 1))

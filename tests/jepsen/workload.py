@@ -89,6 +89,8 @@ SNAPSHOT_LIMIT = 300           # during the run, every 60 s: 5 times what a job 
 class Ctl:
     """raftcronctl against some endpoints, from the bridge namespace."""
 
+    TLS_ARGS = []  # --cacert/--cert/--key when the cluster runs with TLS (harness --tls)
+
     def __init__(self, bin_dir, endpoints):
         """endpoints: "host:port,..." or a function returning it (the members change)."""
         self.path = bin_dir + "/raftcronctl"
@@ -97,7 +99,7 @@ class Ctl:
     def run(self, args, timeout="5s", endpoints=None, json_out=False):
         if endpoints is None:
             endpoints = self.endpoints() if callable(self.endpoints) else self.endpoints
-        cmd = [self.path, "--endpoints", endpoints, "--timeout", timeout]
+        cmd = [self.path, "--endpoints", endpoints, "--timeout", timeout] + Ctl.TLS_ARGS
         if json_out:
             cmd += ["-o", "json"]
         cmd += args

@@ -211,7 +211,7 @@ static void test_lists_are_replaced_not_merged(void **state)
     assert_string_equal(cfg.tags[0].value, "a100");
     expectOk(load(NULL, ENV("RAFTCRON_JOIN=10.0.0.1:7101,10.0.0.2:7101"),
                   ARGS("--id", "2", "--raft-addr", "h:1", "--rpc-addr", "h:2", "--data", "d",
-                       "--join", "10.0.0.3:7101")));
+                       "--join", "10.0.0.3:7101", "--insecure")));
     assert_string_equal(cfg.join, "10.0.0.3:7101");
     assert_int_equal(cfg.n_join, 1);
 }
@@ -304,7 +304,7 @@ static void test_addresses(void **state)
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         char flag[300];
         snprintf(flag, sizeof flag, "--rpc-addr=%s", good[i]);
-        int rv = load(NULL, NULL, ARGS(MEMBER, flag));
+        int rv = load(NULL, NULL, ARGS(MEMBER, flag, "--insecure"));
         if (i == 4) {
             /* zone ids are not accepted: the bracketed part is hex, ':' and '.' only */
             expectErr(rv, RC_EPARSE,
@@ -343,12 +343,81 @@ static void test_addresses(void **state)
     assert_string_equal(cfg.http_addr, "0.0.0.0:8080");
 }
 
+/* Secure by default: beyond loopback a member needs TLS, and for RPC client authentication
+ * too, unless --insecure; security settings come in consistent sets. */
+static void test_secure_defaults(void **state)
+{
+    (void)state;
+#define PUBLIC                                                                                     \
+    "--id", "1", "--raft-addr", "10.0.0.1:7201", "--rpc-addr", "10.0.0.1:7101", "--data", "d"
+#define TLS "--tls-ca", "ca.pem", "--tls-cert", "n.pem", "--tls-key", "n.key"
+    expectErr(load(NULL, NULL, ARGS(PUBLIC)), RC_EINVAL,
+              "--raft-addr: refusing to listen on 10.0.0.1:7201, beyond loopback, without TLS: "
+              "set --tls-ca, --tls-cert and --tls-key (docs/security.md), or pass --insecure to "
+              "accept the risk");
+    expectErr(load(NULL, NULL, ARGS(PUBLIC, TLS)), RC_EINVAL,
+              "--rpc-addr: refusing to listen on 10.0.0.1:7101, beyond loopback, without TLS "
+              "and client authentication: set --tls-ca, --tls-cert and --tls-key and "
+              "--auth-token-file or --rpc-client-auth require (docs/security.md), or pass "
+              "--insecure to accept the risk");
+    expectOk(load(NULL, NULL, ARGS(PUBLIC, TLS, "--auth-token-file", "/etc/raftcron/token")));
+    expectOk(load(NULL, NULL, ARGS(PUBLIC, TLS, "--rpc-client-auth", "require")));
+    expectOk(load(NULL, NULL, ARGS(PUBLIC, "--insecure")));
+    assert_true(cfg.insecure);
+    expectOk(load(NULL, NULL,
+                  ARGS("--id", "1", "--raft-addr", "127.0.0.1:7201", "--rpc-addr", "0.0.0.0:7101",
+                       "--data", "d", "--insecure")));
+    expectErr(
+        load(NULL, NULL,
+             ARGS("--id", "1", "--raft-addr", "127.0.0.1:7201", "--rpc-addr", "0.0.0.0:7101",
+                  "--data", "d")),
+        RC_EINVAL,
+        "--rpc-addr: refusing to listen on 0.0.0.0:7101, beyond loopback, without TLS and client "
+        "authentication: set --tls-ca, --tls-cert and --tls-key and --auth-token-file or "
+        "--rpc-client-auth require (docs/security.md), or pass --insecure to accept the "
+        "risk");
+    expectOk(load(NULL, NULL, ARGS(MEMBER))); /* loopback stays zero-config */
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--tls-cert", "n.pem")), RC_EINVAL,
+              "--tls-cert needs --tls-key too");
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--tls-cert", "n.pem", "--tls-key", "n.key")),
+              RC_EINVAL, "--tls-cert needs --tls-ca (the CA peers are checked against)");
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--auth-token", "x", "--auth-token-file", "f")),
+              RC_EINVAL, "--auth-token: cannot be combined with --auth-token-file");
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--rpc-client-auth", "require")), RC_EINVAL,
+              "--rpc-client-auth: require needs TLS (--tls-cert)");
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--rpc-client-auth", "maybe")), RC_EINVAL,
+              "--rpc-client-auth: \"maybe\" is not one of none, optional, require");
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--run-as", "a:b:c")), RC_EINVAL,
+              "--run-as: \"a:b:c\" is not USER or USER:GROUP");
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--executors", "ops=shell+ftp")), RC_EINVAL,
+              "--executors: executors: ops: \"ftp\" is not an executor (shell, http, sql, noop)");
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--job-rlimits", "cpu=fast")), RC_EINVAL,
+              "--job-rlimits: rlimits: cpu: \"fast\" is not a number of seconds (30, 30s, 5m, "
+              "2h)");
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--job-env-keep", "HTTP_PROXY,RAFTCRON_AUTH_TOKEN")),
+              RC_EINVAL,
+              "--job-env-keep: RAFTCRON_AUTH_TOKEN: the daemon's own settings and secrets never "
+              "reach runs");
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--job-env-keep", "A,1B")), RC_EINVAL,
+              "--job-env-keep: \"1B\" is not a variable name");
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--job-env-keep", "A,")), RC_EINVAL,
+              "--job-env-keep: a name is missing after the last comma");
+    expectOk(load(NULL, NULL, ARGS(MEMBER, "--job-env-keep", "HTTP_PROXY,no_proxy")));
+    assert_string_equal(cfg.job_env_keep, "HTTP_PROXY,no_proxy");
+    expectOk(load(NULL, NULL,
+                  ARGS(MEMBER, "--run-as", "nobody:nogroup", "--executors",
+                       "ops=shell+http,*=http+sql+noop", "--job-rlimits", "cpu=60s,as=1G")));
+    assert_string_equal(cfg.run_as, "nobody:nogroup");
+#undef PUBLIC
+#undef TLS
+}
+
 static void test_join_lists(void **state)
 {
     (void)state;
     expectOk(load(NULL, NULL,
                   ARGS("--id", "2", "--raft-addr", "h:1", "--rpc-addr", "h:2", "--data", "d",
-                       "--join", "a:1, b:2 ,[::1]:3")));
+                       "--join", "a:1, b:2 ,[::1]:3", "--insecure")));
     assert_string_equal(cfg.join, "a:1,b:2,[::1]:3");
     assert_int_equal(cfg.n_join, 3);
     expectOk(yaml("join:\n  - a:1\n  - b:2\n"));
@@ -964,6 +1033,7 @@ int main(void)
         cmocka_unit_test(test_integers),
         cmocka_unit_test(test_addresses),
         cmocka_unit_test(test_join_lists),
+        cmocka_unit_test(test_secure_defaults),
         cmocka_unit_test(test_tags),
         cmocka_unit_test(test_booleans_and_enums),
         cmocka_unit_test(test_secret_is_never_echoed),

@@ -220,6 +220,11 @@ static void test_sql_shell_fields(void **state)
 
     s = mustBuild(&def, FLAGS("name", "w", "cron", "@hourly", "shell", "make", "workdir", "/srv"));
     assert_string_equal(s->executor->shell->workdir, "/srv");
+    assert_string_equal(s->executor->shell->rlimits, "");
+    jobyamlDefClear(&def);
+    s = mustBuild(&def, FLAGS("name", "w", "cron", "@hourly", "shell", "make", "rlimits",
+                              "cpu=60s,nofile=256"));
+    assert_string_equal(s->executor->shell->rlimits, "cpu=60s,nofile=256");
     jobyamlDefClear(&def);
 }
 
@@ -303,7 +308,7 @@ static void test_key_table(void **state)
             assert_string_not_equal(jobyamlKey(j)->name, k->name);
         }
     }
-    assert_int_equal(n, 43);
+    assert_int_equal(n, 44);
     assert_string_equal(jobyamlKey(0)->name, "name");
     /* switches take no value, the repeatable keys are the four lists */
     size_t repeatable = 0, switches = 0;
@@ -414,6 +419,8 @@ static void test_shape_errors(void **state)
                 FLAGS("name", "j", "every", "1m", "dst_gap", "skip", "shell", "x"));
     expectError("--workdir: requires --shell",
                 FLAGS("name", "j", "every", "1m", "http", "http://h/", "workdir", "/"));
+    expectError("--rlimits: requires --shell",
+                FLAGS("name", "j", "every", "1m", "http", "http://h/", "rlimits", "cpu=1"));
     expectError("--method: requires --http",
                 FLAGS("name", "j", "every", "1m", "shell", "x", "method", "POST"));
     expectError("--expect: requires --http",
