@@ -142,9 +142,17 @@ void rpcDlqRetry(struct rpc_call *call)
     proposeManual(call, job, run->scheduled_us);
 }
 
+/* Cancelling is idempotent: a run already cancelled (by this request's earlier attempt, which a
+ * client retries when a leader change left its outcome unknown, or by another) answers OK. */
+static bool alreadyCancelled(struct node *n, uint64_t run_id)
+{
+    const Raftcron__Run *run = fsmRunGet(n->cluster.core, run_id);
+    return run != NULL && run->state == RC_RUN_CANCELLED;
+}
+
 static void cancelApplied(struct rpc_call *call, const struct rc_fsm_result *res)
 {
-    if (res->code != 0) {
+    if (res->code != 0 && !alreadyCancelled(call->node, res->run_id)) {
         rpcReply(call, rpcStatusOf(res->code), res->message, NULL);
         return;
     }
@@ -172,6 +180,11 @@ void rpcRunCancel(struct rpc_call *call)
         snprintf(msg, sizeof msg, "run %llu not found", (unsigned long long)req->id);
         rpcKeyNamespace(run->job, ns);
         if (!rpcAllowed(call, ns, msg)) {
+            return;
+        }
+        if (run->state == RC_RUN_CANCELLED) {
+            Raftcron__Empty empty = RAFTCRON__EMPTY__INIT;
+            rpcReply(call, RC_STATUS_OK, NULL, &empty.base);
             return;
         }
     }

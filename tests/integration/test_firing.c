@@ -601,12 +601,16 @@ static void test_manual_runs_cancel_and_dead_letters(void **state)
     assert_int_equal(rc_run_cancel(c, s2), 0);
     rc_message_free(harnessWaitRun(c, s1, ST_CANCELLED, 5000));
     rc_message_free(harnessWaitRun(c, s2, ST_CANCELLED, 5000));
-    assert_int_not_equal(rc_run_cancel(c, s1), 0); /* already cancelled: stale */
+    /* Cancelling again is no error (a retried cancel whose first try was applied). */
+    assert_int_equal(rc_run_cancel(c, s1), 0);
 
     /* A failing run without retries is a dead letter; dlq retry runs its instant again. */
     uint64_t dead = 0, again = 0;
     assert_int_equal(rc_job_run_now(c, "", "fails", 0, &dead), 0);
     rc_message_free(harnessWaitRun(c, dead, ST_DEAD, 20000));
+    /* A run that finished otherwise cannot be cancelled. */
+    assert_int_not_equal(rc_run_cancel(c, dead), 0);
+    assert_int_equal(rc_client_status(c), RC_STATUS_FAILED_PRECONDITION);
     Raftcron__RunListResponse *dlq = NULL;
     assert_int_equal(rc_dlq_list(c, "", 100, 0, &dlq), 0);
     assert_int_equal(dlq->n_runs, 1);
