@@ -18,13 +18,33 @@ ep="$src/deploy/docker/entrypoint.sh"
 cmd=$ep
 . "$(dirname "$0")/lib.sh"
 
+# Credentials as the pods get them (docs/operations.md): one certificate for the whole set,
+# naming every pod of the headless Service's domain, its CA, the token and the cluster secret.
+if ! "$src/scripts/gen-certs" "$tmp/pki" ca >/dev/null ||
+  ! "$src/scripts/gen-certs" "$tmp/pki" node set 'DNS:*.raftcron.test.svc' DNS:localhost \
+    IP:127.0.0.1 >/dev/null; then
+  fail "scripts/gen-certs could not make the set's certificate"
+fi
+mkdir -p "$tmp/tls" "$tmp/secret"
+cp "$tmp/pki/ca.pem" "$tmp/tls/ca.crt"
+cp "$tmp/pki/set.pem" "$tmp/tls/tls.crt"
+cp "$tmp/pki/set.key" "$tmp/tls/tls.key"
+chmod 600 "$tmp/tls/tls.key"
+openssl rand -hex 32 >"$tmp/secret/token"
+openssl rand -hex 32 >"$tmp/secret/cluster-secret"
+chmod 600 "$tmp/secret/token"
+# A Secret mounted with an fsGroup is group-readable (0440); raftcrond refuses that, so the
+# entrypoint hands it a private copy.
+chmod 640 "$tmp/secret/cluster-secret"
+
 # entry WANT_CODE PATTERN VAR=VALUE...: run the entrypoint (dry run) with these variables.
 entry() {
   local code=$1 pattern=$2
   shift 2
   checks=$((checks + 1))
-  env -i PATH="$bin:$PATH" RAFTCRON_ENTRYPOINT_DRY_RUN=1 RAFTCRON_DATA="$tmp/empty" "$@" \
-    sh "$ep" >"$tmp/out" 2>"$tmp/err"
+  env -i PATH="$bin:$PATH" RAFTCRON_ENTRYPOINT_DRY_RUN=1 RAFTCRON_DATA="$tmp/empty" \
+    RAFTCRON_TLS_DIR="$tmp/tls" RAFTCRON_SECRET_DIR="$tmp/secret" RAFTCRON_PRIVATE_DIR="$tmp/priv" \
+    "$@" sh "$ep" >"$tmp/out" 2>"$tmp/err"
   local rc=$?
   if [ "$rc" -ne "$code" ]; then
     fail "entrypoint $* exited $rc, want $code: $(cat "$tmp/out" "$tmp/err")"
@@ -36,17 +56,38 @@ D=RAFTCRON_PEER_DOMAIN=raftcron.prod.svc
 P0=raftcron-0.raftcron.prod.svc
 P1=raftcron-1.raftcron.prod.svc
 P2=raftcron-2.raftcron.prod.svc
+# The flags every node gets from the mounted credentials (key and secrets in the private dir).
+H="--http-addr 0.0.0.0:7301"
+T="--tls-ca $tmp/tls/ca.crt --tls-cert $tmp/tls/tls.crt --tls-key $tmp/priv/tls.key"
+T="$T --auth-token-file $tmp/priv/token --cluster-secret-file $tmp/priv/cluster-secret"
 mkdir -p "$tmp/empty" "$tmp/used"
 touch "$tmp/used/metadata1"
 
-entry 0 "^raftcrond --id 1 --raft-addr $P0:7201 --rpc-addr $P0:7101 --data $tmp/empty --bootstrap\$" \
+entry 0 "^raftcrond --id 1 --raft-addr $P0:7201 --rpc-addr $P0:7101 --data $tmp/empty $H $T --bootstrap\$" \
   HOSTNAME=raftcron-0 "$D"
-entry 0 "^raftcrond --id 2 --raft-addr $P1:7201 --rpc-addr $P1:7101 --data $tmp/empty --join $P0:7101,$P2:7101\$" \
+entry 0 "^raftcrond --id 2 --raft-addr $P1:7201 --rpc-addr $P1:7101 --data $tmp/empty $H $T --join $P0:7101,$P2:7101\$" \
   HOSTNAME=raftcron-1 "$D"
-entry 0 "^raftcrond --id 3 --raft-addr $P2:7201 --rpc-addr $P2:7101 --data $tmp/empty --join $P0:7101,$P1:7101\$" \
+entry 0 "^raftcrond --id 3 --raft-addr $P2:7201 --rpc-addr $P2:7101 --data $tmp/empty $H $T --join $P0:7101,$P1:7101\$" \
   HOSTNAME=raftcron-2 "$D"
+# The private dir: a link to the key that is private already (SIGHUP reads a renewed one), a
+# private copy of the group-readable secret, equal to it.
+checks=$((checks + 1))
+[ "$(readlink "$tmp/priv/tls.key")" = "$tmp/tls/tls.key" ] ||
+  fail "the private key (mode 0600) is not linked from the private dir: $(ls -l "$tmp/priv")"
+checks=$((checks + 1))
+[ ! -L "$tmp/priv/cluster-secret" ] && [ "$(stat -c %a "$tmp/priv/cluster-secret")" = 600 ] &&
+  cmp -s "$tmp/priv/cluster-secret" "$tmp/secret/cluster-secret" ||
+  fail "the group-readable cluster secret has no private copy: $(ls -l "$tmp/priv")"
+grep -q 'cluster-secret is readable by group or others (mode 640); raftcrond is given a private copy' \
+  "$tmp/err" || fail "the entrypoint does not say it copied the group-readable secret: $(cat "$tmp/err")"
+# Options: another REST address or none; a shared peer certificate name.
+entry 0 "^raftcrond --id 1 .* --data $tmp/empty --http-addr 10.1.2.3:8080 --tls-ca " \
+  HOSTNAME=raftcron-0 "$D" RAFTCRON_HTTP_ADDR=10.1.2.3:8080
+entry 0 "^raftcrond --id 1 .* --data $tmp/empty --tls-ca " HOSTNAME=raftcron-0 "$D" RAFTCRON_HTTP_ADDR=
+entry 0 " --tls-key $tmp/priv/tls.key --peer-tls-name raftcron-peer --auth-token-file " \
+  HOSTNAME=raftcron-1 "$D" RAFTCRON_PEER_TLS_NAME=raftcron-peer
 # A restart: the data dir holds the cluster; node 0 must not bootstrap again.
-entry 0 "^raftcrond --id 1 .* --data $tmp/used --join $P1:7101,$P2:7101\$" \
+entry 0 "^raftcrond --id 1 .* --data $tmp/used $H $T --join $P1:7101,$P2:7101\$" \
   HOSTNAME=raftcron-0 "$D" RAFTCRON_DATA="$tmp/used"
 # Told that the cluster exists (a lost volume): join.
 entry 0 "^raftcrond --id 1 .* --join $P1:7101,$P2:7101\$" \
@@ -55,9 +96,12 @@ entry 0 "^raftcrond --id 1 .* --join $P1:7101,$P2:7101\$" \
 entry 0 "^raftcrond --id 5 --raft-addr sched-4:7301 --rpc-addr sched-4:7401 .* --join sched-0:7401,sched-1:7401,sched-2:7401,sched-3:7401\$" \
   HOSTNAME=sched-4 RAFTCRON_REPLICAS=5 RAFTCRON_RAFT_PORT=7301 RAFTCRON_RPC_PORT=7401
 entry 0 "^raftcrond --id 1 --raft-addr solo-0:7201 .* --bootstrap\$" HOSTNAME=solo-0 RAFTCRON_REPLICAS=1
-# Workers: a stable id from the pod name, every peer to join.
-entry 0 "^raftcrond --worker --id [0-9]+ --join $P0:7101,$P1:7101,$P2:7101\$" \
-  HOSTNAME=raftcron-worker-7f9c4-x2b8q "$D" RAFTCRON_ROLE=worker
+# Workers: a stable id from the pod name, every peer to join, the CA and the token (no key of
+# their own: the nodes' certificate is not theirs).
+mkdir -p "$tmp/wtls"
+cp "$tmp/tls/ca.crt" "$tmp/wtls/ca.crt"
+entry 0 "^raftcrond --worker --id [0-9]+ --join $P0:7101,$P1:7101,$P2:7101 --tls-ca $tmp/wtls/ca.crt --auth-token-file $tmp/priv/token\$" \
+  HOSTNAME=raftcron-worker-7f9c4-x2b8q "$D" RAFTCRON_ROLE=worker RAFTCRON_TLS_DIR="$tmp/wtls"
 id_a=$(sed -n 's/.*--id \([0-9]*\).*/\1/p' "$tmp/out")
 entry 0 "--id $id_a " HOSTNAME=raftcron-worker-7f9c4-x2b8q "$D" RAFTCRON_ROLE=worker
 entry 0 "--worker --id 42 " HOSTNAME=w RAFTCRON_ROLE=worker RAFTCRON_WORKER_ID=42
@@ -67,6 +111,26 @@ entry 0 "--id [0-9]+" HOSTNAME=raftcron-worker-7f9c4-zzzzz "$D" RAFTCRON_ROLE=wo
 id_b=$(sed -n 's/.*--id \([0-9]*\).*/\1/p' "$tmp/out")
 checks=$((checks + 1))
 [ "$id_a" != "$id_b" ] || fail "two worker pods got the same id $id_a"
+# A worker with a client certificate of its own presents it; the cluster secret is not its.
+entry 0 "^raftcrond --worker --id 7 --join .* --tls-ca $tmp/tls/ca.crt --tls-cert $tmp/tls/tls.crt --tls-key $tmp/priv/tls.key --auth-token-file $tmp/priv/token\$" \
+  HOSTNAME=w RAFTCRON_ROLE=worker RAFTCRON_WORKER_ID=7
+# Without TLS material: refused with the reason and the way out, unless RAFTCRON_INSECURE says
+# so explicitly (then --insecure, and a warning).
+entry 2 "no TLS material \(ca.crt, tls.crt, tls.key\) in RAFTCRON_TLS_DIR=$tmp/none: .*beyond loopback.*RAFTCRON_INSECURE=1" \
+  HOSTNAME=raftcron-0 "$D" RAFTCRON_TLS_DIR="$tmp/none"
+entry 2 "only some of ca.crt, tls.crt and tls.key are in RAFTCRON_TLS_DIR=$tmp/wtls" \
+  HOSTNAME=raftcron-0 "$D" RAFTCRON_TLS_DIR="$tmp/wtls"
+entry 2 "no ca.crt in RAFTCRON_TLS_DIR=$tmp/none: a worker agent checks" \
+  HOSTNAME=w RAFTCRON_ROLE=worker RAFTCRON_TLS_DIR="$tmp/none"
+entry 2 "no token in RAFTCRON_SECRET_DIR=$tmp/none" HOSTNAME=raftcron-0 "$D" RAFTCRON_SECRET_DIR="$tmp/none"
+entry 2 'RAFTCRON_INSECURE="maybe" is not a boolean' HOSTNAME=raftcron-0 RAFTCRON_INSECURE=maybe
+entry 0 "^raftcrond --id 1 --raft-addr $P0:7201 --rpc-addr $P0:7101 --data $tmp/empty $H --insecure --bootstrap\$" \
+  HOSTNAME=raftcron-0 "$D" RAFTCRON_TLS_DIR="$tmp/none" RAFTCRON_SECRET_DIR="$tmp/none" RAFTCRON_INSECURE=1
+grep -q 'RAFTCRON_INSECURE=1: no TLS' "$tmp/err" || fail "no warning with RAFTCRON_INSECURE=1: $(cat "$tmp/err")"
+entry 0 "^raftcrond --worker --id 42 --join [^ ]*\$" HOSTNAME=w RAFTCRON_ROLE=worker RAFTCRON_WORKER_ID=42 \
+  RAFTCRON_TLS_DIR="$tmp/none" RAFTCRON_SECRET_DIR="$tmp/none" RAFTCRON_INSECURE=true
+# With the material, RAFTCRON_INSECURE=1 changes nothing: TLS is used, --insecure not given.
+entry 0 "--data $tmp/empty $H $T --bootstrap\$" HOSTNAME=raftcron-0 "$D" RAFTCRON_INSECURE=1
 # Refusals.
 entry 2 'HOSTNAME "web" is not NAME-ORDINAL' HOSTNAME=web
 entry 2 'HOSTNAME "raftcron-x" is not NAME-ORDINAL' HOSTNAME=raftcron-x
@@ -75,29 +139,74 @@ entry 2 'RAFTCRON_REPLICAS="three" is not a number' HOSTNAME=raftcron-0 RAFTCRON
 entry 2 'RAFTCRON_ROLE="voter" is neither node nor worker' HOSTNAME=raftcron-0 RAFTCRON_ROLE=voter
 entry 2 'RAFTCRON_INITIAL_CLUSTER_STATE="maybe"' HOSTNAME=raftcron-0 RAFTCRON_INITIAL_CLUSTER_STATE=maybe
 
-# ---- the flags it makes run a node -------------------------------------------------------------
-# A one-replica set on loopback ports; the pod's name is the only name in the flags, and stands
-# for its address, so 127.0.0.1 takes its place (as the cluster DNS would resolve it).
-rpc=$(freeport)
-raft=$(freeport)
-mkdir -p "$tmp/node"
-args=$(env -i PATH="$bin:$PATH" RAFTCRON_ENTRYPOINT_DRY_RUN=1 RAFTCRON_DATA="$tmp/node" \
-  HOSTNAME=localhost-0 RAFTCRON_REPLICAS=1 RAFTCRON_RAFT_PORT="$raft" RAFTCRON_RPC_PORT="$rpc" sh "$ep")
-# The only name in the flags is the pod's own; put 127.0.0.1 in its place and start it.
-args=${args//localhost-0/127.0.0.1}
-# shellcheck disable=SC2086
-"$bin/"$args >"$tmp/node.log" 2>&1 &
-node_pid=$!
-deadline=$((SECONDS + 30))
-until "$bin/raftcronctl" --endpoints "127.0.0.1:$rpc" --timeout 2s cluster status >/dev/null 2>&1; do
-  if [ $SECONDS -ge $deadline ] || ! kill -0 "$node_pid" 2>/dev/null; then
-    fail "a node started with the entrypoint's flags ($args) did not serve: $(tail -3 "$tmp/node.log")"
-    break
-  fi
-  sleep 0.2
-done
-kill -TERM "$node_pid" 2>/dev/null
-wait "$node_pid"
+# ---- the entrypoint starts a cluster ------------------------------------------------------------
+# Three pods of a StatefulSet, for real: the entrypoint (not a dry run) starts raftcrond with the
+# mounted credentials, node 0 bootstraps and the others join by the pods' names, over TLS with
+# the one certificate of the set. The names are the cluster DNS's: a private /etc/hosts (a
+# mount namespace of the node's own) resolves raftcron-N.raftcron.test.svc to 127.0.0.(N+2),
+# addresses nothing else on the machine listens on. A name is not loopback to raftcrond, so it
+# refuses to start without the TLS flags; each node's /ready must answer 200.
+ns=""
+if unshare -m true 2>/dev/null; then
+  ns="unshare -m"
+elif unshare -rm true 2>/dev/null; then
+  ns="unshare -rm"
+fi
+if [ -z "$ns" ]; then
+  echo "test_deploy: SKIP the 3-node start: no mount namespace here (unshare -m, unshare -rm)"
+else
+  raft=$(freeport)
+  rpc=$(freeport)
+  for i in 0 1 2; do
+    echo "127.0.0.$((i + 2)) raftcron-$i.raftcron.test.svc"
+  done >"$tmp/hosts"
+  cat /etc/hosts >>"$tmp/hosts"
+  pids=""
+  for i in 0 1 2; do
+    mkdir -p "$tmp/pod$i/data"
+    http[i]=$(freeport)
+    env -i PATH="$bin:$PATH" HOSTNAME="raftcron-$i" RAFTCRON_PEER_DOMAIN=raftcron.test.svc \
+      RAFTCRON_DATA="$tmp/pod$i/data" RAFTCRON_TLS_DIR="$tmp/tls" RAFTCRON_SECRET_DIR="$tmp/secret" \
+      RAFTCRON_PRIVATE_DIR="$tmp/pod$i/run" RAFTCRON_RAFT_PORT="$raft" RAFTCRON_RPC_PORT="$rpc" \
+      RAFTCRON_HTTP_ADDR="127.0.0.$((i + 2)):${http[i]}" RAFTCRON_ELECTION_TIMEOUT=300ms \
+      ASAN_OPTIONS="${ASAN_OPTIONS:-}" LSAN_OPTIONS="${LSAN_OPTIONS:-}" \
+      UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" \
+      $ns sh -c 'mount --bind "$1" /etc/hosts && shift && exec sh "$@"' sh "$tmp/hosts" "$ep" \
+      >"$tmp/pod$i/log" 2>&1 &
+    pids="$pids $!"
+    pid[i]=$!
+  done
+  for i in 0 1 2; do
+    url="http://127.0.0.$((i + 2)):${http[i]}/ready"
+    checks=$((checks + 1))
+    deadline=$((SECONDS + 60))
+    until [ "$(curl -s -o "$tmp/ready$i" -w '%{http_code}' "$url")" = 200 ]; do
+      if [ $SECONDS -ge $deadline ] || ! kill -0 "${pid[i]}" 2>/dev/null; then
+        fail "pod raftcron-$i: $url did not answer 200 ($(cat "$tmp/ready$i" 2>/dev/null)): $(tail -5 "$tmp/pod$i/log")"
+        break
+      fi
+      sleep 0.2
+    done
+  done
+  # The flags each node was started with: TLS, the token and the secret, the REST address.
+  for i in 0 1 2; do
+    checks=$((checks + 1))
+    args=$(tr '\0' ' ' <"/proc/${pid[i]}/cmdline" 2>/dev/null)
+    case $args in
+    *"--tls-cert $tmp/tls/tls.crt --tls-key $tmp/pod$i/run/tls.key --auth-token-file $tmp/pod$i/run/token --cluster-secret-file $tmp/pod$i/run/cluster-secret"*) ;;
+    *) fail "pod raftcron-$i runs without the credentials' flags: $args" ;;
+    esac
+  done
+  # The cluster over TLS with the token, as an operator sees it: three voters, one leader.
+  checks=$((checks + 1))
+  $ns sh -c 'mount --bind "$1" /etc/hosts && shift && exec "$@"' sh "$tmp/hosts" \
+    "$bin/raftcronctl" --endpoints "raftcron-1.raftcron.test.svc:$rpc" --cacert "$tmp/tls/ca.crt" \
+    --token-file "$tmp/secret/token" --timeout 5s -o json cluster status >"$tmp/status" 2>&1 ||
+    fail "raftcronctl cluster status over TLS: $(cat "$tmp/status")"
+  grep -o '"id": *[0-9]*' "$tmp/status" >/dev/null || fail "cluster status: $(cat "$tmp/status")"
+  for p in $pids; do kill -TERM "$p" 2>/dev/null; done
+  for p in $pids; do wait "$p"; done
+fi
 
 # ---- manifests ---------------------------------------------------------------------------------
 # Debian's interpreter, where python3-yaml installs (scripts/install-deps).
