@@ -3,14 +3,21 @@
 # what is and is not exercised):
 #   - the entrypoint turns StatefulSet pod names into node flags: raftcron-N is id N + 1 with
 #     its own addresses, ordinal 0 bootstraps only a fresh cluster (not with a data dir, not
-#     when a peer answers, not when told the cluster exists), the others join every peer;
-#     workers get a stable id from their pod name; bad names and settings are refused (exit 2);
-#   - the flags it makes are ones raftcrond accepts: a node started from them on loopback
-#     serves;
+#     when a peer knows a leader, not when told the cluster exists), the others join every
+#     peer; workers get a stable id from their pod name; bad names and settings are refused
+#     (exit 2);
+#   - it passes the mounted credentials (TLS, token, cluster secret; private copies of
+#     group-readable ones) and the REST address, refuses to start without TLS material, and
+#     passes --insecure only when RAFTCRON_INSECURE says so;
+#   - three pods started through it for real (names resolved by a private /etc/hosts in a mount
+#     namespace) form a cluster over TLS with one certificate for the set: /ready is 200 on
+#     each, and raftcronctl reaches it with the CA and the token;
 #   - deploy/compose.yaml and deploy/k8s/*.yaml are well-formed YAML with the promised shape
-#     (3 nodes and a worker with healthchecks; a StatefulSet of 3 behind a headless Service,
-#     PVCs, PDB maxUnavailable 1, readiness probes, a worker Deployment), and the Dockerfile is
-#     multi-stage on Debian 12 slim and runs as a non-root user.
+#     (a certs service, 3 nodes and a worker with healthchecks on /ready, credentials mounted;
+#     a StatefulSet of 3 behind a headless Service, PVCs, PDB maxUnavailable 1, probes on
+#     /ready and /health at 7301, Secrets mounted 0400, a worker Deployment with its own), and
+#     the Dockerfile is multi-stage on Debian 12 slim, runs as a non-root user, exposes 7301 and
+#     installs the package of every library the binaries link.
 set -u
 bin="${RC_BIN:-build/bin}"
 src="${RC_SRC:-.}"
@@ -225,16 +232,29 @@ def check(cond, what):
 
 compose = yaml.safe_load(open(f"{root}/compose.yaml"))
 svcs = compose["services"]
-nodes = [n for n, s in svcs.items() if s.get("environment", {}).get("RAFTCRON_ROLE") != "worker"]
-workers = [n for n, s in svcs.items() if s.get("environment", {}).get("RAFTCRON_ROLE") == "worker"]
+role = lambda s: (s.get("environment") or {}).get("RAFTCRON_ROLE")
+pods = {n: s for n, s in svcs.items() if "hostname" in s}
+nodes = [n for n, s in pods.items() if role(s) != "worker"]
+workers = [n for n, s in pods.items() if role(s) == "worker"]
 check(sorted(nodes) == ["raftcron-0", "raftcron-1", "raftcron-2"], f"compose nodes: {nodes}")
 check(len(workers) == 1, f"compose workers: {workers}")
+certs = svcs.get("certs")
+check(certs is not None and "raftcron-gen-certs" in "".join(certs.get("command", [])),
+      "compose: no one-shot certs service running raftcron-gen-certs")
 for n, s in svcs.items():
+    check("INSECURE" not in str(s.get("environment")), f"compose {n}: runs insecure")
+for n, s in pods.items():
     check("healthcheck" in s and "test" in s["healthcheck"], f"compose {n}: no healthcheck")
+    check((s.get("depends_on") or {}).get("certs", {}).get("condition")
+          == "service_completed_successfully", f"compose {n}: does not wait for the certs")
+    mounts = [v.split(":")[1] for v in s.get("volumes", [])]
+    check("/etc/raftcron/tls" in mounts and "/etc/raftcron/secret" in mounts,
+          f"compose {n}: TLS material or secrets not mounted: {mounts}")
     if n in nodes:
         check(s.get("hostname") == n, f"compose {n}: hostname {s.get('hostname')} is not its name")
-        check(any(v.endswith(":/var/lib/raftcron") for v in s.get("volumes", [])),
-              f"compose {n}: no data volume")
+        check("/var/lib/raftcron" in mounts, f"compose {n}: no data volume")
+        check("http://127.0.0.1:7301/ready" in s["healthcheck"]["test"],
+              f"compose {n}: the healthcheck is not GET /ready on 7301")
 
 docs = []
 for path in sorted(glob.glob(f"{root}/k8s/*.yaml")):
@@ -253,8 +273,15 @@ if sts:
     check(headless and headless[0]["spec"].get("publishNotReadyAddresses") is True,
           "the headless Service does not publish not-ready peers")
     check(spec.get("volumeClaimTemplates"), "no volumeClaimTemplates")
-    c = spec["template"]["spec"]["containers"][0]
-    check("readinessProbe" in c, "no readiness probe on the nodes")
+    pod = spec["template"]["spec"]
+    c = pod["containers"][0]
+    for probe, path in (("readinessProbe", "/ready"), ("livenessProbe", "/health")):
+        g = c.get(probe, {}).get("httpGet", {})
+        check(g.get("path") == path and g.get("port") == 7301 and g.get("scheme") == "HTTP",
+              f"the nodes' {probe} is not GET {path} on 7301: {c.get(probe)}")
+    check(any(p["containerPort"] == 7301 for p in c["ports"]), "port 7301 not declared")
+    check(any(p["port"] == 7301 for p in headless[0]["spec"]["ports"]) if headless else False,
+          "the headless Service has no port 7301")
     check(any(m["mountPath"] == "/var/lib/raftcron" for m in c["volumeMounts"]), "data not mounted")
     env = {e["name"]: e.get("value") for e in c.get("env", [])}
     check(env.get("RAFTCRON_REPLICAS") == "3", "RAFTCRON_REPLICAS does not match replicas")
@@ -264,7 +291,23 @@ if sts:
           "the StatefulSet selector does not match its pods")
 pdb = kinds.get("PodDisruptionBudget", [None])[0]
 check(pdb is not None and pdb["spec"].get("maxUnavailable") == 1, "no PDB with maxUnavailable 1")
+# Secrets: the entrypoint's directories, 0400, and an emptyDir for the private copies.
+def secrets_ok(what, podspec, secret_names):
+    c = podspec["containers"][0]
+    vols = {v["name"]: v for v in podspec.get("volumes", [])}
+    mounts = {m["mountPath"]: vols.get(m["name"], {}) for m in c.get("volumeMounts", [])}
+    for path, name in zip(("/etc/raftcron/tls", "/etc/raftcron/secret"), secret_names):
+        sec = mounts.get(path, {}).get("secret", {})
+        check(sec.get("secretName") == name and sec.get("defaultMode") == 0o400,
+              f"{what}: {path} is not Secret {name} mode 0400: {sec}")
+    check("emptyDir" in mounts.get("/run/raftcron", {}), f"{what}: no emptyDir at /run/raftcron")
+    check("INSECURE" not in str(c.get("env")), f"{what}: runs insecure")
+if sts:
+    secrets_ok("StatefulSet", sts["spec"]["template"]["spec"], ("raftcron-tls", "raftcron-secret"))
 deps = kinds.get("Deployment", [])
+for d in deps:
+    secrets_ok("Deployment " + d["metadata"]["name"], d["spec"]["template"]["spec"],
+               ("raftcron-worker-tls", "raftcron-worker-secret"))
 check(any(e.get("value") == "worker" for d in deps
           for e in d["spec"]["template"]["spec"]["containers"][0].get("env", [])
           if e["name"] == "RAFTCRON_ROLE"), "no worker Deployment")
@@ -280,5 +323,31 @@ checks=$((checks + 1))
 grep -qE '^USER [a-z]' "$df" && ! grep -qE '^USER (root|0)' "$df" || fail "the Dockerfile does not run as a non-root user"
 checks=$((checks + 1))
 grep -q 'raftcron-entrypoint' "$df" || fail "the Dockerfile does not use the entrypoint"
+checks=$((checks + 1))
+grep -qE '^EXPOSE .*\b7301\b' "$df" || fail "the Dockerfile does not expose the REST port 7301"
+# The runtime stage installs the package of every library the binaries link (as this machine's
+# Debian 12 packages them), and what the health checks and the certs service run.
+# The runtime stage's words, one a line.
+runtime=$(awk '/^FROM/{n++} n==2' "$df" | tr -s ' \t\\' '\n\n\n')
+for lib in $(for f in "$bin/raftcrond" "$bin/raftcronctl"; do
+  readelf -d "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'
+done | sort -u); do
+  case $lib in libc.so.* | libm.so.* | libasan.so.* | libubsan.so.* | libraftcron.so.*) continue ;; esac
+  pkg=$(dpkg -S "*/$lib" 2>/dev/null | grep -v -- '-dev' | head -1 | cut -d: -f1)
+  checks=$((checks + 1))
+  if [ -z "$pkg" ]; then
+    fail "no Debian package holds $lib (linked by the binaries)"
+  elif ! printf '%s\n' "$runtime" | grep -qxF "$pkg"; then
+    fail "the Dockerfile's runtime stage does not install $pkg ($lib)"
+  fi
+done
+for tool in curl openssl; do
+  checks=$((checks + 1))
+  printf '%s\n' "$runtime" | grep -qxF "$tool" ||
+    fail "the Dockerfile's runtime stage does not install $tool (health checks, certs service)"
+done
+checks=$((checks + 1))
+grep -q 'scripts/gen-certs /usr/local/bin/raftcron-gen-certs' "$df" ||
+  fail "the image lacks raftcron-gen-certs (compose's certs service runs it)"
 
 finish test_deploy
