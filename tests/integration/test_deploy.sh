@@ -211,8 +211,19 @@ else
     --token-file "$tmp/secret/token" --timeout 5s -o json cluster status >"$tmp/status" 2>&1 ||
     fail "raftcronctl cluster status over TLS: $(cat "$tmp/status")"
   grep -o '"id": *[0-9]*' "$tmp/status" >/dev/null || fail "cluster status: $(cat "$tmp/status")"
+  # The REST API on every node: a follower forwards a linearizable read to the leader, whose
+  # RPC address is its pod's name.
+  for i in 0 1 2; do
+    checks=$((checks + 1))
+    code=$(curl -s -o "$tmp/cluster$i" -w '%{http_code}' --max-time 10 \
+      -H "Authorization: Bearer $(cat "$tmp/secret/token")" "http://127.0.0.$((i + 2)):${http[i]}/v1/cluster")
+    [ "$code" = 200 ] || fail "pod raftcron-$i: GET /v1/cluster answered $code: $(cat "$tmp/cluster$i")"
+  done
   for p in $pids; do kill -TERM "$p" 2>/dev/null; done
-  for p in $pids; do wait "$p"; done
+  for i in 0 1 2; do
+    checks=$((checks + 1))
+    wait "${pid[i]}" || fail "pod raftcron-$i did not exit cleanly on SIGTERM: $(tail -5 "$tmp/pod$i/log")"
+  done
 fi
 
 # ---- manifests ---------------------------------------------------------------------------------
