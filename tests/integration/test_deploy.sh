@@ -11,7 +11,9 @@
 #     passes --insecure only when RAFTCRON_INSECURE says so;
 #   - three pods started through it for real (names resolved by a private /etc/hosts in a mount
 #     namespace) form a cluster over TLS with one certificate for the set: /ready is 200 on
-#     each, and raftcronctl reaches it with the CA and the token;
+#     each, raftcronctl reaches it with the CA and the token, every node answers GET
+#     /v1/cluster (followers forward to the leader by its name), a worker agent started through
+#     it with its own certificate registers, and all exit cleanly on SIGTERM;
 #   - deploy/compose.yaml and deploy/k8s/*.yaml are well-formed YAML with the promised shape
 #     (a certs service, 3 nodes and a worker with healthchecks on /ready, credentials mounted;
 #     a StatefulSet of 3 behind a headless Service, PVCs, PDB maxUnavailable 1, probes on
@@ -219,6 +221,36 @@ else
       -H "Authorization: Bearer $(cat "$tmp/secret/token")" "http://127.0.0.$((i + 2)):${http[i]}/v1/cluster")
     [ "$code" = 200 ] || fail "pod raftcron-$i: GET /v1/cluster answered $code: $(cat "$tmp/cluster$i")"
   done
+  # A worker agent through the entrypoint, with its own client certificate and the token (as
+  # the worker Deployment's Secrets hold them): it registers, and the ledger counts 4 alive
+  # workers (the three nodes' own and it).
+  mkdir -p "$tmp/agent/tls" "$tmp/agent/secret"
+  "$src/scripts/gen-certs" "$tmp/pki" client worker >/dev/null || fail "gen-certs client worker"
+  cp "$tmp/tls/ca.crt" "$tmp/agent/tls/ca.crt"
+  cp "$tmp/pki/worker.pem" "$tmp/agent/tls/tls.crt"
+  cp "$tmp/pki/worker.key" "$tmp/agent/tls/tls.key"
+  cp "$tmp/secret/token" "$tmp/agent/secret/token"
+  env -i PATH="$bin:$PATH" HOSTNAME=raftcron-worker-5d8f-abcde RAFTCRON_ROLE=worker \
+    RAFTCRON_PEER_DOMAIN=raftcron.test.svc RAFTCRON_RPC_PORT="$rpc" RAFTCRON_WORKER_ID=101 \
+    RAFTCRON_TLS_DIR="$tmp/agent/tls" RAFTCRON_SECRET_DIR="$tmp/agent/secret" \
+    RAFTCRON_PRIVATE_DIR="$tmp/agent/run" ASAN_OPTIONS="${ASAN_OPTIONS:-}" \
+    LSAN_OPTIONS="${LSAN_OPTIONS:-}" UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" \
+    $ns sh -c 'mount --bind "$1" /etc/hosts && shift && exec sh "$@"' sh "$tmp/hosts" "$ep" \
+    >"$tmp/agent/log" 2>&1 &
+  agent=$!
+  checks=$((checks + 1))
+  deadline=$((SECONDS + 60))
+  until curl -s "http://127.0.0.2:${http[0]}/metrics" | grep -q '^raftcron_workers{state="alive"} 4$'; do
+    if [ $SECONDS -ge $deadline ] || ! kill -0 "$agent" 2>/dev/null; then
+      fail "the worker agent did not register: $(curl -s "http://127.0.0.2:${http[0]}/metrics" |
+        grep '^raftcron_workers') $(tail -5 "$tmp/agent/log")"
+      break
+    fi
+    sleep 0.2
+  done
+  kill -TERM "$agent" 2>/dev/null
+  checks=$((checks + 1))
+  wait "$agent" || fail "the worker agent did not exit cleanly on SIGTERM: $(tail -5 "$tmp/agent/log")"
   for p in $pids; do kill -TERM "$p" 2>/dev/null; done
   for i in 0 1 2; do
     checks=$((checks + 1))
