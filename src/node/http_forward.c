@@ -1,6 +1,7 @@
 #include "http_forward.h"
 
 #include <assert.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,8 @@
 struct forward_conn {
     struct sstream s; /* plain, or TLS with the node's client context */
     uv_connect_t connect;
+    uv_getaddrinfo_t resolve; /* the leader's address is a host name (a pod's, say) */
+    bool resolving;           /* resolve is pending: closing waits for its callback */
     struct http_forward *f;
     enum forward_state state;
     char addr[256];
@@ -110,6 +113,10 @@ static void closeConn(struct forward_conn *c, const char *why)
     snprintf(msg, sizeof msg, "forwarding to the leader at %s: %s", c->addr, why);
     failCalls(f, c, RC_STATUS_UNAVAILABLE, msg);
     f->closing++;
+    if (c->resolving) {
+        (void)uv_cancel((uv_req_t *)&c->resolve); /* resolved() closes it */
+        return;
+    }
     sstreamClose(&c->s, closed);
 }
 
@@ -204,11 +211,35 @@ static void onConnect(uv_connect_t *req, int status)
     }
 }
 
+/* The leader's host name resolved (or not): connect, or close what closeConn left open. */
+static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct forward_conn *c = req->data;
+    c->resolving = false;
+    if (c->state == FORWARD_CLOSING) {
+        uv_freeaddrinfo(res);
+        sstreamClose(&c->s, closed);
+        return;
+    }
+    if (status != 0 || res == NULL) {
+        uv_freeaddrinfo(res);
+        closeConn(c, status != 0 ? uv_strerror(status) : "no address");
+        return;
+    }
+    int rv = uv_tcp_connect(&c->connect, &c->s.tcp, res->ai_addr, onConnect);
+    uv_freeaddrinfo(res);
+    if (rv != 0) {
+        closeConn(c, uv_strerror(rv));
+    }
+}
+
 static struct forward_conn *openConn(struct http_forward *f, const char *addr)
 {
     struct sockaddr_storage sa;
     char err[RC_ERRMSG_SIZE];
-    if (listenerParseAddr(addr, &sa, err, sizeof err) != 0) {
+    bool numeric = listenerParseAddr(addr, &sa, err, sizeof err) == 0;
+    char host[256], port[16];
+    if (!numeric && clientConnSplitAddr(addr, host, sizeof host, port, sizeof port) != 0) {
         return NULL;
     }
     struct forward_conn *c = calloc(1, sizeof *c);
@@ -221,8 +252,16 @@ static struct forward_conn *openConn(struct http_forward *f, const char *addr)
     sstreamInit(&c->s, f->loop);
     c->s.data = c;
     c->connect.data = c;
+    c->resolve.data = c;
     setState(c, FORWARD_CONNECTING);
-    int rv = uv_tcp_connect(&c->connect, &c->s.tcp, (struct sockaddr *)&sa, onConnect);
+    int rv;
+    if (numeric) {
+        rv = uv_tcp_connect(&c->connect, &c->s.tcp, (struct sockaddr *)&sa, onConnect);
+    } else {
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+        rv = uv_getaddrinfo(f->loop, &c->resolve, resolved, host, port, &hints);
+        c->resolving = rv == 0;
+    }
     if (rv != 0) {
         c->state = FORWARD_CONNECTING;
         f->conn = c;

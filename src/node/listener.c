@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <netdb.h>
 #include <string.h>
 
 #include "core/err.h"
@@ -42,6 +43,35 @@ int listenerParseAddr(const char *addr, struct sockaddr_storage *out, char *err,
     }
     return errSet(err, errlen, RC_EINVAL, "address \"%s\": host must be a numeric IP or localhost",
                   addr);
+}
+
+/* The address to listen on: numeric as listenerParseAddr reads it, or a host name resolved now
+ * (once, at start; the Raft transport does the same): a pod's name in a StatefulSet, which its
+ * certificate names and its peers dial. */
+static int listenAddr(uv_loop_t *loop, const char *addr, struct sockaddr_storage *out, char *err,
+                      size_t errlen)
+{
+    if (listenerParseAddr(addr, out, err, errlen) == 0) {
+        return 0;
+    }
+    const char *colon = strrchr(addr, ':');
+    size_t hl = colon != NULL ? (size_t)(colon - addr) : 0;
+    char host[256];
+    if (colon == NULL || hl == 0 || hl >= sizeof host || addr[0] == '[') {
+        return RC_EINVAL; /* err says why */
+    }
+    memcpy(host, addr, hl);
+    host[hl] = '\0';
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    uv_getaddrinfo_t req;
+    int rv = uv_getaddrinfo(loop, &req, NULL, host, colon + 1, &hints);
+    if (rv != 0) {
+        return errSet(err, errlen, RC_EINVAL, "address \"%s\": cannot resolve %s: %s", addr, host,
+                      uv_strerror(rv));
+    }
+    memcpy(out, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
+    uv_freeaddrinfo(req.addrinfo);
+    return 0;
 }
 
 static void connGone(struct conn *c)
@@ -132,7 +162,7 @@ int listenerStart(struct listener *l, uv_loop_t *loop, const char *addr,
                   size_t errlen)
 {
     struct sockaddr_storage sa;
-    int rv = listenerParseAddr(addr, &sa, err, errlen);
+    int rv = listenAddr(loop, addr, &sa, err, errlen);
     if (rv != 0) {
         return rv;
     }
