@@ -1703,8 +1703,9 @@ static bool loopback(const char *addr)
 
 /*
  * Secure by default (docs/security.md): files come in pairs, values parse, and a member that
- * listens beyond loopback has TLS (Raft: mutual) and authenticates its RPC clients (a token or
- * required client certificates) unless --insecure says otherwise.
+ * listens beyond loopback has TLS (Raft: mutual; HTTP: HTTPS with the node's certificate) and
+ * authenticates its RPC clients (a token or required client certificates) and its REST callers
+ * (a token or JWTs) unless --insecure says otherwise.
  */
 static int checkSecurity(const struct rc_config *cfg, char *err, size_t errlen)
 {
@@ -1753,23 +1754,31 @@ static int checkSecurity(const struct rc_config *cfg, char *err, size_t errlen)
         return 0;
     }
     bool tls = cfg->tls_cert[0] != '\0';
-    bool clients =
-        cfg->auth_token[0] != '\0' || cfg->auth_token_file[0] != '\0' || strcmp(ca, "require") == 0;
-    static const enum conf_key listens[] = {CONF_RAFT_ADDR, CONF_RPC_ADDR};
+    bool token = cfg->auth_token[0] != '\0' || cfg->auth_token_file[0] != '\0';
+    bool jwt = cfg->auth_jwt_hs256_key_file[0] != '\0' ||
+               cfg->auth_jwt_public_key_file[0] != '\0' || cfg->auth_jwt_jwks_file[0] != '\0';
+    /* RPC clients may prove themselves by certificate; REST callers only by bearer token (the
+     * HTTPS port asks for no client certificate). */
+    bool rpc_clients = token || strcmp(ca, "require") == 0;
+    bool http_clients = token || jwt;
+    static const enum conf_key listens[] = {CONF_RAFT_ADDR, CONF_RPC_ADDR, CONF_HTTP_ADDR};
     for (size_t i = 0; i < sizeof listens / sizeof listens[0]; i++) {
         const char *addr = (const char *)cfg + options[listens[i]].offset;
         if (addr[0] == '\0' || loopback(addr)) {
             continue;
         }
-        bool rpc = listens[i] == CONF_RPC_ADDR;
-        if (!tls || (rpc && !clients)) {
+        bool rpc = listens[i] == CONF_RPC_ADDR, http = listens[i] == CONF_HTTP_ADDR;
+        bool auth = rpc || http;
+        if (!tls || (rpc && !rpc_clients) || (http && !http_clients)) {
             return errSet(err, errlen, RC_EINVAL,
                           "%s: refusing to listen on %.*s, beyond loopback, without %s: set "
                           "--tls-ca, --tls-cert and --tls-key%s (docs/security.md), or pass "
                           "--insecure to accept the risk",
                           refHead(ha, cfg, listens[i]), RC_CONF_ADDR_MAX, addr,
-                          rpc ? "TLS and client authentication" : "TLS",
-                          rpc ? " and --auth-token-file or --rpc-client-auth require" : "");
+                          auth ? "TLS and client authentication" : "TLS",
+                          rpc    ? " and --auth-token-file or --rpc-client-auth require"
+                          : http ? " and --auth-token-file or an --auth-jwt-* key file"
+                                 : "");
         }
     }
     return 0;

@@ -23,8 +23,8 @@ struct harness {
     /* TLS of the harness's clients: CA, certificate, key ("" = plain), for clusters started
      * with TLS (test_tls.c). */
     char tls_ca[300], tls_cert[300], tls_key[300];
-    bool http;                         /* nodes started with --http-addr (harnessHttpAddr) */
-    const char *token;                 /* the credential of harnessClient's clients, or NULL */
+    bool http;         /* nodes started with --http-addr (harnessHttpAddr) */
+    const char *token; /* the credential of harnessClient's clients, or NULL */
 };
 
 #define HARNESS_STOP_MS 20000 /* a graceful stop: drain, then at most a 3 s handover, then exit */
