@@ -81,7 +81,7 @@ static const struct option options[CONF_N_KEYS] = {
     [CONF_HTTP_ADDR] = {NAMES("http-addr", "http_addr", "HTTP_ADDR"), K_ADDR, FIELD(http_addr), 0,
                         0, "", "HOST:PORT", G_HTTP,
                         "Address of the REST/JSON API, /health, /ready, /metrics and the "
-                        "dashboard (/ui/); empty: none.",
+                        "dashboard (/ui/); empty: none. HTTPS with --tls-cert/--tls-key when set.",
                         F_EMPTY_OK},
     [CONF_DATA] = {NAMES("data", "data", "DATA"), K_PATH, FIELD(data_dir), 0, 0, NULL, "DIR",
                    G_CLUSTER,
@@ -191,13 +191,13 @@ static const struct option options[CONF_N_KEYS] = {
                      F_EMPTY_OK},
     [CONF_TLS_CERT] = {NAMES("tls-cert", "tls_cert", "TLS_CERT"), K_PATH, FIELD(tls_cert), 0, 0, "",
                        "FILE", G_SECURITY,
-                       "This node's certificate (PEM): turns on TLS for Raft (mutual) and RPC. It "
-                       "must name the host of --raft-addr (or --peer-tls-name).",
+                       "This node's certificate (PEM): turns on TLS for Raft (mutual), RPC and "
+                       "HTTP (HTTPS). It must name the host of --raft-addr (or --peer-tls-name).",
                        F_EMPTY_OK},
     [CONF_TLS_KEY] = {NAMES("tls-key", "tls_key", "TLS_KEY"), K_PATH, FIELD(tls_key), 0, 0, "",
                       "FILE", G_SECURITY,
                       "The certificate's private key (PEM, mode 0600). Reloaded with the "
-                      "certificate and CA on SIGHUP.",
+                      "certificate and CA on SIGHUP (HTTPS: at start only).",
                       F_EMPTY_OK},
     [CONF_PEER_TLS_NAME] = {NAMES("peer-tls-name", "peer_tls_name", "PEER_TLS_NAME"), K_STRING,
                             FIELD(peer_tls_name), 0, 0, "", "NAME", G_SECURITY,
@@ -223,8 +223,8 @@ static const struct option options[CONF_N_KEYS] = {
                               F_EMPTY_OK},
     [CONF_INSECURE] = {NAMES("insecure", "insecure", "INSECURE"), K_BOOL, FIELD(insecure), 0, 0,
                        "false", NULL, G_SECURITY,
-                       "Listen on a non-loopback address without TLS and client authentication "
-                       "(warned at start and every hour).",
+                       "Listen on a non-loopback address (Raft, RPC, HTTP) without TLS and client "
+                       "authentication (warned at start and every hour).",
                        0},
     [CONF_RPC_MAX_CONNECTIONS] = {NAMES("rpc-max-connections", "rpc_max_connections",
                                         "RPC_MAX_CONNECTIONS"),

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -779,6 +780,7 @@ static void test_auth(void **state)
     FILE *tf = fopen(tokfile, "w");
     fprintf(tf, "%s\n", reader);
     fclose(tf);
+    assert_int_equal(chmod(tokfile, 0600), 0); /* raftcronctl refuses a token others can read */
     assert_int_equal(harnessRun(out, sizeof out,
                                 "%s/raftcronctl --endpoints %s --token-file %s job list", H.bin,
                                 endpoints, tokfile),
