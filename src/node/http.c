@@ -677,7 +677,7 @@ static int readPem(const char *path, bool key, char **out, size_t *len, char *er
         return errSet(err, errlen, RC_ENOMEM, "%s %s: out of memory", what, path);
     }
     if (failed || n > PEM_MAX || n == 0 || memchr(buf, '\0', n) != NULL) {
-        explicit_bzero(buf, n < PEM_MAX + 1 ? n : PEM_MAX + 1);
+        explicit_bzero(buf, n); /* n <= PEM_MAX + 1: all that was read */
         free(buf);
         return failed        ? errSet(err, errlen, RC_EIO, "%s %s: read error", what, path)
                : n > PEM_MAX ? errSet(err, errlen, RC_ETOOBIG, "%s %s: larger than %u bytes", what,
