@@ -81,7 +81,7 @@ static const struct option options[CONF_N_KEYS] = {
     [CONF_HTTP_ADDR] = {NAMES("http-addr", "http_addr", "HTTP_ADDR"), K_ADDR, FIELD(http_addr), 0,
                         0, "", "HOST:PORT", G_HTTP,
                         "Address of the REST/JSON API, /health, /ready, /metrics and the "
-                        "dashboard (/ui/); empty: none.",
+                        "dashboard (/ui/); empty: none. HTTPS with --tls-cert/--tls-key when set.",
                         F_EMPTY_OK},
     [CONF_DATA] = {NAMES("data", "data", "DATA"), K_PATH, FIELD(data_dir), 0, 0, NULL, "DIR",
                    G_CLUSTER,
@@ -191,13 +191,13 @@ static const struct option options[CONF_N_KEYS] = {
                      F_EMPTY_OK},
     [CONF_TLS_CERT] = {NAMES("tls-cert", "tls_cert", "TLS_CERT"), K_PATH, FIELD(tls_cert), 0, 0, "",
                        "FILE", G_SECURITY,
-                       "This node's certificate (PEM): turns on TLS for Raft (mutual) and RPC. It "
-                       "must name the host of --raft-addr (or --peer-tls-name).",
+                       "This node's certificate (PEM): turns on TLS for Raft (mutual), RPC and "
+                       "HTTP (HTTPS). It must name the host of --raft-addr (or --peer-tls-name).",
                        F_EMPTY_OK},
     [CONF_TLS_KEY] = {NAMES("tls-key", "tls_key", "TLS_KEY"), K_PATH, FIELD(tls_key), 0, 0, "",
                       "FILE", G_SECURITY,
                       "The certificate's private key (PEM, mode 0600). Reloaded with the "
-                      "certificate and CA on SIGHUP.",
+                      "certificate and CA on SIGHUP (HTTPS: at start only).",
                       F_EMPTY_OK},
     [CONF_PEER_TLS_NAME] = {NAMES("peer-tls-name", "peer_tls_name", "PEER_TLS_NAME"), K_STRING,
                             FIELD(peer_tls_name), 0, 0, "", "NAME", G_SECURITY,
@@ -223,8 +223,8 @@ static const struct option options[CONF_N_KEYS] = {
                               F_EMPTY_OK},
     [CONF_INSECURE] = {NAMES("insecure", "insecure", "INSECURE"), K_BOOL, FIELD(insecure), 0, 0,
                        "false", NULL, G_SECURITY,
-                       "Listen on a non-loopback address without TLS and client authentication "
-                       "(warned at start and every hour).",
+                       "Listen on a non-loopback address (Raft, RPC, HTTP) without TLS and client "
+                       "authentication (warned at start and every hour).",
                        0},
     [CONF_RPC_MAX_CONNECTIONS] = {NAMES("rpc-max-connections", "rpc_max_connections",
                                         "RPC_MAX_CONNECTIONS"),
@@ -1707,11 +1707,6 @@ static bool loopback(const char *addr)
            strcmp(host, "[::1]") == 0;
 }
 
-/*
- * Secure by default (docs/security.md): files come in pairs, values parse, and a member that
- * listens beyond loopback has TLS (Raft: mutual) and authenticates its RPC clients (a token or
- * required client certificates) unless --insecure says otherwise.
- */
 /* --job-env-keep: a comma-separated list of variable names, none of ours (RAFTCRON_*: they hold
  * the daemon's settings and secrets). */
 static int checkEnvKeep(const char *list, char *err, size_t errlen)
@@ -1744,6 +1739,12 @@ static int checkEnvKeep(const char *list, char *err, size_t errlen)
     return 0;
 }
 
+/*
+ * Secure by default (docs/security.md): files come in pairs, values parse, and a member that
+ * listens beyond loopback has TLS (Raft: mutual; HTTP: HTTPS with the node's certificate) and
+ * authenticates its RPC clients (a token or required client certificates) and its REST callers
+ * (a token or JWTs) unless --insecure says otherwise.
+ */
 static int checkSecurity(const struct rc_config *cfg, char *err, size_t errlen)
 {
     char ha[PLACE_SIZE];
@@ -1794,25 +1795,31 @@ static int checkSecurity(const struct rc_config *cfg, char *err, size_t errlen)
         return 0;
     }
     bool tls = cfg->tls_cert[0] != '\0';
-    bool clients = cfg->auth_token[0] != '\0' || cfg->auth_token_file[0] != '\0' ||
-                   cfg->auth_jwt_hs256_key_file[0] != '\0' ||
-                   cfg->auth_jwt_public_key_file[0] != '\0' || cfg->auth_jwt_jwks_file[0] != '\0' ||
-                   strcmp(ca, "require") == 0;
-    static const enum conf_key listens[] = {CONF_RAFT_ADDR, CONF_RPC_ADDR};
+    bool token = cfg->auth_token[0] != '\0' || cfg->auth_token_file[0] != '\0';
+    bool jwt = cfg->auth_jwt_hs256_key_file[0] != '\0' ||
+               cfg->auth_jwt_public_key_file[0] != '\0' || cfg->auth_jwt_jwks_file[0] != '\0';
+    /* RPC clients may prove themselves by certificate too; REST callers only by bearer token (the
+     * HTTPS port asks for no client certificate). */
+    bool rpc_clients = token || jwt || strcmp(ca, "require") == 0;
+    bool http_clients = token || jwt;
+    static const enum conf_key listens[] = {CONF_RAFT_ADDR, CONF_RPC_ADDR, CONF_HTTP_ADDR};
     for (size_t i = 0; i < sizeof listens / sizeof listens[0]; i++) {
         const char *addr = (const char *)cfg + options[listens[i]].offset;
         if (addr[0] == '\0' || loopback(addr)) {
             continue;
         }
-        bool rpc = listens[i] == CONF_RPC_ADDR;
-        if (!tls || (rpc && !clients)) {
+        bool rpc = listens[i] == CONF_RPC_ADDR, http = listens[i] == CONF_HTTP_ADDR;
+        bool auth = rpc || http;
+        if (!tls || (rpc && !rpc_clients) || (http && !http_clients)) {
             return errSet(err, errlen, RC_EINVAL,
                           "%s: refusing to listen on %.*s, beyond loopback, without %s: set "
                           "--tls-ca, --tls-cert and --tls-key%s (docs/security.md), or pass "
                           "--insecure to accept the risk",
                           refHead(ha, cfg, listens[i]), RC_CONF_ADDR_MAX, addr,
-                          rpc ? "TLS and client authentication" : "TLS",
-                          rpc ? " and --auth-token-file or --rpc-client-auth require" : "");
+                          auth ? "TLS and client authentication" : "TLS",
+                          rpc    ? " and --auth-token-file or --rpc-client-auth require"
+                          : http ? " and --auth-token-file or an --auth-jwt-* key file"
+                                 : "");
         }
     }
     return 0;

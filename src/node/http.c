@@ -14,6 +14,7 @@
 #include "core/err.h"
 #include "core/ledgerjson.h"
 #include "listener.h"
+#include "net/tls.h"
 #include "log.h"
 #include "metrics.h"
 #include "node.h"
@@ -25,6 +26,9 @@
 #define CONN_TIMEOUT_S  60
 #define CONN_LIMIT      1024
 #define SSE_RETRY_MS    2000
+#define PEM_MAX         (256u * 1024) /* a certificate chain or key file, at most */
+/* GnuTLS priorities: the protocol floor of the Raft and RPC ports (net/tls.c), TLS 1.2. */
+#define HTTPS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 /* ---- Request lifecycle ----------------------------------------------------------------------- */
 
@@ -652,25 +656,117 @@ static int bindSocket(const char *addr, int *out, char *err, size_t errlen)
     return 0;
 }
 
-int httpStart(struct http_server *s, struct node *n, const char *addr, size_t max_body, char *err,
+/* The whole of a PEM file as a C string (libmicrohttpd takes them so). A key file must be
+ * private (0600, like the Raft/RPC key: net/tls.c). *len excludes the NUL. */
+static int readPem(const char *path, bool key, char **out, size_t *len, char *err, size_t errlen)
+{
+    const char *what = key ? "--tls-key" : "--tls-cert";
+    int rv = key ? tlsCheckPrivateFile(path, "key file", err, errlen) : 0;
+    if (rv != 0) {
+        return rv;
+    }
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        return errSet(err, errlen, RC_EIO, "%s %s: %s", what, path, strerror(errno));
+    }
+    char *buf = malloc(PEM_MAX + 1);
+    size_t n = buf != NULL ? fread(buf, 1, PEM_MAX + 1, f) : 0;
+    bool failed = ferror(f) != 0;
+    fclose(f);
+    if (buf == NULL) {
+        return errSet(err, errlen, RC_ENOMEM, "%s %s: out of memory", what, path);
+    }
+    if (failed || n > PEM_MAX || n == 0 || memchr(buf, '\0', n) != NULL) {
+        explicit_bzero(buf, n); /* n <= PEM_MAX + 1: all that was read */
+        free(buf);
+        return failed        ? errSet(err, errlen, RC_EIO, "%s %s: read error", what, path)
+               : n > PEM_MAX ? errSet(err, errlen, RC_ETOOBIG, "%s %s: larger than %u bytes", what,
+                                      path, PEM_MAX)
+                             : errSet(err, errlen, RC_EINVAL, "%s %s: not PEM text", what, path);
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+static void freePems(struct http_server *s)
+{
+    if (s->tls_key_pem != NULL) {
+        explicit_bzero(s->tls_key_pem, s->tls_key_len);
+    }
+    free(s->tls_key_pem);
+    free(s->tls_cert_pem);
+    s->tls_key_pem = s->tls_cert_pem = NULL;
+    s->tls_key_len = 0;
+}
+
+/* HTTPS: the node's certificate and key, handed to libmicrohttpd as PEM text. */
+static int loadTls(struct http_server *s, const struct http_server_options *o, char *err,
+                   size_t errlen)
+{
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        return errSet(err, errlen, RC_EIO,
+                      "--http-addr %s: this libmicrohttpd has no TLS support, and the node has "
+                      "--tls-cert: install a libmicrohttpd built with GnuTLS (Debian's is)",
+                      o->addr);
+    }
+    size_t cert_len;
+    int rv = readPem(o->tls_cert, false, &s->tls_cert_pem, &cert_len, err, errlen);
+    if (rv == 0) {
+        rv = readPem(o->tls_key, true, &s->tls_key_pem, &s->tls_key_len, err, errlen);
+    }
+    if (rv != 0) {
+        freePems(s);
+        return rv;
+    }
+    s->https = true;
+    return 0;
+}
+
+static struct MHD_Daemon *startDaemon(struct http_server *s)
+{
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+    if (!s->https) {
+        return MHD_start_daemon(flags, 0, NULL, NULL, onRequest, s, MHD_OPTION_LISTEN_SOCKET,
+                                s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, onCompleted, s,
+                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
+                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT, MHD_OPTION_END);
+    }
+    return MHD_start_daemon(
+        flags | MHD_USE_TLS, 0, NULL, NULL, onRequest, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
+        MHD_OPTION_NOTIFY_COMPLETED, onCompleted, s, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
+        MHD_OPTION_HTTPS_MEM_CERT, s->tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY, s->tls_key_pem,
+        MHD_OPTION_HTTPS_PRIORITIES, HTTPS_PRIORITIES, MHD_OPTION_END);
+}
+
+int httpStart(struct http_server *s, struct node *n, const struct http_server_options *o, char *err,
               size_t errlen)
 {
     memset(s, 0, sizeof *s);
     s->node = n;
     s->loop = n->loop;
-    s->max_body = max_body;
-    int rv = bindSocket(addr, &s->listen_fd, err, errlen);
-    if (rv != 0) {
+    s->max_body = o->max_body;
+    int rv = 0;
+    if (o->tls_cert != NULL && (rv = loadTls(s, o, err, errlen)) != 0) {
         return rv;
     }
-    s->mhd =
-        MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, onRequest, s,
-                         MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
-                         onCompleted, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT, MHD_OPTION_END);
+    if ((rv = bindSocket(o->addr, &s->listen_fd, err, errlen)) != 0) {
+        goto err_after_tls;
+    }
+    s->mhd = startDaemon(s);
     if (s->mhd == NULL) {
+        /* libmicrohttpd says no more (it logs nothing: MHD_USE_ERROR_LOG is off, so that no
+         * key material reaches a log); with TLS the likely cause is the files. */
+        rv = errSet(err, errlen, s->https ? RC_EINVAL : RC_EIO,
+                    s->https ? "--http-addr %s: cannot start the HTTPS server: the certificate "
+                               "(--tls-cert) or key (--tls-key) is not usable by GnuTLS, or they "
+                               "do not match"
+                             : "--http-addr %s: cannot start the HTTP server",
+                    o->addr);
         close(s->listen_fd);
-        return errSet(err, errlen, RC_EIO, "--http-addr %s: cannot start the HTTP server", addr);
+        goto err_after_tls;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
     uv_poll_init(s->loop, &s->poll, info->epoll_fd);
@@ -686,6 +782,11 @@ int httpStart(struct http_server *s, struct node *n, const char *addr, size_t ma
     s->running = true;
     runMhd(s);
     return 0;
+
+err_after_tls:
+    assert(rv != 0);
+    freePems(s);
+    return rv;
 }
 
 static void handleClosed(uv_handle_t *h)
@@ -728,6 +829,7 @@ void httpClose(struct http_server *s, void (*cb)(struct http_server *s))
      * their answers will find them gone. */
     MHD_stop_daemon(s->mhd);
     s->mhd = NULL;
+    freePems(s);
     s->handles_open++; /* the forwarder */
     uv_close((uv_handle_t *)&s->poll, handleClosed);
     uv_close((uv_handle_t *)&s->wake, handleClosed);

@@ -17,6 +17,12 @@
  *
  * Limits: a body above max_body bytes is refused with 413 before it is read; nesting and keys
  * of JSON bodies are checked by their decoders (core/jobjson.h).
+ *
+ * HTTPS (docs/security.md "The REST API"): a node with --tls-cert/--tls-key serves the API over
+ * TLS with that certificate (libmicrohttpd's GnuTLS; TLS 1.2 or 1.3, as on Raft and RPC). No
+ * client certificate is asked for: REST callers authenticate with a bearer token. The PEM files
+ * are read once at start: SIGHUP renews the Raft/RPC certificates (credentials.h), not this
+ * one; a renewed HTTPS certificate is served after a restart.
  */
 #ifndef RC_NODE_HTTP_H
 #define RC_NODE_HTTP_H
@@ -83,13 +89,26 @@ struct http_server {
     int64_t loop_lag_ms; /* read-only: how late the last probe ran (/health) */
     struct http_req *reqs;
     struct http_forward fwd;
+    bool https;         /* read-only: served over TLS */
+    char *tls_cert_pem; /* owned: the PEM text libmicrohttpd was given (NULL: plain) */
+    char *tls_key_pem;  /* owned: the key's PEM text; cleansed when freed */
+    size_t tls_key_len; /* bytes of tls_key_pem */
     bool running;
     unsigned handles_open;
     void (*close_cb)(struct http_server *s);
 };
 
-/* Listen on addr ("HOST:PORT") and serve. Returns 0, or RC_EINVAL / RC_EIO with a message. */
-int httpStart(struct http_server *s, struct node *n, const char *addr, size_t max_body, char *err,
+struct http_server_options {
+    const char *addr;     /* "HOST:PORT" */
+    size_t max_body;      /* bytes of a request body at most */
+    const char *tls_cert; /* PEM files (borrowed): HTTPS with them; NULL: plain HTTP */
+    const char *tls_key;
+};
+
+/* Listen on o->addr and serve. Returns 0, or RC_EINVAL / RC_EIO / RC_ETOOBIG with a message
+ * (an unreadable or malformed PEM file, a key file readable by others, a libmicrohttpd built
+ * without TLS). Nothing of the key is logged or kept in the message. */
+int httpStart(struct http_server *s, struct node *n, const struct http_server_options *o, char *err,
               size_t errlen);
 /* Stop: streams end, waiting requests are answered 503, the listener and every connection
  * close; cb once every handle is closed. */

@@ -592,14 +592,20 @@ static void onReload(uv_signal_t *s, int signum)
     logInfo("credentials reloaded (SIGHUP)", "tls", "%s",
             n->opts.creds->rpc_server != NULL ? "on" : "off", "token_file", "%s",
             n->opts.creds->token_file[0] != '\0' ? n->opts.creds->token_file : "none");
+    if (n->http_open && n->http.https) {
+        /* libmicrohttpd takes its certificate once, at start (http.h). */
+        logInfo("the HTTPS certificate of --http-addr is read at start: restart the node to "
+                "serve a renewed one",
+                "http_addr", "%s", n->opts.http_addr);
+    }
 }
 
 static void insecureWarning(uv_timer_t *t)
 {
     (void)t;
-    logWarn("--insecure: Raft and RPC listen beyond loopback without TLS or client "
-            "authentication; anyone who reaches the ports can run commands on every worker "
-            "(docs/security.md)");
+    logWarn("--insecure: Raft, RPC and HTTP may listen beyond loopback without TLS or client "
+            "authentication; anyone who reaches the ports can run commands on every worker, "
+            "and bearer tokens cross the network in clear text (docs/security.md)");
 }
 
 /* ---- the node's own worker finds the leader through this node ---------------------------- */
@@ -796,7 +802,12 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
     }
     n->rpc_open = true;
     if (opts->http_addr != NULL) {
-        rv = httpStart(&n->http, n, opts->http_addr, opts->http_max_body, err, errlen);
+        /* HTTPS with the node's certificate when it has one (docs/security.md). */
+        struct http_server_options ho = {.addr = opts->http_addr,
+                                         .max_body = opts->http_max_body,
+                                         .tls_cert = opts->tls_cert,
+                                         .tls_key = opts->tls_key};
+        rv = httpStart(&n->http, n, &ho, err, errlen);
         if (rv != 0) {
             goto err_stop;
         }
@@ -826,8 +837,11 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
     n->orphan_open = true;
     logSetRaftState(clusterTerm(&n->cluster), clusterStateName(&n->cluster));
     logInfo("started", "raft_addr", "%s", opts->raft_addr, "rpc_addr", "%s", opts->rpc_addr,
-            "http_addr", "%s", opts->http_addr != NULL ? opts->http_addr : "", "data", "%s",
-            opts->data_dir);
+            "http_addr", "%s", opts->http_addr != NULL ? opts->http_addr : "", "http", "%s",
+            opts->http_addr == NULL ? "off"
+            : n->http.https         ? "https"
+                                    : "http",
+            "data", "%s", opts->data_dir);
     leaderOnChange(&n->leader); /* a single-node cluster may already be leader */
     if (n->exporter_open) {
         exportOnLeader(&n->exporter, clusterIsLeader(&n->cluster));

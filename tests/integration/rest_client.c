@@ -10,6 +10,50 @@
 #include <strings.h>
 #include <cmocka.h>
 
+static const char *ca; /* restUseCa */
+
+void restUseCa(const char *ca_file)
+{
+    ca = ca_file;
+}
+
+/* addr's URL in the scheme of restUseCa, with its CA. */
+static void target(CURL *c, char *url, size_t len, const char *addr, const char *path)
+{
+    snprintf(url, len, "%s://%s%s", ca != NULL ? "https" : "http", addr, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    if (ca != NULL) {
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+    }
+}
+
+static size_t discard(char *ptr, size_t size, size_t n, void *userdata)
+{
+    (void)ptr;
+    (void)userdata;
+    return size * n;
+}
+
+int restTry(const char *url, const char *ca_file, long *status, char *what, size_t len)
+{
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    char buf[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    if (ca_file != NULL) {
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
+    }
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, buf);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    CURLcode rc = curl_easy_perform(c);
+    *status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    snprintf(what, len, "%s", buf[0] != '\0' ? buf : curl_easy_strerror(rc));
+    curl_easy_cleanup(c);
+    return (int)rc;
+}
+
 struct sink {
     char *data;
     size_t len;
@@ -65,7 +109,7 @@ struct rest_reply restDo(const char *method, const char *addr, const char *path,
     CURL *c = curl_easy_init();
     assert_non_null(c);
     char url[1024], auth[16384];
-    snprintf(url, sizeof url, "http://%s%s", addr, path);
+    target(c, url, sizeof url, addr, path);
     struct curl_slist *h = NULL;
     for (size_t i = 0; headers != NULL && headers[i] != NULL; i++) {
         h = curl_slist_append(h, headers[i]);
@@ -75,7 +119,6 @@ struct rest_reply restDo(const char *method, const char *addr, const char *path,
         h = curl_slist_append(h, auth);
     }
     h = curl_slist_append(h, "Expect:");
-    curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     if (body != NULL) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -194,7 +237,7 @@ json_t *restEvents(const char *addr, const char *path, const char *token, const 
     struct stream s = {.events = json_array(), .want = want};
     CURL *c = curl_easy_init();
     char url[1024], auth[16384], last[128];
-    snprintf(url, sizeof url, "http://%s%s", addr, path);
+    target(c, url, sizeof url, addr, path);
     struct curl_slist *h = NULL;
     if (token != NULL) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
@@ -204,7 +247,6 @@ json_t *restEvents(const char *addr, const char *path, const char *token, const 
         snprintf(last, sizeof last, "Last-Event-ID: %s", last_event_id);
         h = curl_slist_append(h, last);
     }
-    curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, onStream);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);

@@ -16,8 +16,18 @@ struct rest_reply {
     char www_auth[128];
 };
 
-/* METHOD http://addr/path with body (NULL: none) and "Name: value" headers (NULL-ended, may be
- * NULL); token NULL: no Authorization header. Fails the test on a transport error. */
+/* The scheme of the calls that follow: ca_file NULL (the default), plain http; else https, the
+ * server's certificate checked against ca_file (a PEM CA bundle; borrowed, kept until the next
+ * call) and the address's host. */
+void restUseCa(const char *ca_file);
+/* GET url ("http://…" or "https://…") with ca_file (NULL: libcurl's default store), as is:
+ * returns the transport's CURLcode (0 when an answer came, its status in *status), and never
+ * fails the test; what says why when it is not 0. */
+int restTry(const char *url, const char *ca_file, long *status, char *what, size_t len);
+
+/* METHOD http://addr/path (https with restUseCa) with body (NULL: none) and "Name: value" headers
+ * (NULL-ended, may be NULL); token NULL: no Authorization header. Fails the test on a transport
+ * error. */
 struct rest_reply restDo(const char *method, const char *addr, const char *path, const char *body,
                          const char *token, const char *const *headers);
 void restFree(struct rest_reply *r);

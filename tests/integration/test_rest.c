@@ -23,9 +23,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -780,7 +780,7 @@ static void test_auth(void **state)
     FILE *tf = fopen(tokfile, "w");
     fprintf(tf, "%s\n", reader);
     fclose(tf);
-    chmod(tokfile, 0600); /* raftcronctl refuses a token file others may read */
+    assert_int_equal(chmod(tokfile, 0600), 0); /* raftcronctl refuses a token others can read */
     assert_int_equal(harnessRun(out, sizeof out,
                                 "%s/raftcronctl --endpoints %s --token-file %s job list", H.bin,
                                 endpoints, tokfile),

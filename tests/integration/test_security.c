@@ -735,7 +735,8 @@ static void test_non_loopback_refused(void **state)
     harnessStart(&H, 1,
                  (const char *const[]){"--bootstrap", "--rpc-addr", open_addr, "--insecure", NULL});
     assert_int_equal(harnessWaitLeader(&H, 1, 1, 20000), 1);
-    assert_true(harnessFileContains(log, "--insecure: Raft and RPC listen beyond loopback"));
+    assert_true(
+        harnessFileContains(log, "--insecure: Raft, RPC and HTTP may listen beyond loopback"));
 }
 
 static void test_data_dir_private(void **state)

@@ -339,12 +339,12 @@ static void test_addresses(void **state)
     /* --http-addr may be cleared */
     expectOk(load(NULL, ENV("RAFTCRON_HTTP_ADDR=0.0.0.0:8080"), ARGS(MEMBER, "--http-addr=")));
     assert_string_equal(cfg.http_addr, "");
-    expectOk(load(NULL, ENV("RAFTCRON_HTTP_ADDR=0.0.0.0:8080"), ARGS(MEMBER)));
-    assert_string_equal(cfg.http_addr, "0.0.0.0:8080");
+    expectOk(load(NULL, ENV("RAFTCRON_HTTP_ADDR=127.0.0.2:8080"), ARGS(MEMBER)));
+    assert_string_equal(cfg.http_addr, "127.0.0.2:8080");
 }
 
-/* Secure by default: beyond loopback a member needs TLS, and for RPC client authentication
- * too, unless --insecure; security settings come in consistent sets. */
+/* Secure by default: beyond loopback a member needs TLS, and for RPC and REST client
+ * authentication too, unless --insecure; security settings come in consistent sets. */
 static void test_secure_defaults(void **state)
 {
     (void)state;
@@ -377,6 +377,55 @@ static void test_secure_defaults(void **state)
         "--rpc-client-auth require (docs/security.md), or pass --insecure to accept the "
         "risk");
     expectOk(load(NULL, NULL, ARGS(MEMBER))); /* loopback stays zero-config */
+    /* The REST API: beyond loopback, HTTPS (the node's certificate) and bearer tokens. */
+#define HTTP_REFUSED(addr)                                                                         \
+    "--http-addr: refusing to listen on " addr ", beyond loopback, without TLS and client "        \
+    "authentication: set --tls-ca, --tls-cert and --tls-key and --auth-token-file or an "          \
+    "--auth-jwt-* key file (docs/security.md), or pass --insecure to accept the risk"
+    expectOk(load(NULL, NULL, ARGS(MEMBER, "--http-addr", "127.0.0.1:7301")));
+    expectOk(load(NULL, NULL, ARGS(MEMBER, "--http-addr", "localhost:7301")));
+    expectOk(load(NULL, NULL, ARGS(MEMBER, "--http-addr", "[::1]:7301")));
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--http-addr", "0.0.0.0:7301")), RC_EINVAL,
+              HTTP_REFUSED("0.0.0.0:7301"));
+    expectErr(load(NULL, ENV("RAFTCRON_HTTP_ADDR=[::]:7301"), ARGS(MEMBER)), RC_EINVAL,
+              "RAFTCRON_HTTP_ADDR: refusing to listen on [::]:7301, beyond loopback, without TLS "
+              "and client authentication: set --tls-ca, --tls-cert and --tls-key and "
+              "--auth-token-file or an --auth-jwt-* key file (docs/security.md), or pass "
+              "--insecure to accept the risk");
+    /* A token alone is not enough (it would cross the network in clear text)... */
+    expectErr(
+        load(NULL, NULL, ARGS(MEMBER, "--http-addr", "10.0.0.1:7301", "--auth-token-file", "t")),
+        RC_EINVAL, HTTP_REFUSED("10.0.0.1:7301"));
+    /* ...nor TLS alone (anyone could call the API: authentication is off)... */
+    expectErr(load(NULL, NULL, ARGS(MEMBER, "--http-addr", "10.0.0.1:7301", TLS)), RC_EINVAL,
+              HTTP_REFUSED("10.0.0.1:7301"));
+    /* ...and client certificates do not count: the HTTPS port asks for none. */
+    expectErr(
+        load(NULL, NULL,
+             ARGS(MEMBER, "--http-addr", "10.0.0.1:7301", TLS, "--rpc-client-auth", "require")),
+        RC_EINVAL, HTTP_REFUSED("10.0.0.1:7301"));
+    expectOk(load(NULL, NULL,
+                  ARGS(MEMBER, "--http-addr", "10.0.0.1:7301", TLS, "--auth-token-file", "t")));
+    expectOk(load(
+        NULL, NULL,
+        ARGS(MEMBER, "--http-addr", "10.0.0.1:7301", TLS, "--auth-jwt-jwks-file", "jwks.json")));
+    expectOk(load(
+        NULL, NULL,
+        ARGS(MEMBER, "--http-addr", "10.0.0.1:7301", TLS, "--auth-jwt-public-key-file", "k.pem")));
+    expectOk(
+        load(NULL, NULL,
+             ARGS(MEMBER, "--http-addr", "10.0.0.1:7301", TLS, "--auth-jwt-hs256-key-file", "k")));
+    expectOk(load(NULL, NULL, ARGS(MEMBER, "--http-addr", "0.0.0.0:7301", "--insecure")));
+    /* The same from the YAML file, named by its line. */
+    expectErr(load(MEMBER_YAML "http_addr: 0.0.0.0:7301\n", NULL, ARGS("--config", "config.yaml")),
+              RC_EINVAL,
+              "config.yaml:5: http_addr: refusing to listen on 0.0.0.0:7301, beyond loopback, "
+              "without TLS and client authentication: set --tls-ca, --tls-cert and --tls-key and "
+              "--auth-token-file or an --auth-jwt-* key file (docs/security.md), or pass "
+              "--insecure to accept the risk");
+    expectOk(load(MEMBER_YAML "http_addr: 0.0.0.0:7301\ninsecure: true\n", NULL,
+                  ARGS("--config", "config.yaml")));
+#undef HTTP_REFUSED
     expectErr(load(NULL, NULL, ARGS(MEMBER, "--tls-cert", "n.pem")), RC_EINVAL,
               "--tls-cert needs --tls-key too");
     expectErr(load(NULL, NULL, ARGS(MEMBER, "--tls-cert", "n.pem", "--tls-key", "n.key")),
