@@ -308,7 +308,7 @@ static void joinTimer(uv_timer_t *t)
     if (n->state != NODE_RUNNING || n->join_pending) {
         return;
     }
-    if (clusterRole(&n->cluster) == (n->opts.standby ? RAFT_STANDBY : RAFT_VOTER)) {
+    if (clusterRole(&n->cluster) == (int)(n->opts.standby ? CLUSTER_STANDBY : CLUSTER_VOTER)) {
         n->joined = true;
         return;
     }

@@ -65,16 +65,16 @@ static void probeDone(uv_work_t *w, int status)
 static size_t knownAddresses(struct orphan *o, char *buf, size_t size)
 {
     struct node *n = o->node;
-    const struct raft_configuration *conf = clusterConfiguration(&n->cluster);
+    unsigned members = clusterMemberCount(&n->cluster);
     size_t len = 0;
     buf[0] = '\0';
-    for (unsigned i = 0; i < conf->n; i++) {
-        const char *rpc = fsmMemberRpcAddr(n->cluster.core, conf->servers[i].id);
+    for (unsigned i = 0; i < members; i++) {
+        uint64_t id = clusterMemberAt(&n->cluster, i).id;
+        const char *rpc = fsmMemberRpcAddr(n->cluster.core, id);
         if (rpc == NULL || rpc[0] == '\0') {
             continue;
         }
-        int k = snprintf(buf + len, size - len, "%llu %s\n",
-                         (unsigned long long)conf->servers[i].id, rpc);
+        int k = snprintf(buf + len, size - len, "%llu %s\n", (unsigned long long)id, rpc);
         if (k < 0 || (size_t)k >= size - len) {
             buf[len] = '\0';
             break;
