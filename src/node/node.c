@@ -308,7 +308,7 @@ static void joinTimer(uv_timer_t *t)
     if (n->state != NODE_RUNNING || n->join_pending) {
         return;
     }
-    if (clusterRole(&n->cluster) == (n->opts.standby ? RAFT_STANDBY : RAFT_VOTER)) {
+    if (clusterRole(&n->cluster) == (int)(n->opts.standby ? CLUSTER_STANDBY : CLUSTER_VOTER)) {
         n->joined = true;
         return;
     }
@@ -351,8 +351,7 @@ static void exporterClosed(struct exporter *e)
 
 static void orphanClosed(uv_handle_t *h)
 {
-    struct orphan *o = h->data;
-    finishStop(o->node);
+    finishStop((struct node *)((char *)h->data - offsetof(struct node, orphan)));
 }
 
 static void dispatchClosed(struct dispatch *d)
@@ -644,6 +643,17 @@ static void dispatchPoke(void *data)
     leaderPokeNow(&n->leader);
 }
 
+/* The removed-member check's view of the node (orphan.h). */
+static bool isRunning(void *data)
+{
+    return ((struct node *)data)->state == NODE_RUNNING;
+}
+
+static void stopRemoved(void *data)
+{
+    nodeStop(data);
+}
+
 static int startWorker(struct node *n, uv_loop_t *loop, const struct node_options *opts)
 {
     struct execs_config ec = {.conns = opts->conns,
@@ -833,7 +843,16 @@ int nodeStart(struct node *n, uv_loop_t *loop, const struct node_options *opts, 
         logWarn("history export: out of memory; runs are not exported");
     }
     setState(n, NODE_RUNNING);
-    orphanStart(&n->orphan, n);
+    struct orphan_env oe = {.loop = loop,
+                            .cluster = &n->cluster,
+                            .id = n->opts.id,
+                            .data_dir = n->opts.data_dir,
+                            .auth_token = n->opts.auth_token,
+                            .election_timeout_ms = n->opts.election_timeout_ms,
+                            .running = isRunning,
+                            .stop = stopRemoved,
+                            .data = n};
+    orphanStart(&n->orphan, &oe);
     n->orphan_open = true;
     logSetRaftState(clusterTerm(&n->cluster), clusterStateName(&n->cluster));
     logInfo("started", "raft_addr", "%s", opts->raft_addr, "rpc_addr", "%s", opts->rpc_addr,

@@ -8,7 +8,7 @@
 #include "api.pb-c.h"
 #include "core/fsm.h"
 #include "log.h"
-#include "node.h"
+#include "raft/cluster.h"
 #include "raftcron/client.h"
 
 #define ORPHAN_PROBE_TIMEOUT_US (2 * 1000000)
@@ -21,7 +21,7 @@ static void probeWork(uv_work_t *w)
     o->msg[0] = '\0';
     struct rc_client_options opts = {.endpoints = o->endpoints,
                                      .timeout_us = ORPHAN_PROBE_TIMEOUT_US,
-                                     .auth_token = o->node->opts.auth_token};
+                                     .auth_token = o->env.auth_token};
     struct rc_client *c;
     if (rc_client_open(&opts, &c) != 0) {
         snprintf(o->msg, sizeof o->msg, "bad member addresses");
@@ -36,11 +36,11 @@ static void probeWork(uv_work_t *w)
     o->leader_id = st->leader_id;
     bool member = false;
     for (size_t i = 0; i < st->n_members; i++) {
-        member = member || st->members[i]->id == o->node->opts.id;
+        member = member || st->members[i]->id == o->env.id;
     }
     /* Only a leader's own answer counts, and only one that is not this node. */
-    o->removed = !member && st->leader_id != 0 && st->leader_id != o->node->opts.id &&
-                 st->node_id == st->leader_id;
+    o->removed =
+        !member && st->leader_id != 0 && st->leader_id != o->env.id && st->node_id == st->leader_id;
     rc_message_free(st);
     rc_client_close(c);
 }
@@ -48,33 +48,32 @@ static void probeWork(uv_work_t *w)
 static void probeDone(uv_work_t *w, int status)
 {
     struct orphan *o = w->data;
-    struct node *n = o->node;
     o->busy = false;
-    if (status != 0 || n->state != NODE_RUNNING || !o->removed ||
-        clusterLeader(&n->cluster, NULL) != 0) {
+    if (status != 0 || !o->env.running(o->env.data) || !o->removed ||
+        clusterLeader(o->env.cluster, NULL) != 0) {
         return;
     }
     logError("removed from the cluster: leader's configuration does not include this node; "
              "stopping (wipe the data dir before adding the node again)",
              "leader", "%llu", (unsigned long long)o->leader_id);
-    nodeStop(n);
+    o->env.stop(o->env.data);
 }
 
 /* "ID RPC_ADDR" lines for the members of this node's configuration whose address the applied
  * member table knows; returns the length written. */
 static size_t knownAddresses(struct orphan *o, char *buf, size_t size)
 {
-    struct node *n = o->node;
-    const struct raft_configuration *conf = clusterConfiguration(&n->cluster);
+    struct cluster *c = o->env.cluster;
+    unsigned members = clusterMemberCount(c);
     size_t len = 0;
     buf[0] = '\0';
-    for (unsigned i = 0; i < conf->n; i++) {
-        const char *rpc = fsmMemberRpcAddr(n->cluster.core, conf->servers[i].id);
+    for (unsigned i = 0; i < members; i++) {
+        uint64_t id = clusterMemberAt(c, i).id;
+        const char *rpc = fsmMemberRpcAddr(c->core, id);
         if (rpc == NULL || rpc[0] == '\0') {
             continue;
         }
-        int k = snprintf(buf + len, size - len, "%llu %s\n",
-                         (unsigned long long)conf->servers[i].id, rpc);
+        int k = snprintf(buf + len, size - len, "%llu %s\n", (unsigned long long)id, rpc);
         if (k < 0 || (size_t)k >= size - len) {
             buf[len] = '\0';
             break;
@@ -87,11 +86,12 @@ static size_t knownAddresses(struct orphan *o, char *buf, size_t size)
 void orphanRemember(struct orphan *o)
 {
     char now[ORPHAN_ENDPOINTS];
-    if (o->node == NULL || knownAddresses(o, now, sizeof now) == 0 || strcmp(now, o->saved) == 0) {
+    if (o->env.cluster == NULL || knownAddresses(o, now, sizeof now) == 0 ||
+        strcmp(now, o->saved) == 0) {
         return;
     }
     char path[4096], tmp[4200];
-    snprintf(path, sizeof path, "%s/%s", o->node->opts.data_dir, ORPHAN_FILE);
+    snprintf(path, sizeof path, "%s/%s", o->env.data_dir, ORPHAN_FILE);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (f == NULL) {
@@ -108,11 +108,10 @@ void orphanRemember(struct orphan *o)
  * node that has not applied its log yet, from ORPHAN_FILE. */
 static bool otherMembers(struct orphan *o)
 {
-    struct node *n = o->node;
     char lines[ORPHAN_ENDPOINTS];
     if (knownAddresses(o, lines, sizeof lines) == 0) {
         char path[4096];
-        snprintf(path, sizeof path, "%s/%s", n->opts.data_dir, ORPHAN_FILE);
+        snprintf(path, sizeof path, "%s/%s", o->env.data_dir, ORPHAN_FILE);
         FILE *f = fopen(path, "r");
         size_t got = f != NULL ? fread(lines, 1, sizeof lines - 1, f) : 0;
         lines[got] = '\0';
@@ -126,7 +125,7 @@ static bool otherMembers(struct orphan *o)
          line = strtok_r(NULL, "\n", &save)) {
         unsigned long long id;
         char addr[256];
-        if (sscanf(line, "%llu %255s", &id, addr) != 2 || id == n->opts.id) {
+        if (sscanf(line, "%llu %255s", &id, addr) != 2 || id == o->env.id) {
             continue;
         }
         int k = snprintf(o->endpoints + len, sizeof o->endpoints - len, "%s%s", len > 0 ? "," : "",
@@ -143,9 +142,9 @@ static bool otherMembers(struct orphan *o)
 static void poll(uv_timer_t *t)
 {
     struct orphan *o = t->data;
-    struct node *n = o->node;
-    struct cluster *c = &n->cluster;
-    if (n->state == NODE_RUNNING) {
+    struct cluster *c = o->env.cluster;
+    bool running = o->env.running(o->env.data);
+    if (running) {
         orphanRemember(o); /* followers learn of member changes only from their replica */
     }
     bool member = clusterRole(c) >= 0;
@@ -153,16 +152,16 @@ static void poll(uv_timer_t *t)
     /* A leader that removed itself knows it is out (role -1); a removed follower does not.
      * Both go through the same question to the others; a joining node (never a member yet)
      * is left alone. */
-    if (n->state != NODE_RUNNING || clusterLeader(c, NULL) != 0 || !o->was_member) {
+    if (!running || clusterLeader(c, NULL) != 0 || !o->was_member) {
         o->quiet_since = 0;
         return;
     }
-    uint64_t now = uv_now(n->loop);
+    uint64_t now = uv_now(o->env.loop);
     if (o->quiet_since == 0) {
         o->quiet_since = now;
         return;
     }
-    uint64_t quiet = 3 * (uint64_t)n->opts.election_timeout_ms;
+    uint64_t quiet = 3 * (uint64_t)o->env.election_timeout_ms;
     if (quiet < ORPHAN_QUIET_MIN_MS) {
         quiet = ORPHAN_QUIET_MIN_MS;
     }
@@ -171,16 +170,16 @@ static void poll(uv_timer_t *t)
     }
     o->busy = true;
     o->work.data = o;
-    if (uv_queue_work(n->loop, &o->work, probeWork, probeDone) != 0) {
+    if (uv_queue_work(o->env.loop, &o->work, probeWork, probeDone) != 0) {
         o->busy = false;
     }
 }
 
-void orphanStart(struct orphan *o, struct node *n)
+void orphanStart(struct orphan *o, const struct orphan_env *env)
 {
     memset(o, 0, sizeof *o);
-    o->node = n;
-    uv_timer_init(n->loop, &o->timer);
+    o->env = *env;
+    uv_timer_init(env->loop, &o->timer);
     o->timer.data = o;
     uv_timer_start(&o->timer, poll, ORPHAN_POLL_MS, ORPHAN_POLL_MS);
 }

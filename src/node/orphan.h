@@ -25,10 +25,23 @@
 #define ORPHAN_ENDPOINTS    2048
 #define ORPHAN_FILE         "member-addresses"
 
-struct node;
+struct cluster;
+
+/* What the check needs of its node; borrowed, for as long as the check runs. */
+struct orphan_env {
+    uv_loop_t *loop;
+    struct cluster *cluster;
+    uint64_t id;                  /* this node's */
+    const char *data_dir;         /* where ORPHAN_FILE is kept */
+    const char *auth_token;       /* presented to the members asked (may be NULL) */
+    unsigned election_timeout_ms; /* the quiet time is at least three of them */
+    bool (*running)(void *data);  /* the node serves (neither starting nor stopping) */
+    void (*stop)(void *data);     /* stop the node gracefully: it was removed */
+    void *data;
+};
 
 struct orphan {
-    struct node *node; /* borrowed */
+    struct orphan_env env;
     uv_timer_t timer;
     uv_work_t work;
     bool busy;            /* a probe is in the thread pool */
@@ -42,10 +55,10 @@ struct orphan {
     char msg[256];
 };
 
-/* Start polling (the node must be RUNNING). */
-void orphanStart(struct orphan *o, struct node *n);
+/* Start polling (the node must be running). env is copied. */
+void orphanStart(struct orphan *o, const struct orphan_env *env);
 /* Rewrite ORPHAN_FILE if the members' addresses changed: called by the leader when a member
- * change completes, and by every node at each poll. */
+ * change completes, and by every node at each poll. Nothing before orphanStart. */
 void orphanRemember(struct orphan *o);
 /* Stop polling and close the timer; cb runs when the handle is closed. A probe still in the
  * thread pool finishes and is ignored. */

@@ -6,8 +6,8 @@
 
 #include "api.pb-c.h"
 #include "core/fsm.h"
-#include "acks.h"
 #include "node.h"
+#include "raft/acks.h"
 #include "rpc.h"
 
 /*
@@ -18,7 +18,7 @@
  * a leader.
  */
 
-static bool reachable(struct node *n, const struct raft_server *s, uint64_t target)
+static bool reachable(struct node *n, const struct cluster_member *s, uint64_t target)
 {
     struct cluster *c = &n->cluster;
     if (s->id == n->opts.id) {
@@ -34,10 +34,10 @@ static void statusReply(struct rpc_call *call, uint64_t target)
 {
     struct node *n = call->node;
     struct cluster *c = &n->cluster;
-    const struct raft_configuration *conf = clusterConfiguration(c);
+    unsigned members = clusterMemberCount(c);
     Raftcron__ClusterStatus st = RAFTCRON__CLUSTER_STATUS__INIT;
-    Raftcron__MemberStatus *ms = calloc(conf->n > 0 ? conf->n : 1, sizeof *ms);
-    Raftcron__MemberStatus **mp = calloc(conf->n > 0 ? conf->n : 1, sizeof *mp);
+    Raftcron__MemberStatus *ms = calloc(members > 0 ? members : 1, sizeof *ms);
+    Raftcron__MemberStatus **mp = calloc(members > 0 ? members : 1, sizeof *mp);
     if (ms == NULL || mp == NULL) {
         free(ms);
         free(mp);
@@ -59,43 +59,43 @@ static void statusReply(struct rpc_call *call, uint64_t target)
         snprintf(cluster_id, sizeof cluster_id, "%016llx", (unsigned long long)clusterId(c));
     }
     st.cluster_id = cluster_id;
-    for (unsigned i = 0; i < conf->n; i++) {
-        const struct raft_server *s = &conf->servers[i];
+    for (unsigned i = 0; i < members; i++) {
+        struct cluster_member s = clusterMemberAt(c, i);
         Raftcron__MemberStatus *m = &ms[i];
         raftcron__member_status__init(m);
-        m->id = s->id;
-        m->raft_addr = s->address;
-        const char *rpc = fsmMemberRpcAddr(c->core, s->id);
+        m->id = s.id;
+        m->raft_addr = (char *)s.raft_addr;
+        const char *rpc = fsmMemberRpcAddr(c->core, s.id);
         m->rpc_addr = (char *)(rpc != NULL ? rpc : "");
-        m->role = (char *)clusterRoleName(s->role);
-        m->reachable = reachable(n, s, target);
-        m->match_index = s->id == n->opts.id ? clusterLastIndex(c) : clusterMatchIndex(c, s->id);
+        m->role = (char *)clusterRoleName(s.role);
+        m->reachable = reachable(n, &s, target);
+        m->match_index = s.id == n->opts.id ? clusterLastIndex(c) : clusterMatchIndex(c, s.id);
         mp[i] = m;
     }
     st.members = mp;
-    st.n_members = conf->n;
+    st.n_members = members;
     rpcReply(call, RC_STATUS_OK, NULL, &st.base);
     free(ms);
     free(mp);
 }
 
 /* Every member but spares acknowledged target (acks.h). */
-static bool allCaughtUp(struct node *n, uint64_t target, void *data)
+static bool allCaughtUp(struct cluster *c, uint64_t target, void *data)
 {
-    (void)data;
-    const struct raft_configuration *conf = clusterConfiguration(&n->cluster);
-    for (unsigned i = 0; i < conf->n; i++) {
-        const struct raft_server *s = &conf->servers[i];
-        if (s->role != RAFT_SPARE && !reachable(n, s, target)) {
+    struct rpc_call *call = data;
+    unsigned members = clusterMemberCount(c);
+    for (unsigned i = 0; i < members; i++) {
+        struct cluster_member s = clusterMemberAt(c, i);
+        if (s.role != CLUSTER_SPARE && !reachable(call->node, &s, target)) {
             return false;
         }
     }
     return true;
 }
 
-static void statusAcked(struct node *n, uint64_t target, void *data)
+static void statusAcked(struct cluster *c, uint64_t target, void *data)
 {
-    (void)n;
+    (void)c;
     statusReply(data, target);
 }
 
@@ -107,7 +107,7 @@ static void statusRead(struct rpc_call *call)
         statusReply(call, 0);
         return;
     }
-    if (acksAwait(n, allCaughtUp, statusAcked, call) != 0) {
+    if (acksAwait(&n->cluster, allCaughtUp, statusAcked, call) != 0) {
         statusReply(call, clusterLastIndex(&n->cluster));
     }
 }

@@ -7,12 +7,13 @@
  * Raft metadata (term and vote) with a log on disk, or a term below the last entry's term, stops
  * the node: restarting at an older term would let it vote twice in a term (Raft §5.2).
  * Async calls that fail synchronously never invoke their callback (STYLE.md §6).
+ *
+ * This header is src/node's whole view of Raft: its types are ours (roles, members, ids), and
+ * libraft's (raft.h) stay inside src/raft. The data dir's own files are datadir.h's.
  */
 #ifndef RC_RAFT_CLUSTER_H
 #define RC_RAFT_CLUSTER_H
 
-#include <raft.h>
-#include <raft/uv.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -53,17 +54,28 @@ typedef void (*cluster_apply_cb)(void *data, int status, const struct rc_fsm_res
 /* status: 0 or an RC_E* code; msg says why (borrowed, for the duration of the call). */
 typedef void (*cluster_done_cb)(void *data, int status, const char *msg);
 
+/* A server's role in the configuration (Raft §4: only voters count towards a majority; a
+ * standby replicates without voting; a spare is known but gets no entries). */
+enum cluster_role { CLUSTER_VOTER, CLUSTER_STANDBY, CLUSTER_SPARE };
+
+/* One server of the configuration. raft_addr is borrowed: valid until the next loop iteration. */
+struct cluster_member {
+    uint64_t id;
+    const char *raft_addr;
+    enum cluster_role role;
+};
+
+struct cluster_raft; /* libraft and its I/O (cluster.c) */
+
 struct cluster {
-    uv_loop_t *loop;                    /* borrowed */
-    struct rc_fsm *core;                /* owned */
-    struct raft raft;                   /* private */
-    struct raft_io io;                  /* private */
-    struct raft_uv_transport transport; /* private */
-    struct raft_fsm fsm;                /* private */
-    uv_timer_t watch;                   /* private: polls for state/leader changes */
-    int last_state;
-    raft_term last_term;
-    raft_id last_leader;
+    uv_loop_t *loop;        /* borrowed */
+    struct rc_fsm *core;    /* owned */
+    uint64_t id;            /* read-only: this node's server id */
+    struct cluster_raft *r; /* private (owned) */
+    uv_timer_t watch;       /* private: polls for state/leader changes */
+    int last_state;         /* private */
+    uint64_t last_term;     /* private */
+    uint64_t last_leader;   /* private */
     cluster_change_cb change_cb;
     void *change_data;
     cluster_close_cb close_cb;
@@ -80,10 +92,6 @@ struct cluster {
     char data_dir[4096]; /* private: where the cluster id is kept */
     bool started;
     bool raft_open;
-    /* private: raft_uv's load, called by the checking one installed in io */
-    int (*uv_load)(struct raft_io *io, raft_term *term, raft_id *voted_for,
-                   struct raft_snapshot **snapshot, raft_index *start_index,
-                   struct raft_entry *entries[], size_t *n_entries);
     char errmsg[256];
     bool restored;                   /* --restore seeded the data dir at this start */
     struct rc_backup_info backup;    /* what it was seeded from */
@@ -112,9 +120,9 @@ const char *clusterStateName(struct cluster *c);
 uint64_t clusterTerm(struct cluster *c);
 uint64_t clusterCommitIndex(struct cluster *c);
 uint64_t clusterAppliedIndex(struct cluster *c);
-/* "voter", "standby" or "spare" for a RAFT_* role. */
-const char *clusterRoleName(int role);
-/* Role of this node in the configuration (RAFT_VOTER, RAFT_STANDBY, RAFT_SPARE) or -1. */
+/* "voter", "standby" or "spare". */
+const char *clusterRoleName(enum cluster_role role);
+/* Role of this node in the configuration (an enum cluster_role) or -1 when it is not in it. */
 int clusterRole(struct cluster *c);
 /* Whether the configuration has any server (false before bootstrap or join). */
 bool clusterHasConfiguration(struct cluster *c);
@@ -126,10 +134,14 @@ int clusterPropose(struct cluster *c, const void *buf, size_t len, cluster_apply
 /* A barrier: cb fires when every entry before it is applied (linearizable reads). */
 int clusterBarrier(struct cluster *c, cluster_done_cb cb, void *data);
 
-/* Membership (leader only). role: RAFT_VOTER / RAFT_STANDBY / RAFT_SPARE. */
+/* Configuration changes (leader only; the decisions around them are membership.h's). Raft
+ * allows one change at a time: while one is in flight (ours, or an earlier leader's entry not
+ * yet committed) or leadership is being handed over, these return RC_ESTALE. clusterAdd adds
+ * id as a spare. */
 int clusterAdd(struct cluster *c, uint64_t id, const char *raft_addr, cluster_done_cb cb,
                void *data);
-int clusterAssign(struct cluster *c, uint64_t id, int role, cluster_done_cb cb, void *data);
+int clusterAssign(struct cluster *c, uint64_t id, enum cluster_role role, cluster_done_cb cb,
+                  void *data);
 int clusterRemove(struct cluster *c, uint64_t id, cluster_done_cb cb, void *data);
 /* Hand leadership to id (0: any up-to-date voter). cb fires when done or timed out; check
  * clusterLeader afterwards. */
@@ -140,7 +152,10 @@ uint64_t clusterMatchIndex(struct cluster *c, uint64_t id);
 /* Index of the last entry in this node's log. */
 uint64_t clusterLastIndex(struct cluster *c);
 
-/* The current configuration (borrowed, valid until the next loop iteration). */
-const struct raft_configuration *clusterConfiguration(struct cluster *c);
+/* The current configuration (committed or not): how many servers it has, the i-th of them
+ * (i < clusterMemberCount), and the one with id (false when there is none). */
+unsigned clusterMemberCount(struct cluster *c);
+struct cluster_member clusterMemberAt(struct cluster *c, unsigned i);
+bool clusterMemberGet(struct cluster *c, uint64_t id, struct cluster_member *m);
 
 #endif /* RC_RAFT_CLUSTER_H */

@@ -3,11 +3,11 @@
 #include <stdlib.h>
 
 #include "core/err.h"
-#include "node.h"
+#include "cluster.h"
 
 struct acks {
     uv_timer_t timer;
-    struct node *node;
+    struct cluster *cluster;
     uint64_t target;
     unsigned waited_ms;
     acks_enough_fn enough_fn;
@@ -18,15 +18,15 @@ struct acks {
 static void closed(uv_handle_t *h)
 {
     struct acks *a = h->data;
-    a->done(a->node, a->target, a->data);
+    a->done(a->cluster, a->target, a->data);
     free(a);
 }
 
 static void tick(uv_timer_t *t)
 {
     struct acks *a = t->data;
-    if (a->enough_fn(a->node, a->target, a->data) || a->waited_ms >= ACKS_WAIT_MS ||
-        !clusterIsLeader(&a->node->cluster)) {
+    if (a->enough_fn(a->cluster, a->target, a->data) || a->waited_ms >= ACKS_WAIT_MS ||
+        !clusterIsLeader(a->cluster)) {
         uv_timer_stop(t);
         uv_close((uv_handle_t *)t, closed);
         return;
@@ -34,18 +34,18 @@ static void tick(uv_timer_t *t)
     a->waited_ms += ACKS_POLL_MS;
 }
 
-int acksAwait(struct node *n, acks_enough_fn enough, acks_done_fn done, void *data)
+int acksAwait(struct cluster *c, acks_enough_fn enough, acks_done_fn done, void *data)
 {
     struct acks *a = calloc(1, sizeof *a);
     if (a == NULL) {
         return RC_ENOMEM;
     }
-    a->node = n;
-    a->target = clusterLastIndex(&n->cluster);
+    a->cluster = c;
+    a->target = clusterLastIndex(c);
     a->enough_fn = enough;
     a->done = done;
     a->data = data;
-    uv_timer_init(n->loop, &a->timer);
+    uv_timer_init(c->loop, &a->timer);
     a->timer.data = a;
     uv_timer_start(&a->timer, tick, 0, ACKS_POLL_MS);
     return 0;
