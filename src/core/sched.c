@@ -8,12 +8,12 @@
 #include "command.h"
 #include "dueheap.h"
 #include "err.h"
+#include "hash.h"
 #include "jobs.h"
 #include "policy.h"
 #include "retry.h"
 #include "runs.h"
 #include "trigger.h"
-#include "u64map.h"
 
 /*
  * Why two paths: schedPlan scans every job (one trigger build and one policyDecide per
@@ -192,7 +192,7 @@ static void addItem(struct builder *b, const Raftcron__Job *job, const struct rc
     it->queued = r->queued;
     if (r->decision == RC_DECISION_FIRED && !r->queued) {
         char why[sizeof b->out->waits[0].reason];
-        uint64_t spread = u64mapHash(job->id) ^ (uint64_t)r->first_us;
+        uint64_t spread = hashMix(job->id) ^ (uint64_t)r->first_us;
         size_t slot = placeRun(b, job, 0, spread, why, sizeof why);
         if (slot != SIZE_MAX) {
             size_t nw;
@@ -598,8 +598,8 @@ static void describeTarget(const Raftcron__JobSpec *spec, char *buf, size_t n)
  * workers does not always land on the lowest id, and every leader places alike. */
 static bool preferred(const Raftcron__Worker *a, const Raftcron__Worker *b, uint64_t spread)
 {
-    uint64_t x = u64mapHash(a->id ^ spread);
-    uint64_t y = u64mapHash(b->id ^ spread);
+    uint64_t x = hashMix(a->id ^ spread);
+    uint64_t y = hashMix(b->id ^ spread);
     return x < y || (x == y && a->id < b->id);
 }
 
@@ -703,7 +703,7 @@ static int assignRun(struct builder *b, const Raftcron__Run *run)
         return pushWait(b, run->id, "queued behind an active run");
     }
     char why[sizeof b->out->waits[0].reason];
-    size_t slot = placeRun(b, job, exclude, u64mapHash(run->id), why, sizeof why);
+    size_t slot = placeRun(b, job, exclude, hashMix(run->id), why, sizeof why);
     if (slot == SIZE_MAX) {
         return pushWait(b, run->id, why);
     }
