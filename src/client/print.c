@@ -8,6 +8,7 @@
 
 #include <yaml.h>
 
+#include "core/duration.h"
 #include "core/timefmt.h"
 #include "core/utf8.h"
 
@@ -300,16 +301,9 @@ void printJsonTime(struct print_json *j, const char *key, int64_t us)
 
 void printJsonDuration(struct print_json *j, const char *key, int64_t us)
 {
-    char buf[PRINT_DURATION_MAX];
-    printDuration(us, buf);
+    char buf[RC_DURATION_MAX];
+    durationFormat(us, buf);
     printJsonStr(j, key, buf);
-}
-
-/* ---- Text ------------------------------------------------------------------------------------ */
-
-void printDuration(int64_t us, char *buf)
-{
-    timefmtDuration(us, buf);
 }
 
 /* ---- Tables ---------------------------------------------------------------------------------- */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duration.h"
 #include "err.h"
 #include "timefmt.h"
 #include "utf8.h"
@@ -67,8 +68,8 @@ static void encReal(void *data, const char *key, double v)
 
 static void encDuration(void *data, const char *key, int64_t us)
 {
-    char buf[RC_TIMEFMT_DURATION_MAX];
-    timefmtDuration(us, buf);
+    char buf[RC_DURATION_MAX];
+    durationFormat(us, buf);
     put(data, key, json_string(buf));
 }
 
