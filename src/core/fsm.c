@@ -864,7 +864,8 @@ static int checkUniqueIds(const Raftcron__Snapshot *s, char *err, size_t errlen)
     return rv;
 }
 
-/* Index the snapshot's jobs in a new table (not owning them yet: see restoreJobs). */
+/* Index the snapshot's jobs in a new table. The table does not own them yet: buildState hands
+ * them over once the whole snapshot has been checked. */
 static int indexJobs(const Raftcron__Snapshot *s, struct rc_jobs *t, char *err, size_t errlen)
 {
     if (jobsReserve(t, s->n_jobs) != 0) {
