@@ -8,7 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/cron.h"
+#include "core/civil.h"
+#include "core/duration.h"
 #include "core/err.h"
 #include "net/tls.h"
 #include "print.h"
@@ -57,7 +58,7 @@ static int setEndpoints(struct ctl_global *g, const char *v)
 static int setTimeout(struct ctl_global *g, const char *v)
 {
     char err[RC_ERRMSG_SIZE];
-    if (cronParseDuration(v, &g->timeout_us, err, sizeof err) != 0) {
+    if (durationParse(v, &g->timeout_us, err, sizeof err) != 0) {
         return ctlUsageError("--timeout: %s", err);
     }
     return CTL_OK;

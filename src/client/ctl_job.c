@@ -21,6 +21,7 @@
 
 #include "api.pb-c.h"
 #include "core/backfill.h"
+#include "core/duration.h"
 #include "core/err.h"
 #include "core/execspec.h"
 #include "core/jobyaml.h"
@@ -185,8 +186,8 @@ static void kvTime(struct out *o, const char *key, int64_t us)
 
 static void kvDuration(struct out *o, const char *key, int64_t us)
 {
-    char buf[PRINT_DURATION_MAX];
-    printDuration(us, buf);
+    char buf[RC_DURATION_MAX];
+    durationFormat(us, buf);
     kvStr(o, key, buf);
 }
 
@@ -329,13 +330,13 @@ static void printJob(const struct ctl_global *g, const Raftcron__Job *job,
 /* "cron 0 3 * * * Europe/Berlin", "every 5m", "at 2030-01-01T00:00:00Z" */
 static void scheduleOf(const Raftcron__Trigger *t, char *buf, size_t len)
 {
-    char tmp[RC_TIMEFMT_MAX > PRINT_DURATION_MAX ? RC_TIMEFMT_MAX : PRINT_DURATION_MAX];
+    char tmp[RC_TIMEFMT_MAX > RC_DURATION_MAX ? RC_TIMEFMT_MAX : RC_DURATION_MAX];
     if (t == NULL) {
         snprintf(buf, len, "-");
     } else if (t->kind_case == RAFTCRON__TRIGGER__KIND_CRON) {
         snprintf(buf, len, "cron %s %s", t->cron, t->tz[0] != '\0' ? t->tz : "UTC");
     } else if (t->kind_case == RAFTCRON__TRIGGER__KIND_INTERVAL_US) {
-        printDuration(t->interval_us, tmp);
+        durationFormat(t->interval_us, tmp);
         snprintf(buf, len, "every %s", tmp);
     } else {
         timefmtFormat(t->at_us, 0, tmp);

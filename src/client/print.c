@@ -8,7 +8,9 @@
 
 #include <yaml.h>
 
+#include "core/duration.h"
 #include "core/timefmt.h"
+#include "core/utf8.h"
 
 static bool yaml_syntax; /* printSetYaml */
 static bool color;       /* printSetColor */
@@ -21,36 +23,6 @@ void printSetYaml(bool yaml)
 void printSetColor(bool on)
 {
     color = on;
-}
-
-/* Length of the well-formed UTF-8 sequence at p (Unicode 15, table 3-7), or 0. */
-static size_t utf8Len(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    size_t len = c < 0x80                 ? 1
-                 : c >= 0xc2 && c <= 0xdf ? 2
-                 : c >= 0xe0 && c <= 0xef ? 3
-                 : c >= 0xf0 && c <= 0xf4 ? 4
-                                          : 0;
-    if (len == 0 || len > n) {
-        return 0;
-    }
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c == 0xe0) {
-        lo = 0xa0;
-    } else if (c == 0xed) {
-        hi = 0x9f;
-    } else if (c == 0xf0) {
-        lo = 0x90;
-    } else if (c == 0xf4) {
-        hi = 0x8f;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if (p[i] < (i == 1 ? lo : 0x80) || p[i] > (i == 1 ? hi : 0xbf)) {
-            return 0;
-        }
-    }
-    return len;
 }
 
 static void writeJsonString(FILE *f, const unsigned char *p, size_t n)
@@ -124,22 +96,10 @@ static bool yamlNeedsQuotes(const char *s, size_t len)
 static char *utf8Clean(const unsigned char *p, size_t n, size_t *out_len)
 {
     char *out = malloc(n * 3 + 1);
-    size_t k = 0;
     if (out == NULL) {
         return NULL;
     }
-    for (size_t i = 0; i < n;) {
-        size_t len = utf8Len(p + i, n - i);
-        if (len == 0 || p[i] == 0) {
-            memcpy(out + k, "\xef\xbf\xbd", 3); /* U+FFFD; NUL too, which YAML cannot hold */
-            k += 3;
-            i++;
-            continue;
-        }
-        memcpy(out + k, p + i, len);
-        k += len;
-        i += len;
-    }
+    size_t k = utf8Repair(out, p, n, true); /* NUL too, which YAML cannot hold */
     out[k] = '\0';
     *out_len = k;
     return out;
@@ -341,16 +301,9 @@ void printJsonTime(struct print_json *j, const char *key, int64_t us)
 
 void printJsonDuration(struct print_json *j, const char *key, int64_t us)
 {
-    char buf[PRINT_DURATION_MAX];
-    printDuration(us, buf);
+    char buf[RC_DURATION_MAX];
+    durationFormat(us, buf);
     printJsonStr(j, key, buf);
-}
-
-/* ---- Text ------------------------------------------------------------------------------------ */
-
-void printDuration(int64_t us, char *buf)
-{
-    timefmtDuration(us, buf);
 }
 
 /* ---- Tables ---------------------------------------------------------------------------------- */

@@ -54,16 +54,8 @@ void printJsonBool(struct print_json *j, const char *key, bool v);
 void printJsonNull(struct print_json *j, const char *key);
 /* An instant as an RFC 3339 string in UTC, or null for 0 ("never"). */
 void printJsonTime(struct print_json *j, const char *key, int64_t us);
-/* A duration as a string cronParseDuration reads back ("1h30m"). */
+/* A duration as a string durationParse reads back ("1h30m"). */
 void printJsonDuration(struct print_json *j, const char *key, int64_t us);
-
-/* ---- Text ------------------------------------------------------------------------------------ */
-
-/* Longest text printDuration writes, NUL included. */
-#define PRINT_DURATION_MAX 48 /* = RC_TIMEFMT_DURATION_MAX */
-
-/* us as "1d2h3m4s5ms6us" (units with a zero count left out; 0 is "0s"; negative "-…"). */
-void printDuration(int64_t us, char *buf);
 
 /* ---- Tables: rows of cells, columns padded to their widest cell, two blanks apart. ----------- */
 struct print_table {

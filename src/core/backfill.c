@@ -1,14 +1,13 @@
 #include "backfill.h"
 
 #include <assert.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "command.h"
 #include "err.h"
 #include "jobs.h"
-#include "runview.h"
+#include "jobspec.h"
 #include "timefmt.h"
 
 /*
@@ -20,21 +19,6 @@
  * unlimited and coalescing off — every instant is then past due and judged by the overlap
  * policy, in order. The active and queued counts carry from one segment to the next.
  */
-
-/* The job's policy as the scheduler reads it (sched.c policyOf): no policy message means
- * policyDefaults, max_instances 0 means the default. Only overlap and max_instances matter here. */
-static void policyOfSpec(const Raftcron__JobSpec *spec, struct rc_policy *p)
-{
-    policyDefaults(p);
-    const Raftcron__Policy *sp = spec->policy;
-    if (sp == NULL) {
-        return;
-    }
-    p->overlap = (enum rc_overlap)sp->overlap;
-    if (sp->max_instances > 0) {
-        p->max_instances = (int)sp->max_instances;
-    }
-}
 
 const Raftcron__Decision *backfillCovering(Raftcron__Decision *const *decisions, size_t n,
                                            int64_t first_us, int64_t last_us)
@@ -307,14 +291,14 @@ int backfillPlan(const struct rc_fsm *f, const Raftcron__Job *job, int64_t from_
 {
     memset(out, 0, sizeof *out);
     struct rc_trigger t;
-    int rv = runviewTrigger(job, &t, err, errlen);
+    int rv = jobspecTrigger(job, &t, err, errlen);
     if (rv != 0) {
         return rv;
     }
     struct rc_policy pol;
-    policyOfSpec(job->spec, &pol);
-    char key[RC_JOBS_NAMESPACE_MAX + RC_JOBS_NAME_MAX + 2];
-    snprintf(key, sizeof key, "%s/%s", jobsNamespace(job->spec->namespace_), job->spec->name);
+    jobspecPolicy(job->spec, &pol);
+    char key[RC_JOBSPEC_KEY_SIZE];
+    jobspecKey(job, key);
     struct rc_backfill_input in = {
         .trigger = &t,
         .policy = &pol,
@@ -349,19 +333,11 @@ int backfillEncode(const Raftcron__Job *job, const struct rc_backfill_plan *p, i
     for (size_t i = 0; i < p->n_recs; i++) {
         const struct rc_decision_rec *r = &p->recs[i];
         Raftcron__FireItem *it = &items[i];
-        raftcron__fire_item__init(it);
-        it->namespace_ = job->spec->namespace_;
-        it->name = job->spec->name;
-        it->job_version = job->version;
-        it->first_us = r->first_us;
-        it->last_us = r->last_us;
-        it->count = r->count;
-        it->decision = (uint32_t)r->decision;
-        bool fired = r->decision == RC_DECISION_FIRED;
-        it->reason = (uint32_t)(fired ? RC_REASON_MANUAL : r->reason);
-        it->start_at_us = fired ? now_us : 0;
-        it->cancel_active = r->cancel_active;
-        it->queued = r->queued;
+        jobspecFireItem(job, r, it);
+        if (r->decision == RC_DECISION_FIRED) {
+            it->reason = RC_REASON_MANUAL;
+            it->start_at_us = now_us;
+        }
         it->manual = true;
         it->backfill = true;
         ptrs[i] = it;

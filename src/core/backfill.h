@@ -103,7 +103,7 @@ int backfillDecide(const struct rc_backfill_input *in, struct rc_backfill_plan *
 /*
  * Plan for a job of the FSM: its trigger and policy as the scheduler builds them, its cursor,
  * pause, history floor, decision records and active runs. Returns as backfillDecide, or an
- * error of runviewTrigger for a spec whose trigger no longer builds.
+ * error of jobspecTrigger for a spec whose trigger no longer builds.
  */
 int backfillPlan(const struct rc_fsm *f, const Raftcron__Job *job, int64_t from_us, int64_t to_us,
                  int64_t now_us, size_t limit, struct rc_backfill_plan *out, char *err,

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "duration.h"
 #include "err.h"
 
 enum { F_SEC, F_MIN, F_HOUR, F_DOM, F_MON, F_DOW, F_COUNT };
@@ -45,10 +46,6 @@ static const char *const month_full[] = {"January",   "February", "March",    "A
                                          "September", "October",  "November", "December"};
 static const char *const dow_full[] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
                                        "Thursday", "Friday", "Saturday"};
-
-/* Longest token an error message quotes before eliding it. */
-#define QUOTE_MAX  40
-#define QUOTE_SIZE (QUOTE_MAX + 4)
 
 /* Beyond every field's range: digits past it stop growing the value, so nothing overflows. */
 #define NUMBER_CAP 100000
@@ -82,25 +79,6 @@ static bool equalsIgnoreCase(const char *s, size_t n, const char *word)
         }
     }
     return i == n && word[i] == '\0';
-}
-
-/*
- * Messages may reach JSON and terminals, and the fuzzer feeds arbitrary bytes: quote tokens
- * printable-only and bounded.
- */
-static const char *quote(char out[QUOTE_SIZE], const char *s, size_t n)
-{
-    size_t k = n > QUOTE_MAX ? QUOTE_MAX : n;
-    for (size_t i = 0; i < k; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        out[i] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
-    }
-    if (k < n) {
-        memcpy(out + k, "...", 3);
-        k += 3;
-    }
-    out[k] = '\0';
-    return out;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -227,162 +205,6 @@ static void putList(struct sbuf *b, uint64_t bits, int lo, int hi, const char *c
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Durations
- */
-
-struct unit {
-    const char *name;
-    int64_t us;
-};
-
-static const struct unit units[] = {
-    {"us", 1},
-    {"ms", 1000},
-    {"s", RC_USEC_PER_SEC},
-    {"m", 60 * RC_USEC_PER_SEC},
-    {"h", 3600 * RC_USEC_PER_SEC},
-    {"d", 86400 * RC_USEC_PER_SEC},
-};
-
-struct number {
-    int64_t whole;
-    int64_t frac;     /* the fraction digits as an integer */
-    int64_t frac_div; /* 10^(number of fraction digits) */
-};
-
-static int durationError(char *err, size_t errlen, const char *text, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int durationError(char *err, size_t errlen, const char *text, const char *fmt, ...)
-{
-    char reason[128];
-    char q[QUOTE_SIZE];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
-    va_end(ap);
-    return errSet(err, errlen, RC_EPARSE, "invalid duration \"%s\": %s",
-                  quote(q, text, strlen(text)), reason);
-}
-
-enum scan { SCAN_OK, SCAN_NONE, SCAN_TOO_LARGE, SCAN_TOO_PRECISE };
-
-/* Reads "digits[.digits]" at *p (at least one digit on either side of the point). */
-static enum scan scanNumber(const char **p, struct number *n)
-{
-    const char *s = *p;
-    bool any = false;
-    enum scan result = SCAN_OK;
-    n->whole = 0;
-    n->frac = 0;
-    n->frac_div = 1;
-    for (; isDigit(*s); s++, any = true) {
-        if (__builtin_mul_overflow(n->whole, 10, &n->whole) ||
-            __builtin_add_overflow(n->whole, *s - '0', &n->whole)) {
-            result = SCAN_TOO_LARGE;
-        }
-    }
-    if (*s == '.') {
-        for (s++; isDigit(*s); s++, any = true) {
-            if (n->frac_div >= INT64_C(1000000000000000000)) {
-                result = result == SCAN_OK ? SCAN_TOO_PRECISE : result;
-                continue;
-            }
-            n->frac = n->frac * 10 + (*s - '0');
-            n->frac_div *= 10;
-        }
-    }
-    *p = s;
-    return any ? result : SCAN_NONE;
-}
-
-static const struct unit *findUnit(const char *s, size_t n)
-{
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strlen(units[i].name) == n && memcmp(units[i].name, s, n) == 0) {
-            return &units[i];
-        }
-    }
-    return NULL;
-}
-
-/* number * unit in microseconds, exactly: false on overflow or a sub-microsecond remainder. */
-static bool scale(const struct number *n, int64_t unit_us, int64_t *out, bool *inexact)
-{
-    int64_t whole;
-    *inexact = false;
-    if (__builtin_mul_overflow(n->whole, unit_us, &whole)) {
-        return false;
-    }
-    unsigned __int128 frac = (unsigned __int128)n->frac * (unsigned __int128)unit_us;
-    if (frac % (unsigned __int128)n->frac_div != 0) {
-        *inexact = true;
-        return false;
-    }
-    /* frac / frac_div < unit_us, so it fits. */
-    return !__builtin_add_overflow(whole, (int64_t)(frac / (unsigned __int128)n->frac_div), out);
-}
-
-int cronParseDuration(const char *text, int64_t *out_us, char *err, size_t errlen)
-{
-    if (text == NULL || *text == '\0') {
-        return errSet(err, errlen, RC_EPARSE, "empty duration");
-    }
-    if (*text == '-') {
-        return durationError(err, errlen, text, "negative durations are not allowed");
-    }
-    int64_t total = 0;
-    const char *p = text;
-    char q[QUOTE_SIZE];
-    while (*p != '\0') {
-        const char *start = p;
-        struct number n;
-        switch (scanNumber(&p, &n)) {
-        case SCAN_OK:
-            break;
-        case SCAN_TOO_LARGE:
-            return durationError(err, errlen, text, "too large");
-        case SCAN_TOO_PRECISE:
-            return durationError(err, errlen, text, "too many decimal places");
-        default:
-            return durationError(err, errlen, text, "expected a number at \"%s\"",
-                                 quote(q, start, strlen(start)));
-        }
-        const char *u = p;
-        while (isAlpha(*p)) {
-            p++;
-        }
-        const struct unit *unit = findUnit(u, (size_t)(p - u));
-        if (u == p) {
-            if (start != text || *p != '\0') {
-                return durationError(err, errlen, text, "missing unit after \"%s\"",
-                                     quote(q, start, (size_t)(p - start)));
-            }
-            unit = &units[2]; /* a bare number is seconds */
-        } else if (unit == NULL) {
-            return durationError(err, errlen, text, "unknown unit \"%s\" (use us, ms, s, m, h, d)",
-                                 quote(q, u, (size_t)(p - u)));
-        }
-        int64_t part;
-        bool inexact;
-        if (!scale(&n, unit->us, &part, &inexact)) {
-            return inexact ? durationError(err, errlen, text,
-                                           "\"%s\" is not a whole number of microseconds",
-                                           quote(q, start, (size_t)(p - start)))
-                           : durationError(err, errlen, text, "too large");
-        }
-        if (__builtin_add_overflow(total, part, &total)) {
-            return durationError(err, errlen, text, "too large");
-        }
-    }
-    if (total <= 0) {
-        return durationError(err, errlen, text, "must be positive");
-    }
-    *out_us = total;
-    return 0;
-}
-
-/* ---------------------------------------------------------------------------------------------
  * Parsing
  */
 
@@ -415,9 +237,9 @@ static int parseValueIn(const struct parser *p, const char *s, const char *e, in
                         int *out)
 {
     const struct field *f = &fields[p->kind];
-    char q[QUOTE_SIZE];
+    char q[RC_ERRQUOTE_SIZE];
     if (s == e) {
-        return fieldError(p, "missing value in \"%s\"", quote(q, p->field, p->field_len));
+        return fieldError(p, "missing value in \"%s\"", errQuote(q, p->field, p->field_len));
     }
     if (isAlpha(*s)) {
         for (int i = 0; i < f->name_count; i++) {
@@ -427,19 +249,19 @@ static int parseValueIn(const struct parser *p, const char *s, const char *e, in
             }
         }
         if (f->names == NULL) {
-            return fieldError(p, "\"%s\" is not a number", quote(q, s, (size_t)(e - s)));
+            return fieldError(p, "\"%s\" is not a number", errQuote(q, s, (size_t)(e - s)));
         }
-        return fieldError(p, "unknown name \"%s\"", quote(q, s, (size_t)(e - s)));
+        return fieldError(p, "unknown name \"%s\"", errQuote(q, s, (size_t)(e - s)));
     }
     int v = 0;
     for (const char *i = s; i < e; i++) {
         if (!isDigit(*i)) {
-            return fieldError(p, "invalid number \"%s\"", quote(q, s, (size_t)(e - s)));
+            return fieldError(p, "invalid number \"%s\"", errQuote(q, s, (size_t)(e - s)));
         }
         v = v < NUMBER_CAP ? v * 10 + (*i - '0') : v;
     }
     if (v < lo || v > hi) {
-        return fieldError(p, "%s is out of range %d-%d", quote(q, s, (size_t)(e - s)), lo, hi);
+        return fieldError(p, "%s is out of range %d-%d", errQuote(q, s, (size_t)(e - s)), lo, hi);
     }
     *out = v;
     return 0;
@@ -452,23 +274,23 @@ static int parseValue(const struct parser *p, const char *s, const char *e, int 
 
 static int parseStep(const struct parser *p, const char *s, const char *e, int *out)
 {
-    char q[QUOTE_SIZE];
+    char q[RC_ERRQUOTE_SIZE];
     int span = fields[p->kind].span;
     int v = 0;
     if (s == e) {
-        return fieldError(p, "missing step in \"%s\"", quote(q, p->field, p->field_len));
+        return fieldError(p, "missing step in \"%s\"", errQuote(q, p->field, p->field_len));
     }
     for (const char *i = s; i < e; i++) {
         if (!isDigit(*i)) {
-            return fieldError(p, "invalid step \"%s\"", quote(q, s, (size_t)(e - s)));
+            return fieldError(p, "invalid step \"%s\"", errQuote(q, s, (size_t)(e - s)));
         }
         v = v < NUMBER_CAP ? v * 10 + (*i - '0') : v;
     }
     if (v == 0) {
-        return fieldError(p, "step %s must be at least 1", quote(q, s, (size_t)(e - s)));
+        return fieldError(p, "step %s must be at least 1", errQuote(q, s, (size_t)(e - s)));
     }
     if (v > span) {
-        return fieldError(p, "step %s is out of range 1-%d", quote(q, s, (size_t)(e - s)), span);
+        return fieldError(p, "step %s is out of range 1-%d", errQuote(q, s, (size_t)(e - s)), span);
     }
     *out = v;
     return 0;
@@ -483,7 +305,7 @@ static int starHigh(int kind)
 /* "*", "*\/n", "a", "a-b", "a-b/n", "a/n". */
 static int parseRange(const struct parser *p, const char *s, const char *e, uint64_t *bits)
 {
-    char q[QUOTE_SIZE];
+    char q[RC_ERRQUOTE_SIZE];
     const char *slash = memchr(s, '/', (size_t)(e - s));
     const char *re = slash != NULL ? slash : e;
     int lo;
@@ -516,7 +338,7 @@ static int parseRange(const struct parser *p, const char *s, const char *e, uint
                 snprintf(a, sizeof a, lo == max ? "%d" : "%d-%d", lo, max);
                 snprintf(b, sizeof b, hi == min ? "%d" : "%d-%d", min, hi);
                 return fieldError(p, "range %s is reversed (ranges do not wrap: write %s,%s)",
-                                  quote(q, s, (size_t)(re - s)), a, b);
+                                  errQuote(q, s, (size_t)(re - s)), a, b);
             }
         }
     }
@@ -556,17 +378,18 @@ static bool hasLetter(const char *s, const char *e, const char *letters)
 static int parseSpecialNumber(const struct parser *p, const char *s, const char *e, int lo, int hi,
                               const char *what, const char *element, size_t element_len, int *out)
 {
-    char q[QUOTE_SIZE];
+    char q[RC_ERRQUOTE_SIZE];
     int v = 0;
     if (s == e || !allDigits(s, e)) {
-        return fieldError(p, "%s in \"%s\" is not a number", what, quote(q, element, element_len));
+        return fieldError(p, "%s in \"%s\" is not a number", what,
+                          errQuote(q, element, element_len));
     }
     for (; s < e; s++) {
         v = v < NUMBER_CAP ? v * 10 + (*s - '0') : v;
     }
     if (v < lo || v > hi) {
         return fieldError(p, "%s in \"%s\" is out of range %d-%d", what,
-                          quote(q, element, element_len), lo, hi);
+                          errQuote(q, element, element_len), lo, hi);
     }
     *out = v;
     return 0;
@@ -577,7 +400,7 @@ static int parseDomSpecial(const struct parser *p, const char *s, const char *e,
 {
     struct rc_cron *c = p->c;
     size_t n = (size_t)(e - s);
-    char q[QUOTE_SIZE];
+    char q[RC_ERRQUOTE_SIZE];
     int v;
     *handled = true;
     if (equalsIgnoreCase(s, n, "l")) {
@@ -606,7 +429,7 @@ static int parseDomSpecial(const struct parser *p, const char *s, const char *e,
     }
     if (hasLetter(s, e, "lw")) {
         return fieldError(p, "invalid use of L or W in \"%s\" (use L, L-n, nW or LW)",
-                          quote(q, s, n));
+                          errQuote(q, s, n));
     }
     *handled = false;
     return 0;
@@ -618,7 +441,7 @@ static int parseDowSpecial(const struct parser *p, const char *s, const char *e,
     struct rc_cron *c = p->c;
     size_t n = (size_t)(e - s);
     const char *hash = memchr(s, '#', n);
-    char q[QUOTE_SIZE];
+    char q[RC_ERRQUOTE_SIZE];
     int w;
     int k;
     int rc;
@@ -641,7 +464,8 @@ static int parseDowSpecial(const struct parser *p, const char *s, const char *e,
         return rc;
     }
     if (equalsIgnoreCase(s, n, "l")) {
-        return fieldError(p, "\"%s\" needs a weekday, e.g. 5L for the last Friday", quote(q, s, n));
+        return fieldError(p, "\"%s\" needs a weekday, e.g. 5L for the last Friday",
+                          errQuote(q, s, n));
     }
     *handled = false;
     return 0;
@@ -672,7 +496,7 @@ static int parseField(const struct parser *p, uint64_t *bits, bool *any)
 {
     const char *s = p->field;
     const char *end = s + p->field_len;
-    char q[QUOTE_SIZE];
+    char q[RC_ERRQUOTE_SIZE];
     *any = isAnyField(s, p->field_len);
     if (memchr(s, '?', p->field_len) != NULL) {
         if (p->kind != F_DOM && p->kind != F_DOW) {
@@ -680,7 +504,7 @@ static int parseField(const struct parser *p, uint64_t *bits, bool *any)
         }
         if (p->field_len != 1) {
             return fieldError(p, "'?' must be the whole field, not part of \"%s\"",
-                              quote(q, s, p->field_len));
+                              errQuote(q, s, p->field_len));
         }
         *bits = ((UINT64_C(1) << (starHigh(p->kind) + 1)) - 1) &
                 ~((UINT64_C(1) << fields[p->kind].lo) - 1);
@@ -690,7 +514,8 @@ static int parseField(const struct parser *p, uint64_t *bits, bool *any)
         const char *comma = memchr(s, ',', (size_t)(end - s));
         const char *e = comma != NULL ? comma : end;
         if (s == e) {
-            return fieldError(p, "empty list element in \"%s\"", quote(q, p->field, p->field_len));
+            return fieldError(p, "empty list element in \"%s\"",
+                              errQuote(q, p->field, p->field_len));
         }
         int rc = parseElement(p, s, e, bits);
         if (rc != 0) {
@@ -743,7 +568,7 @@ static bool domPossibleIn(const struct rc_cron *c, int month)
 
 static int checkPossible(const struct rc_cron *c, const struct parser *dom)
 {
-    char q[QUOTE_SIZE];
+    char q[RC_ERRQUOTE_SIZE];
     char months[128];
     struct sbuf b = {months, sizeof months, 0};
     months[0] = '\0';
@@ -756,7 +581,7 @@ static int checkPossible(const struct rc_cron *c, const struct parser *dom)
         }
     }
     putList(&b, c->months, 1, 12, month_full, 1, 0, listItems(c->months, 1, 12));
-    return fieldError(dom, "\"%s\" never occurs in %s", quote(q, dom->field, dom->field_len),
+    return fieldError(dom, "\"%s\" never occurs in %s", errQuote(q, dom->field, dom->field_len),
                       months);
 }
 
@@ -828,24 +653,24 @@ static int parseEvery(const char *s, struct rc_cron *c, char *err, size_t errlen
 {
     const char *spans[2][2];
     char sub[RC_ERRMSG_SIZE];
-    char text[QUOTE_MAX + 1];
-    char q[QUOTE_SIZE];
+    char text[RC_ERRQUOTE_MAX + 1];
+    char q[RC_ERRQUOTE_SIZE];
     int n = splitFields(s, spans, 2);
     if (n == 0) {
         return errSet(err, errlen, RC_EPARSE, "@every: missing duration");
     }
     if (n > 1) {
         return errSet(err, errlen, RC_EPARSE, "@every: unexpected \"%s\" after the duration",
-                      quote(q, spans[1][0], strlen(spans[1][0])));
+                      errQuote(q, spans[1][0], strlen(spans[1][0])));
     }
     size_t len = (size_t)(spans[0][1] - spans[0][0]);
-    if (len > QUOTE_MAX) {
+    if (len > RC_ERRQUOTE_MAX) {
         return errSet(err, errlen, RC_EPARSE, "@every: invalid duration \"%s\": too long",
-                      quote(q, spans[0][0], len));
+                      errQuote(q, spans[0][0], len));
     }
     memcpy(text, spans[0][0], len);
     text[len] = '\0';
-    if (cronParseDuration(text, &c->every_us, sub, sizeof sub) != 0) {
+    if (durationParse(text, &c->every_us, sub, sizeof sub) != 0) {
         return errSet(err, errlen, RC_EPARSE, "@every: %s", sub);
     }
     return 0;
@@ -854,7 +679,7 @@ static int parseEvery(const char *s, struct rc_cron *c, char *err, size_t errlen
 static int parseMacro(const char *s, struct rc_cron *c, char *err, size_t errlen)
 {
     const char *e = s;
-    char q[QUOTE_SIZE];
+    char q[RC_ERRQUOTE_SIZE];
     while (*e != '\0' && !isBlank(*e)) {
         e++;
     }
@@ -869,11 +694,11 @@ static int parseMacro(const char *s, struct rc_cron *c, char *err, size_t errlen
         const char *rest[1][2];
         if (splitFields(e, rest, 1) != 0) {
             return errSet(err, errlen, RC_EPARSE, "%s: unexpected \"%s\" after the macro",
-                          macros[i].name, quote(q, rest[0][0], strlen(rest[0][0])));
+                          macros[i].name, errQuote(q, rest[0][0], strlen(rest[0][0])));
         }
         return parseFields(macros[i].expr, c, err, errlen);
     }
-    return errSet(err, errlen, RC_EPARSE, "unknown macro \"%s\"", quote(q, s, n));
+    return errSet(err, errlen, RC_EPARSE, "unknown macro \"%s\"", errQuote(q, s, n));
 }
 
 /* Consumes a "CRON_TZ=Zone " or "TZ=Zone " prefix into c->tz. */
@@ -881,7 +706,7 @@ static int parseZone(const char **s, struct rc_cron *c, char *err, size_t errlen
 {
     const char *p = *s;
     size_t prefix = strncmp(p, "CRON_TZ=", 8) == 0 ? 8 : strncmp(p, "TZ=", 3) == 0 ? 3 : 0;
-    char q[QUOTE_SIZE];
+    char q[RC_ERRQUOTE_SIZE];
     if (prefix == 0) {
         return 0;
     }
@@ -896,7 +721,7 @@ static int parseZone(const char **s, struct rc_cron *c, char *err, size_t errlen
     }
     if (n >= RC_CRON_TZ_MAX) {
         return errSet(err, errlen, RC_EPARSE, "%.*s: zone name \"%s\" is longer than %d bytes",
-                      (int)prefix - 1, p, quote(q, z, n), RC_CRON_TZ_MAX - 1);
+                      (int)prefix - 1, p, errQuote(q, z, n), RC_CRON_TZ_MAX - 1);
     }
     memcpy(c->tz, z, n);
     c->tz[n] = '\0';
@@ -1555,25 +1380,6 @@ static void putDays(struct sbuf *b, const struct rc_cron *c, bool clock)
     }
 }
 
-static void putDuration(struct sbuf *b, int64_t us)
-{
-    static const struct unit parts[] = {
-        {"d", 86400 * RC_USEC_PER_SEC},
-        {"h", 3600 * RC_USEC_PER_SEC},
-        {"m", 60 * RC_USEC_PER_SEC},
-        {"s", RC_USEC_PER_SEC},
-        {"ms", 1000},
-        {"us", 1},
-    };
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-        int64_t n = us / parts[i].us;
-        us %= parts[i].us;
-        if (n > 0) {
-            putf(b, "%lld%s", (long long)n, parts[i].name);
-        }
-    }
-}
-
 size_t cronExplain(const struct rc_cron *c, char *buf, size_t len)
 {
     struct sbuf b = {buf, len, 0};
@@ -1583,8 +1389,10 @@ size_t cronExplain(const struct rc_cron *c, char *buf, size_t len)
         b.len = 0;
     }
     if (c->every_us > 0) {
+        char every[RC_DURATION_MAX];
+        durationFormat(c->every_us, every);
         put(&b, "every ");
-        putDuration(&b, c->every_us);
+        put(&b, every);
         return b.used;
     }
     bool clock = putClockTimes(&b, c);

@@ -16,7 +16,7 @@
  *     nearest to day n, not crossing the month; no match in a month without day n: Quartz),
  *     LW (last weekday of the month);
  *   - macros @yearly @annually @monthly @weekly @daily @midnight @hourly (case-insensitive),
- *     and @every DURATION (e.g. "@every 1h30m", "@every 500ms"; see cronParseDuration);
+ *     and @every DURATION (e.g. "@every 1h30m", "@every 500ms"; see durationParse);
  *   - an optional "CRON_TZ=Zone " or "TZ=Zone " prefix naming an IANA zone, stored verbatim in
  *     tz (shorter than RC_CRON_TZ_MAX); the zone is validated by the caller (tzGet).
  * Day of month and day of week (cron(5), as Vixie cron and cronie implement it): a field that
@@ -39,6 +39,7 @@
 #include <stdint.h>
 
 #include "civil.h"
+#include "duration.h"
 
 #define RC_CRON_TZ_MAX 64
 
@@ -105,13 +106,11 @@ bool cronHourIsWildcard(const struct rc_cron *c);
  */
 size_t cronExplain(const struct rc_cron *c, char *buf, size_t len);
 
-/*
- * Parse a duration: a sequence of <number><unit> with units us, ms, s, m, h, d (e.g. "1h30m",
- * "500ms", "90s", "2d"; lower case, no blanks or sign). A number may have a decimal fraction
- * ("1.5h") as long as the result is a whole number of microseconds. A bare number is seconds.
- * The total must be positive and fit an int64_t. Returns 0, or RC_EPARSE with a message
- * (*out_us unchanged).
- */
-int cronParseDuration(const char *text, int64_t *out_us, char *err, size_t errlen);
+/* The duration of "@every D" is durationParse's (duration.h); this name of it remains for the
+ * callers that predate duration.h. */
+static inline int cronParseDuration(const char *text, int64_t *out_us, char *err, size_t errlen)
+{
+    return durationParse(text, out_us, err, errlen);
+}
 
 #endif /* RC_CORE_CRON_H */

@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 const char *rc_strerror(int code)
 {
@@ -42,6 +43,21 @@ int errSet(char *buf, size_t len, int code, const char *fmt, ...)
         va_end(ap);
     }
     return code;
+}
+
+const char *errQuote(char out[RC_ERRQUOTE_SIZE], const char *s, size_t n)
+{
+    size_t k = n > RC_ERRQUOTE_MAX ? RC_ERRQUOTE_MAX : n;
+    for (size_t i = 0; i < k; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        out[i] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
+    }
+    if (k < n) {
+        memcpy(out + k, "...", 3);
+        k += 3;
+    }
+    out[k] = '\0';
+    return out;
 }
 
 const char *rc_status_name(int status)

@@ -1,6 +1,7 @@
 #include "frame.h"
 
 #include "pbuf.h"
+#include "utf8.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -322,7 +323,7 @@ static const struct envelope *envelopeOf(unsigned type)
 }
 
 /* proto3 strings are UTF-8 and other implementations (Go, Java, Python) refuse a message whose
- * string is not: checked on both sides (pbufValidUtf8) so that nothing we send breaks their
+ * string is not: checked on both sides (utf8Valid) so that nothing we send breaks their
  * decoding. NUL is refused too, because a C string would silently end there. */
 /* protobuf-c allocates for every field occurrence on the wire, repeated singular fields and
  * unknown fields included (measured: a 16 MiB Request of 2-byte unknown fields made it allocate
@@ -349,7 +350,7 @@ static int checkWire(const struct envelope *e, const uint8_t *payload, size_t le
         const ProtobufCFieldDescriptor *f =
             protobuf_c_message_descriptor_get_field(e->desc, (unsigned)(tag >> 3));
         if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING && (tag & 7) == 2 &&
-            !pbufValidUtf8(bytes, nbytes)) {
+            !utf8Valid(bytes, nbytes, true)) {
             return errSet(err, errlen, RC_EPARSE, "%s: %s is not valid UTF-8 without NUL", e->name,
                           f->name);
         }
@@ -380,7 +381,7 @@ static int checkRules(const struct envelope *e, const ProtobufCMessage *msg, int
     return 0;
 }
 
-/* The sending side of pbufValidUtf8: the strings of a message built in C. */
+/* The sending side of that check: the strings of a message built in C. */
 static int checkStrings(const struct envelope *e, const ProtobufCMessage *msg, char *err,
                         size_t errlen)
 {
@@ -390,7 +391,7 @@ static int checkStrings(const struct envelope *e, const ProtobufCMessage *msg, c
             continue;
         }
         const char *s = *(const char *const *)((const char *)msg + f->offset);
-        if (s != NULL && !pbufValidUtf8((const uint8_t *)s, strlen(s))) {
+        if (s != NULL && !utf8Valid(s, strlen(s), true)) {
             return errSet(err, errlen, RC_EINVAL, "%s: %s is not valid UTF-8", e->name, f->name);
         }
     }

@@ -11,6 +11,7 @@
 #include "err.h"
 #include "execpolicy.h"
 #include "execspec.h"
+#include "hash.h"
 #include "jobs.h"
 #include "jobstats.h"
 #include "ledger.h"
@@ -727,18 +728,8 @@ static void writerAppend(ProtobufCBuffer *b, size_t len, const uint8_t *data)
     w->len += len;
 }
 
-#define FNV_OFFSET  UINT64_C(14695981039346656037)
-#define FNV_PRIME   UINT64_C(1099511628211)
 #define TRAILER_TAG 0x79 /* field 15, wire type 1 (fixed64) */
 #define TRAILER_LEN 9
-
-static uint64_t fnv(uint64_t h, const uint8_t *data, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        h = (h ^ data[i]) * FNV_PRIME;
-    }
-    return h;
-}
 
 static void putTrailer(uint8_t *p, uint64_t sum)
 {
@@ -770,7 +761,7 @@ int fsmSnapshot(const struct rc_fsm *f, void **buf, size_t *len)
     w.len = 0;
     emitState(f, &w.base);
     assert(w.len == n);
-    putTrailer(b + n, fnv(FNV_OFFSET, b, n));
+    putTrailer(b + n, hashFnv(RC_HASH_FNV_OFFSET, b, n));
     *buf = b;
     *len = n + TRAILER_LEN;
     return 0;
@@ -785,7 +776,7 @@ int fsmSnapshotSeal(const void *body, size_t len, void **buf, size_t *out_len)
     if (len > 0) {
         memcpy(b, body, len);
     }
-    putTrailer(b + len, fnv(FNV_OFFSET, b, len));
+    putTrailer(b + len, hashFnv(RC_HASH_FNV_OFFSET, b, len));
     *buf = b;
     *out_len = len + TRAILER_LEN;
     return 0;
@@ -799,13 +790,13 @@ struct hasher {
 static void hashAppend(ProtobufCBuffer *b, size_t len, const uint8_t *data)
 {
     struct hasher *hs = (struct hasher *)b;
-    hs->h = fnv(hs->h, data, len);
+    hs->h = hashFnv(hs->h, data, len);
 }
 
 /* Streamed over the encoding: no copy of the state is made. */
 uint64_t fsmDigest(const struct rc_fsm *f)
 {
-    struct hasher hs = {.base = {.append = hashAppend}, .h = FNV_OFFSET};
+    struct hasher hs = {.base = {.append = hashAppend}, .h = RC_HASH_FNV_OFFSET};
     emitState(f, &hs.base);
     return hs.h;
 }
@@ -873,7 +864,8 @@ static int checkUniqueIds(const Raftcron__Snapshot *s, char *err, size_t errlen)
     return rv;
 }
 
-/* Index the snapshot's jobs in a new table (not owning them yet: see restoreJobs). */
+/* Index the snapshot's jobs in a new table. The table does not own them yet: buildState hands
+ * them over once the whole snapshot has been checked. */
 static int indexJobs(const Raftcron__Snapshot *s, struct rc_jobs *t, char *err, size_t errlen)
 {
     if (jobsReserve(t, s->n_jobs) != 0) {
@@ -998,7 +990,7 @@ static bool sealed(const uint8_t *buf, size_t len)
         return false;
     }
     size_t n = len - TRAILER_LEN;
-    return getFixed64(buf + n + 1) == fnv(FNV_OFFSET, buf, n);
+    return getFixed64(buf + n + 1) == hashFnv(RC_HASH_FNV_OFFSET, buf, n);
 }
 
 int fsmRestore(struct rc_fsm *f, uint64_t index, const void *buf, size_t len, char *err,

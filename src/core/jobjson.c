@@ -5,57 +5,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duration.h"
 #include "err.h"
 #include "timefmt.h"
+#include "utf8.h"
 
 #define MAX_DEPTH 4
 
 /* ---- Strings -------------------------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 when it is not one (RFC 3629:
- * no overlongs, no surrogates, nothing above U+10FFFF). */
-static size_t utf8Len(const unsigned char *s, size_t n)
-{
-    if (s[0] < 0x80) {
-        return 1;
-    }
-    size_t len = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
-    if (len == 0 || len > n || s[0] > 0xf4) {
-        return 0;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-    }
-    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
-        (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90)) {
-        return 0;
-    }
-    return len;
-}
-
 json_t *jobjsonString(const void *data, size_t len)
 {
-    const unsigned char *s = data;
     /* Every invalid byte grows to 3: the worst case is 3 times the input. */
     char *buf = malloc(3 * len + 1);
     if (buf == NULL) {
         return NULL;
     }
-    size_t n = 0;
-    for (size_t i = 0; i < len;) {
-        size_t k = utf8Len(s + i, len - i);
-        if (k == 0) {
-            memcpy(buf + n, "\xef\xbf\xbd", 3);
-            n += 3;
-            i++;
-            continue;
-        }
-        memcpy(buf + n, s + i, k);
-        n += k;
-        i += k;
-    }
+    size_t n = utf8Repair(buf, data, len, false);
     json_t *v = json_stringn(buf, n);
     free(buf);
     return v;
@@ -102,8 +68,8 @@ static void encReal(void *data, const char *key, double v)
 
 static void encDuration(void *data, const char *key, int64_t us)
 {
-    char buf[RC_TIMEFMT_DURATION_MAX];
-    timefmtDuration(us, buf);
+    char buf[RC_DURATION_MAX];
+    durationFormat(us, buf);
     put(data, key, json_string(buf));
 }
 

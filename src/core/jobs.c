@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "hash.h"
 
 /* Open addressing with linear probing: jobs are few enough (tens of thousands) that a flat
  * array beats chained nodes, and backward-shift deletion keeps probe runs short without
@@ -107,18 +108,10 @@ int jobsCheckKey(const char *ns, const char *name, char *err, size_t errlen)
     return checkPart("name", name, RC_JOBS_NAME_MAX, err, errlen);
 }
 
-/* 64-bit FNV-1a of "namespace/name". */
+/* FNV-1a of "namespace/name". */
 static uint64_t keyHash(const char *ns, const char *name)
 {
-    uint64_t h = UINT64_C(14695981039346656037);
-    for (const char *p = ns; *p != '\0'; p++) {
-        h = (h ^ (unsigned char)*p) * UINT64_C(1099511628211);
-    }
-    h = (h ^ '/') * UINT64_C(1099511628211);
-    for (const char *p = name; *p != '\0'; p++) {
-        h = (h ^ (unsigned char)*p) * UINT64_C(1099511628211);
-    }
-    return h;
+    return hashFnvStr(hashFnv(hashFnvStr(RC_HASH_FNV_OFFSET, ns), "/", 1), name);
 }
 
 static bool keyIs(const Raftcron__Job *job, const char *ns, const char *name)

@@ -11,7 +11,7 @@
 #include <strings.h>
 #include <yaml.h>
 
-#include "cron.h"
+#include "duration.h"
 #include "err.h"
 #include "fsm.h"
 #include "jobs.h"
@@ -444,7 +444,7 @@ static int setScalar(struct rc_jobdraft *d, enum key_id id, const char *text, in
         }
         /* fall through */
     case KIND_DURATION:
-        if (cronParseDuration(text, &v->num, why, sizeof why) != 0) {
+        if (durationParse(text, &v->num, why, sizeof why) != 0) {
             return fail(d, id, line, err, errlen, "%s", why);
         }
         return 0;

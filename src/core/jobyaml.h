@@ -4,7 +4,7 @@
  *
  * One table of keys serves both forms: the YAML key is snake_case ("misfire_grace") and the
  * flag is the same with dashes ("--misfire-grace"). Values are text either way and are parsed
- * by one function per kind: durations "1h30m" (cronParseDuration), instants RFC 3339
+ * by one function per kind: durations "1h30m" (durationParse), instants RFC 3339
  * (timefmtParse), enums by name, booleans (YAML true/false/yes/no/on/off; a flag without a
  * value is true), and the repeatable keys header "K:V", target "k=v", env "K=V", expect CODE
  * (in YAML also a mapping, or a list).

@@ -8,6 +8,7 @@
 
 #include "civil.h"
 #include "err.h"
+#include "utf8.h"
 
 /*
  * Room kept at the end of the buffer so that a line cut short can still close its string and
@@ -82,42 +83,6 @@ static void putTail(struct line *l, const char *s)
     l->len += n;
 }
 
-/*
- * Length of the well-formed UTF-8 sequence at s (at most n bytes), or 0 when it is malformed:
- * overlong forms, surrogates and code points above U+10FFFF are malformed (RFC 3629 §4).
- */
-static size_t utf8Len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    if (c < 0x80) {
-        return 1;
-    }
-    size_t need;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-        need = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        need = 3;
-        lo = c == 0xE0 ? 0xA0 : 0x80;
-        hi = c == 0xED ? 0x9F : 0xBF;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 4;
-        lo = c == 0xF0 ? 0x90 : 0x80;
-        hi = c == 0xF4 ? 0x8F : 0xBF;
-    } else {
-        return 0;
-    }
-    if (n < need || s[1] < lo || s[1] > hi) {
-        return 0;
-    }
-    for (size_t i = 2; i < need; i++) {
-        if (s[i] < 0x80 || s[i] > 0xBF) {
-            return 0;
-        }
-    }
-    return need;
-}
-
 static bool needsQuotes(const char *s, size_t n)
 {
     if (n == 0) {
@@ -171,7 +136,7 @@ static void putEscaped(struct line *l, const char *s, size_t n, enum rc_log_form
     for (size_t i = 0; i < n && !l->full;) {
         size_t k = utf8Len(p + i, n - i);
         if (k == 0) {
-            putStr(l, "\xEF\xBF\xBD");
+            putStr(l, RC_UTF8_REPLACEMENT);
             i++;
             continue;
         }

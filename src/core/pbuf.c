@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "err.h"
+#include "utf8.h"
 
 /* What protobuf-c allocates per field occurrence, beyond the value itself: its scan record
  * (ScannedMember, while the message's level is parsed) and malloc's own overhead. */
@@ -82,38 +83,6 @@ int pbufUnpack(const ProtobufCMessageDescriptor *desc, const void *buf, size_t l
 }
 
 /* ---- Wire helpers -------------------------------------------------------------------------- */
-
-bool pbufValidUtf8(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        if (c == 0) {
-            return false;
-        }
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : 1;
-        uint32_t min = extra == 3 ? 0x10000 : extra == 2 ? 0x800 : 0x80;
-        if (c < 0xC2 || c > 0xF4 || n - i <= extra) {
-            return false;
-        }
-        uint32_t cp = c & (0x3F >> extra);
-        for (size_t k = 1; k <= extra; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) {
-                return false;
-            }
-            cp = cp << 6 | (s[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-            return false;
-        }
-        i += extra + 1;
-    }
-    return true;
-}
 
 bool pbufReadVarint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
@@ -218,7 +187,7 @@ static int walkField(struct walk *w, const ProtobufCMessageDescriptor *desc,
     }
     switch (f->type) {
     case PROTOBUF_C_TYPE_STRING:
-        if (!pbufValidUtf8(bytes, n)) {
+        if (!utf8Valid(bytes, n, true)) {
             return errSet(w->err, w->errlen, RC_EPARSE,
                           "%s.%s at byte %zu: not valid UTF-8 without NUL", desc->short_name,
                           f->name, at);

@@ -53,10 +53,6 @@ int pbufUnpackBounded(const ProtobufCMessageDescriptor *desc, const void *buf, s
                       const struct pbuf_limits *lim, ProtobufCMessage **out, char *err,
                       size_t errlen);
 
-/* Whether n bytes at s are UTF-8 (RFC 3629: no overlong forms, surrogates or code points above
- * U+10FFFF) without NUL. */
-bool pbufValidUtf8(const uint8_t *s, size_t n);
-
 /* Wire helpers: read a varint at *p (advancing it; false when truncated or over 10 bytes), and
  * skip one value of wire type wire, giving its bytes (false when truncated or a wire type
  * protobuf-c refuses: groups). */

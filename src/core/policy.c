@@ -145,30 +145,29 @@ static int missBeyondGrace(struct decider *d)
     return emitUpTo(d, RC_DECISION_MISSED, RC_REASON_MISFIRE_GRACE, to);
 }
 
-/* The overlap policy for one instant: RC_REASON_NONE means FIRED. */
-static enum rc_reason judge(const struct decider *d, bool *cancel_active, bool *queued)
+enum rc_reason policyJudge(const struct rc_policy *p, int64_t active, int64_t queued,
+                           bool *cancel_active, bool *queue)
 {
-    const struct rc_policy *p = d->in->policy;
     *cancel_active = false;
-    *queued = false;
+    *queue = false;
     switch (p->overlap) {
     case RC_OVERLAP_ALLOW: {
         int limit = p->max_instances < 1 ? 1 : p->max_instances;
-        return d->active < limit ? RC_REASON_NONE : RC_REASON_MAX_INSTANCES;
+        return active < limit ? RC_REASON_NONE : RC_REASON_MAX_INSTANCES;
     }
     case RC_OVERLAP_SKIP:
-        return d->active == 0 ? RC_REASON_NONE : RC_REASON_OVERLAP;
+        return active == 0 ? RC_REASON_NONE : RC_REASON_OVERLAP;
     case RC_OVERLAP_REPLACE:
-        *cancel_active = d->active > 0;
+        *cancel_active = active > 0;
         return RC_REASON_NONE;
     case RC_OVERLAP_QUEUE_ONE:
-        if (d->active == 0) {
+        if (active == 0) {
             return RC_REASON_NONE;
         }
-        *queued = d->queued == 0;
-        return *queued ? RC_REASON_NONE : RC_REASON_QUEUE_FULL;
+        *queue = queued == 0;
+        return *queue ? RC_REASON_NONE : RC_REASON_QUEUE_FULL;
     }
-    return RC_REASON_OVERLAP; /* unreachable: validInput checked the overlap */
+    return RC_REASON_OVERLAP; /* an unknown policy (validInput refuses it) */
 }
 
 static void emitFired(struct decider *d, int64_t instant, bool cancel_active, bool queued)
@@ -200,7 +199,8 @@ static int judgeRemaining(struct decider *d)
         }
         bool cancel_active;
         bool queued;
-        enum rc_reason reason = judge(d, &cancel_active, &queued);
+        enum rc_reason reason =
+            policyJudge(d->in->policy, d->active, d->queued, &cancel_active, &queued);
         if (d->in->deferred_us != NULL && instant > d->in->now_us &&
             (reason != RC_REASON_NONE || cancel_active || queued)) {
             *d->in->deferred_us = instant; /* the active runs may end before it */

@@ -116,6 +116,16 @@ struct rc_policy_input {
 int policyDecide(const struct rc_policy_input *in, struct rc_decision_rec *out, size_t max,
                  size_t *n, int64_t *new_cursor);
 
+/*
+ * The overlap policy's judgement of one more run of a job that has active runs, queued of
+ * them queued (the rules above): RC_REASON_NONE to fire it, with *cancel_active (REPLACE:
+ * cancel the active runs) and *queue (QUEUE_ONE: start when they end); else why not:
+ * MAX_INSTANCES, OVERLAP or QUEUE_FULL. policyDecide asks it for every instant it judges,
+ * and a manual run asks it before it is proposed.
+ */
+enum rc_reason policyJudge(const struct rc_policy *p, int64_t active, int64_t queued,
+                           bool *cancel_active, bool *queue);
+
 const char *policyDecisionName(enum rc_decision d);
 const char *policyReasonText(enum rc_reason r);
 const char *policyOverlapName(enum rc_overlap o);

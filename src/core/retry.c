@@ -3,16 +3,7 @@
 #include <math.h>
 
 #include "err.h"
-
-/* splitmix64's finaliser: cheap, well mixed, and the same on every platform — jitter must not
- * depend on the node that computes it, or a re-elected leader would re-time a retry. */
-static uint64_t mix(uint64_t x)
-{
-    x += UINT64_C(0x9e3779b97f4a7c15);
-    x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return x ^ (x >> 31);
-}
+#include "hash.h"
 
 static int checkPolicy(const Raftcron__RetryPolicy *p)
 {
@@ -79,7 +70,9 @@ int retryDelay(const Raftcron__RetryPolicy *p, uint32_t attempt, uint64_t run_id
     if (p->jitter_us > 0) {
         int64_t jitter = p->jitter_us < RC_RETRY_DELAY_LIMIT ? p->jitter_us : RC_RETRY_DELAY_LIMIT;
         uint64_t span = (uint64_t)jitter + 1;
-        d += (int64_t)(mix(run_id ^ mix(attempt)) % span);
+        /* A hash, not a random draw: the jitter must not depend on the node that computes it,
+         * or a re-elected leader would re-time a retry. */
+        d += (int64_t)(hashSplitmix(run_id ^ hashSplitmix(attempt)) % span);
     }
     *delay_us = d;
     return 0;

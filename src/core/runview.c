@@ -13,6 +13,7 @@
 
 #include "err.h"
 #include "jobs.h"
+#include "jobspec.h"
 #include "runs.h"
 
 int runviewStateMask(const char *name, uint32_t *mask, char *err, size_t errlen)
@@ -198,53 +199,6 @@ int runviewParseTokenJob(const char *token, char *ns, char *name, char *err, siz
     return 0;
 }
 
-/* Interval and @every instants are anchor + k·interval; a spec without an anchor keeps the
- * creation instant, so that the schedule does not move when the job is edited. */
-static int64_t anchorOf(const Raftcron__Job *job)
-{
-    const Raftcron__Trigger *tr = job->spec->trigger;
-    return tr->anchor_us != 0 ? tr->anchor_us : job->created_us;
-}
-
-static int initKind(const Raftcron__Job *job, struct rc_trigger *t, char *err, size_t errlen)
-{
-    const Raftcron__Trigger *tr = job->spec->trigger;
-    switch (tr->kind_case) {
-    case RAFTCRON__TRIGGER__KIND_CRON:
-        return triggerInitCron(t, tr->cron, tr->tz, anchorOf(job), err, errlen);
-    case RAFTCRON__TRIGGER__KIND_INTERVAL_US:
-        if (triggerInitInterval(t, tr->interval_us, anchorOf(job)) != 0) {
-            return errSet(err, errlen, RC_EINVAL, "trigger: interval %lld is not > 0",
-                          (long long)tr->interval_us);
-        }
-        return 0;
-    case RAFTCRON__TRIGGER__KIND_AT_US:
-        triggerInitOnce(t, tr->at_us);
-        return 0;
-    default:
-        return errSet(err, errlen, RC_EINVAL, "trigger: no cron, interval or at");
-    }
-}
-
-int runviewTrigger(const Raftcron__Job *job, struct rc_trigger *t, char *err, size_t errlen)
-{
-    if (job->spec == NULL || job->spec->trigger == NULL) {
-        return errSet(err, errlen, RC_EINVAL, "job %llu has no trigger",
-                      (unsigned long long)job->id);
-    }
-    int rv = initKind(job, t, err, errlen);
-    if (rv != 0) {
-        return rv;
-    }
-    const Raftcron__Trigger *tr = job->spec->trigger;
-    t->dst_gap = tr->dst_gap == 1 ? RC_DST_GAP_SKIP : RC_DST_GAP_SHIFT;
-    t->dst_repeat = tr->dst_repeat == 1 ? RC_DST_REPEAT_BOTH : RC_DST_REPEAT_ONCE;
-    t->start_us = tr->start_us != 0 ? tr->start_us : RC_TIME_NONE_LO;
-    t->end_us = tr->end_us != 0 ? tr->end_us : RC_TIME_NONE_HI;
-    t->jitter_us = tr->jitter_us;
-    return 0;
-}
-
 static int64_t floorSeconds(int64_t us)
 {
     return us >= 0 ? us / 1000000 : -((-(us + 1)) / 1000000) - 1;
@@ -255,7 +209,7 @@ int runviewNext(const Raftcron__Job *job, int64_t now_us, size_t n, int64_t *ins
 {
     struct rc_trigger t;
     *count = 0;
-    int rv = runviewTrigger(job, &t, err, errlen);
+    int rv = jobspecTrigger(job, &t, err, errlen);
     if (rv != 0) {
         return rv;
     }

@@ -6,10 +6,8 @@
  * Order: newest first, by id (ids come from increasing counters, so the highest id is the
  * latest fire). Pointers written to out are borrowed from the FSM, valid until the next apply.
  *
- * Job.Next builds the job's trigger exactly as the scheduler does (DESIGN.md §4): cron in the
- * spec's zone with its DST policy (or an "@every D" expression), an interval, or a one-off;
- * bounded by start/end; interval and @every anchored at the spec's anchor, else at the job's
- * creation instant. The preview starts strictly after the later of the cursor and now.
+ * Job.Next builds the job's trigger exactly as the scheduler does (jobspecTrigger, DESIGN.md
+ * §4). The preview starts strictly after the later of the cursor and now.
  */
 #ifndef RC_CORE_RUNVIEW_H
 #define RC_CORE_RUNVIEW_H
@@ -83,15 +81,11 @@ int runviewParseTokenId(char kind, const char *token, uint64_t *id, char *err, s
 void runviewTokenJob(const char *ns, const char *name, char *buf);
 int runviewParseTokenJob(const char *token, char *ns, char *name, char *err, size_t errlen);
 
-/* The job's trigger as the scheduler builds it (see above). Returns 0, or RC_EINVAL / RC_EPARSE
- * / RC_ETZ with a message (a spec that JobPut validation would have refused). */
-int runviewTrigger(const Raftcron__Job *job, struct rc_trigger *t, char *err, size_t errlen);
-
 /*
  * The next instants of the job strictly after max(cursor, now_us): up to n into instants, and
  * the UTC offset (seconds) of the trigger's zone at each into offsets_s (the zone of a cron
  * trigger, else the spec's tz, else UTC). *count is how many (fewer than n when the schedule
- * ends), *zone that zone's id (static, never freed). Returns 0 or an error of runviewTrigger.
+ * ends), *zone that zone's id (static, never freed). Returns 0 or an error of jobspecTrigger.
  */
 int runviewNext(const Raftcron__Job *job, int64_t now_us, size_t n, int64_t *instants,
                 int32_t *offsets_s, size_t *count, const char **zone, char *err, size_t errlen);

@@ -8,12 +8,13 @@
 #include "command.h"
 #include "dueheap.h"
 #include "err.h"
+#include "hash.h"
 #include "jobs.h"
+#include "jobspec.h"
 #include "policy.h"
 #include "retry.h"
 #include "runs.h"
 #include "trigger.h"
-#include "u64map.h"
 
 /*
  * Why two paths: schedPlan scans every job (one trigger build and one policyDecide per
@@ -30,7 +31,6 @@
 #define DEFAULT_MAX_ITEMS  4096
 #define DEFAULT_MAX_ASSIGN 1024
 #define QUEUED_REASON      "queued" /* ledger.c marks queued runs with this wait_reason */
-#define JOB_KEY_SIZE       (RC_JOBS_NAMESPACE_MAX + RC_JOBS_NAME_MAX + 2)
 
 struct builder {
     const struct rc_fsm *f;
@@ -110,89 +110,16 @@ static int pushWait(struct builder *b, uint64_t run_id, const char *reason)
 
 /* ---- Fire decisions --------------------------------------------------------------------- */
 
-/* Rule (proto Policy, jobyaml.c buildPolicy): a job without a policy gets policyDefaults; a
- * policy that is present is taken as written (grace 0 is "no lateness"), except max_instances
- * 0 which means the default. */
-static void policyOf(const Raftcron__JobSpec *spec, struct rc_policy *p)
-{
-    policyDefaults(p);
-    const Raftcron__Policy *sp = spec->policy;
-    if (sp == NULL) {
-        return;
-    }
-    p->misfire_grace_us = sp->misfire_grace_us;
-    p->coalesce = sp->coalesce;
-    p->overlap = (enum rc_overlap)sp->overlap;
-    if (sp->max_instances > 0) {
-        p->max_instances = (int)sp->max_instances;
-    }
-}
-
-/* The trigger as fsmValidateSpec accepted it: an interval or "@every" is anchored at the
- * spec's anchor, else at the job's creation, so every leader derives the same instants. */
-static int triggerOf(const Raftcron__Job *job, struct rc_trigger *t)
-{
-    const Raftcron__Trigger *tr = job->spec->trigger;
-    if (tr == NULL) {
-        return RC_EINVAL;
-    }
-    int64_t anchor = tr->anchor_us != 0 ? tr->anchor_us : job->created_us;
-    int rv;
-    switch (tr->kind_case) {
-    case RAFTCRON__TRIGGER__KIND_CRON: {
-        char why[RC_ERRMSG_SIZE];
-        rv = triggerInitCron(t, tr->cron, tr->tz, anchor, why, sizeof why);
-        break;
-    }
-    case RAFTCRON__TRIGGER__KIND_INTERVAL_US:
-        rv = triggerInitInterval(t, tr->interval_us, anchor);
-        break;
-    case RAFTCRON__TRIGGER__KIND_AT_US:
-        triggerInitOnce(t, tr->at_us);
-        rv = 0;
-        break;
-    default:
-        return RC_EINVAL;
-    }
-    if (rv != 0) {
-        return rv;
-    }
-    t->dst_gap = tr->dst_gap == 1 ? RC_DST_GAP_SKIP : RC_DST_GAP_SHIFT;
-    t->dst_repeat = tr->dst_repeat == 1 ? RC_DST_REPEAT_BOTH : RC_DST_REPEAT_ONCE;
-    t->start_us = tr->start_us != 0 ? tr->start_us : RC_TIME_NONE_LO;
-    t->end_us = tr->end_us != 0 ? tr->end_us : RC_TIME_NONE_HI;
-    t->jitter_us = tr->jitter_us;
-    return 0;
-}
-
-static void jobKeyOf(const Raftcron__Job *job, char *key, size_t n)
-{
-    const char *ns = job->spec->namespace_;
-    snprintf(key, n, "%s/%s", (ns == NULL || ns[0] == '\0') ? RC_JOBS_DEFAULT_NAMESPACE : ns,
-             job->spec->name);
-}
-
 static size_t placeRun(struct builder *b, const Raftcron__Job *job, uint64_t exclude,
                        uint64_t spread, char *why, size_t n);
 
 static void addItem(struct builder *b, const Raftcron__Job *job, const struct rc_decision_rec *r)
 {
     Raftcron__FireItem *it = &b->items[b->n_items];
-    raftcron__fire_item__init(it);
-    it->namespace_ = job->spec->namespace_;
-    it->name = job->spec->name;
-    it->job_version = job->version;
-    it->first_us = r->first_us;
-    it->last_us = r->last_us;
-    it->count = r->count;
-    it->decision = (uint32_t)r->decision;
-    it->reason = (uint32_t)r->reason;
-    it->start_at_us = r->decision == RC_DECISION_FIRED ? r->start_at_us : 0;
-    it->cancel_active = r->cancel_active;
-    it->queued = r->queued;
+    jobspecFireItem(job, r, it);
     if (r->decision == RC_DECISION_FIRED && !r->queued) {
         char why[sizeof b->out->waits[0].reason];
-        uint64_t spread = u64mapHash(job->id) ^ (uint64_t)r->first_us;
+        uint64_t spread = hashMix(job->id) ^ (uint64_t)r->first_us;
         size_t slot = placeRun(b, job, 0, spread, why, sizeof why);
         if (slot != SIZE_MAX) {
             size_t nw;
@@ -207,10 +134,11 @@ static void addItem(struct builder *b, const Raftcron__Job *job, const struct rc
  * scan and the heap rebuild use this one test, so they skip the same jobs. */
 static bool plannable(const Raftcron__Job *job, struct rc_trigger *t, struct rc_policy *pol)
 {
-    if (job->paused || triggerOf(job, t) != 0) {
+    char why[RC_ERRMSG_SIZE];
+    if (job->paused || jobspecTrigger(job, t, why, sizeof why) != 0) {
         return false;
     }
-    policyOf(job->spec, pol);
+    jobspecPolicy(job->spec, pol);
     return policyOverlapValid(pol->overlap);
 }
 
@@ -237,8 +165,8 @@ static enum rekey planJob(struct builder *b, const Raftcron__Job *job, int64_t *
         wakeAt(b, b->now);
         return REKEY_KEEP;
     }
-    char jkey[JOB_KEY_SIZE];
-    jobKeyOf(job, jkey, sizeof jkey);
+    char jkey[RC_JOBSPEC_KEY_SIZE];
+    jobspecKey(job, jkey);
     struct rc_policy_input in = {
         .trigger = &t,
         .policy = &pol,
@@ -598,8 +526,8 @@ static void describeTarget(const Raftcron__JobSpec *spec, char *buf, size_t n)
  * workers does not always land on the lowest id, and every leader places alike. */
 static bool preferred(const Raftcron__Worker *a, const Raftcron__Worker *b, uint64_t spread)
 {
-    uint64_t x = u64mapHash(a->id ^ spread);
-    uint64_t y = u64mapHash(b->id ^ spread);
+    uint64_t x = hashMix(a->id ^ spread);
+    uint64_t y = hashMix(b->id ^ spread);
     return x < y || (x == y && a->id < b->id);
 }
 
@@ -703,7 +631,7 @@ static int assignRun(struct builder *b, const Raftcron__Run *run)
         return pushWait(b, run->id, "queued behind an active run");
     }
     char why[sizeof b->out->waits[0].reason];
-    size_t slot = placeRun(b, job, exclude, u64mapHash(run->id), why, sizeof why);
+    size_t slot = placeRun(b, job, exclude, hashMix(run->id), why, sizeof why);
     if (slot == SIZE_MAX) {
         return pushWait(b, run->id, why);
     }

@@ -114,30 +114,3 @@ void timefmtFormat(int64_t instant_us, int offset_s, char *buf)
     snprintf(buf + n, (size_t)(RC_TIMEFMT_MAX - n), "%c%02d:%02d", offset_s < 0 ? '-' : '+',
              a / 3600, a % 3600 / 60);
 }
-
-void timefmtDuration(int64_t us, char *buf)
-{
-    static const struct {
-        const char *name;
-        uint64_t us;
-    } units[] = {{"d", 86400000000u}, {"h", 3600000000u}, {"m", 60000000u},
-                 {"s", 1000000u},     {"ms", 1000u},      {"us", 1u}};
-    if (us == 0) {
-        snprintf(buf, RC_TIMEFMT_DURATION_MAX, "0s");
-        return;
-    }
-    size_t n = 0;
-    if (us < 0) {
-        buf[n++] = '-';
-    }
-    uint64_t left = us < 0 ? (uint64_t)0 - (uint64_t)us : (uint64_t)us;
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        uint64_t k = left / units[i].us;
-        if (k > 0) {
-            n += (size_t)snprintf(buf + n, RC_TIMEFMT_DURATION_MAX - n, "%llu%s",
-                                  (unsigned long long)k, units[i].name);
-            left -= k * units[i].us;
-        }
-    }
-    buf[n] = '\0';
-}

@@ -1,5 +1,5 @@
 /*
- * RFC 3339 timestamps (and the durations users type) for the CLI, the REST API and logs.
+ * RFC 3339 timestamps for the CLI, the REST API and logs (durations: duration.h).
  * Instants are microseconds since the Unix epoch, UTC.
  */
 #ifndef RC_CORE_TIMEFMT_H
@@ -26,12 +26,5 @@ int timefmtParse(const char *text, int64_t *out_us, char *err, size_t errlen);
  * RC_TIMEFMT_MAX bytes.
  */
 void timefmtFormat(int64_t instant_us, int offset_s, char *buf);
-
-/* Longest string timefmtDuration writes, NUL included. */
-#define RC_TIMEFMT_DURATION_MAX 48
-
-/* A duration as cronParseDuration reads it back: "1d2h3m4s5ms6us" (units with a zero count
- * left out; 0 is "0s"; negative "-…"). buf holds RC_TIMEFMT_DURATION_MAX bytes. */
-void timefmtDuration(int64_t us, char *buf);
 
 #endif /* RC_CORE_TIMEFMT_H */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "hash.h"
 
 /*
  * Cron triggers are computed in whole seconds over years 1..9999 (UTC): far beyond any real
@@ -626,31 +627,13 @@ uint64_t triggerCount(const struct rc_trigger *t, int64_t from_us, int64_t to_us
  * the same fire and a replayed decision does not move (DESIGN.md §1.5).
  */
 
-static uint64_t fnv1a64(const char *s)
-{
-    uint64_t h = UINT64_C(14695981039346656037);
-    for (; *s != '\0'; s++) {
-        h ^= (unsigned char)*s;
-        h *= UINT64_C(1099511628211);
-    }
-    return h;
-}
-
-/* splitmix64's finaliser (Steele, Lea, Flood 2014): every input bit reaches every output bit. */
-static uint64_t splitmix64(uint64_t z)
-{
-    z += UINT64_C(0x9e3779b97f4a7c15);
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
 int64_t triggerJitter(const struct rc_trigger *t, const char *key, int64_t instant_us)
 {
     if (t->jitter_us <= 0) {
         return 0;
     }
-    uint64_t x = splitmix64(fnv1a64(key == NULL ? "" : key) ^ splitmix64((uint64_t)instant_us));
+    uint64_t x = hashSplitmix(hashFnvStr(RC_HASH_FNV_OFFSET, key == NULL ? "" : key) ^
+                              hashSplitmix((uint64_t)instant_us));
     /* Lemire's multiply-shift maps x onto [0, jitter] with a bias below 2^-63 per value. */
     uint64_t span = (uint64_t)t->jitter_us + 1;
     uint64_t delay = (uint64_t)(((unsigned __int128)x * span) >> 64);

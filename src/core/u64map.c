@@ -4,16 +4,7 @@
 #include <string.h>
 
 #include "err.h"
-
-uint64_t u64mapHash(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= UINT64_C(0xbf58476d1ce4e5b9);
-    x ^= x >> 27;
-    x *= UINT64_C(0x94d049bb133111eb);
-    x ^= x >> 31;
-    return x;
-}
+#include "hash.h"
 
 void u64mapInit(struct u64map *m)
 {
@@ -37,7 +28,7 @@ void u64mapClear(struct u64map *m)
 static size_t find(const struct u64map *m, uint64_t key)
 {
     size_t mask = m->cap - 1;
-    size_t i = (size_t)u64mapHash(key) & mask;
+    size_t i = (size_t)hashMix(key) & mask;
     while (m->slots[i].key != 0 && m->slots[i].key != key) {
         i = (i + 1) & mask;
     }
@@ -110,7 +101,7 @@ void *u64mapDel(struct u64map *m, uint64_t key)
         if (m->slots[j].key == 0) {
             break;
         }
-        size_t home = (size_t)u64mapHash(m->slots[j].key) & mask;
+        size_t home = (size_t)hashMix(m->slots[j].key) & mask;
         /* Move j back to i unless its home lies cyclically in (i, j]. */
         if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
             m->slots[i] = m->slots[j];

@@ -37,7 +37,4 @@ void *u64mapNext(const struct u64map *m, size_t *pos, uint64_t *key);
 /* Remove everything, keeping the table. */
 void u64mapClear(struct u64map *m);
 
-/* The 64-bit mix used for the slots (splitmix64's finaliser): for other tables keyed by ids. */
-uint64_t u64mapHash(uint64_t key);
-
 #endif /* RC_CORE_U64MAP_H */

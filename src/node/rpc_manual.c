@@ -15,6 +15,7 @@
 #include "core/err.h"
 #include "core/fsm.h"
 #include "core/jobs.h"
+#include "core/jobspec.h"
 #include "core/policy.h"
 #include "core/runs.h"
 #include "node.h"
@@ -31,38 +32,39 @@ static void manualApplied(struct rpc_call *call, const struct rc_fsm_result *res
     rpcReply(call, RC_STATUS_OK, NULL, &resp.base);
 }
 
-/* Whether the job's overlap policy lets one more run start now. */
+/* Whether the job's overlap policy lets one more run start now: the judgement of a scheduled
+ * instant (policyJudge). A manual run that it lets through starts at once, alongside the active
+ * runs: it neither cancels them (REPLACE) nor waits for them (QUEUE_ONE). */
 static const char *overlapRefusal(const struct rc_fsm *f, const Raftcron__Job *job)
 {
     int active = 0, queued = 0;
     fsmJobActive(f, job->id, &active, &queued);
-    const Raftcron__Policy *p = job->spec->policy;
-    uint32_t overlap = p != NULL ? p->overlap : RC_OVERLAP_ALLOW;
-    uint32_t max = p != NULL && p->max_instances > 0 ? p->max_instances : 1;
-    if (overlap == RC_OVERLAP_SKIP && active > 0) {
+    struct rc_policy pol;
+    jobspecPolicy(job->spec, &pol);
+    bool cancel_active, queue;
+    switch (policyJudge(&pol, active, queued, &cancel_active, &queue)) {
+    case RC_REASON_OVERLAP:
         return "a run of this job is active and its overlap policy is skip (use --force)";
-    }
-    if (overlap == RC_OVERLAP_ALLOW && (uint32_t)active >= max) {
+    case RC_REASON_MAX_INSTANCES:
         return "the job already has max_instances runs active (use --force)";
-    }
-    if (overlap == RC_OVERLAP_QUEUE_ONE && queued > 0) {
+    case RC_REASON_QUEUE_FULL:
         return "a run of this job is already queued (use --force)";
+    default:
+        return NULL;
     }
-    return NULL;
 }
 
 static void proposeManual(struct rpc_call *call, const Raftcron__Job *job, int64_t instant)
 {
     int64_t now = rpcNow();
-    Raftcron__FireItem it = RAFTCRON__FIRE_ITEM__INIT;
-    it.namespace_ = job->spec->namespace_;
-    it.name = job->spec->name;
-    it.job_version = job->version;
-    it.first_us = it.last_us = instant;
-    it.count = 1;
-    it.decision = RC_DECISION_FIRED;
-    it.reason = RC_REASON_MANUAL;
-    it.start_at_us = now;
+    struct rc_decision_rec rec = {.decision = RC_DECISION_FIRED,
+                                  .reason = RC_REASON_MANUAL,
+                                  .first_us = instant,
+                                  .last_us = instant,
+                                  .count = 1,
+                                  .start_at_us = now};
+    Raftcron__FireItem it;
+    jobspecFireItem(job, &rec, &it);
     it.manual = true;
     Raftcron__FireItem *items[1] = {&it};
     void *buf;

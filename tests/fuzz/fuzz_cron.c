@@ -1,8 +1,8 @@
 /*
  * libFuzzer target for the cron engine: arbitrary bytes must never crash the parser or the
- * duration parser, and whatever parses must search correctly: next() strictly after and
- * matching, prev() strictly before and matching, prev(next(t)) <= t, and the explanation
- * NUL-terminated within its buffer at every size.
+ * duration parser (whose durations must print and parse back to themselves), and whatever parses
+ * must search correctly: next() strictly after and matching, prev() strictly before and matching,
+ * prev(next(t)) <= t, and the explanation NUL-terminated within its buffer at every size.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -11,6 +11,7 @@
 
 #include "core/civil.h"
 #include "core/cron.h"
+#include "core/duration.h"
 #include "core/err.h"
 
 #define INPUT_MAX 256
@@ -101,8 +102,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     char err[RC_ERRMSG_SIZE];
     int64_t us = 0;
-    int rc = cronParseDuration(text, &us, err, sizeof err);
+    int rc = durationParse(text, &us, err, sizeof err);
     check(rc == 0 ? us > 0 : rc == RC_EPARSE && strlen(err) < sizeof err);
+    if (rc == 0) {
+        char spelled[RC_DURATION_MAX];
+        int64_t back = 0;
+        durationFormat(us, spelled);
+        check(durationParse(spelled, &back, err, sizeof err) == 0 && back == us);
+    }
 
     struct rc_cron c;
     rc = cronParse(text, &c, err, sizeof err);

@@ -1188,9 +1188,41 @@ static void test_property_advancing_clock(void **state)
     }
 }
 
+/* The judgement of one more run, which manual runs ask too: refusals name the rule. */
+static void test_judge(void **state)
+{
+    (void)state;
+    struct rc_policy p;
+    policyDefaults(&p);
+    bool cancel, queue;
+    assert_int_equal(policyJudge(&p, 0, 0, &cancel, &queue), RC_REASON_NONE);
+    assert_int_equal(policyJudge(&p, 1, 0, &cancel, &queue), RC_REASON_MAX_INSTANCES);
+    p.max_instances = 3;
+    assert_int_equal(policyJudge(&p, 2, 0, &cancel, &queue), RC_REASON_NONE);
+    assert_int_equal(policyJudge(&p, 3, 0, &cancel, &queue), RC_REASON_MAX_INSTANCES);
+    p.overlap = RC_OVERLAP_SKIP;
+    assert_int_equal(policyJudge(&p, 0, 0, &cancel, &queue), RC_REASON_NONE);
+    assert_int_equal(policyJudge(&p, 1, 0, &cancel, &queue), RC_REASON_OVERLAP);
+    p.overlap = RC_OVERLAP_REPLACE;
+    assert_int_equal(policyJudge(&p, 0, 0, &cancel, &queue), RC_REASON_NONE);
+    assert_false(cancel);
+    assert_int_equal(policyJudge(&p, 5, 0, &cancel, &queue), RC_REASON_NONE);
+    assert_true(cancel);
+    assert_false(queue);
+    p.overlap = RC_OVERLAP_QUEUE_ONE;
+    assert_int_equal(policyJudge(&p, 0, 0, &cancel, &queue), RC_REASON_NONE);
+    assert_false(queue);
+    assert_int_equal(policyJudge(&p, 1, 0, &cancel, &queue), RC_REASON_NONE);
+    assert_true(queue);
+    assert_false(cancel);
+    assert_int_equal(policyJudge(&p, 2, 1, &cancel, &queue), RC_REASON_QUEUE_FULL);
+    assert_false(queue);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_judge),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_overlap_parse),

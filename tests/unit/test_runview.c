@@ -13,6 +13,7 @@
 #include "core/command.h"
 #include "core/err.h"
 #include "core/fsm.h"
+#include "core/jobspec.h"
 #include "core/policy.h"
 #include "core/runs.h"
 #include "core/runview.h"
@@ -383,16 +384,16 @@ static void test_trigger_without_spec(void **state)
     Raftcron__JobSpec spec = RAFTCRON__JOB_SPEC__INIT;
     struct rc_trigger t;
     char err[RC_ERRMSG_SIZE];
-    assert_int_equal(runviewTrigger(&job, &t, err, sizeof err), RC_EINVAL);
+    assert_int_equal(jobspecTrigger(&job, &t, err, sizeof err), RC_EINVAL);
     job.spec = &spec;
-    assert_int_equal(runviewTrigger(&job, &t, err, sizeof err), RC_EINVAL);
+    assert_int_equal(jobspecTrigger(&job, &t, err, sizeof err), RC_EINVAL);
     Raftcron__Trigger tr = RAFTCRON__TRIGGER__INIT;
     spec.trigger = &tr;
-    assert_int_equal(runviewTrigger(&job, &t, err, sizeof err), RC_EINVAL);
+    assert_int_equal(jobspecTrigger(&job, &t, err, sizeof err), RC_EINVAL);
     assert_non_null(strstr(err, "no cron, interval or at"));
     tr.kind_case = RAFTCRON__TRIGGER__KIND_CRON;
     tr.cron = "0 25 * * *";
-    assert_int_equal(runviewTrigger(&job, &t, err, sizeof err), RC_EPARSE);
+    assert_int_equal(jobspecTrigger(&job, &t, err, sizeof err), RC_EPARSE);
 }
 
 int main(void)
