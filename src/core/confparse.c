@@ -9,6 +9,7 @@
 #include <yaml.h>
 
 #include "cron.h"
+#include "duration.h"
 #include "err.h"
 #include "execpolicy.h"
 
@@ -526,7 +527,7 @@ static const char *durationText(char *out, size_t len, int64_t us)
     return out;
 }
 
-/* "0", "0s", "00ms": zero, which cronParseDuration refuses but --lookahead allows. */
+/* "0", "0s", "00ms": zero, which durationParse refuses but --lookahead allows. */
 static bool isZeroDuration(const char *s)
 {
     static const char *const units[] = {"", "us", "ms", "s", "m", "h", "d"};
@@ -540,7 +541,7 @@ static bool isZeroDuration(const char *s)
 }
 
 /*
- * A bare number is refused although cronParseDuration reads it as seconds: "timeout: 500"
+ * A bare number is refused although durationParse reads it as seconds: "timeout: 500"
  * in a config file is as likely to mean milliseconds, and guessing wrong is silent.
  */
 static int setDuration(struct rc_config *cfg, const struct option *o, const char *text,
@@ -553,7 +554,7 @@ static int setDuration(struct rc_config *cfg, const struct option *o, const char
         return valueError(err, errlen, o, pl, text, "needs a unit (e.g. \"%.20ss\" or \"%.20sms\")",
                           text, text);
     }
-    if (!zero && cronParseDuration(text, &us, sub, sizeof sub) != 0) {
+    if (!zero && durationParse(text, &us, sub, sizeof sub) != 0) {
         return valueError(err, errlen, o, pl, text, "is not a duration");
     }
     if (us < o->min) {

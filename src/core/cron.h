@@ -106,11 +106,4 @@ bool cronHourIsWildcard(const struct rc_cron *c);
  */
 size_t cronExplain(const struct rc_cron *c, char *buf, size_t len);
 
-/* The duration of "@every D" is durationParse's (duration.h); this name of it remains for the
- * callers that predate duration.h. */
-static inline int cronParseDuration(const char *text, int64_t *out_us, char *err, size_t errlen)
-{
-    return durationParse(text, out_us, err, errlen);
-}
-
 #endif /* RC_CORE_CRON_H */

@@ -555,11 +555,11 @@ static void test_duration_valid(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int64_t us = -1;
         char err[RC_ERRMSG_SIZE] = "";
-        if (cronParseDuration(cases[i].text, &us, err, sizeof err) != 0) {
-            fail_msg("cronParseDuration(\"%s\"): %s", cases[i].text, err);
+        if (durationParse(cases[i].text, &us, err, sizeof err) != 0) {
+            fail_msg("durationParse(\"%s\"): %s", cases[i].text, err);
         }
         if (us != cases[i].us) {
-            fail_msg("cronParseDuration(\"%s\") = %lld, expected %lld", cases[i].text,
+            fail_msg("durationParse(\"%s\") = %lld, expected %lld", cases[i].text,
                      (long long)us, (long long)cases[i].us);
         }
     }
@@ -599,19 +599,19 @@ static void test_duration_invalid(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int64_t us = 42;
         char err[RC_ERRMSG_SIZE] = "";
-        int rc = cronParseDuration(cases[i].text, &us, err, sizeof err);
+        int rc = durationParse(cases[i].text, &us, err, sizeof err);
         if (rc != RC_EPARSE) {
-            fail_msg("cronParseDuration(\"%s\") = %d (%lld), expected RC_EPARSE", cases[i].text, rc,
+            fail_msg("durationParse(\"%s\") = %d (%lld), expected RC_EPARSE", cases[i].text, rc,
                      (long long)us);
         }
         assert_int_equal(us, 42);
         if (cases[i].message != NULL && strcmp(err, cases[i].message) != 0) {
-            fail_msg("cronParseDuration(\"%s\"): \"%s\", expected \"%s\"", cases[i].text, err,
+            fail_msg("durationParse(\"%s\"): \"%s\", expected \"%s\"", cases[i].text, err,
                      cases[i].message);
         }
     }
     int64_t us;
-    assert_int_equal(cronParseDuration(NULL, &us, NULL, 0), RC_EPARSE);
+    assert_int_equal(durationParse(NULL, &us, NULL, 0), RC_EPARSE);
 }
 
 /* ---------------------------------------------------------------------------------------------
