@@ -271,19 +271,27 @@ static int packRequest(struct rc_client *c, const struct call *k, uint32_t strea
     return 0;
 }
 
+/* The TLS context, made on first use when the client has TLS files. Returns 0 or an RC_E* code
+ * with why. */
+static int ensureTls(struct rc_client *c, char *why, size_t len)
+{
+    if (c->tls_files[0] == NULL || c->tls != NULL) {
+        return 0;
+    }
+    struct tls_files f = {c->tls_files[0], c->tls_files[1], c->tls_files[2]};
+    return tlsCtxOpen(&f, TLS_CLIENT, TLS_PEER_REQUIRED, &c->tls, why, len);
+}
+
 static int connectTarget(struct rc_client *c, struct call *k)
 {
     if (strcmp(c->conn.addr, k->target) == 0 && clientConnUsable(&c->conn)) {
         return 0;
     }
-    if (c->tls_files[0] != NULL && c->tls == NULL) {
-        struct tls_files f = {c->tls_files[0], c->tls_files[1], c->tls_files[2]};
-        char why[RC_ERRMSG_SIZE];
-        int rv = tlsCtxOpen(&f, TLS_CLIENT, TLS_PEER_REQUIRED, &c->tls, why, sizeof why);
-        if (rv != 0) {
-            k->fatal = clientFail(c, rv, RC_STATUS_FAILED_PRECONDITION, "%s", why);
-            return rv;
-        }
+    char why[RC_ERRMSG_SIZE];
+    int rv = ensureTls(c, why, sizeof why);
+    if (rv != 0) {
+        k->fatal = clientFail(c, rv, RC_STATUS_FAILED_PRECONDITION, "%s", why);
+        return rv;
     }
     return clientConnOpen(&c->conn, k->target, c->tls, k->deadline, k->last, sizeof k->last);
 }
@@ -587,6 +595,11 @@ static int watchOnce(struct rc_client *c, const char *addr, const Raftcron__Watc
     clientConnInit(&cc);
     char err[ERRMSG_SIZE];
     *done = false;
+    int trv = ensureTls(c, err, sizeof err);
+    if (trv != 0) {
+        *done = true;
+        return clientFail(c, trv, RC_STATUS_FAILED_PRECONDITION, "%s", err);
+    }
     if (clientConnOpen(&cc, addr, c->tls, clientConnNow() + c->timeout_us, err, sizeof err) != 0) {
         snprintf(c->errmsg, sizeof c->errmsg, "%s", err);
         return 0;

@@ -383,7 +383,10 @@ static int readSome(struct reader *r, bool wait)
                      : 0;
     }
     if (n == 0) {
-        return errSet(r->err, r->errlen, RC_EIO, "%s: connection closed by the server", cc->addr);
+        /* A TLS server closes a plain client's connection at its first bytes. */
+        return errSet(r->err, r->errlen, RC_EIO, "%s: connection closed by the server%s", cc->addr,
+                      cc->tls == NULL ? " (if it speaks TLS, the client needs its CA: --cacert)"
+                                      : "");
     }
     if (n < 0) {
         return errSet(r->err, r->errlen, RC_EIO, "%s: recv: %s", cc->addr, strerror(errno));

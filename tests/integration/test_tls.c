@@ -137,6 +137,14 @@ static void test_tls_cluster(void **state)
                                 bin, eps, H.tls_ca, H.tls_cert, H.tls_key),
                      0);
     assert_non_null(strstr(out, "leader"));
+    /* The event watch over TLS, as a process's first call (it once opened a plain
+     * connection because the TLS context was made by the first ordinary call). */
+    assert_int_equal(harnessRun(out, sizeof out,
+                                "%s/raftcronctl --endpoints %s --timeout 10s --cacert %s --cert %s "
+                                "--key %s events --count 2",
+                                bin, eps, H.tls_ca, H.tls_cert, H.tls_key),
+                     0);
+    assert_non_null(strstr(out, "default/tick"));
     assert_int_equal(harnessRun(out, sizeof out,
                                 "RAFTCRON_CACERT=%s %s/raftcronctl --endpoints %s --timeout 5s "
                                 "job list",
