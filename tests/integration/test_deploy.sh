@@ -186,10 +186,13 @@ else
     pid[i]=$!
   done
   for i in 0 1 2; do
-    url="http://127.0.0.$((i + 2)):${http[i]}/ready"
+    # HTTPS with the set's certificate, which names the pods (curl --resolve: the host names).
+    host="raftcron-$i.raftcron.test.svc"
+    url="https://$host:${http[i]}/ready"
     checks=$((checks + 1))
     deadline=$((SECONDS + 60))
-    until [ "$(curl -s -o "$tmp/ready$i" -w '%{http_code}' "$url")" = 200 ]; do
+    until [ "$(curl -s -o "$tmp/ready$i" -w '%{http_code}' --cacert "$tmp/tls/ca.crt" \
+      --resolve "$host:${http[i]}:127.0.0.$((i + 2))" "$url")" = 200 ]; do
       if [ $SECONDS -ge $deadline ] || ! kill -0 "${pid[i]}" 2>/dev/null; then
         fail "pod raftcron-$i: $url did not answer 200 ($(cat "$tmp/ready$i" 2>/dev/null)): $(tail -5 "$tmp/pod$i/log")"
         break
@@ -217,8 +220,10 @@ else
   # RPC address is its pod's name.
   for i in 0 1 2; do
     checks=$((checks + 1))
-    code=$(curl -s -o "$tmp/cluster$i" -w '%{http_code}' --max-time 10 \
-      -H "Authorization: Bearer $(cat "$tmp/secret/token")" "http://127.0.0.$((i + 2)):${http[i]}/v1/cluster")
+    host="raftcron-$i.raftcron.test.svc"
+    code=$(curl -s -o "$tmp/cluster$i" -w '%{http_code}' --max-time 10 --cacert "$tmp/tls/ca.crt" \
+      --resolve "$host:${http[i]}:127.0.0.$((i + 2))" \
+      -H "Authorization: Bearer $(cat "$tmp/secret/token")" "https://$host:${http[i]}/v1/cluster")
     [ "$code" = 200 ] || fail "pod raftcron-$i: GET /v1/cluster answered $code: $(cat "$tmp/cluster$i")"
   done
   # A worker agent through the entrypoint, with its own client certificate and the token (as
@@ -240,9 +245,14 @@ else
   agent=$!
   checks=$((checks + 1))
   deadline=$((SECONDS + 60))
-  until curl -s "http://127.0.0.2:${http[0]}/metrics" | grep -q '^raftcron_workers{state="alive"} 4$'; do
+  metrics() {
+    curl -s --cacert "$tmp/tls/ca.crt" --resolve "raftcron-0.raftcron.test.svc:${http[0]}:127.0.0.2" \
+      -H "Authorization: Bearer $(cat "$tmp/secret/token")" \
+      "https://raftcron-0.raftcron.test.svc:${http[0]}/metrics"
+  }
+  until metrics | grep -q '^raftcron_workers{state="alive"} 4$'; do
     if [ $SECONDS -ge $deadline ] || ! kill -0 "$agent" 2>/dev/null; then
-      fail "the worker agent did not register: $(curl -s "http://127.0.0.2:${http[0]}/metrics" |
+      fail "the worker agent did not register: $(metrics |
         grep '^raftcron_workers') $(tail -5 "$tmp/agent/log")"
       break
     fi
@@ -296,7 +306,7 @@ for n, s in pods.items():
     if n in nodes:
         check(s.get("hostname") == n, f"compose {n}: hostname {s.get('hostname')} is not its name")
         check("/var/lib/raftcron" in mounts, f"compose {n}: no data volume")
-        check("http://127.0.0.1:7301/ready" in s["healthcheck"]["test"],
+        check("https://localhost:7301/ready" in s["healthcheck"]["test"],
               f"compose {n}: the healthcheck is not GET /ready on 7301")
 
 docs = []
@@ -320,7 +330,7 @@ if sts:
     c = pod["containers"][0]
     for probe, path in (("readinessProbe", "/ready"), ("livenessProbe", "/health")):
         g = c.get(probe, {}).get("httpGet", {})
-        check(g.get("path") == path and g.get("port") == 7301 and g.get("scheme") == "HTTP",
+        check(g.get("path") == path and g.get("port") == 7301 and g.get("scheme") == "HTTPS",
               f"the nodes' {probe} is not GET {path} on 7301: {c.get(probe)}")
     check(any(p["containerPort"] == 7301 for p in c["ports"]), "port 7301 not declared")
     check(any(p["port"] == 7301 for p in headless[0]["spec"]["ports"]) if headless else False,

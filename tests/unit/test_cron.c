@@ -559,8 +559,8 @@ static void test_duration_valid(void **state)
             fail_msg("durationParse(\"%s\"): %s", cases[i].text, err);
         }
         if (us != cases[i].us) {
-            fail_msg("durationParse(\"%s\") = %lld, expected %lld", cases[i].text,
-                     (long long)us, (long long)cases[i].us);
+            fail_msg("durationParse(\"%s\") = %lld, expected %lld", cases[i].text, (long long)us,
+                     (long long)cases[i].us);
         }
     }
 }
